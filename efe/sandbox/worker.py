@@ -1,0 +1,197 @@
+"""The sandbox worker: a fresh interpreter that holds only what programs may see, and forks.
+
+Started with a scrubbed environment by ``efe.sandbox.client``. It pre-imports the modules a
+program may use (so a forked child starts in milliseconds and needs no file access), caches
+the data frames it is sent, and forks one child per request. It enforces the wall-clock limit
+itself, killing the child's whole process group. Child output is forwarded as raw bytes: the
+worker never decodes what a program produced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import struct
+import sys
+import time
+from collections import OrderedDict
+
+MAX_CACHED_DATASETS = 16
+
+
+def _preload() -> None:
+    """Import everything programs may use, and warm the lazy paths of pandas and pyarrow."""
+    import collections  # noqa: F401
+    import functools  # noqa: F401
+    import itertools  # noqa: F401
+    import math  # noqa: F401
+    import re  # noqa: F401
+    import statistics  # noqa: F401
+    import typing  # noqa: F401
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.pandas_compat  # noqa: F401
+    import scipy.special  # noqa: F401
+    import scipy.stats  # noqa: F401
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, np.nan], "b": ["x", "y", "x"]})
+    frame["c"] = frame["b"].astype("category")
+    pa.Table.from_pandas(frame).to_pandas()
+    frame.groupby("b")["a"].transform("mean")
+    frame.describe(include="all")
+    list(frame.itertuples())
+    pd.qcut(frame["a"], 2, duplicates="drop")
+    pd.cut(frame["a"], 2)
+    pd.get_dummies(frame["b"])
+    frame["a"].rolling(2).mean()
+    frame["a"].rank()
+    frame.merge(frame, on="b")
+    np.percentile([1.0, 2.0], 50)
+    scipy.stats.rankdata([1, 2])
+    import efe.sandbox.child  # noqa: F401
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(fd: int) -> tuple[dict, bytes]:
+    (hlen,) = struct.unpack("<I", _read_exact(fd, 4))
+    header = json.loads(_read_exact(fd, hlen))
+    (plen,) = struct.unpack("<Q", _read_exact(fd, 8))
+    return header, _read_exact(fd, plen) if plen else b""
+
+
+def write_message(fd: int, header: dict, payload: bytes = b"") -> None:
+    head = json.dumps(header).encode()
+    data = struct.pack("<I", len(head)) + head + struct.pack("<Q", len(payload)) + payload
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _collect(pid: int, read_fd: int, timeout_s: float, max_bytes: int) -> dict:
+    """Read the child's framed result within the deadline; kill it on timeout or overflow."""
+    deadline = time.monotonic() + timeout_s
+    buf = bytearray()
+    expected = None
+    verdict = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            verdict = "timeout"
+            break
+        ready, _, _ = select.select([read_fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(read_fd, 1 << 20)
+        if not chunk:
+            break
+        buf.extend(chunk)
+        if expected is None and len(buf) >= 8:
+            (expected,) = struct.unpack_from("<Q", buf, 0)
+            if expected > max_bytes:
+                verdict = "too_large"
+                break
+        if expected is not None and len(buf) >= 8 + expected:
+            break
+    if verdict is not None:
+        _kill(pid)
+    _, status = _reap(pid, deadline + 5)
+    os.close(read_fd)
+    result: dict = {"verdict": verdict}
+    if os.WIFSIGNALED(status):
+        result["signal"] = signal.Signals(os.WTERMSIG(status)).name
+    elif os.WIFEXITED(status):
+        result["exit_code"] = os.WEXITSTATUS(status)
+    complete = expected is not None and len(buf) >= 8 + expected
+    result["payload"] = bytes(buf[8 : 8 + expected]) if complete and verdict is None else b""
+    return result
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int, deadline: float) -> tuple[int, int]:
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return done, status
+        if time.monotonic() > deadline:
+            _kill(pid)
+            return os.waitpid(pid, 0)
+        time.sleep(0.001)
+
+
+def serve(in_fd: int, out_fd: int) -> None:
+    from efe import plain
+    from efe.sandbox import child
+
+    datasets: OrderedDict[str, dict] = OrderedDict()
+    while True:
+        try:
+            header, payload = read_message(in_fd)
+        except EOFError:
+            return
+        cmd = header.get("cmd")
+        if cmd == "load":
+            datasets[header["key"]] = plain.decode(payload)
+            datasets.move_to_end(header["key"])
+            while len(datasets) > MAX_CACHED_DATASETS:
+                datasets.popitem(last=False)
+            write_message(out_fd, {"ok": True})
+        elif cmd == "drop":
+            datasets.pop(header["key"], None)
+            write_message(out_fd, {"ok": True})
+        elif cmd == "ping":
+            write_message(out_fd, {"ok": True, "pid": os.getpid()})
+        elif cmd == "run":
+            key = header.get("data")
+            if key is not None and key not in datasets:
+                write_message(out_fd, {"verdict": "missing_data", "key": key})
+                continue
+            request = dict(header)
+            request["values"] = plain.decode(payload) if payload else {}
+            data = datasets.get(key, {}) if key is not None else {}
+            read_fd, write_fd = os.pipe()
+            start = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_fd)
+                child.run(request, data, write_fd)
+            os.close(write_fd)
+            limits = header["limits"]
+            result = _collect(pid, read_fd, float(limits["timeout_s"]), int(limits["max_output_bytes"]))
+            payload_out = result.pop("payload")
+            result["elapsed_s"] = time.perf_counter() - start
+            write_message(out_fd, result, payload_out)
+        else:
+            write_message(out_fd, {"verdict": "bad_command", "cmd": cmd})
+
+
+def main() -> None:
+    in_fd, out_fd = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # stray prints must never corrupt the protocol stream
+    _preload()
+    write_message(out_fd, {"ready": True, "pid": os.getpid()})
+    serve(in_fd, out_fd)
+
+
+if __name__ == "__main__":
+    main()
