@@ -152,7 +152,7 @@ def _frame_to_ipc(frame: pd.DataFrame, path: str) -> bytes:
                 kind = type(frame[col][bad].iloc[0]).__name__
                 raise PlainDataError(f"{path}: column {col!r} holds {kind} objects")
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=True)
+        table = pa.Table.from_pandas(frame, preserve_index=True, nthreads=1)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise PlainDataError(f"{path}: DataFrame cannot be stored as plain data ({exc})") from None
     sink = pa.BufferOutputStream()
@@ -231,4 +231,4 @@ def _ipc_to_frame(blob: Any) -> pd.DataFrame:
         table = reader.read_all()
     except pa.ArrowException as exc:
         raise PlainDataError(f"corrupt Arrow stream in plain-data bundle: {exc}") from None
-    return table.to_pandas()
+    return table.to_pandas(use_threads=False)

@@ -155,6 +155,14 @@ def _build(code: Any, contract: Any, source: str, seed: int) -> Any:
 def _call(program: Any, op: dict, values: dict, source: str) -> Any:
     method = op["op"]
     args = [values[a] for a in op["args"]]
+    if method == "snapshot":  # a plain copy of values as they are now (for mutation checks)
+        try:
+            return plain.roundtrip(args[0] if len(args) == 1 else args)
+        except plain.PlainDataError as exc:
+            raise ProgramError({"kind": "invalid_output", "op": "snapshot",
+                                "message": f"value is not plain data: {exc}"}) from None
+    if method not in ("fit", "transform", "inverse_transform"):
+        raise ProgramError({"kind": "crash", "message": f"unknown plan step {method!r}"})
     try:
         result = getattr(program, method)(*args)
     except MemoryError:

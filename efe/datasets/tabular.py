@@ -1,0 +1,183 @@
+"""Tabular datasets: read a file or a bundled table, and refuse bad input in the user's words.
+
+Everything downstream (splits, the evaluator, freezing) gets a ``TabularDataset`` whose target
+is a clean 0/1 series and whose features have no all-NaN or constant columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """Input data that cannot be used, with a message naming the problem."""
+
+
+@dataclass
+class TabularDataset:
+    name: str
+    X: pd.DataFrame
+    y: pd.Series  # 0/1 ints, 1 = positive_label
+    target: str
+    description: str = ""
+    positive_label: Any = 1
+    negative_label: Any = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.X.assign(**{self.target: self.y.values})
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """CSV or Parquet, with clear errors for missing, empty and duplicate-header files."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DatasetError(f"dataset file '{path}' does not exist (looked at {p.resolve()})")
+    if p.is_dir():
+        raise DatasetError(f"dataset path '{path}' is a directory, expected a .csv or .parquet file")
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            names = pq.read_schema(p).names
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+            raise DatasetError(f"cannot read '{path}' as Parquet: {exc}") from None
+        _check_duplicates(names, path)
+        frame = pd.read_parquet(p)
+    elif suffix in (".csv", ".tsv", ".txt", ".gz"):
+        sep = "\t" if suffix == ".tsv" else ","
+        if p.stat().st_size == 0:
+            raise DatasetError(f"dataset file '{path}' is empty")
+        with open(p, newline="", encoding="utf-8", errors="replace") as fh:
+            header = next(csv.reader(fh, delimiter=sep), [])
+        _check_duplicates([h.strip() for h in header], path)
+        try:
+            frame = pd.read_csv(p, sep=sep)
+        except pd.errors.EmptyDataError:
+            raise DatasetError(f"dataset file '{path}' is empty") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"cannot parse '{path}' as CSV: {exc}") from None
+    else:
+        raise DatasetError(f"unsupported file type '{p.suffix}' for '{path}'; use .csv or .parquet")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise DatasetError(f"dataset file '{path}' has no data rows ({frame.shape[0]} rows, "
+                           f"{frame.shape[1]} columns)")
+    return frame
+
+
+def prepare(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    name: str,
+    description: str = "",
+    positive_label: Any = None,
+    source: str = "the table",
+) -> TabularDataset:
+    """Validate a raw frame into a binary-classification dataset."""
+    if frame.shape[0] == 0:
+        raise DatasetError(f"{source} is empty")
+    _check_duplicates([str(c) for c in frame.columns], source)
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    if not target:
+        raise DatasetError(f"no target column given for {source}; set dataset.target")
+    if target not in frame.columns:
+        close = difflib.get_close_matches(target, list(frame.columns), n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        shown = ", ".join(map(str, frame.columns[:30])) + (" …" if frame.shape[1] > 30 else "")
+        raise DatasetError(f"target column '{target}' is missing from {source} (found: {shown}){hint}")
+    warnings: list[str] = []
+    labels = frame[target]
+    missing = int(labels.isna().sum())
+    if missing == len(frame):
+        raise DatasetError(f"target column '{target}' in {source} is empty (all values missing)")
+    if missing:
+        warnings.append(f"dropped {missing} rows whose target '{target}' is missing")
+        frame = frame[labels.notna()]
+        labels = frame[target]
+    classes = sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
+    if len(classes) == 1:
+        raise DatasetError(f"target '{target}' in {source} has only one class ({classes[0]!r} in "
+                           f"{len(frame)} rows); a binary target needs two")
+    if len(classes) > 2:
+        shown = ", ".join(repr(c) for c in classes[:8]) + (" …" if len(classes) > 8 else "")
+        raise DatasetError(f"target '{target}' in {source} has {len(classes)} distinct values "
+                           f"({shown}); efe.tab handles binary classification only")
+    if positive_label is None:
+        positive_label = classes[1]
+    elif positive_label not in classes:
+        raise DatasetError(f"positive_label {positive_label!r} is not a value of target '{target}' "
+                           f"(values: {classes[0]!r}, {classes[1]!r})")
+    negative_label = classes[0] if classes[1] == positive_label else classes[1]
+    y = (labels == positive_label).astype("int64").rename(target)
+
+    X = frame.drop(columns=[target])
+    for col in list(X.columns):
+        series = X[col]
+        if series.isna().all():
+            X = X.drop(columns=[col])
+            warnings.append(f"dropped column '{col}': all values are missing")
+        elif series.nunique(dropna=False) == 1:
+            X = X.drop(columns=[col])
+            warnings.append(f"dropped column '{col}': it is constant ({series.iloc[0]!r})")
+        elif series.dtype == object:
+            kinds = {type(v).__name__ for v in series.dropna().head(1000)}
+            if not kinds <= {"str"}:
+                if kinds <= {"str", "int", "float", "bool"}:
+                    X[col] = series.map(lambda v: v if pd.isna(v) else str(v))
+                    warnings.append(f"column '{col}' mixes types {sorted(kinds)}; read as text")
+                else:
+                    raise DatasetError(f"column '{col}' in {source} holds values of type "
+                                       f"{sorted(kinds)}; only numbers, text and booleans are supported")
+    if X.shape[1] == 0:
+        raise DatasetError(f"{source} has no usable feature columns besides the target '{target}'")
+    X = X.reset_index(drop=True)
+    y = y.reset_index(drop=True)
+    for w in warnings:
+        log.warning("%s: %s", name, w)
+    return TabularDataset(name=name, X=X, y=y, target=target, description=description,
+                          positive_label=_plain(positive_label), negative_label=_plain(negative_label),
+                          warnings=warnings)
+
+
+def load_tabular(cfg: Mapping[str, Any]) -> TabularDataset:
+    """From a ``dataset`` config group: a bundled table or a file with a target column."""
+    from efe.datasets import bundled
+
+    name = str(cfg.get("name") or "")
+    path = cfg.get("path")
+    if path:
+        frame = read_table(path)
+        return prepare(frame, str(cfg.get("target") or ""), name=name or Path(path).stem,
+                       description=str(cfg.get("description") or ""),
+                       positive_label=cfg.get("positive_label"), source=f"'{path}'")
+    if name in bundled.TABLES:
+        table = bundled.TABLES[name]
+        return prepare(table.load(), table.target, name=name, description=table.description,
+                       positive_label=table.positive_label, source=f"bundled dataset '{name}'")
+    raise DatasetError(f"unknown dataset '{name}'; bundled: {', '.join(sorted(bundled.TABLES))}; "
+                       "or use dataset=csv dataset.path=... dataset.target=...")
+
+
+def _check_duplicates(names: list, source: Any) -> None:
+    seen, dups = set(), []
+    for n in names:
+        if n in seen and n not in dups:
+            dups.append(n)
+        seen.add(n)
+    if dups:
+        raise DatasetError(f"{source} has duplicate column names: {', '.join(map(repr, dups))}")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

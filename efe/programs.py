@@ -1,0 +1,105 @@
+"""Reading program files and checking them against their contract, without running them.
+
+The trusted process never imports a candidate: it reads the source, parses it, and says
+exactly what is missing. The same contract is checked again, dynamically, inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from efe.contracts import CONTRACTS, EVOLVE_END, EVOLVE_START, Contract, contract_for
+
+
+class ProgramContractError(ValueError):
+    """A program file does not follow its contract; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class ProgramSource:
+    path: Path | None
+    text: str
+    setting: str
+
+
+def detect_setting(text: str) -> str | None:
+    for contract in CONTRACTS.values():
+        if f"def {contract.factory}" in text:
+            return contract.setting
+    return None
+
+
+def contract_problems(text: str, contract: Contract, *, require_markers: bool = True) -> list[str]:
+    problems: list[str] = []
+    if require_markers:
+        start, end = text.find(EVOLVE_START), text.find(EVOLVE_END)
+        if start < 0:
+            problems.append(f"missing the '{EVOLVE_START}' marker")
+        if end < 0:
+            problems.append(f"missing the '{EVOLVE_END}' marker")
+        if start >= 0 and end >= 0 and end < start:
+            problems.append(f"'{EVOLVE_END}' comes before '{EVOLVE_START}'")
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        problems.append(f"syntax error at line {exc.lineno}: {exc.msg}")
+        return problems
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    factory = functions.get(contract.factory)
+    if factory is None:
+        problems.append(f"no module-level function {contract.factory}(seed)")
+        return problems
+    args = factory.args
+    positional = args.posonlyargs + args.args
+    required = len(positional) - len(args.defaults)
+    if not positional and args.vararg is None:
+        problems.append(f"{contract.factory} must accept one argument, seed")
+    elif required > 1:
+        problems.append(f"{contract.factory} must need only one argument (seed), it needs {required}")
+    for cls_name in _returned_classes(factory):
+        cls = classes.get(cls_name)
+        if cls is None or cls.bases:
+            continue  # defined elsewhere or inherits: the sandbox checks it at run time
+        methods = {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+        for method, params in contract.methods.items():
+            fn = methods.get(method)
+            signature = f"{method}(self, {', '.join(params)})"
+            if fn is None:
+                problems.append(f"class {cls_name} has no method {signature}")
+                continue
+            fpos = fn.args.posonlyargs + fn.args.args
+            if fn.args.vararg is None and len(fpos) < len(params) + 1:
+                problems.append(f"{cls_name}.{method} takes {max(len(fpos) - 1, 0)} argument(s); "
+                                f"the contract is {signature}")
+    return problems
+
+
+def read_program(path: str | Path, setting: str | None = None) -> ProgramSource:
+    """Read a program file and check its contract; raise with every problem listed."""
+    p = Path(path)
+    if not p.exists():
+        raise ProgramContractError(f"program file '{path}' does not exist")
+    text = p.read_text()
+    setting = setting or detect_setting(text)
+    if setting is None:
+        names = " or ".join(f"{c.factory}(seed)" for c in CONTRACTS.values())
+        raise ProgramContractError(f"'{path}' defines neither {names}; it is not an efe program")
+    contract = contract_for(setting)
+    problems = contract_problems(text, contract)
+    if problems:
+        listing = "\n  - ".join(problems)
+        raise ProgramContractError(f"'{path}' does not follow the {setting} program contract "
+                                   f"({contract.describe()}):\n  - {listing}")
+    return ProgramSource(p, text, setting)
+
+
+def _returned_classes(fn: ast.FunctionDef) -> list[str]:
+    names = []
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+            if isinstance(node.value.func, ast.Name):
+                names.append(node.value.func.id)
+    return names

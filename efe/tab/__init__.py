@@ -1,0 +1,1 @@
+"""EFE-Tab: evolving feature programs for binary classification tables."""

@@ -1,0 +1,48 @@
+"""Aggregate feedback for the next prompt, computed on pool A only.
+
+Pool B reaches the LLM only as two AUC numbers and their difference. What is explained here
+(importances, a readable tree) is learnt from the candidate's transformed pool A.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier, export_text
+
+from evaluators.tabular.preprocess import ScorerInput
+
+
+def permutation_report(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats: int, top: int) -> str:
+    """Permutation importance (ROC-AUC drop) of each column, on a split of pool A."""
+    import lightgbm as lgb
+
+    if yA.nunique() < 2 or len(TA) < 40:
+        return "(pool A too small for importances)"
+    fit_idx, eval_idx = train_test_split(np.arange(len(TA)), test_size=0.3, stratify=yA,
+                                         random_state=seed)
+    prep = ScorerInput().fit(TA.iloc[fit_idx])
+    Xf, Xe = prep.transform(TA.iloc[fit_idx]), prep.transform(TA.iloc[eval_idx])
+    model = lgb.LGBMClassifier(n_estimators=60, learning_rate=0.1, num_leaves=15, random_state=seed,
+                               n_jobs=1, deterministic=True, force_row_wise=True, verbose=-1)
+    model.fit(Xf, yA.iloc[fit_idx].to_numpy())
+    result = permutation_importance(model, Xe, yA.iloc[eval_idx].to_numpy(), scoring="roc_auc",
+                                    n_repeats=repeats, random_state=seed, n_jobs=1)
+    order = np.argsort(-result.importances_mean)
+    lines = [f"{TA.columns[i]}: {result.importances_mean[i]:+.4f} ± {result.importances_std[i]:.4f}"
+             for i in order[:top]]
+    if len(order) > top:
+        lines.append(f"... {len(order) - top} more columns")
+    return "\n".join(lines)
+
+
+def tree_report(TA: pd.DataFrame, yA: pd.Series, seed: int, depth: int) -> str:
+    """A readable shallow tree on the candidate's representation of pool A."""
+    prep = ScorerInput().fit(TA)
+    X = prep.transform(TA)
+    tree = DecisionTreeClassifier(max_depth=depth, min_samples_leaf=max(5, len(X) // 100),
+                                  random_state=seed)
+    tree.fit(X, yA.to_numpy())
+    return export_text(tree, feature_names=[str(c) for c in X.columns], decimals=3)

@@ -1,0 +1,57 @@
+"""Trusted preprocessing between a program's output and the scorer, fitted on pool A only.
+
+Programs may return text, categories, booleans or dates; scorers want numbers. Categories
+are coded with the levels seen in pool A (unseen levels become missing), booleans become 0/1,
+dates become seconds. Missing values stay missing: all three scorers handle NaN natively.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+class ScorerInput:
+    def fit(self, X: pd.DataFrame) -> "ScorerInput":
+        self.columns_ = list(X.columns)
+        self.kinds_: dict[str, str] = {}
+        self.levels_: dict[str, dict] = {}
+        for col in self.columns_:
+            s = X[col]
+            if pd.api.types.is_bool_dtype(s):
+                self.kinds_[col] = "bool"
+            elif pd.api.types.is_datetime64_any_dtype(s):
+                self.kinds_[col] = "datetime"
+            elif pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
+                self.kinds_[col] = "numeric"
+            else:
+                self.kinds_[col] = "category"
+                values = pd.unique(s.dropna().astype(str))
+                self.levels_[col] = {v: i for i, v in enumerate(sorted(values))}
+        return self
+
+    @property
+    def categorical_indices_(self) -> list[int]:
+        return [i for i, c in enumerate(self.columns_) if self.kinds_[c] == "category"]
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.columns_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"columns missing at scoring time: {missing}")
+        out = {}
+        for col in self.columns_:
+            s = X[col]
+            kind = self.kinds_[col]
+            if kind == "numeric":
+                out[col] = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+            elif kind == "bool":
+                out[col] = s.astype("float64").to_numpy()
+            elif kind == "datetime":
+                stamps = pd.to_datetime(s, errors="coerce")
+                seconds = stamps.astype("int64").astype("float64") / 1e9
+                out[col] = np.where(stamps.isna(), np.nan, seconds)
+            else:
+                codes = s.astype(str).map(self.levels_[col])
+                codes[s.isna()] = np.nan
+                out[col] = codes.astype("float64").to_numpy()
+        return pd.DataFrame(out, index=X.index, columns=self.columns_)
