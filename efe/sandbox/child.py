@@ -82,7 +82,8 @@ def _execute(request: dict, data: dict[str, Any], result_fd: int) -> bytes:
     values.update(request.get("values") or {})
 
     sys.stdout = sys.stderr = out = _BoundedText(MAX_STDOUT)
-    guard.apply_limits(limits["memory_mb"], limits["cpu_s"])
+    guard.apply_limits(limits["memory_mb"], limits["cpu_s"])  # reads /proc: before chroot
+    isolation = guard.isolate(request["empty_root"])
     guard.drop_privileges()
     guard.die_with_parent()
     guard.install_audit_hook(result_fd, code, tuple(request["code_roots"]))
@@ -110,7 +111,7 @@ def _execute(request: dict, data: dict[str, Any], result_fd: int) -> bytes:
     try:
         return plain.encode({
             "status": "ok", "outputs": outputs, "errors": errors, "timings": timings,
-            "stdout": out.getvalue(),
+            "stdout": out.getvalue(), "isolation": isolation,
         })
     except plain.PlainDataError as exc:
         return _failure_bytes({"kind": "invalid_output", "message": f"output is not plain data: {exc}"})

@@ -94,6 +94,7 @@ class SandboxResult:
     timings: dict[str, float]
     stdout: str
     wall_s: float
+    isolation: str = ""
 
     ok = True
 
@@ -277,7 +278,8 @@ def _interpret(reply: dict, body: bytes, limits: SandboxLimits, wall: float) -> 
         if not isinstance(decoded, dict) or decoded.get("status") != "ok":
             return SandboxFailure("invalid_output", "malformed result from the program", wall_s=wall)
         return SandboxResult(decoded.get("outputs", {}), decoded.get("errors", {}),
-                             decoded.get("timings", {}), str(decoded.get("stdout", "")), wall)
+                             decoded.get("timings", {}), str(decoded.get("stdout", "")), wall,
+                             str(decoded.get("isolation", "")))
     if body:
         try:
             info = json.loads(body)

@@ -31,6 +31,7 @@ FORBIDDEN_ATTRIBUTES = frozenset({
 class Violation:
     construct: str
     line: int
+    col: int = 0
 
     def __str__(self) -> str:
         return f"{self.construct} (line {self.line})"
@@ -60,36 +61,37 @@ def find_violations(tree: ast.AST) -> list[Violation]:
     found: list[Violation] = []
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
+        col = getattr(node, "end_col_offset", 0) or 0
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if not import_allowed(alias.name):
                     found.append(Violation(f"import of '{alias.name}' is not allowed "
-                                           f"(allowed: {allowed_imports_text()})", line))
+                                           f"(allowed: {allowed_imports_text()})", line, col))
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
             names = tuple(a.name for a in node.names)
             if node.level or not import_allowed(module, names):
                 shown = "." * node.level + module
                 found.append(Violation(f"import from '{shown}' is not allowed "
-                                       f"(allowed: {allowed_imports_text()})", line))
+                                       f"(allowed: {allowed_imports_text()})", line, col))
         elif isinstance(node, ast.Attribute):
             attr = node.attr
             if attr.startswith("__") and attr not in ALLOWED_DUNDER_ATTRIBUTES:
-                found.append(Violation(f"access to dunder attribute '{attr}'", line))
+                found.append(Violation(f"access to dunder attribute '{attr}'", line, col))
             elif attr in FORBIDDEN_ATTRIBUTES:
-                found.append(Violation(f"access to attribute '{attr}'", line))
+                found.append(Violation(f"access to attribute '{attr}'", line, col))
         elif isinstance(node, ast.Name):
             if node.id.startswith("__") and node.id.endswith("__"):
-                found.append(Violation(f"use of dunder name '{node.id}'", line))
+                found.append(Violation(f"use of dunder name '{node.id}'", line, col))
             elif node.id in FORBIDDEN_NAMES:
-                found.append(Violation(f"use of '{node.id}'", line))
+                found.append(Violation(f"use of '{node.id}'", line, col))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id in ("getattr", "setattr", "delattr", "hasattr") and len(node.args) > 1:
                 arg = node.args[1]
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     if arg.value.startswith("__") or arg.value in FORBIDDEN_ATTRIBUTES:
-                        found.append(Violation(f"{node.func.id}() of '{arg.value}'", line))
+                        found.append(Violation(f"{node.func.id}() of '{arg.value}'", line, col))
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             continue
-    found.sort(key=lambda v: v.line)
+    found.sort(key=lambda v: (v.line, v.col))
     return found

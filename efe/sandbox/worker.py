@@ -15,6 +15,7 @@ import select
 import signal
 import struct
 import sys
+import tempfile
 import time
 from collections import OrderedDict
 
@@ -138,7 +139,7 @@ def _reap(pid: int, deadline: float) -> tuple[int, int]:
         time.sleep(0.001)
 
 
-def serve(in_fd: int, out_fd: int) -> None:
+def serve(in_fd: int, out_fd: int, empty_root: str) -> None:
     from efe import plain
     from efe.sandbox import child
 
@@ -167,6 +168,7 @@ def serve(in_fd: int, out_fd: int) -> None:
                 continue
             request = dict(header)
             request["values"] = plain.decode(payload) if payload else {}
+            request["empty_root"] = empty_root
             data = datasets.get(key, {}) if key is not None else {}
             read_fd, write_fd = os.pipe()
             start = time.perf_counter()
@@ -189,8 +191,13 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # stray prints must never corrupt the protocol stream
     _preload()
-    write_message(out_fd, {"ready": True, "pid": os.getpid()})
-    serve(in_fd, out_fd)
+    empty_root = tempfile.mkdtemp(prefix="efe-sandbox-root-")
+    os.chmod(empty_root, 0o555)
+    try:
+        write_message(out_fd, {"ready": True, "pid": os.getpid()})
+        serve(in_fd, out_fd, empty_root)
+    finally:
+        os.rmdir(empty_root)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny data, a run spec on disk, a sandbox, a tiny TabPFN checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+IDENTITY_TAB = (ROOT / "programs" / "tab_identity.py").read_text()
+
+
+def tab_program(body: str, fit_body: str = "return {}") -> str:
+    """A tabular program whose transform is ``body`` (indented code using X and state)."""
+    indent = lambda text, n: "\n".join(" " * n + line if line.strip() else line
+                                       for line in text.strip("\n").splitlines())
+    return f'''
+# EVOLVE-BLOCK-START
+import numpy as np
+import pandas as pd
+
+
+class FeatureProgram:
+    def __init__(self, seed=0):
+        self.seed = seed
+
+    def fit(self, X, y):
+{indent(fit_body, 8)}
+
+    def transform(self, X, state):
+{indent(body, 8)}
+# EVOLVE-BLOCK-END
+
+
+def build_feature_program(seed=0):
+    return FeatureProgram(seed)
+'''
+
+
+def ratio_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Label depends on a/b, which axis-aligned trees cannot express in a few splits."""
+    rng = np.random.default_rng(seed)
+    a = rng.lognormal(0.0, 0.8, n)
+    b = rng.lognormal(0.0, 0.8, n)
+    noise = rng.normal(size=(n, 2))
+    logit = 4.0 * np.log(a / b) + rng.normal(0, 0.5, n)
+    return pd.DataFrame({
+        "a": a, "b": b, "n1": noise[:, 0], "n2": noise[:, 1],
+        "label": np.where(logit > 0, "yes", "no"),
+    })
+
+
+def make_spec(tmp: Path, frame: pd.DataFrame, target: str, scorer: dict | None = None, **over) -> dict:
+    """A run spec whose training part is ``frame`` (as efe.tab would write it)."""
+    from efe.datasets.split import write_table
+    from efe.datasets.tabular import prepare
+
+    ds = prepare(frame, target, name="test")
+    path = tmp / "train.parquet"
+    write_table(ds, path)
+    spec = {
+        "setting": "tab", "train_path": str(path), "target": target, "seed": 0,
+        "scorer": scorer or {"name": "tree", "params": {"max_depth": 3, "min_samples_leaf": 5}},
+        "pools": {"score_fraction": 0.3, "n_rotations": 3},
+        "gate": {"sample_rows": 120, "n_partitions": 3, "max_column_factor": 5, "max_abs_value": 1e12},
+        "fitness": {}, "sandbox": {"timeout_s": 20, "memory_mb": 1024, "cpu_s": 30},
+        "feedback": {"enabled": True, "permutation_repeats": 2, "tree_depth": 3, "max_features": 10},
+    }
+    for key, value in over.items():
+        spec[key] = value
+    return spec
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    from efe.sandbox import Sandbox, SandboxLimits
+
+    with Sandbox(SandboxLimits(timeout_s=5, memory_mb=512, cpu_s=10)) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def tiny_tabpfn(tmp_path_factory) -> Path:
+    from tests.helpers.tiny_tabpfn import build_tiny_tabpfn_checkpoint
+
+    return build_tiny_tabpfn_checkpoint(tmp_path_factory.mktemp("tabpfn") / "tiny_tabpfn.ckpt")
