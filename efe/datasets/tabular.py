@@ -127,18 +127,19 @@ def prepare(
         if series.isna().all():
             X = X.drop(columns=[col])
             warnings.append(f"dropped column '{col}': all values are missing")
-        elif series.nunique(dropna=False) == 1:
-            X = X.drop(columns=[col])
-            warnings.append(f"dropped column '{col}': it is constant ({series.iloc[0]!r})")
-        elif series.dtype == object:
-            kinds = {type(v).__name__ for v in series.dropna().head(1000)}
+            continue
+        if series.dtype == object:
+            kinds = {type(v).__name__ for v in series.dropna()}
             if not kinds <= {"str"}:
                 if kinds <= {"str", "int", "float", "bool"}:
-                    X[col] = series.map(lambda v: v if pd.isna(v) else str(v))
+                    X[col] = series = series.map(lambda v: v if pd.isna(v) else str(v))
                     warnings.append(f"column '{col}' mixes types {sorted(kinds)}; read as text")
                 else:
                     raise DatasetError(f"column '{col}' in {source} holds values of type "
                                        f"{sorted(kinds)}; only numbers, text and booleans are supported")
+        if series.nunique(dropna=False) == 1:
+            X = X.drop(columns=[col])
+            warnings.append(f"dropped column '{col}': it is constant ({series.iloc[0]!r})")
     if X.shape[1] == 0:
         raise DatasetError(f"{source} has no usable feature columns besides the target '{target}'")
     X = X.reset_index(drop=True)
