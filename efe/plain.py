@@ -13,6 +13,7 @@ import io
 import json
 import math
 import struct
+from pathlib import Path
 from collections import Counter, OrderedDict, defaultdict
 from typing import Any
 
@@ -232,3 +233,83 @@ def _ipc_to_frame(blob: Any) -> pd.DataFrame:
     except pa.ArrowException as exc:
         raise PlainDataError(f"corrupt Arrow stream in plain-data bundle: {exc}") from None
     return table.to_pandas(use_threads=False)
+
+
+# --------------------------------------------------------------------------- on disk
+
+
+def dump_dir(value: Any, directory: str | Path, name: str = "state") -> list[Path]:
+    """Write ``value`` as ``<name>.json`` plus arrays (.npy) and tables (.parquet) beside it.
+
+    The JSON is readable on its own; binary leaves are referenced by file name.
+    """
+    import pyarrow.parquet as pq
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    blobs: list[bytes] = []
+    tree = _encode_node(value, blobs, "value", 0)
+    written: list[Path] = []
+    files: dict[int, str] = {}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for x in node:
+                visit(x)
+        elif isinstance(node, dict):
+            if "blob" in node and node.get("$t") in ("ndarray", "frame", "series", "index"):
+                i = node.pop("blob")
+                if node["$t"] == "ndarray":
+                    rel = f"{name}_arrays/{i:04d}.npy"
+                    (directory / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (directory / rel).write_bytes(blobs[i])
+                else:
+                    rel = f"{name}_tables/{i:04d}.parquet"
+                    (directory / rel).parent.mkdir(parents=True, exist_ok=True)
+                    table = pa.ipc.open_stream(pa.py_buffer(blobs[i])).read_all()
+                    pq.write_table(table, directory / rel)
+                node["file"] = rel
+                files[i] = rel
+                written.append(directory / rel)
+            for x in node.values():
+                if isinstance(x, (list, dict)):
+                    visit(x)
+
+    visit(tree)
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(tree, allow_nan=True, indent=1))
+    return [path, *written]
+
+
+def load_dir(directory: str | Path, name: str = "state") -> Any:
+    """Inverse of ``dump_dir``: JSON, ``np.load(allow_pickle=False)`` and Parquet only."""
+    import pyarrow.parquet as pq
+
+    directory = Path(directory).resolve()
+    tree = json.loads((directory / f"{name}.json").read_text())
+    blobs: list = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for x in node:
+                visit(x)
+        elif isinstance(node, dict):
+            if "file" in node and node.get("$t") in ("ndarray", "frame", "series", "index"):
+                path = (directory / node.pop("file")).resolve()
+                if directory not in path.parents:
+                    raise PlainDataError(f"state file outside the frozen directory: {path}")
+                if node["$t"] == "ndarray":
+                    blobs.append(path.read_bytes())
+                else:
+                    table = pq.read_table(path)
+                    sink = pa.BufferOutputStream()
+                    with pa.ipc.new_stream(sink, table.schema) as writer:
+                        writer.write_table(table)
+                    blobs.append(sink.getvalue().to_pybytes())
+                node["blob"] = len(blobs) - 1
+            for x in node.values():
+                if isinstance(x, (list, dict)):
+                    visit(x)
+
+    visit(tree)
+    return _decode_node(tree, blobs, 0)

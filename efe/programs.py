@@ -7,6 +7,7 @@ exactly what is missing. The same contract is checked again, dynamically, inside
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +104,33 @@ def _returned_classes(fn: ast.FunctionDef) -> list[str]:
             if isinstance(node.value.func, ast.Name):
                 names.append(node.value.func.id)
     return names
+
+
+_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.S)
+
+
+def extract_code(text: str) -> str | None:
+    """The program in an LLM response: the fenced block holding the EVOLVE block, else the longest."""
+    blocks = [b for b in _FENCE.findall(text or "") if b.strip()]
+    if not blocks:
+        return None
+    marked = [b for b in blocks if EVOLVE_START in b]
+    return max(marked or blocks, key=len)
+
+
+def splice_into_template(code: str, template: str) -> str:
+    """Keep the candidate's EVOLVE block, and the template's fixed text around it."""
+    cs, ce = code.find(EVOLVE_START), code.find(EVOLVE_END)
+    ts, te = template.find(EVOLVE_START), template.find(EVOLVE_END)
+    if min(cs, ce, ts, te) < 0 or ce < cs or te < ts:
+        return code
+    block = code[cs: ce + len(EVOLVE_END)]
+    return template[:ts] + block + template[te + len(EVOLVE_END):]
+
+
+def normalise_response(text: str, template: str) -> str:
+    """An LLM response reduced to one fenced program with the fixed factory restored."""
+    code = extract_code(text)
+    if code is None:
+        return text
+    return "```python\n" + splice_into_template(code, template).rstrip() + "\n```\n"

@@ -40,6 +40,11 @@ class Outcome:
     def valid(self) -> bool:
         return self.verdict == "valid"
 
+    def summary(self) -> dict:
+        """What the lineage records about this outcome."""
+        return {"verdict": self.verdict, "reason": self.reason, "stage": self.stage,
+                "new_columns": self.columns.get("new", []), "dropped_columns": self.columns.get("dropped", [])}
+
 
 class TabEvaluator:
     def __init__(self, spec: dict[str, Any], sandbox: Sandbox | None = None) -> None:
@@ -171,6 +176,11 @@ class TabEvaluator:
             XA_seen, XB_seen = plain.roundtrip(XA), plain.roundtrip(XB)
             self._baselines[rotation] = auc(self.scorer, XA_seen, yA, XB_seen, yB)
         return self._baselines[rotation]
+
+    def internal_error(self, source: str, message: str) -> Outcome:
+        """An evaluator bug must cost one candidate, never the run."""
+        return self._failed("internal", "internal", f"evaluator error: {message}"[:500],
+                            self.pools.rotation_for(source))
 
     # ------------------------------------------------------------------ helpers
     def _ensure_pools_loaded(self, rotation: int) -> str:

@@ -1,0 +1,54 @@
+"""What both command lines (efe.tab, efe.time) share: run directories, logging, resume."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def _run_dir(root: str, setting: str, name: Any, path: Any, resume: Any, stamp: str) -> str:
+    if resume not in (None, "None", "null", ""):
+        return str(resume)
+    label = name if name not in (None, "None", "null", "") else (Path(str(path)).stem if path else "dataset")
+    return str(Path(root) / setting / str(label) / stamp)
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("efe_run_dir"):
+        OmegaConf.register_new_resolver("efe_run_dir", _run_dir)
+
+
+def setup_logging(run_dir: Path) -> None:
+    """efe's own messages on the console; everything in <run>/efe.log."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    file_handler = logging.FileHandler(run_dir / "efe.log")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    root.addHandler(file_handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    for noisy in ("httpx", "openai", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """The saved config of the run being resumed, with this command's explicit overrides on top."""
+    run_dir = Path(str(cfg.resume))
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        raise FileNotFoundError(f"resume={run_dir}: no config.yaml there (is it an efe run directory?)")
+    base = OmegaConf.load(saved)
+    dotlist = [o.lstrip("+") for o in overrides if not o.split("=")[0].lstrip("+~").startswith(("resume", "hydra"))]
+    merged = OmegaConf.merge(base, OmegaConf.from_dotlist(dotlist)) if dotlist else base
+    merged.resume = str(run_dir)
+    return merged
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,100 @@
+"""The token/cost ledger (``llm.jsonl``) and the budget caps read from it.
+
+Several openevolve worker processes call the LLM at once, so the ledger is an append-only
+file (one line per call, written with a single O_APPEND write) and the call cap is enforced
+with exclusive claim files: two workers can never both take the last call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class BudgetExhausted(RuntimeError):
+    """No more LLM calls may be made in this run; the search stops and freezes what it has."""
+
+
+@dataclass(frozen=True)
+class Totals:
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Ledger:
+    def __init__(self, run_dir: str | Path, prices: Mapping[str, Any] | None = None,
+                 max_calls: int | None = None, max_cost_usd: float | None = None) -> None:
+        self.path = Path(run_dir) / "llm.jsonl"
+        self.slots = Path(run_dir) / "llm_slots"
+        self.prices = {k: dict(v) for k, v in (prices or {}).items()}
+        self.max_calls = int(max_calls) if max_calls is not None else None
+        self.max_cost_usd = float(max_cost_usd) if max_cost_usd is not None else None
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        price = self.prices.get(model) or self.prices.get("default") or {}
+        return (prompt_tokens * float(price.get("prompt", 0.0))
+                + completion_tokens * float(price.get("completion", 0.0))) / 1e6
+
+    def record(self, **entry: Any) -> None:
+        entry.setdefault("time", time.time())
+        line = (json.dumps(entry, default=str) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def totals(self) -> Totals:
+        if not self.path.exists():
+            return Totals()
+        calls = cached = pt = ct = 0
+        cost = 0.0
+        for line in self.path.read_text().splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("cache_hit"):
+                cached += 1
+                continue
+            if e.get("error"):
+                continue
+            calls += 1
+            pt += int(e.get("prompt_tokens") or 0)
+            ct += int(e.get("completion_tokens") or 0)
+            cost += float(e.get("cost_usd") or 0.0)
+        return Totals(calls, cached, pt, ct, cost)
+
+    def claim_call(self) -> None:
+        """Reserve one paid call, or raise BudgetExhausted."""
+        if self.max_cost_usd is not None:
+            spent = self.totals().cost_usd
+            if spent >= self.max_cost_usd:
+                raise BudgetExhausted(f"LLM cost cap reached (${spent:.4f} of ${self.max_cost_usd:.4f})")
+        if self.max_calls is None:
+            return
+        self.slots.mkdir(parents=True, exist_ok=True)
+        for i in range(self.max_calls):
+            try:
+                os.close(os.open(self.slots / f"{i:06d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return
+            except FileExistsError:
+                continue
+        raise BudgetExhausted(f"LLM call cap reached ({self.max_calls} calls)")
+
+    def exhausted(self) -> str | None:
+        """Why the budget is spent, or None."""
+        t = self.totals()
+        if self.max_calls is not None and t.calls >= self.max_calls:
+            return f"LLM call cap reached ({t.calls} of {self.max_calls} calls)"
+        if self.max_cost_usd is not None and t.cost_usd >= self.max_cost_usd:
+            return f"LLM cost cap reached (${t.cost_usd:.4f} of ${self.max_cost_usd:.4f})"
+        return None

@@ -1,0 +1,1 @@
+"""The search loop on openevolve, shared by the tabular and time-series settings."""

@@ -1,0 +1,114 @@
+"""The live progress line, and the watchdog that stops the search when the LLM budget is spent."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Callable, TextIO
+
+from efe.llm.ledger import Ledger
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+class Progress:
+    def __init__(self, total: int, ledger: Ledger, *, score_label: str = "ΔAUC", score_key: str = "delta_auc",
+                 start_iteration: int = 0, stream: TextIO | None = None, interval_s: float = 1.0) -> None:
+        self.total = total
+        self.ledger = ledger
+        self.score_label, self.score_key = score_label, score_key
+        self.start_iteration = start_iteration
+        self.stream = stream or sys.stderr
+        self.interval = interval_s
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.done_iterations: set[int] = set()
+        self.valid = self.evaluated = 0
+        self.best_score = None
+        self.best_delta = None
+        self._stop_cb: Callable[[str], None] | None = None
+        self.stop_reason: str | None = None
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_print = 0.0
+
+    def on_entry(self, entry: dict) -> None:
+        if entry.get("kind") in ("seed", "migrant"):
+            if entry.get("kind") == "seed":
+                self._score(entry)
+            return
+        if entry.get("iteration") is not None:
+            self.done_iterations.add(int(entry["iteration"]))
+        if entry.get("kind") == "candidate":
+            self.evaluated += 1
+            self.valid += int(entry.get("metrics", {}).get("valid", 0) == 1.0)
+            self._score(entry)
+        if any(s in str(entry.get("reason", "")) for s in ("exhausted", "cap reached")):
+            self.request_stop(str(entry["reason"]).split(": ", 1)[-1])
+        self.render()
+
+    def _score(self, entry: dict) -> None:
+        m = entry.get("metrics", {})
+        if m.get("valid") == 1.0 and (self.best_score is None or m.get("combined_score", 0) > self.best_score):
+            self.best_score = m.get("combined_score")
+            self.best_delta = m.get(self.score_key)
+
+    def line(self) -> str:
+        done = len(self.done_iterations)
+        elapsed = time.monotonic() - self.started
+        remaining = max(self.total - self.start_iteration - done, 0)
+        eta = _clock(elapsed / done * remaining) if done else "?"
+        totals = self.ledger.totals()
+        valid_rate = f"{100 * self.valid / self.evaluated:.0f}%" if self.evaluated else "-"
+        best = f"{self.best_score:.4f}" if self.best_score is not None else "-"
+        delta = f"{self.best_delta:+.4f}" if isinstance(self.best_delta, (int, float)) else "-"
+        return (f"iter {self.start_iteration + done}/{self.total} | best {best} ({self.score_label} {delta}) | "
+                f"valid {valid_rate} | LLM {totals.calls} calls (+{totals.cached} cached) ${totals.cost_usd:.4f} | "
+                f"{_clock(elapsed)} elapsed, ETA {eta}")
+
+    def render(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_print < (self.interval if self.tty else 5.0):
+            return
+        self._last_print = now
+        text = self.line()
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    # ------------------------------------------------------------ watchdog
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            if self._stop_cb is not None:
+                self._stop_cb(reason)
+
+    def start(self, stop_cb: Callable[[str], None]) -> None:
+        self._stop_cb = stop_cb
+        self._thread = threading.Thread(target=self._watch, name="efe-progress", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._halt.wait(self.interval):
+            reason = self.ledger.exhausted()
+            if reason:
+                self.request_stop(reason)
+            if self.tty:
+                self.render()
+
+    def close(self) -> None:
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.render(force=True)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

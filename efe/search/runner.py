@@ -1,0 +1,133 @@
+"""Run openevolve for a prepared run directory: lineage, progress, budgets, Ctrl-C, resume.
+
+The evaluators and LLM clients find their settings through the run spec (``EFE_RUN_SPEC``),
+which openevolve hands to its worker processes with the rest of the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from efe.llm.ledger import Ledger
+from efe.runspec import SPEC_ENV
+from efe.search.lineage import LineageRecorder, read_lineage
+from efe.search.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchResult:
+    best: dict | None          # lineage entry of the best valid program
+    best_code: str | None
+    stop_reason: str
+    iterations_done: int
+    lineage: list[dict]
+
+
+def _file_logging_controller():
+    from openevolve.controller import OpenEvolve
+
+    class FileLoggingOpenEvolve(OpenEvolve):
+        """openevolve with its log in the run directory only: the console shows efe's progress line."""
+
+        def _setup_logging(self) -> None:
+            log_dir = self.config.log_dir or os.path.join(self.output_dir, "logs")
+            os.makedirs(log_dir, exist_ok=True)
+            handler = logging.FileHandler(os.path.join(log_dir, "openevolve.log"))
+            handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+            handler.setLevel(getattr(logging, self.config.log_level))
+            logging.getLogger("openevolve").addHandler(handler)
+            logging.getLogger("openevolve").setLevel(getattr(logging, self.config.log_level))
+
+    return FileLoggingOpenEvolve
+
+
+def latest_checkpoint(evolution_dir: str | Path) -> Path | None:
+    root = Path(evolution_dir) / "checkpoints"
+    if not root.exists():
+        return None
+    found = []
+    for p in root.iterdir():
+        m = re.fullmatch(r"checkpoint_(\d+)", p.name)
+        if m and (p / "metadata.json").exists():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_file: Path, config: Any,
+               total_iterations: int, llm: dict, *, resume: bool = False, score_label: str = "ΔAUC",
+               score_key: str = "delta_auc") -> SearchResult:
+    _FileLoggingOpenEvolve = _file_logging_controller()
+    os.environ[SPEC_ENV] = str(spec_path)
+    evolution_dir = run_dir / "evolution"
+    checkpoint = latest_checkpoint(evolution_dir) if resume else None
+    start_iteration = 0
+    if checkpoint is not None:
+        start_iteration = int(checkpoint.name.split("_")[1])
+    remaining = max(total_iterations - start_iteration, 0)
+
+    ledger = Ledger(run_dir, llm.get("prices"), llm.get("max_calls"), llm.get("max_cost_usd"))
+    progress = Progress(total_iterations, ledger, score_label=score_label, score_key=score_key,
+                        start_iteration=start_iteration)
+    recorder = LineageRecorder(run_dir / "lineage.jsonl", run_dir / "outcomes", on_entry=progress.on_entry)
+
+    controller = _FileLoggingOpenEvolve(str(seed_program), str(evaluator_file), config,
+                                        output_dir=str(evolution_dir), population_strategy=recorder.strategy())
+    recorder.attach(controller)
+
+    def stop(reason: str) -> None:
+        parallel = getattr(controller, "parallel_controller", None)
+        if parallel is not None:
+            parallel.request_shutdown()
+
+    progress.start(stop)
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    stop_reason = "completed"
+    try:
+        if remaining > 0:
+            asyncio.run(controller.run(iterations=remaining,
+                                       checkpoint_path=str(checkpoint) if checkpoint else None))
+        parallel_stopped = progress.stop_reason
+        if parallel_stopped:
+            stop_reason = parallel_stopped
+        elif controller.database.last_iteration < total_iterations - 1 and remaining > 0:
+            stop_reason = "interrupted"
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint)
+        progress.close()
+        recorder.detach()
+        try:
+            controller._save_checkpoint(controller.database.last_iteration)  # resume point
+        except Exception as exc:  # noqa: BLE001 - the results must still be frozen
+            log.warning("final checkpoint failed: %s", exc)
+
+    lineage = read_lineage(run_dir / "lineage.jsonl")
+    best = best_valid(lineage)
+    best_code = None
+    if best is not None:
+        best_code = (run_dir / "programs" / f"{best['code_sha256']}.py").read_text()
+    return SearchResult(best, best_code, stop_reason, controller.database.last_iteration, lineage)
+
+
+def best_valid(lineage: list[dict]) -> dict | None:
+    """The highest-fitness valid program; ties go to the earliest (usually the simpler)."""
+    best = None
+    for entry in lineage:
+        if entry.get("kind") not in ("seed", "candidate"):
+            continue
+        metrics = entry.get("metrics", {})
+        if metrics.get("valid") != 1.0:
+            continue
+        if best is None or metrics.get("combined_score", 0.0) > best["metrics"].get("combined_score", 0.0):
+            best = entry
+    return best

@@ -1,0 +1,136 @@
+"""The dataset context the LLM sees: schema, statistics, description, a few sample rows.
+
+Computed from the training part only (never the held-out part), as plain JSON so it can be
+written to ``context.json``, embedded in prompts and read by the offline proposer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from efe.datasets.tabular import TabularDataset
+
+
+def _num(value: Any, digits: int = 4) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(v):
+        return None
+    return float(f"{v:.{digits}g}")
+
+
+def column_kind(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    return "categorical"
+
+
+def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int = 5,
+                  top_correlations: int = 10, min_group_rows: int = 20,
+                  seed: int = 0) -> dict[str, Any]:
+    X, y = ds.X, ds.y
+    columns: dict[str, dict] = {}
+    numeric_cols = []
+    for col in X.columns:
+        s = X[col]
+        kind = column_kind(s)
+        info: dict[str, Any] = {
+            "dtype": str(s.dtype), "kind": kind,
+            "missing_rate": _num(s.isna().mean(), 3), "n_unique": int(s.nunique(dropna=True)),
+        }
+        if kind == "numeric":
+            numeric_cols.append(col)
+            d = s.astype("float64")
+            q = d.quantile([0.0, 0.25, 0.5, 0.75, 1.0])
+            info.update({
+                "min": _num(q.iloc[0]), "q25": _num(q.iloc[1]), "median": _num(q.iloc[2]),
+                "q75": _num(q.iloc[3]), "max": _num(q.iloc[4]), "mean": _num(d.mean()),
+                "std": _num(d.std()), "skew": _num(d.skew(), 3),
+                "integer_valued": bool(np.all(np.mod(d.dropna(), 1) == 0)) if d.notna().any() else False,
+                "target_corr": _num(d.corr(y.astype("float64")), 3) if d.std() > 0 else None,
+            })
+        else:
+            text = s.astype(str).where(s.notna())
+            counts = text.value_counts()
+            if info["n_unique"] > 0.5 * len(s):
+                # near-unique text (names, ids): examples only; per-value label rates would
+                # reveal individual rows' labels
+                info["mostly_unique"] = True
+                info["examples"] = [str(v) for v in counts.index[:3]]
+            else:
+                info["top_values"] = {str(k): _num(v / len(s), 3) for k, v in counts.head(top_values).items()}
+                supported = [k for k in counts.head(top_values).index if counts[k] >= min_group_rows]
+                rates = y.groupby(text).mean()
+                info["positive_rate_by_top_value"] = {str(k): _num(rates.get(k), 3) for k in supported}
+        columns[str(col)] = info
+    pairs = []
+    if len(numeric_cols) > 1:
+        corr = X[numeric_cols].astype("float64").corr()
+        for i, a in enumerate(numeric_cols):
+            for b in numeric_cols[i + 1:]:
+                r = corr.loc[a, b]
+                if np.isfinite(r):
+                    pairs.append((str(a), str(b), _num(r, 3)))
+        pairs.sort(key=lambda p: -abs(p[2]))
+    sample = X.sample(min(sample_rows, len(X)), random_state=seed)
+    rows = [{str(k): _cell(v) for k, v in row.items()} for _, row in sample.iterrows()]
+    return {
+        "name": ds.name,
+        "description": ds.description,
+        "target": ds.target,
+        "problem_type": "binary classification",
+        "positive_label": ds.positive_label,
+        "n_rows": int(len(X)),
+        "n_columns": int(X.shape[1]),
+        "positive_rate": _num(y.mean(), 3),
+        "columns": columns,
+        "top_correlations": [list(p) for p in pairs[:top_correlations]],
+        "sample_rows": rows,
+    }
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def render_context(ctx: dict[str, Any]) -> str:
+    """The context as prompt text: compact, one line per column."""
+    lines = [
+        f"Dataset: {ctx['name']} ({ctx['n_rows']} training rows, {ctx['n_columns']} feature columns)",
+        f"Task: {ctx['problem_type']}; target '{ctx['target']}' (positive class {ctx['positive_label']!r}, "
+        f"positive rate {ctx['positive_rate']})",
+    ]
+    if ctx.get("description"):
+        lines.append(f"Description: {ctx['description']}")
+    lines.append("Columns:")
+    for name, info in ctx["columns"].items():
+        if info["kind"] == "numeric":
+            stats = (f"range [{info['min']}, {info['max']}], quartiles {info['q25']}/{info['median']}/"
+                     f"{info['q75']}, skew {info['skew']}, corr with target {info['target_corr']}")
+        elif info.get("mostly_unique"):
+            stats = f"mostly unique text, e.g. {info['examples']}"
+        else:
+            stats = f"top values {info.get('top_values')}, positive rate by value {info.get('positive_rate_by_top_value')}"
+        lines.append(f"- {name} ({info['kind']}, {info['dtype']}, {info['n_unique']} distinct, "
+                     f"{info['missing_rate']:.1%} missing): {stats}")
+    if ctx["top_correlations"]:
+        lines.append("Strongest correlations between numeric columns: "
+                     + "; ".join(f"{a}~{b} {r}" for a, b, r in ctx["top_correlations"]))
+    lines.append("Sample rows (training part):")
+    for row in ctx["sample_rows"]:
+        lines.append(f"  {row}")
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""After the search: refit the winner on the whole training part, score it on the held-out part.
+
+The program runs in the sandbox with the training rows (with labels) and the held-out rows
+(without); held-out labels stay in this process, where the trusted scorers use them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from efe import plain
+from efe.config import CONF_DIR
+from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from evaluators.tabular import gates
+from evaluators.tabular.scorers import auc, make_scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HeldoutResult:
+    state: Any
+    train_out: pd.DataFrame
+    test_out: pd.DataFrame
+    rows: list[dict] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def scorer_configs(names: list[str], search_scorer: dict) -> list[dict]:
+    """Each report model's config group, with the search scorer's own settings where it is one."""
+    out = []
+    for name in names:
+        if name == search_scorer.get("name"):
+            out.append(dict(search_scorer))
+            continue
+        path = CONF_DIR / "scorer" / f"{name}.yaml"
+        if not path.exists():
+            raise ValueError(f"report.models names an unknown scorer '{name}'")
+        out.append(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+    return out
+
+
+def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
+                    y_test: pd.Series, models: list[dict], limits: SandboxLimits, seed: int,
+                    gate_limits: gates.GateLimits) -> HeldoutResult:
+    plan = [
+        {"op": "fit", "args": ["X", "y"], "out": "state"},
+        {"op": "transform", "args": ["X", "state"], "out": "T"},
+        {"op": "transform", "args": ["X_test", "state"], "out": "T_test"},
+    ]
+    with Sandbox(limits) as sandbox:
+        sandbox.load("heldout", {"X": X_train, "y": y_train, "X_test": X_test})
+        result = sandbox.run(source, "tab", plan, ["state", "T", "T_test"], data="heldout", seed=seed)
+    if isinstance(result, SandboxFailure):
+        raise RuntimeError(f"the winning program failed when refitted on the whole training part: {result.reason}")
+    T = gates.check_output("the training part", X_train, result.outputs["T"], gate_limits)
+    T_test = gates.check_output("the held-out part", X_test, result.outputs["T_test"], gate_limits)
+    out = HeldoutResult(result.outputs["state"], T, T_test)
+    raw_train, raw_test = plain.roundtrip(X_train), plain.roundtrip(X_test)
+    for cfg in models:
+        name = cfg.get("name")
+        try:
+            scorer = make_scorer(cfg, seed)
+        except ValueError as exc:
+            out.skipped[name] = str(exc).split(";")[0]
+            continue
+        base = auc(scorer, raw_train, y_train, raw_test, y_test)
+        fe = auc(scorer, T, y_train, T_test, y_test)
+        out.rows.append({"model": name, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base})
+    return out

@@ -1,0 +1,65 @@
+"""The system message of an EFE-Tab search: contract, rules, fitness, feedback guide, context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from efe.sandbox.policy import allowed_imports_text
+from efe.tab.context import render_context
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "prompts" / "tab"
+
+
+def system_message(spec: Mapping[str, Any], context: Mapping[str, Any], seed_source: str) -> str:
+    f = spec.get("fitness", {})
+    gate = spec.get("gate", {})
+    penalties = ", ".join(f"-{p} above {t}s" for t, p in f.get("runtime_penalties", [[60, 0.05], [120, 0.10]]))
+    clip = f.get("clip", [0.0, 1.5])
+    return f"""You are an expert data scientist evolving a feature-engineering program for a tabular
+binary classification task. Each program you write is run on held-back data and scored by a fixed
+downstream model ({spec['scorer']['name']}); only the features change, never the model.
+
+## The program contract
+```python
+{seed_source.strip()}
+```
+- `fit(X, y)` receives the fitting pool (pool A): a pandas DataFrame of the original columns and the
+  0/1 labels y (1 = positive class). It returns a dict of plain data (numbers, strings, lists,
+  dicts, numpy arrays, pandas objects): everything transform needs (means, category maps, bin edges,
+  target encodings...). No custom classes in the state.
+- `transform(X, state)` receives rows WITHOUT labels and the state from fit. It returns a DataFrame
+  with the same index and row order. Add new columns; keep original columns unchanged or drop them.
+- transform must treat every row on its own: a row's features may depend only on that row and the
+  state, never on the other rows of the batch (no X.mean(), rank(), qcut() or groupby() inside
+  transform: compute such statistics in fit) and never on the index values.
+
+## Rules (checked by gates; a violation scores 0 with the reason as feedback)
+- Imports only from: {allowed_imports_text()}. No file, network, process or system access, no
+  eval/exec/open, no dunder attributes. Code runs in a sandbox with time and memory limits.
+- Do not modify the input DataFrame or labels in place (work on X.copy()); do not modify state in
+  transform.
+- Same number of rows and same index; at most {gate.get('max_column_factor', 5)}x the input columns;
+  no all-NaN new column; no inf; |values| <= {gate.get('max_abs_value', 1e12):g}; guard divisions
+  and logs. Unseen categories and missing values must not crash transform.
+
+## Fitness
+combined_score = {f.get('offset', 0.5)} + {f.get('auc_weight', 5.0)} * (AUC_candidate - AUC_baseline)
+                 - {f.get('complexity_weight', 0.10)} * sqrt((n_new_features + n_dropped_columns) / rows_in_pool_B)
+                 - runtime penalty ({penalties}), clipped to [{clip[0]}, {clip[1]}].
+The identity program scores exactly {f.get('offset', 0.5)}; an invalid program scores {f.get('invalid_score', 0.0)}.
+AUC is ROC-AUC of the scorer trained on your transformed pool A and evaluated on transformed pool B
+(rows it never saw). Pools are re-drawn between programs, so small gains can be noise: prefer a few
+strong, well-motivated features over many weak ones.
+
+## Reading the feedback
+- `scores`: baseline and candidate AUC, their difference and the fitness breakdown.
+- `new_columns` / `dropped_columns`: what your program changed.
+- `permutation_importance_pool_a`: AUC drop when a column is shuffled, from a model trained on your
+  transformed pool A (higher = more useful; about 0 = useless, a candidate to drop).
+- `tree_pool_a`: a depth-3 decision tree on your transformed pool A: which splits matter.
+- `reason`: why an invalid program was rejected (gate, exception and program line).
+
+## Dataset context (training part only)
+{render_context(context)}
+"""

@@ -1,0 +1,51 @@
+"""The offline proposer's reading of a prompt: the parent program and its aggregate feedback.
+
+It sees exactly what an LLM would see (the rendered prompt) plus the dataset context, and
+answers with a full program built by ``efe.tab.moves``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from efe.programs import extract_code
+
+_SECTION = re.compile(r"^### (?P<name>[\w\-]+)\n```\n(?P<body>.*?)\n```", re.S | re.M)
+_IMPORTANCE = re.compile(r"^(?P<col>.+?): (?P<value>[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?) ±", re.M)
+_DELTA = re.compile(r"delta ([+-]?\d+\.\d+)")
+
+
+def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
+    """(parent source, feedback) from a rendered user prompt."""
+    parent = None
+    marker = prompt.find("# Current Program")
+    if marker >= 0:
+        parent = extract_code(prompt[marker:])
+    sections = {m.group("name"): m.group("body") for m in _SECTION.finditer(prompt)}
+    feedback: dict[str, Any] = {}
+    if "permutation_importance_pool_a" in sections:
+        feedback["importance"] = {m.group("col").strip(): float(m.group("value"))
+                                  for m in _IMPORTANCE.finditer(sections["permutation_importance_pool_a"])}
+    if "scores" in sections:
+        found = _DELTA.search(sections["scores"])
+        if found:
+            feedback["delta_auc"] = float(found.group(1))
+    if "new_columns" in sections and sections["new_columns"].strip() != "(none)":
+        feedback["new_columns"] = [c.strip() for c in sections["new_columns"].split(",") if c.strip()]
+    verdict = sections.get("verdict", "")
+    feedback["valid"] = not verdict.startswith("invalid") and "reason" not in sections
+    if "reason" in sections:
+        feedback["reason"] = sections["reason"].strip()
+    return parent, feedback
+
+
+def propose_from_prompt(prompt: str, context: dict, seed: int) -> tuple[str, str]:
+    from efe.tab.moves import propose
+
+    parent, feedback = parse_prompt(prompt)
+    rng = np.random.default_rng(seed)
+    source, description = propose(parent or "", context, feedback, rng)
+    return source, f"Offline proposer: {description}"

@@ -1,0 +1,152 @@
+"""One EFE-Tab run: load → split → context → spec → search → freeze → report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from efe.cli_common import say
+from efe.config import plain_dict
+from efe.datasets.split import read_train
+from efe.freeze import freeze, input_schema
+from efe.llm.ledger import Ledger
+from efe.runspec import write_spec
+from efe.sandbox import SandboxLimits
+from efe.search.oe_config import build_config, resolve_backend
+from efe.search.runner import run_search
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+SEED_PROGRAM = ROOT / "programs" / "tab_identity.py"
+EVALUATOR_FILE = ROOT / "evaluators" / "tab.py"
+
+
+def run_tab(cfg: DictConfig, run_dir: Path) -> Path:
+    from efe.tab.context import build_context
+    from efe.tab.prepare import prepare_tab_run
+    from efe.tab.prompts import TEMPLATE_DIR, system_message
+
+    started = time.time()
+    resume = cfg.get("resume") not in (None, "")
+    llm = plain_dict(cfg.llm)
+    llm["backend"] = resolve_backend(llm)
+    iterations = int(cfg.evolution.iterations)
+
+    if resume:
+        spec = json.loads((run_dir / "spec.json").read_text())
+        context = json.loads((run_dir / "context.json").read_text())
+        say(f"efe.tab: resuming {run_dir}")
+    else:
+        spec, train, _ = prepare_tab_run(cfg, run_dir)
+        context = build_context(train, seed=int(cfg.seed))
+        (run_dir / "context.json").write_text(json.dumps(context, indent=2))
+        shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
+    spec.update({
+        "run_dir": str(run_dir.resolve()),
+        "context_path": str((run_dir / "context.json").resolve()),
+        "seed_program": str((run_dir / "seed_program.py").resolve()),
+        "outcomes_dir": str((run_dir / "outcomes").resolve()),
+        "llm": llm,
+    })
+    spec_path = write_spec(run_dir / "spec.json", spec)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+    _announce(cfg, spec, llm, iterations, run_dir)
+    seed_source = (run_dir / "seed_program.py").read_text()
+    oe_config = build_config(
+        plain_dict(cfg.evolution.openevolve), llm,
+        system_message=system_message(spec, context, seed_source), template_dir=str(TEMPLATE_DIR),
+        seed=int(cfg.seed), iterations=iterations, output_dir=str(run_dir / "evolution"),
+    )
+    result = run_search(run_dir, spec_path, run_dir / "seed_program.py", EVALUATOR_FILE, oe_config,
+                        iterations, llm, resume=resume)
+    say(f"search finished ({result.stop_reason}); refitting the winner on the whole training part")
+
+    winner = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
+                             "new_columns": [], "dropped_columns": []}
+    source = result.best_code or seed_source
+    best_dir = run_dir / "best"
+    best_dir.mkdir(exist_ok=True)
+    (best_dir / "program.py").write_text(source)
+    (best_dir / "info.json").write_text(json.dumps(winner, indent=2, default=str))
+
+    report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started)
+    say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
+    say(f"  report:          {report_path}")
+    say(f"  frozen program:  {run_dir / 'frozen'}")
+    say(f"  lineage:         {run_dir / 'lineage.jsonl'} ({len(result.lineage)} entries)")
+    say(f"  LLM ledger:      {run_dir / 'llm.jsonl'}")
+    say(f"  resume with:     python -m efe.tab resume={run_dir} evolution.iterations=<more>")
+    return run_dir
+
+
+def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: Path) -> None:
+    if llm["backend"] == "offline":
+        backend = ("offline proposer (no LLM endpoint configured; set EFE_LLM_API_BASE or use "
+                   "llm=openai llm.api_base=... to let a model write the programs)")
+    elif llm["backend"] == "replay":
+        backend = f"replay of {llm.get('path')}"
+    else:
+        backend = f"{', '.join(m['name'] for m in llm.get('models', []))} at {llm.get('api_base')}"
+    say(f"efe.tab: dataset {spec['dataset']['name']} (target '{spec['target']}'), scorer {spec['scorer']['name']}, "
+        f"{iterations} iterations")
+    say(f"LLM: {backend}")
+    say(f"run directory: {run_dir}")
+
+
+def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any,
+            llm: dict, iterations: int, started: float) -> Path:
+    from efe.tab.heldout import refit_and_score, scorer_configs
+    from efe.tab.report import write_report
+    from evaluators.tabular.gates import GateLimits
+
+    X_train, y_train = read_train(spec["train_path"], spec["target"])
+    X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec["target"])
+    models = scorer_configs(list(cfg.report.models), spec["scorer"])
+    held = refit_and_score(source, X_train, y_train, X_test, y_test, models,
+                           SandboxLimits.from_mapping(spec.get("sandbox")), int(spec["seed"]),
+                           GateLimits.from_mapping(spec.get("gate")))
+    heldout_summary = {r["model"]: round(r["auc_efe"], 6) for r in held.rows}
+    freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
+           output_columns=[str(c) for c in held.test_out.columns],
+           extra={"dataset": spec["dataset"]["name"], "target": spec["target"],
+                  "positive_label": spec["dataset"].get("positive_label"),
+                  "search_fitness": winner["metrics"].get("combined_score"),
+                  "search_delta_auc": winner["metrics"].get("delta_auc"),
+                  "heldout_auc": heldout_summary, "heldout": held.rows,
+                  "new_columns": winner.get("new_columns", []),
+                  "dropped_columns": winner.get("dropped_columns", [])})
+
+    totals = Ledger(run_dir, llm.get("prices")).totals()
+    candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
+    valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
+    data = {
+        "dataset": {"name": spec["dataset"]["name"], "target": spec["target"],
+                    "positive_label": spec["dataset"].get("positive_label"), "train_rows": len(X_train),
+                    "heldout_rows": len(X_test), "n_features": X_train.shape[1]},
+        "search_scorer": spec["scorer"]["name"],
+        "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
+                   "stop_reason": result.stop_reason, "candidates": len(candidates), "valid": valid,
+                   "invalid": len(candidates) - valid,
+                   "no_program": sum(1 for e in result.lineage if e.get("kind") == "no_program"),
+                   "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
+                   "wall_s": round(time.time() - started, 1)},
+        "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
+                   "fitness": winner["metrics"].get("combined_score", 0.0),
+                   "delta_auc": winner["metrics"].get("delta_auc", 0.0),
+                   "new_columns": winner.get("new_columns", []), "dropped_columns": winner.get("dropped_columns", []),
+                   "source": source},
+        "heldout": held.rows,
+        "heldout_skipped": held.skipped,
+        "files": {"frozen program": "frozen/", "winner source": "best/program.py", "lineage": "lineage.jsonl",
+                  "LLM ledger": "llm.jsonl", "dataset context": "context.json", "configuration": "config.yaml",
+                  "openevolve output": "evolution/"},
+    }
+    md, _ = write_report(run_dir, data)
+    return md
