@@ -98,6 +98,7 @@ class LineageRecorder(logging.Handler):
             "stage": outcome.get("stage"),
             "new_columns": outcome.get("new_columns", []),
             "dropped_columns": outcome.get("dropped_columns", []),
+            "runtime_s": outcome.get("runtime_s"),
             "code_sha256": code_hash(candidate.code),
             "changes": candidate.metadata.get("changes"),
         }

@@ -244,32 +244,35 @@ def _section(move: Move) -> tuple[str, list[str], list[str]]:
                 [f'out[{n}] = _keys(X, {a}).map(state[{n}]["share"]).astype("float64").fillna(0.0)'])
     if k == "target_enc":
         m = float(move.params[0]) if move.params else 20.0
-        return (f"target encoding: positive rate per level, shrunk to the overall rate with weight {m:g} "
-                "(unseen levels get the overall rate)",
+        return (f"positive rate per level, shrunk to the overall rate with weight {m:g} (unseen: overall)",
                 [f'counts = target.groupby(_keys(X, {a}).to_numpy()).agg(["sum", "count"])',
                  "prior = _plain(target.mean())",
-                 f'state[{n}] = {{"prior": prior, "rate": {{str(key): (float(s) + {m!r} * prior) / (float(cnt) + {m!r})',
-                 '                   for key, s, cnt in zip(counts.index, counts["sum"], counts["count"])}}'],
-                [f'out[{n}] = _keys(X, {a}).map(state[{n}]["rate"]).astype("float64").fillna(state[{n}]["prior"])'])
+                 f'rate = (counts["sum"] + {m!r} * prior) / (counts["count"] + {m!r})',
+                 f'state[{n}] = {{"prior": prior, "rate": {{str(key): float(v) for key, v in rate.items()}}}}'],
+                [f'rate = _keys(X, {a}).map(state[{n}]["rate"]).astype("float64")',
+                 f'out[{n}] = rate.fillna(state[{n}]["prior"])'])
     if k in ("group_mean", "group_dev"):
         fit = [f"x = _num(X, {a})",
                "overall = _plain(x.mean())",
                f"means = x.groupby(_keys(X, {b}).to_numpy()).mean()",
-               f'state[{n}] = {{"overall": overall, "mean": {{str(key): _plain(v, overall) for key, v in means.items()}}}}']
-        mean = f'_keys(X, {b}).map(state[{n}]["mean"]).astype("float64").fillna(state[{n}]["overall"])'
+               "group_means = {str(key): _plain(v, overall) for key, v in means.items()}",
+               f'state[{n}] = {{"overall": overall, "mean": group_means}}']
+        mean = f'mean = _keys(X, {b}).map(state[{n}]["mean"]).astype("float64").fillna(state[{n}]["overall"])'
         if k == "group_mean":
-            return ("group mean: average of the numeric column within the row's group (fitted)", fit,
-                    [f"out[{n}] = {mean}"])
+            return ("mean of the numeric column in the row's group (unseen groups: overall mean)", fit,
+                    [mean, f"out[{n}] = mean"])
         return ("deviation from the group mean: how unusual the row is within its group", fit,
-                [f"out[{n}] = _finite(_num(X, {a}) - {mean})"])
+                [mean, f"out[{n}] = _finite(_num(X, {a}) - mean)"])
     if k == "bin":
         bins = int(move.params[0]) if move.params else 5
         return (f"{bins} quantile bins with edges fitted on the fitting rows (NaN stays NaN)",
                 [f"x = _num(X, {a}).dropna()",
-                 f"edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, {bins + 1})[1:-1])) if len(x) else []",
+                 f"inner = np.linspace(0.0, 1.0, {bins + 1})[1:-1]",
+                 "edges = np.unique(np.quantile(x, inner)) if len(x) else []",
                  f'state[{n}] = {{"edges": [float(e) for e in edges]}}'],
                 [f"x = _num(X, {a})",
-                 f'codes = np.searchsorted(np.asarray(state[{n}]["edges"], dtype="float64"), x.to_numpy(), side="right")',
+                 f'edges = np.asarray(state[{n}]["edges"], dtype="float64")',
+                 'codes = np.searchsorted(edges, x.to_numpy(), side="right")',
                  f'out[{n}] = pd.Series(codes, index=X.index, dtype="float64").where(x.notna())'])
     if k == "missing":
         return ("missing-value indicator: missingness itself can carry signal", [],
@@ -279,7 +282,7 @@ def _section(move: Move) -> tuple[str, list[str], list[str]]:
                 [f"s = X[{a}]",
                  f'out[{n}] = s.astype(str).str.len().astype("float64").where(s.notna())'])
     if k == "token":
-        return ("title-like token (e.g. 'Mr.', 'Dr.'); tokens seen fewer than 10 times in fit become 'other'",
+        return ("title-like token ('Mr.', 'Dr.'); tokens seen < 10 times in fit become 'other'",
                 [f"found = X[{a}].astype(str).str.extract(TITLE, expand=False).dropna()",
                  "counts = found.value_counts()",
                  f'state[{n}] = {{"tokens": sorted(str(t) for t in counts[counts >= 10].index[:20])}}'],

@@ -35,6 +35,7 @@ class Outcome:
     reason: str = ""
     stage: str = "stage2"
     columns: dict[str, list[str]] = field(default_factory=dict)
+    runtime_s: float | None = None  # kept out of metrics and prompts: it varies run to run
 
     @property
     def valid(self) -> bool:
@@ -43,7 +44,8 @@ class Outcome:
     def summary(self) -> dict:
         """What the lineage records about this outcome."""
         return {"verdict": self.verdict, "reason": self.reason, "stage": self.stage,
-                "new_columns": self.columns.get("new", []), "dropped_columns": self.columns.get("dropped", [])}
+                "new_columns": self.columns.get("new", []), "dropped_columns": self.columns.get("dropped", []),
+                "runtime_s": self.runtime_s}
 
 
 class TabEvaluator:
@@ -163,10 +165,10 @@ class TabEvaluator:
         fit = tab_fitness(base, auc_c, len(new) + len(dropped), len(XB), runtime, self.fitness)
         metrics = self._metrics(valid=True, score=fit.score, rotation=rotation, new=len(new),
                                 dropped=len(dropped), auc_c=auc_c)
-        metrics["runtime_s"] = runtime
         artifacts = self._feedback(TA, yA, base, auc_c, fit, new, dropped, len(XA), len(XB), rotation,
                                    runtime, result.stdout)
-        return Outcome(metrics, artifacts, "valid", "", "stage2", {"new": new, "dropped": dropped})
+        return Outcome(metrics, artifacts, "valid", "", "stage2", {"new": new, "dropped": dropped},
+                       runtime_s=runtime)
 
     def baseline(self, rotation: int) -> float:
         """ROC-AUC of the scorer on raw features (as a program would see them), cached."""
@@ -229,10 +231,12 @@ class TabEvaluator:
 
     def _feedback(self, TA, yA, base, auc_c, fit, new, dropped, n_a, n_b, rotation, runtime, stdout) -> dict:
         cfg = self.feedback_cfg
+        slow = (f"; program runtime {runtime:.0f}s is penalised {fit.runtime_penalty:.2f}"
+                if fit.runtime_penalty else "")
         scores = (f"AUC baseline {base:.4f}, candidate {auc_c:.4f}, delta {fit.delta_auc:+.4f}; "
                   f"fitness {fit.score:.4f} = {self.fitness.offset} + {self.fitness.auc_weight}*delta "
                   f"- complexity {fit.complexity_penalty:.4f} - runtime {fit.runtime_penalty:.2f}; "
-                  f"pool A {n_a} rows, pool B {n_b} rows, rotation {rotation}; program runtime {runtime:.2f}s")
+                  f"pool A {n_a} rows, pool B {n_b} rows, rotation {rotation}{slow}")
         artifacts = {
             "verdict": "valid",
             "scores": scores,
