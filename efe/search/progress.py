@@ -19,10 +19,11 @@ def _clock(seconds: float) -> str:
 
 class Progress:
     def __init__(self, total: int, ledger: Ledger, *, score_label: str = "ΔAUC", score_key: str = "delta_auc",
-                 start_iteration: int = 0, stream: TextIO | None = None, interval_s: float = 1.0) -> None:
+                 start_iteration: int = 0, stream: TextIO | None = None, interval_s: float = 1.0,
+                 score_format: str = "+.4f") -> None:
         self.total = total
         self.ledger = ledger
-        self.score_label, self.score_key = score_label, score_key
+        self.score_label, self.score_key, self.score_format = score_label, score_key, score_format
         self.start_iteration = start_iteration
         self.stream = stream or sys.stderr
         self.interval = interval_s
@@ -67,7 +68,7 @@ class Progress:
         totals = self.ledger.totals()
         valid_rate = f"{100 * self.valid / self.evaluated:.0f}%" if self.evaluated else "-"
         best = f"{self.best_score:.4f}" if self.best_score is not None else "-"
-        delta = f"{self.best_delta:+.4f}" if isinstance(self.best_delta, (int, float)) else "-"
+        delta = format(self.best_delta, self.score_format) if isinstance(self.best_delta, (int, float)) else "-"
         return (f"iter {self.start_iteration + done}/{self.total} | best {best} ({self.score_label} {delta}) | "
                 f"valid {valid_rate} | LLM {totals.calls} calls (+{totals.cached} cached) ${totals.cost_usd:.4f} | "
                 f"{_clock(elapsed)} elapsed, ETA {eta}")

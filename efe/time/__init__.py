@@ -1,0 +1,1 @@
+"""EFE-Time: evolving invertible normalizations for forecasters."""

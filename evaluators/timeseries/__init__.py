@@ -1,0 +1,1 @@
+"""EFE-Time trusted evaluation code: forecasters, metrics, gates, windows, fitness."""

@@ -1,0 +1,243 @@
+"""EFE-Time evaluation of one program: stage-1 gates, then forecasting through the program.
+
+Stage 2 makes two sandbox round trips around the trusted forecaster: (1) fit + transform each
+history, (2) inverse-transform each forecast quantile. A series whose program call fails
+falls back to the identity (the baseline forecast) and counts as harmed. Artifacts are
+aggregate only: ratios, rates, counts, timing; never series values or forecasts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from efe.contracts import EVOLVE_END, EVOLVE_START
+from efe.datasets.ts_store import read_series
+from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from evaluators.timeseries import gates
+from evaluators.timeseries.fitness import TimeFitnessConstants, time_fitness
+from evaluators.timeseries.forecasters import make_forecaster
+from evaluators.timeseries.pipeline import Forecasts, forecast_through, score_forecasts
+from evaluators.timeseries.windows import (
+    Instance, cut_windows, history_meta, rotation_for, rotation_groups, seasonal_continuation,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    metrics: dict[str, float]
+    artifacts: dict[str, str] = field(default_factory=dict)
+    verdict: str = "valid"
+    reason: str = ""
+    stage: str = "stage2"
+    runtime_s: float | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.verdict == "valid"
+
+    def summary(self) -> dict:
+        return {"verdict": self.verdict, "reason": self.reason, "stage": self.stage, "runtime_s": self.runtime_s}
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?:e[-+]?\d+)?|(?<![\w.])[-+]?\d{4,}(?![\w.])")
+
+
+def _without_numbers(reason: str) -> str:
+    """Program error messages can quote series values; the LLM gets the error without them."""
+    return _NUMBER.sub("<value>", reason)
+
+
+def block_lines(source: str) -> int:
+    start, end = source.find(EVOLVE_START), source.find(EVOLVE_END)
+    block = source[start:end] if 0 <= start < end else source
+    return sum(1 for line in block.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+class TimeEvaluator:
+    def __init__(self, spec: dict[str, Any], sandbox: Sandbox | None = None) -> None:
+        self.spec = spec
+        self.seed = int(spec.get("seed", 0))
+        self.horizon = int(spec["prediction_length"])
+        self.season = int(spec.get("season", 1))
+        self.levels = [float(q) for q in spec.get("quantile_levels", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])]
+        if 0.5 not in self.levels:
+            self.levels = sorted(self.levels + [0.5])
+        self.median_index = self.levels.index(0.5)
+        w = spec.get("windows", {})
+        series = read_series(spec["train_path"])
+        self.instances = cut_windows(series, self.horizon, int(w.get("n_windows", 3)),
+                                     int(w.get("min_history", 2 * self.horizon)))
+        if not self.instances:
+            raise ValueError("no validation window fits in the training part: series are too short for "
+                             f"{w.get('n_windows', 3)} windows of {self.horizon} steps")
+        self.groups = rotation_groups(self.instances, int(w.get("n_rotations", 3)), self.seed,
+                                      int(w.get("min_instances_per_rotation", 10)))
+        gate = spec.get("gate", {})
+        self.gate_series = int(gate.get("sample_series", 5))
+        self.round_trip_rtol = float(gate.get("round_trip_rtol", 1e-4))
+        self.widen = float(gate.get("widen", 0.1))
+        self.harm_tolerance = float(spec.get("harm_tolerance", 1e-9))
+        self.fitness = TimeFitnessConstants.from_mapping(spec.get("fitness"))
+        self.forecaster = make_forecaster(spec["forecaster"])
+        self.limits = SandboxLimits.from_mapping(spec.get("sandbox"))
+        self.sandbox = sandbox or Sandbox(self.limits)
+        self._metas = [history_meta(i.history, self.horizon, self.season) for i in self.instances]
+        self._baseline: dict[int, dict] = {}
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    # ------------------------------------------------------------------ public
+    def evaluate(self, source: str) -> Outcome:
+        first = self.stage1(source)
+        return first if not first.valid else self.stage2(source)
+
+    def stage1(self, source: str) -> Outcome:
+        rotation = rotation_for(source, len(self.groups))
+        members = self.groups[rotation][: self.gate_series]
+        values: dict[str, Any] = {}
+        plan: list[dict] = []
+        for k, idx in enumerate(members):
+            inst = self.instances[idx]
+            ext = np.concatenate([inst.history, seasonal_continuation(inst.history, self.horizon, self.season)])
+            values.update({f"y{k}": inst.history, f"m{k}": self._metas[idx], f"x{k}": ext})
+            plan += [
+                {"op": "fit", "args": [f"y{k}", f"m{k}"], "out": f"s{k}"},
+                {"op": "snapshot", "args": [f"s{k}"], "out": f"s{k}_fit"},
+                {"op": "transform", "args": [f"y{k}", f"s{k}"], "out": f"z{k}"},
+                {"op": "transform", "args": [f"x{k}", f"s{k}"], "out": f"zx{k}"},
+            ]
+        returns = [n for k in range(len(members)) for n in (f"s{k}", f"s{k}_fit", f"z{k}", f"zx{k}", f"y{k}", f"x{k}")]
+        first = self.sandbox.run(source, "time", plan, returns, values=values, seed=self.seed, limits=self.limits)
+        if isinstance(first, SandboxFailure):
+            return self._failed("stage1", first.kind, _without_numbers(first.reason), rotation)
+        out = first.outputs
+        second_values: dict[str, Any] = {}
+        second_plan: list[dict] = []
+        try:
+            for k, idx in enumerate(members):
+                inst = self.instances[idx]
+                what = f"history {k + 1}"
+                gates.check_unchanged(inst.history, out[f"y{k}"], "fit or transform", "its input")
+                gates.check_state(out[f"s{k}_fit"], len(inst.history))
+                z = gates.check_forward(inst.history, out[f"z{k}"], what)
+                ext = values[f"x{k}"]
+                zx = gates.check_forward(ext, out[f"zx{k}"], f"{what} extended by a horizon")
+                gates.check_lookahead(z, zx[: len(z)])
+                finite = z[np.isfinite(z)]
+                lo, hi = float(finite.min()), float(finite.max())
+                span = max(hi - lo, 1e-9 * max(abs(lo), abs(hi), 1.0))
+                widened = {
+                    f"rt{k}": zx[len(inst.history):],
+                    f"w{k}_1": np.array([hi + self.widen * span]),
+                    f"w{k}_h": np.linspace(lo - self.widen * span, hi + self.widen * span, self.horizon),
+                    f"w{k}_3h": np.linspace(hi + self.widen * span, lo - self.widen * span, 3 * self.horizon),
+                }
+                second_values.update(widened)
+                second_values[f"s{k}"] = out[f"s{k}"]
+                for name in widened:
+                    second_plan.append({"op": "inverse_transform", "args": [name, f"s{k}"], "out": "r_" + name})
+                second_plan.append({"op": "snapshot", "args": [f"s{k}"], "out": f"s{k}_after"})
+        except gates.GateFailure as exc:
+            return self._failed("stage1", f"gate:{exc.gate}", exc.reason, rotation)
+        second = self.sandbox.run(source, "time", second_plan,
+                                  [p["out"] for p in second_plan] + list(second_values),
+                                  values=second_values, seed=self.seed, limits=self.limits)
+        if isinstance(second, SandboxFailure):
+            return self._failed("stage1", second.kind, _without_numbers(second.reason), rotation)
+        try:
+            for k, idx in enumerate(members):
+                inst = self.instances[idx]
+                rt = gates.check_inverse(second.outputs[f"r_rt{k}"], self.horizon, "the forecast horizon")
+                gates.check_round_trip(seasonal_continuation(inst.history, self.horizon, self.season), rt,
+                                       self.round_trip_rtol)
+                for suffix, n in (("1", 1), ("h", self.horizon), ("3h", 3 * self.horizon)):
+                    gates.check_inverse(second.outputs[f"r_w{k}_{suffix}"], n,
+                                        f"a {n}-step forecast {int(self.widen * 100)}% beyond the history's range")
+                gates.check_unchanged(out[f"s{k}_fit"], second.outputs[f"s{k}_after"], "transform or inverse_transform",
+                                      "the fitted state")
+                gates.check_unchanged(second_values[f"w{k}_h"], second.outputs[f"w{k}_h"], "inverse_transform", "its input")
+        except gates.GateFailure as exc:
+            return self._failed("stage1", f"gate:{exc.gate}", exc.reason, rotation)
+        metrics = self._metrics(True, self.fitness.offset, rotation)
+        return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1")
+
+    def stage2(self, source: str) -> Outcome:
+        rotation = rotation_for(source, len(self.groups))
+        members = self.groups[rotation]
+        start = time.perf_counter()
+        run = self.forecast_through(source, [self.instances[i] for i in members], [self._metas[i] for i in members])
+        if isinstance(run, SandboxFailure):
+            return self._failed("stage2", run.kind, run.reason, rotation)
+        runtime = time.perf_counter() - start
+        base = self.baseline(rotation)
+        cand_quantiles = [q if not fb else bq for q, fb, bq in zip(run.quantiles, run.fallback, base["quantiles"])]
+        scores = self._scores([self.instances[i] for i in members], cand_quantiles)
+        ratio = scores["mase"] / base["mase"] if base["mase"] > 0 else 1.0
+        per_c, per_b = scores["per_instance"], base["per_instance"]
+        harmed = (per_c > per_b * (1 + self.harm_tolerance)) | run.fallback
+        helped = (per_c < per_b * (1 - self.harm_tolerance)) & ~run.fallback
+        n = len(members)
+        fit = time_fitness(ratio, float(run.fallback.mean()), float(harmed.mean()), float(helped.mean()),
+                           block_lines(source), self.fitness)
+        metrics = self._metrics(True, fit.score, rotation)
+        metrics.update({
+            "mase_ratio": float(ratio), "wql_ratio": float(scores["wql"] / base["wql"]) if base["wql"] > 0 else 1.0,
+            "mae_ratio": float(scores["mae"] / base["mae"]) if base["mae"] > 0 else 1.0,
+            "mase_candidate": float(scores["mase"]), "help_rate": float(helped.mean()),
+            "harm_rate": float(harmed.mean()), "fallback_rate": float(run.fallback.mean()),
+        })
+        errors = ", ".join(f"{k}: {v}" for k, v in run.errors.items()) or "none"
+        artifacts = {
+            "verdict": "valid",
+            "scores": (f"MASE baseline {base['mase']:.4f}, candidate {scores['mase']:.4f}, ratio {ratio:.4f}; "
+                       f"WQL ratio {metrics['wql_ratio']:.4f}; MAE ratio {metrics['mae_ratio']:.4f}; fitness "
+                       f"{fit.score:.4f} = {self.fitness.offset} + {self.fitness.mase_weight}*(1 - ratio) - harm "
+                       f"{fit.harm_penalty:.4f} - complexity {fit.complexity_penalty:.4f}"),
+            "series": (f"{n} forecast windows: helped {int(helped.sum())}, harmed {int(harmed.sum())}, fell back to "
+                       f"identity {int(run.fallback.sum())} (program errors: {errors})"),
+            "timing": f"program + forecaster {runtime:.1f}s",
+        }
+        return Outcome(metrics, artifacts, "valid", "", "stage2", runtime_s=runtime)
+
+    # ------------------------------------------------------------------ forecasting
+    def forecast_through(self, source: str, instances: list[Instance], metas: list[dict]) -> Forecasts | SandboxFailure:
+        return forecast_through(self.sandbox, self.limits, source, instances, metas, self.forecaster,
+                                self.horizon, self.season, self.levels, self.seed)
+
+    def baseline(self, rotation: int) -> dict:
+        """The identity's forecasts and scores for a rotation, computed once."""
+        if rotation not in self._baseline:
+            insts = [self.instances[i] for i in self.groups[rotation]]
+            q = self.forecaster.forecast([i.history for i in insts], self.horizon, self.season, self.levels)
+            quantiles = [q[j] for j in range(len(insts))]
+            scores = self._scores(insts, quantiles)
+            self._baseline[rotation] = {"quantiles": quantiles, **scores}
+        return self._baseline[rotation]
+
+    def _scores(self, insts: list[Instance], quantiles: list[np.ndarray]) -> dict:
+        return score_forecasts(insts, quantiles, self.levels, self.season)
+
+    # ------------------------------------------------------------------ helpers
+    def _metrics(self, valid: bool, score: float, rotation: int) -> dict[str, float]:
+        base = self._baseline.get(rotation, {}).get("mase", 0.0)
+        return {"combined_score": float(score), "valid": 1.0 if valid else 0.0, "mase_ratio": 1.0,
+                "wql_ratio": 1.0, "mae_ratio": 1.0, "mase_base": float(base), "mase_candidate": float(base),
+                "help_rate": 0.0, "harm_rate": 0.0, "fallback_rate": 0.0, "rotation": float(rotation)}
+
+    def _failed(self, stage: str, kind: str, reason: str, rotation: int) -> Outcome:
+        metrics = self._metrics(False, self.fitness.invalid_score, rotation)
+        return Outcome(metrics, {"verdict": f"invalid ({kind})", "reason": reason, "failure_stage": stage},
+                       f"invalid:{kind}", reason, stage)
+
+    def internal_error(self, source: str, message: str) -> Outcome:
+        return self._failed("internal", "internal", f"evaluator error: {message}"[:500],
+                            rotation_for(source, len(self.groups)))
