@@ -55,6 +55,15 @@ def _without_numbers(reason: str) -> str:
     return _NUMBER.sub("<value>", reason)
 
 
+def _probe(y: np.ndarray, horizon: int) -> np.ndarray:
+    """Later values well outside the history's range: a transform that looks ahead changes."""
+    finite = y[np.isfinite(y)]
+    if len(finite) == 0:
+        return np.ones(horizon)
+    span = float(np.ptp(finite)) + abs(float(finite[-1])) * 0.1 + 1.0
+    return float(np.max(finite)) + span * np.linspace(0.5, 1.5, horizon)
+
+
 def block_lines(source: str) -> int:
     start, end = source.find(EVOLVE_START), source.find(EVOLVE_END)
     block = source[start:end] if 0 <= start < end else source
@@ -108,14 +117,17 @@ class TimeEvaluator:
         for k, idx in enumerate(members):
             inst = self.instances[idx]
             ext = np.concatenate([inst.history, seasonal_continuation(inst.history, self.horizon, self.season)])
-            values.update({f"y{k}": inst.history, f"m{k}": self._metas[idx], f"x{k}": ext})
+            values.update({f"y{k}": inst.history, f"m{k}": self._metas[idx], f"x{k}": ext,
+                           f"p{k}": np.concatenate([inst.history, _probe(inst.history, self.horizon)])})
             plan += [
                 {"op": "fit", "args": [f"y{k}", f"m{k}"], "out": f"s{k}"},
                 {"op": "snapshot", "args": [f"s{k}"], "out": f"s{k}_fit"},
                 {"op": "transform", "args": [f"y{k}", f"s{k}"], "out": f"z{k}"},
                 {"op": "transform", "args": [f"x{k}", f"s{k}"], "out": f"zx{k}"},
+                {"op": "transform", "args": [f"p{k}", f"s{k}"], "out": f"zp{k}"},
             ]
-        returns = [n for k in range(len(members)) for n in (f"s{k}", f"s{k}_fit", f"z{k}", f"zx{k}", f"y{k}", f"x{k}")]
+        returns = [n for k in range(len(members))
+                   for n in (f"s{k}", f"s{k}_fit", f"z{k}", f"zx{k}", f"zp{k}", f"y{k}", f"x{k}")]
         first = self.sandbox.run(source, "time", plan, returns, values=values, seed=self.seed, limits=self.limits)
         if isinstance(first, SandboxFailure):
             return self._failed("stage1", first.kind, _without_numbers(first.reason), rotation)
@@ -132,6 +144,9 @@ class TimeEvaluator:
                 ext = values[f"x{k}"]
                 zx = gates.check_forward(ext, out[f"zx{k}"], f"{what} extended by a horizon")
                 gates.check_lookahead(z, zx[: len(z)])
+                probe = values[f"p{k}"]
+                zp = gates.check_forward(probe, out[f"zp{k}"], f"{what} extended beyond its range")
+                gates.check_lookahead(z, zp[: len(z)])
                 finite = z[np.isfinite(z)]
                 lo, hi = float(finite.min()), float(finite.max())
                 span = max(hi - lo, 1e-9 * max(abs(lo), abs(hi), 1.0))
