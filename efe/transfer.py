@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(evaluate_program(frozen.source, series, spec["prediction_length"], spec["season"],
                                              spec["heldout"]["windows"], fc, spec["quantile_levels"], limits,
                                              int(spec["seed"]), sandbox=sandbox))
+                rows[-1].pop("examples", None)
             except ValueError as exc:
                 print(f"  skipped {fc['name']}: {exc}", file=sys.stderr)
     table = render_table(rows)

@@ -24,6 +24,10 @@ INVALID_COLOR = "#9a9a9a"
 PATH_COLOR = "#d62728"
 
 
+class Skip(Exception):
+    """A plot cannot be drawn from this run's files (the message says which input is missing)."""
+
+
 def island_marker(island: Any) -> str:
     return ISLAND_MARKERS[island % len(ISLAND_MARKERS)] if isinstance(island, int) and island >= 0 else "o"
 
@@ -129,7 +133,7 @@ def load_run(run_dir: Path) -> Run:
               report=report if isinstance(report, dict) else {})
     programs = run.programs
     winner = (run.report.get("winner") or {}).get("id") if isinstance(run.report.get("winner"), dict) else None
-    if winner is None or str(winner) not in programs:
+    if winner is None:  # a run cut short before its report: the best valid program so far
         winner = best_valid(programs.values())
     run.winner = str(winner) if winner is not None else None
     run.ancestry = ancestry(run.winner, programs)

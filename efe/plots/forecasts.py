@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from efe.plots import Run, log, new_figure, read_json
+from efe.plots import Run, Skip, new_figure, read_json
 
 MAX_PANELS = 4
 STYLES = {"identity": ("#1f77b4", "identity (no transform)"), "program": ("#ff7f0e", "evolved transform")}
@@ -29,10 +29,13 @@ def _values(seq) -> np.ndarray:
 
 
 def plot_forecasts(run: Run, out: Path, path: Path | None = None) -> Path | None:
-    data = read_json(path or run.dir / "heldout_examples.json")
+    path = path or run.dir / "heldout_examples.json"
+    if not path.exists():
+        raise Skip(f"{path} is missing")
+    data = read_json(path)
     examples = [e for e in (data or {}).get("examples") or [] if isinstance(e, dict)] if isinstance(data, dict) else []
     if not examples:
-        return None
+        raise Skip(f"{path} holds no examples (or is not JSON)")
     examples = examples[:MAX_PANELS]
     levels = [v for v in data.get("levels") or [] if isinstance(v, (int, float))]
     band = "q0.1–q0.9" if not levels or (0.1 in levels and 0.9 in levels) else f"q{min(levels):g}–q{max(levels):g}"
@@ -77,8 +80,6 @@ def plot_forecasts(run: Run, out: Path, path: Path | None = None) -> Path | None
     return out
 
 
-def has_examples(run: Run) -> bool:
-    exists = (run.dir / "heldout_examples.json").exists()
-    if not exists and run.setting == "time":
-        log.warning("held-out forecasts plot skipped: %s is missing", run.dir / "heldout_examples.json")
-    return exists
+def applies(run: Run) -> bool:
+    """Time-series runs (and any run that saved held-out examples)."""
+    return run.setting == "time" or (run.dir / "heldout_examples.json").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from efe.plots import FITNESS_CMAP, PATH_COLOR, Run, fitness, log, new_figure, read_json
+from efe.plots import FITNESS_CMAP, PATH_COLOR, Run, Skip, fitness, new_figure, read_json
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -47,13 +47,11 @@ def database_config(run_dir: Path) -> dict:
 def plot_grid(run: Run, out: Path) -> Path | None:
     checkpoint = latest_checkpoint(run.dir)
     if checkpoint is None:
-        log.warning("MAP-Elites grid skipped: no openevolve checkpoint under %s", run.dir / "evolution")
-        return None
+        raise Skip(f"no openevolve checkpoint with a metadata.json in {run.dir / 'evolution' / 'checkpoints'}")
     meta = read_json(checkpoint / "metadata.json") or {}
     maps = [m for m in meta.get("island_feature_maps") or [] if isinstance(m, dict)]
     if not any(maps):
-        log.warning("MAP-Elites grid skipped: %s has no island_feature_maps", checkpoint / "metadata.json")
-        return None
+        raise Skip(f"{checkpoint / 'metadata.json'} has no island_feature_maps")
 
     db = database_config(run.dir)
     keys = [str(k).split("-") for m in maps for k in m]
@@ -175,7 +173,7 @@ def _draw_panels(run, out, grids, best, winner_cells, axes_labels, dims, limits,
         ax.set_visible(False)
     fig.colorbar(image, ax=axes, label="fitness (combined_score)", shrink=0.8)
     fig.suptitle(f"{title}\nred outline: the winner's cell ({str(run.winner or 'none')[:8]})", fontsize=11)
-    fig.text(0.01, 0.005, note, fontsize=7, color="#555555")
+    fig.supxlabel(note, fontsize=7, color="#555555")
     fig.savefig(out, dpi=110)
 
 
@@ -196,6 +194,6 @@ def _draw_strip(run, out, grids, best, winner_cells, labels, dim, limits, title,
         if cell is not None:
             ax.add_patch(Rectangle((cell[0] - 0.5, r - 0.5), 1, 1, fill=False, ec=PATH_COLOR, lw=2.2))
     ax.set_title(f"{title}\nred outline: the winner's cell ({str(run.winner or 'none')[:8]})", fontsize=10)
-    fig.colorbar(image, ax=ax, label="fitness")
-    fig.text(0.01, 0.005, note, fontsize=7, color="#555555")
+    fig.colorbar(image, ax=ax, label="fitness (combined_score)")
+    fig.supxlabel(note, fontsize=7, color="#555555")
     fig.savefig(out, dpi=110)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from efe.plots import INVALID_COLOR, PATH_COLOR, Run, fitness, is_invalid, island_color, island_marker, new_figure
+from efe.plots import (INVALID_COLOR, PATH_COLOR, Run, Skip, fitness, is_invalid, island_color, island_marker,
+                       new_figure)
 
 
 def plot_progress(run: Run, out: Path) -> Path | None:
@@ -16,7 +17,7 @@ def plot_progress(run: Run, out: Path) -> Path | None:
     entries = [e for e in run.lineage if e.get("kind") in ("seed", "candidate") and fitness(e) is not None
                and isinstance(e.get("iteration"), (int, float))]
     if not entries:
-        return None
+        raise Skip(f"{run.dir / 'lineage.jsonl'} has no seed or candidate with a fitness")
     entries.sort(key=lambda e: e["iteration"])
     fig = new_figure(11, 5.5)
     ax = fig.add_subplot()
@@ -29,7 +30,7 @@ def plot_progress(run: Run, out: Path) -> Path | None:
         if good:
             x = np.array([e["iteration"] for e in good], float)
             y = np.array([fitness(e) for e in good], float)
-            ax.plot(x, y, marker=marker, ms=4, lw=0.6, alpha=0.45, color=color)
+            ax.plot(x, y, marker=marker, ms=5, lw=0.7, alpha=0.6, color=color)
             ax.step(x, np.maximum.accumulate(y), where="post", lw=1.4, ls="--", color=color)
         handles.append(Line2D([], [], color=color, marker=marker, ms=5, lw=1.4, ls="--",
                               label=f"island {island}: candidates, running best"))

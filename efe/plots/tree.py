@@ -11,12 +11,11 @@ Drawn twice: a PNG, and a self-contained HTML page (inline SVG, tooltips, zoom, 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from efe.plots import (FITNESS_CMAP, INVALID_COLOR, PATH_COLOR, Run, fitness, is_invalid, island_marker,
-                       new_figure)
+from efe.plots import (FITNESS_CMAP, INVALID_COLOR, PATH_COLOR, Run, Skip, fitness, is_invalid,
+                       island_marker, new_figure)
 
 LANE_GAP = 1.0
 
@@ -155,12 +154,12 @@ def plot_tree(run: Run, out: Path, axis: str = "iteration") -> Path | None:
 
     lay = layout(run, axis)
     if not lay.nodes:
-        return None
+        raise Skip(f"{run.dir / 'lineage.jsonl'} names no program")
     norm, cmap = _norm(lay)
     xs = [n.x for n in lay.nodes.values()] + [x for x, _ in lay.no_program]
     span = max(xs) - min(xs) if xs else 1
     n = len(lay.nodes)
-    fig = new_figure(min(max(10.0, 4 + 0.12 * span), 40.0), min(max(4.5, 2.0 + 0.2 * lay.height), 30.0))
+    fig = new_figure(min(max(10.0, 4 + 0.12 * span), 28.0), min(max(4.5, 2.0 + 0.2 * lay.height), 18.0))
     ax = fig.add_subplot()
     size = max(8.0, min(60.0, 4000.0 / max(n, 1)))
 
@@ -209,7 +208,7 @@ def plot_tree(run: Run, out: Path, axis: str = "iteration") -> Path | None:
     ax.set_yticks(ticks, labels)
     ax.set_ylim(-(lay.height - 0.3), 0.8)
     pad = max(1.0, 0.02 * span)
-    ax.set_xlim(min(xs) - pad, max(xs) + pad * 3)
+    ax.set_xlim(min(xs) - pad, max(xs) + pad * 2)
     ax.set_xlabel(lay.axis)
     ax.set_ylabel("island lane (a new row for each branch)")
     ax.set_title(f"Evolution tree — {run.label}\n{_summary(run, lay)}", fontsize=11)
@@ -217,12 +216,16 @@ def plot_tree(run: Run, out: Path, axis: str = "iteration") -> Path | None:
 
     handles = [Line2D([], [], marker=island_marker(i), ls="", color="#555555", label=f"island {i}")
                for i, _, _ in lay.lanes if i >= 0]
-    handles += [Line2D([], [], marker="x", ls="", color=INVALID_COLOR, label="invalid"),
-                Line2D([], [], marker="o", ls="--", color="#8c8c8c", alpha=0.4, label="migrant (from source)"),
-                Line2D([], [], color=PATH_COLOR, lw=2.4, marker="*", markersize=12, label="winner and its ancestry")]
+    if bad:
+        handles.append(Line2D([], [], marker="x", ls="", color=INVALID_COLOR, label="invalid"))
+    if any(nd.migrant for nd in lay.nodes.values()):
+        handles.append(Line2D([], [], marker="o", ls="--", color="#8c8c8c", alpha=0.4, label="migrant (from source)"))
+    if path:
+        handles.append(Line2D([], [], color=PATH_COLOR, lw=2.4, marker="*", markersize=12,
+                              label="winner and its ancestry"))
     if lay.no_program:
         handles.append(Line2D([], [], marker="|", ls="", color=INVALID_COLOR, markersize=10, label="no program"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
     fig.savefig(out, dpi=110)
     return out
 
@@ -236,7 +239,7 @@ def write_tree_html(run: Run, out: Path, axis: str = "iteration") -> Path | None
 
     lay = layout(run, axis)
     if not lay.nodes:
-        return None
+        raise Skip(f"{run.dir / 'lineage.jsonl'} names no program")
     norm, cmap = _norm(lay)
     color = lambda v: matplotlib.colors.to_hex(cmap(norm(v)))
     xs = [n.x for n in lay.nodes.values()] + [x for x, _ in lay.no_program]
@@ -268,9 +271,11 @@ def write_tree_html(run: Run, out: Path, axis: str = "iteration") -> Path | None
     on_path = set(run.ancestry)
     for node in sorted(lay.nodes.values(), key=lambda n: n.id in on_path):
         cx, cy = px(node.x), py(node.y)
-        classes = ["node"] + (["migrant"] if node.migrant else []) + (["on-path"] if node.id in on_path else [])
-        if node.invalid or node.fitness is None:
-            shape = _svg_shape("x", cx, cy, RADIUS, 'stroke="#9a9a9a" stroke-width="2"')
+        bad = node.invalid or node.fitness is None
+        classes = (["node"] + (["migrant"] if node.migrant else []) + (["invalid"] if bad else [])
+                   + (["on-path"] if node.id in on_path else []))
+        if bad:
+            shape = _svg_shape("x", cx, cy, RADIUS, 'fill="none"')
         else:
             kind = "star" if node.id == run.winner else island_marker(node.island)
             shape = _svg_shape(kind, cx, cy, RADIUS * (2 if kind == "star" else 1), f'fill="{color(node.fitness)}"')
@@ -387,6 +392,7 @@ button{font-size:13px;padding:1px 8px}
 .node>*:not(title){stroke:#222;stroke-width:.6}
 .node.migrant{opacity:.35}
 .node.on-path>*:not(title){stroke:#d62728;stroke-width:2}
+.node.invalid>*:not(title){stroke:#9a9a9a;stroke-width:2}
 .node:hover>*:not(title){stroke:#ff7f0e;stroke-width:2.5}
 .node{cursor:pointer}
 .winner{font-size:12px;font-weight:bold;fill:#d62728}

@@ -145,7 +145,11 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
                 seen.add(move)
                 weak = importance is not None and col_imp.get(victim, 0.0) <= 0.0
                 out.append((move, BASE_WEIGHT["drop"] * (1.5 if weak else 1.0)))
-    return out
+    allowed = context.get("allowed_moves")  # e.g. only stateless moves for an LLM-FE-style search
+    return [(m, w) for m, w in out if m.kind in allowed] if allowed else out
+
+
+STATELESS_KINDS = ("log", "ratio", "product", "diff", "missing", "len", "token", "drop")
 
 
 def _informativeness(info: dict, context: dict) -> float:

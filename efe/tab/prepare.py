@@ -11,12 +11,20 @@ from efe.datasets.tabular import TabularDataset, load_tabular
 from efe.runspec import write_spec
 
 
-def prepare_tab_run(cfg: Any, run_dir: str | Path) -> tuple[dict, TabularDataset, TabularDataset]:
-    """Load, split (held-out part kept apart), write ``data/train.parquet`` and ``spec.json``."""
+def prepare_tab_run(cfg: Any, run_dir: str | Path,
+                    split: tuple[TabularDataset, TabularDataset] | None = None) -> tuple[dict, TabularDataset, TabularDataset]:
+    """Load, split (held-out part kept apart), write ``data/train.parquet`` and ``spec.json``.
+
+    ``split`` gives the (training, held-out) parts directly, e.g. a benchmark's outer fold.
+    """
     run_dir = Path(run_dir)
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
-    dataset = load_tabular(plain_dict(cfg.dataset))
-    train, test = outer_split(dataset, float(cfg.split.test_fraction), int(cfg.seed))
+    if split is None:
+        dataset = load_tabular(plain_dict(cfg.dataset))
+        train, test = outer_split(dataset, float(cfg.split.test_fraction), int(cfg.seed))
+    else:
+        train, test = split
+        dataset = train
     train_path = run_dir / "data" / "train.parquet"
     write_table(train, train_path)
     write_table(test, run_dir / "data" / "heldout.parquet")

@@ -27,7 +27,7 @@ SEED_PROGRAM = ROOT / "programs" / "tab_identity.py"
 EVALUATOR_FILE = ROOT / "evaluators" / "tab.py"
 
 
-def run_tab(cfg: DictConfig, run_dir: Path) -> Path:
+def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     from efe.tab.context import build_context
     from efe.tab.prepare import prepare_tab_run
     from efe.tab.prompts import TEMPLATE_DIR, system_message
@@ -43,8 +43,11 @@ def run_tab(cfg: DictConfig, run_dir: Path) -> Path:
         context = json.loads((run_dir / "context.json").read_text())
         say(f"efe.tab: resuming {run_dir}")
     else:
-        spec, train, _ = prepare_tab_run(cfg, run_dir)
+        spec, train, _ = prepare_tab_run(cfg, run_dir, split)
         context = build_context(train, seed=int(cfg.seed))
+        allowed = cfg.get("proposer", {}).get("allowed_moves")
+        if allowed:
+            context["allowed_moves"] = list(allowed)
         (run_dir / "context.json").write_text(json.dumps(context, indent=2))
         shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
     spec.update({

@@ -24,7 +24,7 @@ def heldout_instances(series: dict[str, np.ndarray], horizon: int, n_windows: in
 
 def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, season: int, n_windows: int,
                      forecaster_cfg: dict, levels: Sequence[float], limits: SandboxLimits, seed: int,
-                     sandbox: Sandbox | None = None) -> dict[str, Any]:
+                     sandbox: Sandbox | None = None, examples: int = 0) -> dict[str, Any]:
     """Identity vs program on the held-out windows, for one forecaster."""
     instances = heldout_instances(series, horizon, n_windows)
     forecaster = make_forecaster(forecaster_cfg)
@@ -42,7 +42,9 @@ def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, s
         raise RuntimeError(f"the frozen program failed on the held-out windows: {run.reason}")
     quantiles = [q if not fb else base_q[j] for j, (q, fb) in enumerate(zip(run.quantiles, run.fallback))]
     prog = score_forecasts(instances, quantiles, levels, season)
+    shown = _examples(instances, [base_q[j] for j in range(len(instances))], quantiles, levels, horizon, examples)
     return {
+        "examples": shown,
         "forecaster": forecaster_cfg["name"],
         "n_windows": len(instances),
         "fallback": int(run.fallback.sum()),
@@ -50,6 +52,24 @@ def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, s
         "program": {m: prog[m] for m in METRICS},
         "improvement_pct": {m: (100.0 * (1.0 - prog[m] / base[m]) if base[m] > 0 else 0.0) for m in METRICS},
     }
+
+
+def _examples(instances, base, prog, levels, horizon: int, count: int) -> list[dict]:
+    """A few held-out windows, evenly spread over the series, for the forecast plot."""
+    if count <= 0 or not instances:
+        return []
+    levels = list(levels)
+    lo = int(np.argmin([abs(q - 0.1) for q in levels]))
+    hi = int(np.argmin([abs(q - 0.9) for q in levels]))
+    mid = levels.index(0.5)
+    picks = sorted(set(np.linspace(0, len(instances) - 1, min(count, len(instances))).round().astype(int).tolist()))
+
+    def band(q: np.ndarray) -> dict:
+        return {"median": q[:, mid].tolist(), "low": q[:, lo].tolist(), "high": q[:, hi].tolist()}
+
+    return [{"item_id": instances[j].item_id, "history": instances[j].history[-5 * horizon:].tolist(),
+             "future": instances[j].future.tolist(), "identity": band(base[j]), "program": band(prog[j])}
+            for j in picks]
 
 
 def render_table(rows: list[dict]) -> str:

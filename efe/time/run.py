@@ -112,7 +112,10 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
     series = read_series(run_dir / "data" / "series.parquet")
     row = evaluate_program(source, series, spec["prediction_length"], spec["season"], spec["heldout"]["windows"],
                            spec["forecaster"], spec["quantile_levels"], SandboxLimits.from_mapping(spec["sandbox"]),
-                           int(spec["seed"]))
+                           int(spec["seed"]), examples=4)
+    examples = row.pop("examples")
+    (run_dir / "heldout_examples.json").write_text(json.dumps(
+        {"horizon": spec["prediction_length"], "levels": spec["quantile_levels"], "examples": examples}))
     freeze(run_dir / "frozen", "time", source, {}, extra={
         "dataset": spec["dataset"]["name"], "freq": spec["freq"], "prediction_length": spec["prediction_length"],
         "season": spec["season"], "forecaster": spec["forecaster"]["name"],

@@ -63,6 +63,7 @@ class TabEvaluator:
         self.gate_rows = int(gate_cfg.get("sample_rows", 200))
         self.gate_parts = int(gate_cfg.get("n_partitions", 3))
         self.gate_limits = gates.GateLimits.from_mapping(gate_cfg)
+        self.label_free_state = bool(gate_cfg.get("label_free_state", False))
         self.fitness = FitnessConstants.from_mapping(spec.get("fitness"))
         self.feedback_cfg = spec.get("feedback", {})
         self.scorer = make_scorer(spec["scorer"], self.seed)
@@ -101,6 +102,10 @@ class TabEvaluator:
         ]
         returns = ["after_fit", "state_after_fit", "state", "T", "T_X_reindexed", "X", "y",
                    "X_reindexed", *parts, *("T_" + n for n in parts)]
+        if self.label_free_state:  # LLM-FE-style searches: fit may not learn from the labels
+            values["y_permuted"] = pd.Series(rng.permutation(y.to_numpy()), index=y.index, name=y.name)
+            plan.append({"op": "fit", "args": ["X", "y_permuted"], "out": "state_permuted"})
+            returns.append("state_permuted")
         result = self.sandbox.run(source, "tab", plan, returns, values=values, seed=self.seed,
                                   limits=self.limits)
         if isinstance(result, SandboxFailure):
@@ -117,6 +122,10 @@ class TabEvaluator:
             T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"),
                                       self.gate_limits)
             gates.check_state_unchanged(out["state_after_fit"], out["state"])
+            if self.label_free_state and plain.encode(out["state_after_fit"]) != plain.encode(out.get("state_permuted")):
+                raise gates.GateFailure("label_dependent_state",
+                                        "this search evolves stateless feature functions: fit must not learn "
+                                        "from the labels y (no target encodings or label statistics)")
             gates.check_batch_independence(T, [out["T_" + n] for n in parts], self.gate_limits)
             gates.check_index_invariance(T, T_re, self.gate_limits)
         except gates.GateFailure as exc:

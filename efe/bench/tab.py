@@ -1,0 +1,147 @@
+"""One (dataset, outer fold, method) cell of the tabular benchmark.
+
+Every method is fitted on the fold's training part only and scored on its held-out part by
+the same trusted code (``refit_and_score``), with TabPFN (when weights are configured),
+LightGBM and a decision tree. LLM-style methods share the LLM back end, cache, ledger and
+call budget.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from efe.config import compose, plain_dict
+from efe.datasets.split import write_table
+from efe.datasets.tabular import TabularDataset
+from efe.llm.ledger import Ledger
+from efe.sandbox import SandboxLimits
+from efe.search.oe_config import resolve_backend
+from efe.tab.heldout import refit_and_score, scorer_configs
+from evaluators.tabular.gates import GateLimits
+from evaluators.tabular.scorers import auc, make_scorer
+
+ROOT = Path(__file__).resolve().parents[2]
+IDENTITY = (ROOT / "programs" / "tab_identity.py").read_text()
+LABEL_FREE = ["log", "ratio", "product", "diff", "missing", "len", "token", "drop", "bin", "freq",
+              "group_mean", "group_dev"]
+
+# LLM-FE (Abhyankar et al., 2025) is FunSearch-like: islands of scored programs, prompts with the best
+# previous versions, a stateless feature function. Here: openevolve configured that way, label-free programs.
+LLMFE_OVERRIDES = [
+    "evolution.openevolve.database.num_islands=4",
+    "evolution.openevolve.database.feature_dimensions=[diversity]",
+    "evolution.openevolve.database.elite_selection_ratio=0.0",
+    "evolution.openevolve.database.exploration_ratio=0.0",
+    "evolution.openevolve.database.exploitation_ratio=1.0",
+    "evolution.openevolve.prompt.num_top_programs=2",
+    "evolution.openevolve.prompt.num_diverse_programs=0",
+    "gate.label_free_state=true",
+    f"proposer.allowed_moves=[{','.join(LABEL_FREE)}]",
+]
+
+
+def _cfg(overrides: list[str]) -> Any:
+    return compose("tab", overrides)
+
+
+def _rows_to_scores(rows: list[dict]) -> dict[str, float]:
+    return {r["model"]: r["auc_efe"] for r in rows}
+
+
+def run_cell(method: str, train: TabularDataset, test: TabularDataset, workdir: Path, *, budget: int,
+             overrides: list[str], models: list[str]) -> dict[str, Any]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    base = [f"report.models=[{','.join(models)}]", f"evolution.iterations={budget}", *overrides]
+    if method == "efe":
+        out = _search(train, test, workdir, base)
+    elif method == "llmfe":
+        out = _search(train, test, workdir, base + LLMFE_OVERRIDES)
+    elif method == "caafe":
+        out = _caafe(train, test, workdir, base, budget)
+    elif method == "none":
+        out = _score_program(IDENTITY, train, test, _cfg(base))
+    elif method == "openfe":
+        out = _openfe(train, test, workdir, _cfg(base))
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    out["wall_s"] = time.time() - started
+    out.setdefault("llm_calls", 0)
+    out.setdefault("llm_cost_usd", 0.0)
+    return out
+
+
+def _search(train, test, workdir: Path, overrides: list[str]) -> dict:
+    from efe.tab.run import run_tab
+
+    cfg = _cfg(overrides)
+    run_tab(cfg, workdir, split=(train, test))
+    report = json.loads((workdir / "report.json").read_text())
+    return {"auc": _rows_to_scores(report["heldout"]), "n_new": len(report["winner"]["new_columns"]),
+            "n_dropped": len(report["winner"]["dropped_columns"]), "llm_calls": report["search"]["llm_calls"],
+            "llm_cost_usd": report["search"]["llm_cost_usd"]}
+
+
+def _score_program(source: str, train, test, cfg) -> dict:
+    scorer_cfg = plain_dict(cfg.scorer)
+    held = refit_and_score(source, train.X, train.y, test.X, test.y,
+                           scorer_configs(list(cfg.report.models), scorer_cfg),
+                           SandboxLimits.from_mapping(plain_dict(cfg.sandbox)), int(cfg.seed),
+                           GateLimits.from_mapping(plain_dict(cfg.gate)))
+    new = [c for c in held.test_out.columns if c not in train.X.columns]
+    dropped = [c for c in train.X.columns if c not in held.test_out.columns]
+    return {"auc": _rows_to_scores(held.rows), "n_new": len(new), "n_dropped": len(dropped)}
+
+
+def _caafe(train, test, workdir: Path, overrides: list[str], budget: int) -> dict:
+    from efe.bench.caafe import run_caafe
+    from efe.tab.context import build_context
+    from efe.tab.prepare import prepare_tab_run
+
+    cfg = _cfg(overrides)
+    spec, train_part, _ = prepare_tab_run(cfg, workdir, (train, test))
+    context = build_context(train_part, seed=int(cfg.seed))
+    (workdir / "context.json").write_text(json.dumps(context))
+    (workdir / "seed_program.py").write_text(IDENTITY)
+    llm = plain_dict(cfg.llm)
+    llm["backend"] = resolve_backend(llm)
+    spec.update({"run_dir": str(workdir), "context_path": str(workdir / "context.json"),
+                 "seed_program": str(workdir / "seed_program.py"), "llm": llm})
+    result = run_caafe(spec, context, IDENTITY, budget)
+    (workdir / "caafe_history.json").write_text(json.dumps(result.history, indent=1))
+    (workdir / "program.py").write_text(result.source)
+    out = _score_program(result.source, train, test, cfg)
+    totals = Ledger(workdir, llm.get("prices")).totals()
+    out.update({"llm_calls": totals.calls, "llm_cost_usd": totals.cost_usd})
+    return out
+
+
+def _openfe(train, test, workdir: Path, cfg) -> dict:
+    target = train.target
+    write_table(train, workdir / "fold_train.parquet")
+    write_table(test, workdir / "fold_test.parquet")
+    runner = ROOT / "scripts" / "openfe_runner.py"
+    proc = subprocess.run([sys.executable, str(runner), "--train", str(workdir / "fold_train.parquet"),
+                           "--test", str(workdir / "fold_test.parquet"), "--target", target,
+                           "--out", str(workdir / "openfe"), "--n-jobs", "1", "--seed", str(int(cfg.seed))],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"OpenFE failed: {proc.stderr[-1500:]}")
+    Tt = pd.read_parquet(workdir / "openfe" / "train.parquet")
+    Tv = pd.read_parquet(workdir / "openfe" / "test.parquet")
+    info = json.loads((workdir / "openfe" / "features.json").read_text())
+    scores = {}
+    for model_cfg in scorer_configs(list(cfg.report.models), plain_dict(cfg.scorer)):
+        try:
+            scorer = make_scorer(model_cfg, int(cfg.seed))
+        except ValueError:
+            continue
+        scores[model_cfg["name"]] = auc(scorer, Tt, train.y, Tv, test.y)
+    return {"auc": scores, "n_new": int(info.get("count", Tt.shape[1] - train.X.shape[1])), "n_dropped": 0}

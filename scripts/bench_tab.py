@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Side-by-side tabular benchmark: no FE, CAAFE-style, LLM-FE-style, OpenFE and EFE on the same folds.
+
+    python scripts/bench_tab.py [--datasets titanic hmda ...] [--folds 3] [--budget 12]
+                                [--methods none caafe llmfe openfe efe] [--out bench/tab] [override ...]
+
+Every dataset × outer fold × method is fitted on the fold's training part and scored on its
+held-out part with TabPFN (when `scorer.model_path` / EFE_TABPFN_MODEL_PATH is set), LightGBM
+and a decision tree. LLM-style methods get the same number of LLM calls (--budget) from the same
+back end (`llm=...` overrides; the offline proposer by default). Cells are appended to
+results.jsonl as they finish, so an interrupted benchmark resumes where it stopped. Every number
+in the tables is computed from that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from efe.datasets.bundled import TABLES  # noqa: E402
+
+METHODS = ["none", "caafe", "llmfe", "openfe", "efe"]
+LABELS = {"none": "no FE", "caafe": "CAAFE-style", "llmfe": "LLM-FE-style", "openfe": "OpenFE", "efe": "EFE"}
+
+
+def folds_of(name: str, n_folds: int, seed: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    from efe.datasets.split import _subset
+    from efe.datasets.tabular import load_tabular
+
+    ds = load_tabular({"name": name})
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (tr, te) in enumerate(skf.split(np.zeros(len(ds.y)), ds.y)):
+        yield k, _subset(ds, sorted(tr)), _subset(ds, sorted(te))
+
+
+def summarise(cells: list[dict], models: list[str], methods: list[str]) -> tuple[pd.DataFrame, str]:
+    rows = []
+    flat = [{"dataset": c["dataset"], "fold": c["fold"], "method": c["method"], "model": m, "auc": a}
+            for c in cells if "auc" in c for m, a in c["auc"].items()]
+    frame = pd.DataFrame(flat)
+    if frame.empty:
+        return pd.DataFrame(), "(no results)"
+    frame["rank"] = frame.groupby(["dataset", "fold", "model"])["auc"].rank(ascending=False, method="average")
+    cell_frame = pd.DataFrame(cells)
+    for method in methods:
+        mine = cell_frame[cell_frame["method"] == method]
+        if mine.empty:
+            continue
+        row = {"method": LABELS.get(method, method), "cells": int(len(mine))}
+        for model in models:
+            sel = frame[(frame["method"] == method) & (frame["model"] == model)]
+            if sel.empty:
+                continue
+            row[f"{model} AUC mean"] = sel["auc"].mean()
+            row[f"{model} AUC std"] = sel["auc"].std(ddof=0)
+            row[f"{model} mean rank"] = sel["rank"].mean()
+        row["mean rank (all models)"] = frame[frame["method"] == method]["rank"].mean()
+        row["new features"] = mine["n_new"].mean()
+        row["dropped features"] = mine["n_dropped"].mean()
+        row["wall s"] = mine["wall_s"].mean()
+        row["LLM calls"] = int(mine["llm_calls"].sum())
+        row["LLM cost USD"] = float(mine["llm_cost_usd"].sum())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    header = ["method"] + [f"{m} AUC" for m in models if f"{m} AUC mean" in table] + \
+             ["mean rank", "new feat.", "dropped", "wall s / cell", "LLM calls", "LLM $"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in table.iterrows():
+        cells_md = [r["method"]]
+        for m in models:
+            if f"{m} AUC mean" in table and not pd.isna(r.get(f"{m} AUC mean")):
+                cells_md.append(f"{r[f'{m} AUC mean']:.4f} ± {r[f'{m} AUC std']:.4f}")
+            elif f"{m} AUC mean" in table:
+                cells_md.append("-")
+        cells_md += [f"{r['mean rank (all models)']:.2f}", f"{r['new features']:.1f}", f"{r['dropped features']:.1f}",
+                     f"{r['wall s']:.1f}", f"{r['LLM calls']}", f"{r['LLM cost USD']:.4f}"]
+        lines.append("| " + " | ".join(cells_md) + " |")
+    return table, "\n".join(lines)
+
+
+def plot(table: pd.DataFrame, models: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    present = [m for m in models if f"{m} AUC mean" in table]
+    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(present) * max(1, len(table)) / 3, 4))
+    width = 0.8 / max(len(table), 1)
+    x = np.arange(len(present))
+    for i, (_, r) in enumerate(table.iterrows()):
+        means = [r.get(f"{m} AUC mean", np.nan) for m in present]
+        stds = [r.get(f"{m} AUC std", 0.0) for m in present]
+        ax.bar(x + i * width, means, width, yerr=stds, capsize=3, label=r["method"])
+    ax.set_xticks(x + width * (len(table) - 1) / 2, present)
+    lo = np.nanmin([table[f"{m} AUC mean"].min() for m in present])
+    ax.set_ylim(max(0.0, lo - 0.08), 1.0)
+    ax.set_ylabel("held-out ROC-AUC (mean ± std over datasets × folds)")
+    ax.set_title("Tabular benchmark")
+    ax.legend(fontsize=8, ncol=min(len(table), 5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=sorted(TABLES))
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=12, help="LLM calls per LLM-style method and fold")
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--models", nargs="+", default=["tabpfn", "lightgbm", "tree"])
+    parser.add_argument("--out", default="bench/tab")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (e.g. llm=openai ...)")
+    args = parser.parse_args()
+
+    from efe.bench.tab import run_cell
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    done = {}
+    if results.exists():
+        for line in results.read_text().splitlines():
+            c = json.loads(line)
+            done[(c["dataset"], c["fold"], c["method"])] = c
+    overrides = [f"seed={args.seed}", f"llm.cache_dir={out / 'llm_cache'}", *args.overrides]
+    started = time.time()
+    for name in args.datasets:
+        for fold, train, test in folds_of(name, args.folds, args.seed):
+            for method in args.methods:
+                key = (name, fold, method)
+                if key in done:
+                    continue
+                print(f"[{time.time() - started:6.0f}s] {name} fold {fold + 1}/{args.folds}: {method}",
+                      file=sys.stderr, flush=True)
+                cell = {"dataset": name, "fold": fold, "method": method}
+                try:
+                    cell.update(run_cell(method, train, test, out / "runs" / name / f"fold{fold}" / method,
+                                         budget=args.budget, overrides=overrides, models=args.models))
+                except Exception as exc:  # noqa: BLE001 - one failed cell must not sink the benchmark
+                    cell.update({"error": f"{type(exc).__name__}: {exc}"[:500], "n_new": 0, "n_dropped": 0,
+                                 "wall_s": 0.0, "llm_calls": 0, "llm_cost_usd": 0.0})
+                    (out / "errors.log").open("a").write(f"{key}\n{traceback.format_exc()}\n")
+                    print(f"  failed: {cell['error']}", file=sys.stderr)
+                with results.open("a") as fh:
+                    fh.write(json.dumps(cell) + "\n")
+                done[key] = cell
+
+    cells = [c for c in done.values() if c["dataset"] in args.datasets and c["method"] in args.methods]
+    table, markdown = summarise(cells, args.models, args.methods)
+    failed = [c for c in cells if "error" in c]
+    note = (f"\n\n{len(failed)} cell(s) failed; see errors.log: "
+            + "; ".join(f"{c['dataset']}/{c['fold']}/{c['method']}" for c in failed)) if failed else ""
+    header = (f"# Tabular benchmark\n\nDatasets: {', '.join(args.datasets)}; {args.folds} outer folds; LLM budget "
+              f"{args.budget} calls per LLM-style method and fold; overrides: {' '.join(args.overrides) or '(none)'}.\n"
+              f"Mean rank: per dataset × fold × model, 1 = best.\n\n")
+    (out / "summary.md").write_text(header + markdown + note + "\n")
+    table.to_csv(out / "summary.csv", index=False)
+    if not table.empty:
+        plot(table, args.models, out / "summary.png")
+    print(header + markdown + note)
+    print(f"\nwritten: {out / 'summary.md'}, summary.csv, summary.png, results.jsonl "
+          f"({time.time() - started:.0f}s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
