@@ -345,7 +345,8 @@ def _svg_shape(kind: str, cx: float, cy: float, r: float, paint: str) -> str:
         return f'<polygon points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" {paint}/>'
 
     if kind == "s":
-        return f'<rect x="{cx - r * 0.9:.1f}" y="{cy - r * 0.9:.1f}" width="{r * 1.8:.1f}" height="{r * 1.8:.1f}" {paint}/>'
+        side = r * 1.8
+        return f'<rect x="{cx - side / 2:.1f}" y="{cy - side / 2:.1f}" width="{side:.1f}" height="{side:.1f}" {paint}/>'
     if kind == "^":
         return polygon([(cx, cy - r * 1.1), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)])
     if kind == "v":

@@ -72,7 +72,10 @@ class LineageRecorder(logging.Handler):
         original_add = database.add
 
         def add(program, iteration=None, target_island=None):
-            self.current_iteration = iteration if iteration is not None else program.iteration_found
+            if iteration is not None:
+                self.current_iteration = iteration
+            elif not program.metadata.get("migrant"):  # migrants arrive during the current iteration
+                self.current_iteration = program.iteration_found
             return original_add(program, iteration=iteration, target_island=target_island)
 
         database.add = add

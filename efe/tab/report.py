@@ -48,8 +48,10 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- Dropped ({len(w['dropped_columns'])}): {', '.join(f'`{c}`' for c in w['dropped_columns']) or 'none'}",
         "",
     ]
+    if d.get("plots"):
+        lines += ["## The search", ""]
     for title, rel in d.get("plots", {}).items():
-        lines += [f"![{title}]({rel})", ""]
+        lines += [f"[{title}]({rel})" if rel.endswith(".html") else f"![{title}]({rel})", ""]
     lines += [
         "## Winning program",
         "",

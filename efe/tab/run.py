@@ -151,5 +151,9 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                   "LLM ledger": "llm.jsonl", "dataset context": "context.json", "configuration": "config.yaml",
                   "openevolve output": "evolution/"},
     }
+    write_report(run_dir, data)  # report.json first: the plots read the winner from it
+    from efe.plot import write_plots
+
+    data["plots"] = write_plots(run_dir)
     md, _ = write_report(run_dir, data)
     return md

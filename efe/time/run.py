@@ -151,6 +151,12 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           f"{d['winner']['fitness']:.4f}, validation MASE ratio {d['winner']['mase_ratio']:.4f}.", "",
           "## Held-out windows", "", render_table([row]), "",
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
+    from efe.plot import write_plots
+
+    plots = write_plots(run_dir)
+    if plots:
+        md[md.index("## Winning program"):md.index("## Winning program")] = ["## The search", ""] + [
+            (f"[{t}]({r})" if r.endswith(".html") else f"![{t}]({r})") + "\n" for t, r in plots.items()]
     path = run_dir / "report.md"
     path.write_text("\n".join(md))
     return path
