@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -52,3 +52,36 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def run_app(cfg: DictConfig, runner: Callable[[DictConfig, Path], Any], user_errors: tuple) -> None:
+    """The body of a Hydra command line: resume, run directory, logging, errors in the user's words."""
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        if cfg.get("resume"):
+            cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        setup_logging(run_dir)
+        runner(cfg, run_dir)
+    except user_errors as exc:
+        logging.getLogger("efe").debug("user error", exc_info=True)
+        say(f"error: {exc}")
+        sys.exit(2)
+
+
+def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Path:
+    """Complete the run spec with what the search needs, and save it with the resolved config."""
+    from efe.runspec import write_spec
+
+    spec.update({
+        "run_dir": str(run_dir.resolve()),
+        "context_path": str((run_dir / "context.json").resolve()),
+        "seed_program": str((run_dir / "seed_program.py").resolve()),
+        "outcomes_dir": str((run_dir / "outcomes").resolve()),
+        "llm": llm,
+    })
+    path = write_spec(run_dir / "spec.json", spec)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path

@@ -28,6 +28,12 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
         raise ConfigError(f"bad configuration override: {exc}") from None
 
 
+def dataclass_from_mapping(cls: type, mapping: Any) -> Any:
+    """Build a settings dataclass from a config mapping, ignoring keys it does not know."""
+    m = dict(plain_dict(mapping) or {})
+    return cls(**{k: m[k] for k in cls.__dataclass_fields__ if k in m})
+
+
 def plain_dict(cfg: Any) -> Any:
     if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
         return OmegaConf.to_container(cfg, resolve=True)

@@ -134,3 +134,13 @@ def normalise_response(text: str, template: str) -> str:
     if code is None:
         return text
     return "```python\n" + splice_into_template(code, template).rstrip() + "\n```\n"
+
+
+_PROMPT_SECTION = re.compile(r"^### (?P<name>[\w\-]+)\n```\n(?P<body>.*?)\n```", re.S | re.M)
+
+
+def prompt_parts(prompt: str) -> tuple[str | None, dict[str, str]]:
+    """(the current program, the feedback sections by name) from a rendered openevolve prompt."""
+    marker = prompt.find("# Current Program")
+    parent = extract_code(prompt[marker:]) if marker >= 0 else None
+    return parent, {m.group("name"): m.group("body") for m in _PROMPT_SECTION.finditer(prompt)}

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from efe.cli_common import register_resolvers, resume_config, say, setup_logging
+from efe.cli_common import register_resolvers, run_app
 
 register_resolvers()
 
@@ -22,16 +18,7 @@ def main(cfg: DictConfig) -> None:
     from efe.tab.run import run_tab
     from evaluators.tabular.scorers import ScorerConfigError
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        if cfg.get("resume"):
-            cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        setup_logging(run_dir)
-        run_tab(cfg, run_dir)
-    except (DatasetError, ConfigError, ScorerConfigError, ProgramContractError, FileNotFoundError) as exc:
-        say(f"error: {exc}")
-        sys.exit(2)
+    run_app(cfg, run_tab, (DatasetError, ConfigError, ScorerConfigError, ProgramContractError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -11,20 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from efe.programs import extract_code
+from efe.programs import prompt_parts
 
-_SECTION = re.compile(r"^### (?P<name>[\w\-]+)\n```\n(?P<body>.*?)\n```", re.S | re.M)
 _IMPORTANCE = re.compile(r"^(?P<col>.+?): (?P<value>[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?) ±", re.M)
 _DELTA = re.compile(r"delta ([+-]?\d+\.\d+)")
 
 
 def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
     """(parent source, feedback) from a rendered user prompt."""
-    parent = None
-    marker = prompt.find("# Current Program")
-    if marker >= 0:
-        parent = extract_code(prompt[marker:])
-    sections = {m.group("name"): m.group("body") for m in _SECTION.finditer(prompt)}
+    parent, sections = prompt_parts(prompt)
     feedback: dict[str, Any] = {}
     if "permutation_importance_pool_a" in sections:
         feedback["importance"] = {m.group("col").strip(): float(m.group("value"))

@@ -9,14 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from efe.cli_common import say
+from efe.cli_common import say, write_run_spec
 from efe.config import plain_dict
 from efe.datasets.split import read_train
 from efe.freeze import freeze, input_schema
 from efe.llm.ledger import Ledger
-from efe.runspec import write_spec
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config, resolve_backend
 from efe.search.runner import run_search
@@ -50,15 +49,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
             context["allowed_moves"] = list(allowed)
         (run_dir / "context.json").write_text(json.dumps(context, indent=2))
         shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
-    spec.update({
-        "run_dir": str(run_dir.resolve()),
-        "context_path": str((run_dir / "context.json").resolve()),
-        "seed_program": str((run_dir / "seed_program.py").resolve()),
-        "outcomes_dir": str((run_dir / "outcomes").resolve()),
-        "llm": llm,
-    })
-    spec_path = write_spec(run_dir / "spec.json", spec)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    spec_path = write_run_spec(spec, run_dir, llm, cfg)
 
     _announce(cfg, spec, llm, iterations, run_dir)
     seed_source = (run_dir / "seed_program.py").read_text()

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from efe.cli_common import register_resolvers, resume_config, say, setup_logging
+from efe.cli_common import register_resolvers, run_app
 
 register_resolvers()
 
@@ -20,16 +16,7 @@ def main(cfg: DictConfig) -> None:
     from efe.datasets.timeseries import TimeSeriesError
     from efe.time.run import run_time
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        if cfg.get("resume"):
-            cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        setup_logging(run_dir)
-        run_time(cfg, run_dir)
-    except (TimeSeriesError, ConfigError, FileNotFoundError, ValueError) as exc:
-        say(f"error: {exc}")
-        sys.exit(2)
+    run_app(cfg, run_time, (TimeSeriesError, ConfigError, FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":

@@ -7,19 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from efe.programs import extract_code
+from efe.programs import prompt_parts
 
-_SECTION = re.compile(r"^### (?P<name>[\w\-]+)\n```\n(?P<body>.*?)\n```", re.S | re.M)
 _RATIO = re.compile(r"ratio (\d+\.\d+)")
 _SERIES = re.compile(r"(\d+) forecast windows: helped (\d+), harmed (\d+)")
 
 
 def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
-    parent = None
-    marker = prompt.find("# Current Program")
-    if marker >= 0:
-        parent = extract_code(prompt[marker:])
-    sections = {m.group("name"): m.group("body") for m in _SECTION.finditer(prompt)}
+    parent, sections = prompt_parts(prompt)
     feedback: dict[str, Any] = {"valid": "reason" not in sections}
     if "scores" in sections and (m := _RATIO.search(sections["scores"])):
         feedback["mase_ratio"] = float(m.group(1))

@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from efe.cli_common import say
+from efe.cli_common import say, write_run_spec
 from efe.config import plain_dict
 from efe.datasets.ts_store import read_series, write_series
 from efe.freeze import freeze
 from efe.llm.ledger import Ledger
-from efe.runspec import write_spec
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config, resolve_backend
 from efe.search.runner import run_search
@@ -70,11 +69,7 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
         say(f"efe.time: resuming {run_dir}")
     else:
         spec, context = prepare_time_run(cfg, run_dir)
-    spec.update({"run_dir": str(run_dir.resolve()), "context_path": str((run_dir / "context.json").resolve()),
-                 "seed_program": str((run_dir / "seed_program.py").resolve()),
-                 "outcomes_dir": str((run_dir / "outcomes").resolve()), "llm": llm})
-    spec_path = write_spec(run_dir / "spec.json", spec)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    spec_path = write_run_spec(spec, run_dir, llm, cfg)
 
     backend = ("offline proposer (no LLM endpoint configured; set EFE_LLM_API_BASE or use llm=openai "
                "llm.api_base=... to let a model write the programs)" if llm["backend"] == "offline" else llm["backend"])

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from efe.config import dataclass_from_mapping
+
 
 @dataclass(frozen=True)
 class FitnessConstants:
@@ -24,7 +26,7 @@ class FitnessConstants:
             m["runtime_penalties"] = tuple((float(t), float(p)) for t, p in m["runtime_penalties"])
         if "clip" in m:
             m["clip_low"], m["clip_high"] = (float(v) for v in m.pop("clip"))
-        return cls(**{k: m[k] for k in cls.__dataclass_fields__ if k in m})
+        return dataclass_from_mapping(cls, m)
 
 
 @dataclass(frozen=True)

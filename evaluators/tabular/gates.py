@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from efe import plain
+from efe.config import dataclass_from_mapping
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,7 @@ class GateLimits:
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "GateLimits":
-        m = dict(m or {})
-        return cls(**{k: m[k] for k in cls.__dataclass_fields__ if k in m})
+        return dataclass_from_mapping(cls, m)
 
 
 class GateFailure(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from efe.config import dataclass_from_mapping
+
 
 @dataclass(frozen=True)
 class TimeFitnessConstants:
@@ -23,7 +25,7 @@ class TimeFitnessConstants:
         m = dict(m or {})
         if "clip" in m:
             m["clip_low"], m["clip_high"] = (float(v) for v in m.pop("clip"))
-        return cls(**{k: m[k] for k in cls.__dataclass_fields__ if k in m})
+        return dataclass_from_mapping(cls, m)
 
 
 @dataclass(frozen=True)
