@@ -72,7 +72,11 @@ def test_replayed_run_records_every_candidate_and_freezes_a_reloadable_winner(tm
     assert not Path("/tmp/efe-owned").exists()
 
     report = json.loads((run / "report.json").read_text())
-    assert report["winner"]["fitness"] == max(e["metrics"]["combined_score"] for e in good)
+    finalists = report["finalists"]
+    assert {f["kind"] for f in finalists} == {"seed", "candidate"} and len(finalists) == 3
+    chosen = next(f for f in finalists if f["id"] == report["winner"]["id"])
+    assert chosen["mean_fitness"] == max(f["mean_fitness"] for f in finalists if f["valid_everywhere"])
+    assert "## Final selection" in (run / "report.md").read_text()
     assert {r["model"] for r in report["heldout"]} == {"lightgbm", "tree"}
     assert (run / "report.md").read_text().count("| tree |") == 1
     manifest = json.loads((run / "frozen" / "manifest.json").read_text())

@@ -40,6 +40,16 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines.append(f"| {row['model']} | {row['auc_no_fe']:.4f} | {row['auc_efe']:.4f} | {row['delta']:+.4f} |")
     for name, why in d.get("heldout_skipped", {}).items():
         lines.append(f"| {name} | skipped: {why} | | |")
+    if d.get("finalists"):
+        lines += ["", "## Final selection", "",
+                  "The seed and the best candidates of the search, re-scored on every pool rotation; the best mean "
+                  "fitness is frozen (one rotation's score is partly luck).", "",
+                  "| program | search fitness | mean fitness (all rotations) | worst rotation | mean ΔAUC |",
+                  "|---|---|---|---|---|"]
+        for f in d["finalists"]:
+            mark = " **(frozen)**" if f["id"] == w["id"] else ""
+            lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | "
+                         f"{f['mean_fitness']:.4f} | {f['min_fitness']:.4f} | {f['mean_delta_auc']:+.4f} |")
     lines += [
         "",
         "## Features",

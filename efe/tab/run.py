@@ -62,15 +62,13 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
                         iterations, llm, resume=resume)
     say(f"search finished ({result.stop_reason}); refitting the winner on the whole training part")
 
-    winner = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
-                             "new_columns": [], "dropped_columns": []}
-    source = result.best_code or seed_source
+    winner, source, finalists = _final_selection(cfg, spec, run_dir, result, seed_source)
     best_dir = run_dir / "best"
     best_dir.mkdir(exist_ok=True)
     (best_dir / "program.py").write_text(source)
     (best_dir / "info.json").write_text(json.dumps(winner, indent=2, default=str))
 
-    report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started)
+    report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report_path}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
@@ -78,6 +76,24 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     say(f"  LLM ledger:      {run_dir / 'llm.jsonl'}")
     say(f"  resume with:     python -m efe.tab resume={run_dir} evolution.iterations=<more>")
     return run_dir
+
+
+def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, seed_source: str
+                     ) -> tuple[dict, str, list[dict]]:
+    """The program to freeze: the best mean over all pool rotations among the top candidates."""
+    from efe.search.finalists import select
+    from evaluators.tabular.evaluator import TabEvaluator
+
+    fallback = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
+                               "new_columns": [], "dropped_columns": []}
+    top_k = int(cfg.get("selection", {}).get("top_k", 0) or 0)
+    if top_k <= 0 or result.best is None:
+        return fallback, result.best_code or seed_source, []
+    say(f"final selection: re-scoring the seed and the {top_k} best candidates on every pool rotation")
+    chosen, table = select(result.lineage, run_dir, lambda: TabEvaluator(spec), top_k, "delta_auc")
+    if chosen is None:
+        return fallback, result.best_code or seed_source, table
+    return chosen, (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text(), table
 
 
 def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: Path) -> None:
@@ -95,7 +111,7 @@ def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: 
 
 
 def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any,
-            llm: dict, iterations: int, started: float) -> Path:
+            llm: dict, iterations: int, started: float, finalists: list[dict]) -> Path:
     from efe.tab.heldout import refit_and_score, scorer_configs
     from efe.tab.report import write_report
     from evaluators.tabular.gates import GateLimits
@@ -138,6 +154,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                    "source": source},
         "heldout": held.rows,
         "heldout_skipped": held.skipped,
+        "finalists": finalists,
         "files": {"frozen program": "frozen/", "winner source": "best/program.py", "lineage": "lineage.jsonl",
                   "LLM ledger": "llm.jsonl", "dataset context": "context.json", "configuration": "config.yaml",
                   "openevolve output": "evolution/"},

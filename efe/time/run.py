@@ -55,6 +55,19 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
     return spec, context
 
 
+def _finalists_md(finalists: list[dict], winner: dict) -> list[str]:
+    if not finalists:
+        return []
+    lines = ["## Final selection", "", "The seed and the best candidates, re-scored on every group of validation "
+             "windows; the best mean fitness is frozen.", "",
+             "| program | search fitness | mean fitness | worst group | mean MASE ratio |", "|---|---|---|---|---|"]
+    for f in finalists:
+        mark = " **(frozen)**" if f["id"] == winner.get("id") else ""
+        lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | {f['mean_fitness']:.4f} | "
+                     f"{f['min_fitness']:.4f} | {f['mean_mase_ratio']:.4f} |")
+    return lines + [""]
+
+
 def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     from efe.time.prompts import TEMPLATE_DIR, system_message
 
@@ -88,10 +101,21 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     say(f"search finished ({result.stop_reason}); scoring the winner on the held-out windows")
     winner = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "mase_ratio": 1.0}}
     source = result.best_code or seed_source
+    finalists: list[dict] = []
+    top_k = int(cfg.get("selection", {}).get("top_k", 0) or 0)
+    if top_k > 0 and result.best is not None:
+        from efe.search.finalists import select
+        from evaluators.timeseries.evaluator import TimeEvaluator
+
+        say(f"final selection: re-scoring the seed and the {top_k} best candidates on every window group")
+        chosen, finalists = select(result.lineage, run_dir, lambda: TimeEvaluator(spec), top_k, "mase_ratio")
+        if chosen is not None:
+            winner = chosen
+            source = (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text()
     (run_dir / "best").mkdir(exist_ok=True)
     (run_dir / "best" / "program.py").write_text(source)
     (run_dir / "best" / "info.json").write_text(json.dumps(winner, indent=2, default=str))
-    report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started)
+    report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
@@ -101,7 +125,7 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
-            iterations: int, started: float) -> Path:
+            iterations: int, started: float, finalists: list[dict]) -> Path:
     from efe.time.heldout import evaluate_program, render_table
 
     series = read_series(run_dir / "data" / "series.parquet")
@@ -132,6 +156,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                    "fitness": winner["metrics"].get("combined_score"),
                    "mase_ratio": winner["metrics"].get("mase_ratio"), "source": source},
         "heldout": [row],
+        "finalists": finalists,
     }
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=str))
     d = data
@@ -145,6 +170,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
           f"{d['winner']['fitness']:.4f}, validation MASE ratio {d['winner']['mase_ratio']:.4f}.", "",
           "## Held-out windows", "", render_table([row]), "",
+          *_finalists_md(finalists, winner),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
     from efe.plot import write_plots
 

@@ -72,6 +72,10 @@ class TabEvaluator:
         self._baselines: dict[int, float] = {}
         self._original = list(self.X.columns)
 
+    @property
+    def n_rotations(self) -> int:
+        return self.pools.n_rotations
+
     def close(self) -> None:
         self.sandbox.close()
 
@@ -136,9 +140,12 @@ class TabEvaluator:
         return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1",
                        {"new": new, "dropped": dropped})
 
-    def stage2(self, source: str) -> Outcome:
-        """Fit on pool A, transform A and B with the same state, score ROC-AUC on B."""
-        rotation = self.pools.rotation_for(source)
+    def stage2(self, source: str, rotation: int | None = None) -> Outcome:
+        """Fit on pool A, transform A and B with the same state, score ROC-AUC on B.
+
+        ``rotation`` overrides the program's own pool draw (final selection scores finalists on all).
+        """
+        rotation = self.pools.rotation_for(source) if rotation is None else int(rotation)
         key = self._ensure_pools_loaded(rotation)
         XA, yA = self.pools.pool_a(rotation)
         XB, yB = self.pools.pool_b(rotation)

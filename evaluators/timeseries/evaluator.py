@@ -101,6 +101,10 @@ class TimeEvaluator:
         self._metas = [history_meta(i.history, self.horizon, self.season) for i in self.instances]
         self._baseline: dict[int, dict] = {}
 
+    @property
+    def n_rotations(self) -> int:
+        return len(self.groups)
+
     def close(self) -> None:
         self.sandbox.close()
 
@@ -185,8 +189,8 @@ class TimeEvaluator:
         metrics = self._metrics(True, self.fitness.offset, rotation)
         return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1")
 
-    def stage2(self, source: str) -> Outcome:
-        rotation = rotation_for(source, len(self.groups))
+    def stage2(self, source: str, rotation: int | None = None) -> Outcome:
+        rotation = rotation_for(source, len(self.groups)) if rotation is None else int(rotation)
         members = self.groups[rotation]
         start = time.perf_counter()
         run = self.forecast_through(source, [self.instances[i] for i in members], [self._metas[i] for i in members])
