@@ -54,6 +54,17 @@ def ratio_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
     })
 
 
+def scale_ratio_table(n: int = 800, seed: int = 0) -> pd.DataFrame:
+    """a and b share a random scale spanning orders of magnitude: alone they say little, a/b says all."""
+    rng = np.random.default_rng(seed)
+    scale = rng.lognormal(0.0, 2.0, n)
+    u, v = rng.lognormal(0.0, 0.5, n), rng.lognormal(0.0, 0.5, n)
+    logit = 3.0 * np.log(u / v) + rng.normal(0, 0.3, n)
+    noise = rng.normal(size=(n, 2))
+    return pd.DataFrame({"a": scale * u, "b": scale * v, "n1": noise[:, 0], "n2": noise[:, 1],
+                         "label": np.where(logit > 0, "yes", "no")})
+
+
 def make_spec(tmp: Path, frame: pd.DataFrame, target: str, scorer: dict | None = None, **over) -> dict:
     """A run spec whose training part is ``frame`` (as efe.tab would write it)."""
     from efe.datasets.split import write_table
