@@ -32,8 +32,12 @@ def finalists(lineage: list[dict], top_k: int) -> list[dict]:
 
 
 def select(lineage: list[dict], run_dir: Path, make_evaluator: Callable[[], Any], top_k: int,
-           score_key: str) -> tuple[dict | None, list[dict]]:
-    """(the chosen lineage entry, a table of finalists with their per-rotation fitness)."""
+           score_key: str, higher_is_better: bool = True) -> tuple[dict | None, list[dict]]:
+    """(the chosen lineage entry, a table of finalists with their per-rotation fitness).
+
+    Ties in mean fitness (the fitness is clipped, so strong programs can tie at the ceiling) are
+    broken by the underlying metric ``score_key``.
+    """
     entries = finalists(lineage, top_k)
     if not entries:
         return None, []
@@ -51,5 +55,7 @@ def select(lineage: list[dict], run_dir: Path, make_evaluator: Callable[[], Any]
                           "valid_everywhere": all(o.valid for o in outcomes)})
     finally:
         evaluator.close()
-    best = max(range(len(table)), key=lambda i: (table[i]["valid_everywhere"], table[i]["mean_fitness"]))
+    sign = 1.0 if higher_is_better else -1.0
+    best = max(range(len(table)), key=lambda i: (table[i]["valid_everywhere"], round(table[i]["mean_fitness"], 12),
+                                                 sign * table[i][f"mean_{score_key}"]))
     return entries[best], table

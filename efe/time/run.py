@@ -108,7 +108,8 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
         from evaluators.timeseries.evaluator import TimeEvaluator
 
         say(f"final selection: re-scoring the seed and the {top_k} best candidates on every window group")
-        chosen, finalists = select(result.lineage, run_dir, lambda: TimeEvaluator(spec), top_k, "mase_ratio")
+        chosen, finalists = select(result.lineage, run_dir, lambda: TimeEvaluator(spec), top_k, "mase_ratio",
+                                   higher_is_better=False)
         if chosen is not None:
             winner = chosen
             source = (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text()
