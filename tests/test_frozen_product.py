@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 import efe
-from efe.frozen_check import reload_and_transform
+from tests.helpers.frozen_check import reload_and_transform
 from tests.conftest import ROOT, ratio_table
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from efe.frozen_check import reload_and_transform
+from tests.helpers.frozen_check import reload_and_transform
 from efe.search.lineage import read_lineage
 from tests.conftest import ROOT, ratio_table, scale_ratio_table, tab_program
 from tests.helpers.fake_openai import FakeOpenAI
