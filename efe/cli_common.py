@@ -85,3 +85,23 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
     path = write_spec(run_dir / "spec.json", spec)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return path
+
+
+def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], tuple[dict, dict]]
+             ) -> tuple[dict, dict, dict, Path, bool]:
+    """(spec, context, llm settings, spec path, resumed?) for a new run (``prepare``) or a resumed one."""
+    import json
+
+    from efe.config import plain_dict
+    from efe.search.oe_config import resolve_backend
+
+    llm = plain_dict(cfg.llm)
+    llm["backend"] = resolve_backend(llm)
+    resume = cfg.get("resume") not in (None, "")
+    if resume:
+        spec = json.loads((run_dir / "spec.json").read_text())
+        context = json.loads((run_dir / "context.json").read_text())
+        say(f"{label}: resuming {run_dir}")
+    else:
+        spec, context = prepare()
+    return spec, context, llm, write_run_spec(spec, run_dir, llm, cfg), resume

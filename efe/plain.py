@@ -13,8 +13,8 @@ import io
 import json
 import math
 import struct
-from pathlib import Path
 from collections import Counter, OrderedDict, defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -7,7 +7,7 @@ import pytest
 
 from efe.datasets.bundled import TABLES
 from efe.datasets.split import outer_split
-from efe.datasets.tabular import DatasetError, load_tabular, prepare, read_table
+from efe.datasets.tabular import DatasetError, load_tabular, prepare
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

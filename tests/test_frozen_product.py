@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 import efe
-from tests.helpers.frozen_check import reload_and_transform
 from tests.conftest import ROOT, ratio_table
+from tests.helpers.frozen_check import reload_and_transform
 
 
 @pytest.fixture(scope="module")

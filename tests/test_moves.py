@@ -15,7 +15,15 @@ from efe.datasets.tabular import load_tabular, prepare
 from efe.programs import contract_problems
 from efe.sandbox.policy import find_violations
 from efe.tab.context import build_context
-from efe.tab.moves import KINDS, Move, NoMoveAvailable, candidate_moves, parse_moves, propose, render_program
+from efe.tab.moves import (
+    KINDS,
+    Move,
+    NoMoveAvailable,
+    candidate_moves,
+    parse_moves,
+    propose,
+    render_program,
+)
 from evaluators.tabular import gates
 from evaluators.tabular.evaluator import TabEvaluator
 from tests.conftest import IDENTITY_TAB, make_spec

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits, SandboxResult, check_source
+from efe.sandbox import (
+    Sandbox,
+    SandboxFailure,
+    SandboxLimits,
+    SandboxResult,
+    check_source,
+)
 from tests.conftest import IDENTITY_TAB, tab_program
 
 X = pd.DataFrame({"a": np.arange(20, dtype=float), "b": list("xyzw") * 5})

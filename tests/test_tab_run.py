@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers.frozen_check import reload_and_transform
 from efe.search.lineage import read_lineage
 from tests.conftest import ROOT, ratio_table, scale_ratio_table, tab_program
 from tests.helpers.fake_openai import FakeOpenAI
+from tests.helpers.frozen_check import reload_and_transform
 
 GOOD_1 = tab_program("out = X.copy()\nout['log_ratio'] = np.log(X['a'] / X['b'])\nreturn out")
 GOOD_2 = tab_program("out = X.copy()\nout['ratio'] = X['a'] / X['b']\nout['log_a'] = np.log(X['a'])\nreturn out")

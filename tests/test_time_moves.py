@@ -14,8 +14,16 @@ from efe import plain
 from efe.contracts import TIME
 from efe.programs import contract_problems
 from efe.sandbox.policy import find_violations
-from efe.time.moves import (GROUP, KINDS, Move, NoMoveAvailable, candidate_moves, parse_moves, propose,
-                            render_program)
+from efe.time.moves import (
+    GROUP,
+    KINDS,
+    Move,
+    NoMoveAvailable,
+    candidate_moves,
+    parse_moves,
+    propose,
+    render_program,
+)
 from tests.conftest import ROOT
 
 IDENTITY_TIME = (ROOT / "programs" / "time_identity.py").read_text()

@@ -9,8 +9,14 @@ import pytest
 
 from efe.datasets.synthetic import SyntheticExpParams, generate, latent_trends
 from efe.datasets.timeseries import (
-    BUNDLED, TimeSeriesError, check_lengths, default_prediction_length, from_long_frame, infer_season,
-    load_timeseries, read_long_frame,
+    BUNDLED,
+    TimeSeriesError,
+    check_lengths,
+    default_prediction_length,
+    from_long_frame,
+    infer_season,
+    load_timeseries,
+    read_long_frame,
 )
 
 

@@ -18,8 +18,8 @@ Series ``i`` depends only on ``(seed, i)``, so adding series never changes the e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any, Mapping, Union
 
 import numpy as np

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from efe.plots import FITNESS_CMAP, PATH_COLOR, Run, Skip, fitness, new_figure, read_json
+from efe.plots import (
+    FITNESS_CMAP,
+    PATH_COLOR,
+    Run,
+    Skip,
+    fitness,
+    new_figure,
+    read_json,
+)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

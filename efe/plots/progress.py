@@ -6,8 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from efe.plots import (INVALID_COLOR, PATH_COLOR, Run, Skip, fitness, is_invalid, island_color, island_marker,
-                       new_figure)
+from efe.plots import (
+    INVALID_COLOR,
+    PATH_COLOR,
+    Run,
+    Skip,
+    fitness,
+    is_invalid,
+    island_color,
+    island_marker,
+    new_figure,
+)
 
 
 def plot_progress(run: Run, out: Path) -> Path | None:

@@ -14,8 +14,17 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from efe.plots import (FITNESS_CMAP, INVALID_COLOR, PATH_COLOR, Run, Skip, fitness, is_invalid,
-                       island_marker, new_figure)
+from efe.plots import (
+    FITNESS_CMAP,
+    INVALID_COLOR,
+    PATH_COLOR,
+    Run,
+    Skip,
+    fitness,
+    is_invalid,
+    island_marker,
+    new_figure,
+)
 
 LANE_GAP = 1.0
 

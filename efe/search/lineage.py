@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from openevolve.population import PopulationStrategy, PopulationSnapshot, ProgramState
+from openevolve.population import PopulationSnapshot, PopulationStrategy, ProgramState
 
 
 def code_hash(code: str) -> str:

@@ -11,13 +11,13 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from efe.cli_common import say, write_run_spec
+from efe.cli_common import open_run, say
 from efe.config import plain_dict
 from efe.datasets.split import read_train
 from efe.freeze import freeze, input_schema
 from efe.llm.ledger import Ledger
 from efe.sandbox import SandboxLimits
-from efe.search.oe_config import build_config, resolve_backend
+from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 
 log = logging.getLogger(__name__)
@@ -32,16 +32,9 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     from efe.tab.prompts import TEMPLATE_DIR, system_message
 
     started = time.time()
-    resume = cfg.get("resume") not in (None, "")
-    llm = plain_dict(cfg.llm)
-    llm["backend"] = resolve_backend(llm)
     iterations = int(cfg.evolution.iterations)
 
-    if resume:
-        spec = json.loads((run_dir / "spec.json").read_text())
-        context = json.loads((run_dir / "context.json").read_text())
-        say(f"efe.tab: resuming {run_dir}")
-    else:
+    def prepare() -> tuple[dict, dict]:
         spec, train, _ = prepare_tab_run(cfg, run_dir, split)
         context = build_context(train, seed=int(cfg.seed))
         allowed = cfg.get("proposer", {}).get("allowed_moves")
@@ -49,7 +42,9 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
             context["allowed_moves"] = list(allowed)
         (run_dir / "context.json").write_text(json.dumps(context, indent=2))
         shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
-    spec_path = write_run_spec(spec, run_dir, llm, cfg)
+        return spec, context
+
+    spec, context, llm, spec_path, resume = open_run(cfg, run_dir, "efe.tab", prepare)
 
     _announce(cfg, spec, llm, iterations, run_dir)
     seed_source = (run_dir / "seed_program.py").read_text()

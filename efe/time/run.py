@@ -10,13 +10,13 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from efe.cli_common import say, write_run_spec
+from efe.cli_common import open_run, say
 from efe.config import plain_dict
 from efe.datasets.ts_store import read_series, write_series
 from efe.freeze import freeze
 from efe.llm.ledger import Ledger
 from efe.sandbox import SandboxLimits
-from efe.search.oe_config import build_config, resolve_backend
+from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,17 +72,8 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     from efe.time.prompts import TEMPLATE_DIR, system_message
 
     started = time.time()
-    resume = cfg.get("resume") not in (None, "")
-    llm = plain_dict(cfg.llm)
-    llm["backend"] = resolve_backend(llm)
     iterations = int(cfg.evolution.iterations)
-    if resume:
-        spec = json.loads((run_dir / "spec.json").read_text())
-        context = json.loads((run_dir / "context.json").read_text())
-        say(f"efe.time: resuming {run_dir}")
-    else:
-        spec, context = prepare_time_run(cfg, run_dir)
-    spec_path = write_run_spec(spec, run_dir, llm, cfg)
+    spec, context, llm, spec_path, resume = open_run(cfg, run_dir, "efe.time", lambda: prepare_time_run(cfg, run_dir))
 
     backend = ("offline proposer (no LLM endpoint configured; set EFE_LLM_API_BASE or use llm=openai "
                "llm.api_base=... to let a model write the programs)" if llm["backend"] == "offline" else llm["backend"])

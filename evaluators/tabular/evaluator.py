@@ -8,8 +8,6 @@ Every outcome, including failures, carries ``combined_score`` and every MAP-Elit
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +15,8 @@ import pandas as pd
 
 from efe import plain
 from efe.datasets.split import read_train
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits, SandboxResult
+from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
 from evaluators.tabular.fitness import FitnessConstants, tab_fitness
 from evaluators.tabular.scorers import auc, make_scorer
@@ -25,27 +24,6 @@ from evaluators.tabular.scorers import auc, make_scorer
 log = logging.getLogger(__name__)
 
 AXES = ("generated_feature_count", "dropped_feature_count")
-
-
-@dataclass
-class Outcome:
-    metrics: dict[str, float]
-    artifacts: dict[str, str] = field(default_factory=dict)
-    verdict: str = "valid"
-    reason: str = ""
-    stage: str = "stage2"
-    columns: dict[str, list[str]] = field(default_factory=dict)
-    runtime_s: float | None = None  # kept out of metrics and prompts: it varies run to run
-
-    @property
-    def valid(self) -> bool:
-        return self.verdict == "valid"
-
-    def summary(self) -> dict:
-        """What the lineage records about this outcome."""
-        return {"verdict": self.verdict, "reason": self.reason, "stage": self.stage,
-                "new_columns": self.columns.get("new", []), "dropped_columns": self.columns.get("dropped", []),
-                "runtime_s": self.runtime_s}
 
 
 class TabEvaluator:
@@ -122,7 +100,7 @@ class TabEvaluator:
                                   {k: out.get(k) for k in ["X", "X_reindexed", *parts]}, "transform")
             T = gates.check_output("the sample", X, out.get("T"), self.gate_limits)
             for name, part in parts.items():
-                gates.check_output(f"a subset of the rows", part, out.get("T_" + name), self.gate_limits)
+                gates.check_output("a subset of the rows", part, out.get("T_" + name), self.gate_limits)
             T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"),
                                       self.gate_limits)
             gates.check_state_unchanged(out["state_after_fit"], out["state"])

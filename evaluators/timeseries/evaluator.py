@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,32 +18,21 @@ import numpy as np
 from efe.contracts import EVOLVE_END, EVOLVE_START
 from efe.datasets.ts_store import read_series
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from evaluators.outcome import Outcome
 from evaluators.timeseries import gates
 from evaluators.timeseries.fitness import TimeFitnessConstants, time_fitness
 from evaluators.timeseries.forecasters import make_forecaster
 from evaluators.timeseries.pipeline import Forecasts, forecast_through, score_forecasts
 from evaluators.timeseries.windows import (
-    Instance, cut_windows, history_meta, rotation_for, rotation_groups, seasonal_continuation,
+    Instance,
+    cut_windows,
+    history_meta,
+    rotation_for,
+    rotation_groups,
+    seasonal_continuation,
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Outcome:
-    metrics: dict[str, float]
-    artifacts: dict[str, str] = field(default_factory=dict)
-    verdict: str = "valid"
-    reason: str = ""
-    stage: str = "stage2"
-    runtime_s: float | None = None
-
-    @property
-    def valid(self) -> bool:
-        return self.verdict == "valid"
-
-    def summary(self) -> dict:
-        return {"verdict": self.verdict, "reason": self.reason, "stage": self.stage, "runtime_s": self.runtime_s}
 
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?:e[-+]?\d+)?|(?<![\w.])[-+]?\d{4,}(?![\w.])")

@@ -131,9 +131,8 @@ def build_tiny_chronos_bolt(
 
     Native prediction length is 64.
     """
-    from transformers import T5Config
-
     from chronos.chronos_bolt import ChronosBoltModelForForecasting
+    from transformers import T5Config
 
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
