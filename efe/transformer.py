@@ -181,11 +181,10 @@ def load_program(path: str | Path) -> FrozenFeatureProgram | FrozenNormalization
         raise FrozenProgramError(f"'{path}' is neither a frozen program directory nor a run directory")
     import json
 
-    setting = json.loads((p / "manifest.json").read_text()).get("setting")
-    if setting == "time":
+    manifest = json.loads((p / "manifest.json").read_text())
+    if manifest.get("setting") == "time":
         return FrozenNormalization(p)
-    transformer = FrozenFeatureProgram(p)
-    frozen = load_frozen(p)
+    # fit() loads and hash-checks the files; the manifest already holds the schema to fit on
     empty = pd.DataFrame({c["name"]: pd.Series(dtype=c["dtype"] if c["dtype"] != "str" else "object")
-                          for c in frozen.manifest.get("input_schema", [])})
-    return transformer.fit(empty)
+                          for c in manifest.get("input_schema", [])})
+    return FrozenFeatureProgram(p).fit(empty)
