@@ -81,6 +81,7 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
         "seed_program": str((run_dir / "seed_program.py").resolve()),
         "outcomes_dir": str((run_dir / "outcomes").resolve()),
         "llm": llm,
+        "offline_proposer": str(cfg.proposer.offline),
     })
     path = write_spec(run_dir / "spec.json", spec)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -93,7 +94,7 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
     import json
 
     from efe.config import plain_dict
-    from efe.search.oe_config import resolve_backend
+    from efe.llm.client import resolve_backend
 
     llm = plain_dict(cfg.llm)
     llm["backend"] = resolve_backend(llm)

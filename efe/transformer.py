@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from efe.contracts import TAB, TIME
 from efe.freeze import FrozenProgram, FrozenProgramError, instantiate, load_frozen
+from efe.series_meta import history_meta
 
 
 def coerce_to_schema(X: Any, schema: list[dict], where: str = "the input") -> pd.DataFrame:
@@ -131,8 +132,6 @@ class FrozenNormalization:
         self.state_: dict | None = None
 
     def fit(self, y_hist: Any, meta: dict | None = None) -> "FrozenNormalization":
-        from evaluators.timeseries.windows import history_meta
-
         y = np.asarray(y_hist, dtype="float64")
         meta = meta or history_meta(y, int(self.manifest.get("prediction_length", 1)),
                                     int(self.manifest.get("season", 1)))

@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from efe.outcomes import write_outcome
 from efe.runspec import SPEC_ENV, read_spec
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,6 @@ class EvaluatorRegistry:
             outcome = evaluator.internal_error(source, f"{type(exc).__name__}: {exc}")
         outcomes_dir = evaluator.spec.get("outcomes_dir")
         if outcomes_dir:
-            from efe.search.lineage import write_outcome
-
             write_outcome(outcomes_dir, source, outcome.summary())
         return EvaluationResult(metrics=dict(outcome.metrics), artifacts=dict(outcome.artifacts))
 

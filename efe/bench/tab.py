@@ -20,15 +20,16 @@ import pandas as pd
 from efe.config import compose, plain_dict
 from efe.datasets.split import write_table
 from efe.datasets.tabular import TabularDataset
+from efe.llm.client import resolve_backend
 from efe.llm.ledger import Ledger
+from efe.resources import seed_program
 from efe.sandbox import SandboxLimits
-from efe.search.oe_config import resolve_backend
 from efe.tab.heldout import refit_and_score, scorer_configs
 from evaluators.tabular.gates import GateLimits
 from evaluators.tabular.scorers import auc, make_scorer
 
 ROOT = Path(__file__).resolve().parents[2]
-IDENTITY = (ROOT / "programs" / "tab_identity.py").read_text()
+IDENTITY = seed_program("tab").read_text()
 LABEL_FREE = ["log", "ratio", "product", "diff", "missing", "len", "token", "drop", "bin", "freq",
               "group_mean", "group_dev"]
 
@@ -113,7 +114,8 @@ def _caafe(train, test, workdir: Path, overrides: list[str], budget: int) -> dic
     llm = plain_dict(cfg.llm)
     llm["backend"] = resolve_backend(llm)
     spec.update({"run_dir": str(workdir), "context_path": str(workdir / "context.json"),
-                 "seed_program": str(workdir / "seed_program.py"), "llm": llm})
+                 "seed_program": str(workdir / "seed_program.py"), "llm": llm,
+                 "offline_proposer": str(cfg.proposer.offline)})
     result = run_caafe(spec, context, IDENTITY, budget)
     (workdir / "caafe_history.json").write_text(json.dumps(result.history, indent=1))
     (workdir / "program.py").write_text(result.source)

@@ -24,6 +24,8 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 
+from efe.datasets.errors import TimeSeriesError
+
 Range = Union[float, tuple[float, float]]
 
 
@@ -53,8 +55,6 @@ class SyntheticExpParams:
 
     def validate(self) -> None:
         def bad(msg: str) -> ValueError:
-            from efe.datasets.timeseries import TimeSeriesError
-
             return TimeSeriesError(f"synthetic_exp: {msg}")
 
         if int(self.n_series) != self.n_series or self.n_series < 1:

@@ -16,11 +16,9 @@ from typing import Any, Mapping
 import pandas as pd
 import pyarrow.parquet as pq
 
+from efe.datasets.errors import DatasetError
+
 log = logging.getLogger(__name__)
-
-
-class DatasetError(ValueError):
-    """Input data that cannot be used, with a message naming the problem."""
 
 
 @dataclass

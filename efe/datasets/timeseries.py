@@ -19,15 +19,12 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from efe.datasets.tabular import DatasetError, read_table
+from efe.datasets.errors import DatasetError, TimeSeriesError
+from efe.datasets.tabular import read_table
 
 log = logging.getLogger(__name__)
 
 MAX_MISSING_FRACTION = 0.10  # default of dataset.max_missing_fraction
-
-
-class TimeSeriesError(DatasetError):
-    """Time-series input that cannot be used, with a message naming the problem (a ValueError)."""
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
@@ -91,7 +92,10 @@ class OfflineBackend:
     """The offline proposer: real moves from the dataset context and the parent's feedback."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.setting = spec["setting"]
+        module, _, function = str(spec["offline_proposer"]).partition(":")
+        # The run layer names the setting's proposer (conf ``proposer.offline``): the LLM layer never
+        # imports a setting package.
+        self.propose = getattr(importlib.import_module(module), function)
         self.seed = int(spec.get("seed", 0))
         context_path = spec.get("context_path")
         self.context = json.loads(Path(context_path).read_text()) if context_path else {}
@@ -100,10 +104,6 @@ class OfflineBackend:
         user = messages[-1]["content"] if messages else ""
         digest = hashlib.sha256(f"{self.seed}|{sample}|{user}".encode()).hexdigest()
         seed = int(digest[:16], 16)
-        if self.setting == "tab":
-            from efe.tab.proposer import propose_from_prompt
-        else:
-            from efe.time.proposer import propose_from_prompt
-        code, note = propose_from_prompt(user, self.context, seed)
+        code, note = self.propose(user, self.context, seed)
         text = f"{note}\n\n```python\n{code}\n```\n"
         return text, _usage(system + user, text)

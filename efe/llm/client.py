@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from openevolve.llm.base import LLMInterface
 
@@ -19,6 +19,14 @@ from efe.llm.cache import ResponseCache, claim_sample_index, request_key
 from efe.llm.ledger import BudgetExhausted, Ledger
 from efe.programs import normalise_response
 from efe.runspec import read_spec
+
+
+def resolve_backend(llm: Mapping[str, Any]) -> str:
+    """``auto`` means an OpenAI-compatible endpoint when one is configured, else the offline proposer."""
+    backend = llm.get("backend", "auto")
+    if backend == "auto":
+        return "openai" if llm.get("api_base") else "offline"
+    return backend
 
 
 def init_client(model_cfg: Any) -> "EfeLLM":

@@ -10,10 +10,8 @@ outcome file per program (keyed by a hash of its source) from whichever worker r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -22,19 +20,7 @@ from typing import Any, Callable
 
 from openevolve.population import PopulationSnapshot, PopulationStrategy, ProgramState
 
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
-
-
-def write_outcome(outcomes_dir: str | Path, code: str, outcome: dict) -> None:
-    """Called by evaluators (any process): the latest verdict for this source."""
-    directory = Path(outcomes_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{code_hash(code)}.json"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(outcome, default=str))
-    tmp.replace(path)
+from efe.outcomes import code_hash, read_outcome
 
 
 def read_lineage(path: str | Path) -> list[dict]:
@@ -134,7 +120,4 @@ class LineageRecorder(logging.Handler):
             self.on_entry(entry)
 
     def _outcome(self, code: str) -> dict:
-        try:
-            return json.loads((self.outcomes / f"{code_hash(code)}.json").read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_outcome(self.outcomes, code)

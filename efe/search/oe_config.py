@@ -14,14 +14,7 @@ from typing import Any, Mapping
 
 from openevolve.config import Config
 
-from efe.llm.client import init_client
-
-
-def resolve_backend(llm: Mapping[str, Any]) -> str:
-    backend = llm.get("backend", "auto")
-    if backend == "auto":
-        return "openai" if llm.get("api_base") else "offline"
-    return backend
+from efe.llm.client import init_client, resolve_backend
 
 
 def llm_models(llm: Mapping[str, Any], backend: str) -> list[dict]:

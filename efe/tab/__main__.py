@@ -10,7 +10,7 @@ from efe.cli_common import register_resolvers, run_app
 register_resolvers()
 
 
-@hydra.main(config_path="../../conf", config_name="tab", version_base="1.3")
+@hydra.main(config_path="pkg://efe.conf", config_name="tab", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from efe.config import ConfigError
     from efe.datasets.tabular import DatasetError

@@ -16,14 +16,14 @@ from efe.config import plain_dict
 from efe.datasets.split import read_train
 from efe.freeze import freeze, input_schema
 from efe.llm.ledger import Ledger
+from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[2]
-SEED_PROGRAM = ROOT / "programs" / "tab_identity.py"
-EVALUATOR_FILE = ROOT / "evaluators" / "tab.py"
+SEED_PROGRAM = seed_program("tab")
+EVALUATOR_FILE = evaluator_file("tab")
 
 
 def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:

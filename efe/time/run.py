@@ -15,13 +15,13 @@ from efe.config import plain_dict
 from efe.datasets.ts_store import read_series, write_series
 from efe.freeze import freeze
 from efe.llm.ledger import Ledger
+from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 
-ROOT = Path(__file__).resolve().parents[2]
-SEED_PROGRAM = ROOT / "programs" / "time_identity.py"
-EVALUATOR_FILE = ROOT / "evaluators" / "time.py"
+SEED_PROGRAM = seed_program("time")
+EVALUATOR_FILE = evaluator_file("time")
 
 
 def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:

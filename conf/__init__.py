@@ -1,0 +1,1 @@
+"""Hydra configuration of efe, shipped with the package (``efe.conf``)."""
