@@ -11,6 +11,7 @@ import sys
 import tempfile
 from typing import Sequence
 
+from efe.cli_common import shell_overrides
 from efe.config import ConfigError, compose
 from efe.datasets.tabular import DatasetError
 from efe.programs import ProgramContractError, read_program
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if program.setting != "tab":
             raise ProgramContractError(f"'{paths[0]}' is a {program.setting} program; efe.score "
                                        "scores tabular feature programs")
-        cfg = compose("score", overrides)
+        cfg = compose("score", shell_overrides(overrides))
         from efe.tab.prepare import prepare_tab_run
         from evaluators.tabular.evaluator import TabEvaluator
 

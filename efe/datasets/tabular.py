@@ -33,6 +33,7 @@ class TabularDataset:
     positive_label: Any = 1
     negative_label: Any = 0
     warnings: list[str] = field(default_factory=list)
+    source_columns: list[str] = field(default_factory=list)  # the file's columns, before any was dropped
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -107,20 +108,21 @@ def prepare(
         labels = frame[target]
     classes = sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
     if len(classes) == 1:
-        raise DatasetError(f"target '{target}' in {source} has only one class ({classes[0]!r} in "
+        raise DatasetError(f"target '{target}' in {source} has only one class ({_shown(classes[0])} in "
                            f"{len(frame)} rows); a binary target needs two")
     if len(classes) > 2:
-        shown = ", ".join(repr(c) for c in classes[:8]) + (" …" if len(classes) > 8 else "")
+        shown = ", ".join(_shown(c) for c in classes[:8]) + (" …" if len(classes) > 8 else "")
         raise DatasetError(f"target '{target}' in {source} has {len(classes)} distinct values "
                            f"({shown}); efe.tab handles binary classification only")
     if positive_label is None:
         positive_label = classes[1]
     elif positive_label not in classes:
-        raise DatasetError(f"positive_label {positive_label!r} is not a value of target '{target}' "
-                           f"(values: {classes[0]!r}, {classes[1]!r})")
+        raise DatasetError(f"positive_label {_shown(positive_label)} is not a value of target '{target}' "
+                           f"(values: {_shown(classes[0])}, {_shown(classes[1])})")
     negative_label = classes[0] if classes[1] == positive_label else classes[1]
     y = (labels == positive_label).astype("int64").rename(target)
 
+    source_columns = [str(c) for c in frame.columns]
     X = frame.drop(columns=[target])
     for col in list(X.columns):
         series = X[col]
@@ -139,7 +141,7 @@ def prepare(
                                        f"{sorted(kinds)}; only numbers, text and booleans are supported")
         if series.nunique(dropna=False) == 1:
             X = X.drop(columns=[col])
-            warnings.append(f"dropped column '{col}': it is constant ({series.iloc[0]!r})")
+            warnings.append(f"dropped column '{col}': it is constant ({_shown(series.iloc[0])})")
     if X.shape[1] == 0:
         raise DatasetError(f"{source} has no usable feature columns besides the target '{target}'")
     X = X.reset_index(drop=True)
@@ -148,7 +150,64 @@ def prepare(
         log.warning("%s: %s", name, w)
     return TabularDataset(name=name, X=X, y=y, target=target, description=description,
                           positive_label=_plain(positive_label), negative_label=_plain(negative_label),
-                          warnings=warnings)
+                          warnings=warnings, source_columns=source_columns)
+
+
+def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
+    """The user's own test file as the held-out part, checked against the training file.
+
+    It must have the training file's columns and target values; its columns are given the
+    training part's kinds (a numeric column stays numeric) so the frozen program sees the same types.
+    """
+    source = f"the test file '{path}'"
+    frame = read_table(path).rename(columns=lambda c: str(c).strip())
+    expected = train.source_columns or [*map(str, train.X.columns), train.target]
+    missing = [c for c in expected if c not in frame.columns]
+    extra = [str(c) for c in frame.columns if c not in expected]
+    if missing or extra:
+        parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + \
+                ([f"not in the training file: {', '.join(map(repr, extra))}"] if extra else [])
+        raise DatasetError(f"{source} must have the same columns as the training file ({'; '.join(parts)})")
+    labels = frame[train.target]
+    warnings = []
+    if labels.isna().any():
+        warnings.append(f"dropped {int(labels.isna().sum())} rows of {source} whose target is missing")
+        frame = frame[labels.notna()]
+        labels = frame[train.target]
+    known = {train.positive_label, train.negative_label}
+    unknown = [v for v in pd.unique(labels) if _plain(v) not in known]
+    if unknown:
+        raise DatasetError(f"target '{train.target}' in {source} has values the training file does not have: "
+                           f"{', '.join(_shown(v) for v in unknown[:5])} (training values: "
+                           f"{_shown(train.negative_label)}, {_shown(train.positive_label)})")
+    y = (labels == train.positive_label).astype("int64").rename(train.target).reset_index(drop=True)
+    if y.nunique() < 2:
+        raise DatasetError(f"{source} holds only one class of '{train.target}' ({_shown(labels.iloc[0])} in "
+                           f"{len(y)} rows); a held-out ROC-AUC needs both")
+    X = pd.DataFrame({col: _like(frame[col], train.X[col], col, source) for col in train.X.columns})
+    for w in warnings:
+        log.warning("%s: %s", train.name, w)
+    return TabularDataset(name=train.name, X=X.reset_index(drop=True), y=y, target=train.target,
+                          description=train.description, positive_label=train.positive_label,
+                          negative_label=train.negative_label, warnings=warnings,
+                          source_columns=[str(c) for c in frame.columns])
+
+
+def _like(series: pd.Series, reference: pd.Series, col: str, source: str) -> pd.Series:
+    """``series`` with the kind of the training column ``reference`` (numeric or text)."""
+    numeric = pd.api.types.is_numeric_dtype(reference) and not pd.api.types.is_bool_dtype(reference)
+    if numeric and not pd.api.types.is_numeric_dtype(series):
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna() & series.notna()
+        if bad.any():
+            raise DatasetError(f"column '{col}' is numeric in the training file but {source} holds text "
+                               f"such as {_shown(series[bad].iloc[0])}")
+        series = converted
+    elif reference.dtype == object and pd.api.types.is_numeric_dtype(series):
+        series = series.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+    if numeric and pd.api.types.is_float_dtype(reference):
+        series = series.astype(reference.dtype)
+    return series
 
 
 def load_tabular(cfg: Mapping[str, Any]) -> TabularDataset:
@@ -182,3 +241,8 @@ def _check_duplicates(names: list, source: Any) -> None:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def _shown(value: Any) -> str:
+    """A value as a user reads it: 0, 'yes', 2.5 (never np.int64(0))."""
+    return repr(_plain(value))
