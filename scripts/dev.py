@@ -40,11 +40,12 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def run_step(label: str, args: list[str], log: Path, out=sys.stdout) -> None:
+def run_step(label: str, args: list[str], log: Path, out=None) -> None:
     """One set-up step: one line on the console, the full output appended to ``log``.
 
     On failure the last lines of the log are shown and ``SetupError`` is raised.
     """
+    out = out or sys.stdout
     print(f"[efe] {label} ...", file=out, flush=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as fh:
@@ -69,7 +70,8 @@ def install_steps(python: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def ensure_venv(out=sys.stdout) -> Path:
+def ensure_venv(out=None) -> Path:
+    out = out or sys.stdout
     python = venv_python()
     if STAMP.exists() and python.exists() and STAMP.read_text() == fingerprint():
         return python
