@@ -16,7 +16,8 @@ from efe.config import ConfigError, compose
 from efe.datasets.tabular import DatasetError
 from efe.programs import ProgramContractError, read_program
 
-USAGE = "usage: python -m efe.score <program.py> [dataset=<name>] [scorer=lightgbm|tree|tabpfn] [key=value ...]"
+USAGE = ("usage: python -m efe.score <program.py> [dataset=<name> | dataset=csv dataset.path=<file> "
+         "dataset.target=<column> [dataset.test_path=<file>]] [scorer=lightgbm|tree|tabpfn] [key=value ...]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

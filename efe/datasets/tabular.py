@@ -16,6 +16,9 @@ from typing import Any, Mapping
 import pandas as pd
 import pyarrow.parquet as pq
 
+from efe.freeze import input_schema
+from efe.transformer import coerce_to_schema
+
 log = logging.getLogger(__name__)
 
 
@@ -157,7 +160,7 @@ def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
     """The user's own test file as the held-out part, checked against the training file.
 
     It must have the training file's columns and target values; its columns are given the
-    training part's kinds (a numeric column stays numeric) so the frozen program sees the same types.
+    training part's types (as a frozen program checks its input) so the held-out score sees them.
     """
     source = f"the test file '{path}'"
     frame = read_table(path).rename(columns=lambda c: str(c).strip())
@@ -184,30 +187,16 @@ def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
     if y.nunique() < 2:
         raise DatasetError(f"{source} holds only one class of '{train.target}' ({_shown(labels.iloc[0])} in "
                            f"{len(y)} rows); a held-out ROC-AUC needs both")
-    X = pd.DataFrame({col: _like(frame[col], train.X[col], col, source) for col in train.X.columns})
+    try:  # the frozen program's own input check: same columns, numeric stays numeric
+        X = coerce_to_schema(frame, input_schema(train.X), where=source)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
     for w in warnings:
         log.warning("%s: %s", train.name, w)
     return TabularDataset(name=train.name, X=X.reset_index(drop=True), y=y, target=train.target,
                           description=train.description, positive_label=train.positive_label,
                           negative_label=train.negative_label, warnings=warnings,
                           source_columns=[str(c) for c in frame.columns])
-
-
-def _like(series: pd.Series, reference: pd.Series, col: str, source: str) -> pd.Series:
-    """``series`` with the kind of the training column ``reference`` (numeric or text)."""
-    numeric = pd.api.types.is_numeric_dtype(reference) and not pd.api.types.is_bool_dtype(reference)
-    if numeric and not pd.api.types.is_numeric_dtype(series):
-        converted = pd.to_numeric(series, errors="coerce")
-        bad = converted.isna() & series.notna()
-        if bad.any():
-            raise DatasetError(f"column '{col}' is numeric in the training file but {source} holds text "
-                               f"such as {_shown(series[bad].iloc[0])}")
-        series = converted
-    elif reference.dtype == object and pd.api.types.is_numeric_dtype(series):
-        series = series.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
-    if numeric and pd.api.types.is_float_dtype(reference):
-        series = series.astype(reference.dtype)
-    return series
 
 
 def load_tabular(cfg: Mapping[str, Any]) -> TabularDataset:
