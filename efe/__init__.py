@@ -1,6 +1,6 @@
 """efe: Evolutionary Feature Engineering.
 
-The public API is small: ``efe.load_program(path)`` returns a frozen program ready to use
+The public API is small: ``efe.load_program(path, refit=False)`` returns a frozen program ready to use
 (a scikit-learn transformer for tables, a normalization for time series); everything else is
 reached through the command lines ``python -m efe.tab`` and ``python -m efe.time``.
 """
@@ -12,7 +12,8 @@ from typing import Any
 __all__ = ["load_program"]
 
 
-def load_program(path: Any) -> Any:
+def load_program(path: Any, refit: bool = False) -> Any:
+    """A frozen program, ready to use; ``refit=True`` re-learns its state on the data given to ``fit``."""
     from efe.transformer import load_program as _load_program
 
-    return _load_program(path)
+    return _load_program(path, refit=refit)

@@ -11,11 +11,13 @@ import sys
 import tempfile
 from typing import Sequence
 
+from efe.cli_common import shell_overrides
 from efe.config import ConfigError, compose
 from efe.datasets.tabular import DatasetError
 from efe.programs import ProgramContractError, read_program
 
-USAGE = "usage: python -m efe.score <program.py> [dataset=<name>] [scorer=lightgbm|tree|tabpfn] [key=value ...]"
+USAGE = ("usage: python -m efe.score <program.py> [dataset=<name> | dataset=csv dataset.path=<file> "
+         "dataset.target=<column> [dataset.test_path=<file>]] [scorer=lightgbm|tree|tabpfn] [key=value ...]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if program.setting != "tab":
             raise ProgramContractError(f"'{paths[0]}' is a {program.setting} program; efe.score "
                                        "scores tabular feature programs")
-        cfg = compose("score", overrides)
+        cfg = compose("score", shell_overrides(overrides))
         from efe.tab.prepare import prepare_tab_run
         from evaluators.tabular.evaluator import TabEvaluator
 

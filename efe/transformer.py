@@ -167,11 +167,15 @@ def _load(path: Any, setting: str) -> FrozenProgram:
     return frozen
 
 
-def load_program(path: str | Path) -> FrozenFeatureProgram | FrozenNormalization:
+def load_program(path: str | Path, refit: bool = False) -> FrozenFeatureProgram | FrozenNormalization:
     """A frozen program (a run directory or its frozen/ folder), ready to use.
 
-    Tabular programs come back as a fitted scikit-learn transformer; time-series programs as a
-    normalization with ``fit`` / ``transform`` / ``inverse_transform``.
+    Tabular programs come back as a scikit-learn transformer. With ``refit=False`` (default) it is
+    already fitted: ``transform`` applies the state learnt at freeze time, and ``fit`` inside a
+    ``Pipeline`` keeps that state. With ``refit=True`` it is returned unfitted and ``fit(X, y)``
+    re-learns the program's state (its encodings, bins, statistics) from the data given to ``fit``:
+    the same reviewed code, new data. Time-series programs come back as a normalization with
+    ``fit`` / ``transform`` / ``inverse_transform`` that is fitted on each history anyway.
     """
     p = Path(path)
     if (p / "frozen" / "manifest.json").exists():
@@ -183,6 +187,8 @@ def load_program(path: str | Path) -> FrozenFeatureProgram | FrozenNormalization
     manifest = json.loads((p / "manifest.json").read_text())
     if manifest.get("setting") == "time":
         return FrozenNormalization(p)
+    if refit:
+        return FrozenFeatureProgram(p, refit=True)
     # fit() loads and hash-checks the files; the manifest already holds the schema to fit on
     empty = pd.DataFrame({c["name"]: pd.Series(dtype=c["dtype"] if c["dtype"] != "str" else "object")
                           for c in manifest.get("input_schema", [])})

@@ -6,7 +6,8 @@
 
 Needs only Python 3.11+ and pip. torch is installed first, pinned, so that pip takes the
 CPU build instead of resolving a multi-GB CUDA one; then the project with its dev extra.
-The install is redone only when pyproject.toml changes.
+The install is redone only when pyproject.toml changes. Set-up prints one line per step; pip's
+full output goes to .venv/setup.log, and its last lines are shown only when a step fails.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".efe-installed"
 TORCH = "torch==2.13.0"
+SETUP_LOG = VENV / "setup.log"
+TAIL_LINES = 25
+
+
+class SetupError(RuntimeError):
+    """A set-up step failed; the message names the step and the log file."""
 
 
 def venv_python() -> Path:
@@ -33,19 +40,50 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def ensure_venv() -> Path:
-    python = venv_python()
-    if not python.exists():
-        print(f"[efe] creating virtual environment at {VENV}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    if STAMP.exists() and STAMP.read_text() == fingerprint():
-        return python
+def run_step(label: str, args: list[str], log: Path, out=None) -> None:
+    """One set-up step: one line on the console, the full output appended to ``log``.
+
+    On failure the last lines of the log are shown and ``SetupError`` is raised.
+    """
+    out = out or sys.stdout
+    print(f"[efe] {label} ...", file=out, flush=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"\n=== {label}: {' '.join(args)}\n")
+        fh.flush()
+        code = subprocess.run(args, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    if code != 0:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        print(f"[efe] FAILED: {label} (exit status {code}); last lines of {log}:", file=out, flush=True)
+        for line in lines[-TAIL_LINES:]:
+            print(f"    {line}", file=out)
+        raise SetupError(f"{label} failed (exit status {code}); full log: {log}")
+
+
+def install_steps(python: Path) -> list[tuple[str, list[str]]]:
+    """The pip steps, in order: pip itself, torch (CPU build, pinned), then efe with its dev extra."""
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
-    print(f"[efe] installing {TORCH} (CPU build) and the project into {VENV}", flush=True)
-    subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    subprocess.run(pip + [TORCH], check=True)
-    subprocess.run(pip + ["-e", f"{ROOT}[dev]"], check=True)
+    return [
+        ("upgrading pip", pip + ["--upgrade", "pip"]),
+        (f"installing {TORCH} (CPU build)", pip + [TORCH]),
+        ("installing efe and its dev extra", pip + ["-e", f"{ROOT}[dev]"]),
+    ]
+
+
+def ensure_venv(out=None) -> Path:
+    out = out or sys.stdout
+    python = venv_python()
+    if STAMP.exists() and python.exists() and STAMP.read_text() == fingerprint():
+        return python
+    SETUP_LOG.parent.mkdir(parents=True, exist_ok=True)
+    SETUP_LOG.write_text("")
+    print(f"[efe] setting up {VENV} (full pip log: {SETUP_LOG})", file=out, flush=True)
+    if not python.exists():
+        run_step("creating the virtual environment", [sys.executable, "-m", "venv", str(VENV)], SETUP_LOG, out)
+    for label, args in install_steps(python):
+        run_step(label, args, SETUP_LOG, out)
     STAMP.write_text(fingerprint())
+    print("[efe] ready", file=out, flush=True)
     return python
 
 
@@ -53,7 +91,11 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test", "setup"):
         print(__doc__, file=sys.stderr)
         return 2
-    python = ensure_venv()
+    try:
+        python = ensure_venv()
+    except SetupError as exc:
+        print(f"[efe] set-up failed: {exc}", file=sys.stderr)
+        return 1
     command, rest = argv[0], argv[1:]
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     if command == "setup":

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from efe.datasets.tabular import DatasetError, TabularDataset
+from efe.datasets.tabular import DatasetError, TabularDataset, load_heldout
+
+
+def train_and_heldout(ds: TabularDataset, test_path: Any, test_fraction: float, seed: int,
+                      train_path: Any = None) -> tuple[TabularDataset, TabularDataset, str]:
+    """(training part, held-out part, where the held-out part came from, in words for the report).
+
+    With ``test_path`` the user's own file is the held-out part and the whole training file is
+    used for the search and the refit; otherwise a stratified ``test_fraction`` is split off.
+    """
+    if test_path:
+        if train_path and Path(str(test_path)).expanduser().resolve() == Path(str(train_path)).expanduser().resolve():
+            raise DatasetError(f"dataset.test_path '{test_path}' is the training file itself; give a separate "
+                               "test file, or leave test_path out to split one off (split.test_fraction)")
+        return (ds, load_heldout(str(test_path), ds),
+                f"the test file '{test_path}' (dataset.test_path); the whole training file was used for the "
+                "search and the refit")
+    train, test = outer_split(ds, test_fraction, seed)
+    return (train, test, f"a stratified {test_fraction:.0%} split of the data (split.test_fraction="
+                         f"{test_fraction}, seed {seed}); the search and the refit used the other "
+                         f"{1 - test_fraction:.0%}")
 
 
 def outer_split(ds: TabularDataset, test_fraction: float, seed: int) -> tuple[TabularDataset, TabularDataset]:
@@ -26,7 +49,7 @@ def _subset(ds: TabularDataset, idx: list) -> TabularDataset:
     return TabularDataset(
         name=ds.name, X=ds.X.loc[idx].reset_index(drop=True), y=ds.y.loc[idx].reset_index(drop=True),
         target=ds.target, description=ds.description, positive_label=ds.positive_label,
-        negative_label=ds.negative_label, warnings=list(ds.warnings),
+        negative_label=ds.negative_label, warnings=list(ds.warnings), source_columns=list(ds.source_columns),
     )
 
 

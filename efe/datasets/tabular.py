@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from efe.datasets.errors import DatasetError
+from efe.freeze import input_schema
+from efe.transformer import coerce_to_schema
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class TabularDataset:
     positive_label: Any = 1
     negative_label: Any = 0
     warnings: list[str] = field(default_factory=list)
+    source_columns: list[str] = field(default_factory=list)  # the file's columns, before any was dropped
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -105,20 +108,21 @@ def prepare(
         labels = frame[target]
     classes = sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
     if len(classes) == 1:
-        raise DatasetError(f"target '{target}' in {source} has only one class ({classes[0]!r} in "
+        raise DatasetError(f"target '{target}' in {source} has only one class ({_shown(classes[0])} in "
                            f"{len(frame)} rows); a binary target needs two")
     if len(classes) > 2:
-        shown = ", ".join(repr(c) for c in classes[:8]) + (" …" if len(classes) > 8 else "")
+        shown = ", ".join(_shown(c) for c in classes[:8]) + (" …" if len(classes) > 8 else "")
         raise DatasetError(f"target '{target}' in {source} has {len(classes)} distinct values "
                            f"({shown}); efe.tab handles binary classification only")
     if positive_label is None:
         positive_label = classes[1]
     elif positive_label not in classes:
-        raise DatasetError(f"positive_label {positive_label!r} is not a value of target '{target}' "
-                           f"(values: {classes[0]!r}, {classes[1]!r})")
+        raise DatasetError(f"positive_label {_shown(positive_label)} is not a value of target '{target}' "
+                           f"(values: {_shown(classes[0])}, {_shown(classes[1])})")
     negative_label = classes[0] if classes[1] == positive_label else classes[1]
     y = (labels == positive_label).astype("int64").rename(target)
 
+    source_columns = [str(c) for c in frame.columns]
     X = frame.drop(columns=[target])
     for col in list(X.columns):
         series = X[col]
@@ -137,7 +141,7 @@ def prepare(
                                        f"{sorted(kinds)}; only numbers, text and booleans are supported")
         if series.nunique(dropna=False) == 1:
             X = X.drop(columns=[col])
-            warnings.append(f"dropped column '{col}': it is constant ({series.iloc[0]!r})")
+            warnings.append(f"dropped column '{col}': it is constant ({_shown(series.iloc[0])})")
     if X.shape[1] == 0:
         raise DatasetError(f"{source} has no usable feature columns besides the target '{target}'")
     X = X.reset_index(drop=True)
@@ -146,7 +150,50 @@ def prepare(
         log.warning("%s: %s", name, w)
     return TabularDataset(name=name, X=X, y=y, target=target, description=description,
                           positive_label=_plain(positive_label), negative_label=_plain(negative_label),
-                          warnings=warnings)
+                          warnings=warnings, source_columns=source_columns)
+
+
+def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
+    """The user's own test file as the held-out part, checked against the training file.
+
+    It must have the training file's columns and target values; its columns are given the
+    training part's types (as a frozen program checks its input) so the held-out score sees them.
+    """
+    source = f"the test file '{path}'"
+    frame = read_table(path).rename(columns=lambda c: str(c).strip())
+    expected = train.source_columns or [*map(str, train.X.columns), train.target]
+    missing = [c for c in expected if c not in frame.columns]
+    extra = [str(c) for c in frame.columns if c not in expected]
+    if missing or extra:
+        parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + \
+                ([f"not in the training file: {', '.join(map(repr, extra))}"] if extra else [])
+        raise DatasetError(f"{source} must have the same columns as the training file ({'; '.join(parts)})")
+    labels = frame[train.target]
+    warnings = []
+    if labels.isna().any():
+        warnings.append(f"dropped {int(labels.isna().sum())} rows of {source} whose target is missing")
+        frame = frame[labels.notna()]
+        labels = frame[train.target]
+    known = {train.positive_label, train.negative_label}
+    unknown = [v for v in pd.unique(labels) if _plain(v) not in known]
+    if unknown:
+        raise DatasetError(f"target '{train.target}' in {source} has values the training file does not have: "
+                           f"{', '.join(_shown(v) for v in unknown[:5])} (training values: "
+                           f"{_shown(train.negative_label)}, {_shown(train.positive_label)})")
+    y = (labels == train.positive_label).astype("int64").rename(train.target).reset_index(drop=True)
+    if y.nunique() < 2:
+        raise DatasetError(f"{source} holds only one class of '{train.target}' ({_shown(labels.iloc[0])} in "
+                           f"{len(y)} rows); a held-out ROC-AUC needs both")
+    try:  # the frozen program's own input check: same columns, numeric stays numeric
+        X = coerce_to_schema(frame, input_schema(train.X), where=source)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    for w in warnings:
+        log.warning("%s: %s", train.name, w)
+    return TabularDataset(name=train.name, X=X.reset_index(drop=True), y=y, target=train.target,
+                          description=train.description, positive_label=train.positive_label,
+                          negative_label=train.negative_label, warnings=warnings,
+                          source_columns=[str(c) for c in frame.columns])
 
 
 def load_tabular(cfg: Mapping[str, Any]) -> TabularDataset:
@@ -180,3 +227,8 @@ def _check_duplicates(names: list, source: Any) -> None:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def _shown(value: Any) -> str:
+    """A value as a user reads it: 0, 'yes', 2.5 (never np.int64(0))."""
+    return repr(_plain(value))

@@ -2,37 +2,57 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 from efe.config import plain_dict
-from efe.datasets.split import outer_split, write_table
+from efe.datasets.checks import CheckLimits, data_warnings
+from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
 from efe.runspec import write_spec
+
+log = logging.getLogger(__name__)
 
 
 def prepare_tab_run(cfg: Any, run_dir: str | Path,
                     split: tuple[TabularDataset, TabularDataset] | None = None) -> tuple[dict, TabularDataset, TabularDataset]:
-    """Load, split (held-out part kept apart), write ``data/train.parquet`` and ``spec.json``.
+    """Load, split (held-out part kept apart), check, write ``data/train.parquet`` and ``spec.json``.
 
+    The held-out part is ``dataset.test_path`` when given, else a ``split.test_fraction`` split;
     ``split`` gives the (training, held-out) parts directly, e.g. a benchmark's outer fold.
+    Data warnings (a leak, an ID, a tiny class) are logged once here, before any search.
     """
     run_dir = Path(run_dir)
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
     if split is None:
-        dataset = load_tabular(plain_dict(cfg.dataset))
-        train, test = outer_split(dataset, float(cfg.split.test_fraction), int(cfg.seed))
+        dataset_cfg = plain_dict(cfg.dataset)
+        dataset = load_tabular(dataset_cfg)
+        if dataset_cfg.get("path") and not dataset_cfg.get("name"):
+            print(f"note: dataset named '{dataset.name}' after its file; set dataset.name=<name> to name the run "
+                  "directory and the report", file=sys.stderr, flush=True)
+        train, test, heldout_source = train_and_heldout(dataset, dataset_cfg.get("test_path"),
+                                                        float(cfg.split.test_fraction), int(cfg.seed),
+                                                        train_path=dataset_cfg.get("path"))
     else:
         train, test = split
         dataset = train
+        heldout_source = "given by the caller (an outer fold of a benchmark)"
+    checks = data_warnings(train, CheckLimits.from_mapping(cfg.get("checks")))
+    for warning in checks:
+        log.warning("%s: %s", dataset.name, warning)
     train_path = run_dir / "data" / "train.parquet"
     write_table(train, train_path)
     write_table(test, run_dir / "data" / "heldout.parquet")
+    # where the held-out part came from, for the report; kept out of the spec, which never names it
+    (run_dir / "data" / "heldout.json").write_text(json.dumps({"source": heldout_source, "rows": len(test.y)}))
     spec = {
         "setting": "tab",
         "run_dir": str(run_dir.resolve()),
         "dataset": {"name": dataset.name, "description": dataset.description,
-                    "positive_label": dataset.positive_label, "warnings": dataset.warnings},
+                    "positive_label": dataset.positive_label, "warnings": _unique(dataset.warnings + test.warnings + checks)},
         "train_path": str(train_path.resolve()),
         "target": dataset.target,
         "seed": int(cfg.seed),
@@ -45,3 +65,7 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
     }
     write_spec(run_dir / "spec.json", spec)
     return spec, train, test
+
+
+def _unique(messages: list[str]) -> list[str]:
+    return list(dict.fromkeys(messages))

@@ -24,6 +24,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- Target: `{d['dataset']['target']}` (positive class {d['dataset']['positive_label']!r}); "
         f"{d['dataset']['train_rows']} training rows, {d['dataset']['heldout_rows']} held-out rows "
         f"(never seen by the search), {d['dataset']['n_features']} input features.",
+        *([f"- Held-out part: {d['dataset']['heldout_source']}."] if d["dataset"].get("heldout_source") else []),
         f"- Search scorer: {d['search_scorer']}; LLM: {s['llm']}; {s['iterations_done']} of {s['iterations']} "
         f"iterations; stopped: {s['stop_reason']}.",
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
@@ -31,6 +32,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- Winner: `{w['id']}` from iteration {w['iteration']}, search fitness {w['fitness']:.4f} "
         f"(ΔAUC on pool B {w['delta_auc']:+.4f}).",
         "",
+        *_warnings(d["dataset"].get("warnings", [])),
         "## Held-out ROC-AUC",
         "",
         "| model | no feature engineering | EFE program | Δ |",
@@ -75,3 +77,10 @@ def render_markdown(d: dict[str, Any]) -> str:
     for name, path in d["files"].items():
         lines.append(f"- {name}: `{path}`")
     return "\n".join(lines) + "\n"
+
+
+def _warnings(warnings: list[str]) -> list[str]:
+    """The data warnings printed before the search, kept in the report."""
+    if not warnings:
+        return []
+    return ["## Data warnings", "", *(f"- {w}" for w in warnings), ""]

@@ -134,7 +134,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
     data = {
         "dataset": {"name": spec["dataset"]["name"], "target": spec["target"],
                     "positive_label": spec["dataset"].get("positive_label"), "train_rows": len(X_train),
-                    "heldout_rows": len(X_test), "n_features": X_train.shape[1]},
+                    "heldout_rows": len(X_test), "n_features": X_train.shape[1],
+                    "heldout_source": _heldout_source(run_dir), "warnings": spec["dataset"].get("warnings", [])},
         "search_scorer": spec["scorer"]["name"],
         "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
                    "stop_reason": result.stop_reason, "candidates": len(candidates), "valid": valid,
@@ -160,3 +161,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
     data["plots"] = write_plots(run_dir)
     md, _ = write_report(run_dir, data)
     return md
+
+
+def _heldout_source(run_dir: Path) -> str | None:
+    path = run_dir / "data" / "heldout.json"
+    return json.loads(path.read_text()).get("source") if path.exists() else None

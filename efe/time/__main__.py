@@ -5,7 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from efe.cli_common import register_resolvers, run_app
+from efe.cli_common import hydra_argv, register_resolvers, run_app
 
 register_resolvers()
 
@@ -20,4 +20,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    hydra_argv()  # a description with ';', '=' or ',' works as typed in a shell
     main()
