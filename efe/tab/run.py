@@ -89,8 +89,13 @@ def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, se
     if top_k <= 0 or result.best is None:
         return fallback, result.best_code or seed_source, [], {"verdict": "final selection off (selection.top_k=0)"}
     say(f"final selection: re-scoring the seed and the {top_k} best candidates on fresh folds the search never used")
-    chosen, table, summary = select_tab(result.lineage, run_dir, lambda: TabEvaluator(spec), top_k, sel,
-                                        int(spec["seed"]))
+    from efe.tab.heldout import scorer_configs
+
+    no_harm = [c for c in scorer_configs(list(sel.get("no_harm_scorers") or []), spec["scorer"])
+               if c.get("name") != spec["scorer"].get("name")]
+    chosen, table, summary = select_tab(
+        result.lineage, run_dir, lambda scorer=None: TabEvaluator({**spec, "scorer": scorer} if scorer else spec),
+        top_k, sel, int(spec["seed"]), no_harm)
     say(f"final selection: {summary['verdict']}")
     if chosen is None:
         return fallback, result.best_code or seed_source, table, summary

@@ -5,7 +5,9 @@ many noisy estimates). The seed and the best candidates are therefore scored aga
 drawn with new seeds, which the search never scored. The best fresh fitness wins, but with
 ``selection.require_gain`` a program other than the identity is frozen only when its fresh
 lower bound (mean − z·SE) is above zero; otherwise "no program beat doing nothing" is the
-result, and the report says so.
+result, and the report says so. The frozen program also goes in front of other downstream models
+(the report scores it with each); ``selection.no_harm_scorers`` names those it must not hurt on
+the fresh folds (fresh mean ΔAUC ≥ 0), or the next confirmed finalist (or the identity) is taken.
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "require_gain": bool(sel.get("require_gain", True))}
 
 
-def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[[], Any], top_k: int,
-               sel: Mapping[str, Any], seed: int) -> tuple[dict | None, list[dict], dict]:
-    """(chosen lineage entry, finalist table, selection summary)."""
+def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[..., Any], top_k: int,
+               sel: Mapping[str, Any], seed: int, no_harm: list[dict] | None = None
+               ) -> tuple[dict | None, list[dict], dict]:
+    """(chosen lineage entry, finalist table, selection summary).
+
+    ``make_evaluator(scorer_cfg=None)`` builds an evaluator (with another scorer for the no-harm
+    check); ``no_harm`` holds those scorers' configs.
+    """
     entries = finalists(lineage, top_k)
     fresh = fresh_settings(sel, seed)
     summary = {**fresh, "verdict": NO_GAIN, "best_candidate": None}
@@ -56,17 +63,42 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[[], 
     finally:
         evaluator.close()
     seed_i = next((i for i, e in enumerate(entries) if e["kind"] == "seed"), None)
-    candidates = [i for i, row in enumerate(table) if row["valid"] and row["kind"] != "seed"]
-    if not candidates:
-        return (entries[seed_i] if seed_i is not None else None), table, summary
-    best = max(candidates, key=lambda i: (round(table[i]["fresh_fitness"], 12), table[i]["fresh_delta_auc"]))
-    summary["best_candidate"] = table[best]["id"]
     seed_fitness = table[seed_i]["fresh_fitness"] if seed_i is not None else float("-inf")
-    confirmed = table[best]["fresh_lower_bound"] > 0.0 and table[best]["fresh_fitness"] > seed_fitness
-    if confirmed:
+    ranked = sorted((i for i, row in enumerate(table) if row["valid"] and row["kind"] != "seed"),
+                    key=lambda i: (-round(table[i]["fresh_fitness"], 12), -table[i]["fresh_delta_auc"]))
+    identity = entries[seed_i] if seed_i is not None else None
+    if not ranked:
+        return identity, table, summary
+    summary["best_candidate"] = table[ranked[0]]["id"]
+    if not fresh["require_gain"]:
+        if table[ranked[0]]["fresh_fitness"] >= seed_fitness:
+            summary["verdict"] = UNCHECKED
+            return entries[ranked[0]], table, summary
+        return identity, table, summary
+    for i in ranked:
+        row = table[i]
+        if not (row["fresh_lower_bound"] > 0.0 and row["fresh_fitness"] > seed_fitness):
+            continue
+        code = (run_dir / "programs" / f"{entries[i]['code_sha256']}.py").read_text()
+        if _harms_another_model(code, row, make_evaluator, no_harm or [], fresh):
+            continue
         summary["verdict"] = GAIN
-        return entries[best], table, summary
-    if not fresh["require_gain"] and table[best]["fresh_fitness"] >= seed_fitness:
-        summary["verdict"] = UNCHECKED
-        return entries[best], table, summary
-    return (entries[seed_i] if seed_i is not None else None), table, summary
+        return entries[i], table, summary
+    return identity, table, summary
+
+
+def _harms_another_model(code: str, row: dict, make_evaluator: Callable[..., Any], scorers: list[dict],
+                         fresh: dict) -> bool:
+    """Score the program on the same fresh folds with each no-harm scorer; record and judge the means."""
+    row["no_harm"] = {}
+    for cfg in scorers:
+        evaluator = make_evaluator(cfg)
+        try:
+            outcome = evaluator.score_fresh(code, fresh["n_folds"], fresh["n_repeats"], fresh["seed"])
+        finally:
+            evaluator.close()
+        mean = outcome.metrics["delta_auc"] if outcome.valid else float("-inf")
+        row["no_harm"][cfg.get("name", "?")] = {"delta_auc": mean, "se": outcome.metrics["delta_auc_se"]}
+        if mean < 0.0:
+            return True
+    return False
