@@ -117,6 +117,11 @@ def render_markdown(d: dict[str, Any]) -> str:
             lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | "
                          f"{f['search_delta_auc']:+.4f} ± {f['search_delta_auc_se']:.4f} | {f['fresh_fitness']:.4f} | "
                          f"{fresh} | {f['fresh_lower_bound']:+.4f} |")
+        for f in d["finalists"]:
+            for model, r in (f.get("no_harm") or {}).items():
+                lines.append(f"\nNo-harm check of `{str(f['id'])[:8]}` with {model} on the same fresh folds: ΔAUC "
+                             f"{r['delta_auc']:+.4f} ± {r['se']:.4f} "
+                             f"({'passed' if r['delta_auc'] >= 0 else 'failed: not frozen'}).")
     lines += [
         "",
         "## Features",
