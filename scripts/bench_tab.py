@@ -118,7 +118,7 @@ def summarise_gap(cells: list[dict], models: list[str], methods: list[str], tie:
     table = pd.DataFrame(rows)
     if table.empty:
         return table, "(no results)"
-    header = ["method", "scorer", "claimed ΔAUC", "realised held-out ΔAUC", "optimism gap", "win/tie/loss",
+    header = ["method", "scorer", "splits", "claimed ΔAUC", "realised held-out ΔAUC", "optimism gap", "win/tie/loss",
               "worst split", "identity frozen"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
@@ -128,7 +128,7 @@ def summarise_gap(cells: list[dict], models: list[str], methods: list[str], tie:
     for _, r in table.iterrows():
         frozen = "-" if r["identity frozen"] is None or pd.isna(r["identity frozen"]) else \
             f"{int(r['identity frozen'])}/{r['splits']}"
-        lines.append(f"| {r['method']} | {r['scorer']} | {num(r['claimed'])} | {num(r['realised'])} | "
+        lines.append(f"| {r['method']} | {r['scorer']} | {r['splits']} | {num(r['claimed'])} | {num(r['realised'])} | "
                      f"{num(r['gap'])} | {r['win']}/{r['tie']}/{r['loss']} | {r['worst']:+.4f} ({r['worst split']}) | "
                      f"{frozen} |")
     return table, "\n".join(lines)
@@ -168,6 +168,8 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["tabpfn", "lightgbm", "tree"])
     parser.add_argument("--out", default="bench/tab")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="tabulate the cells already in results.jsonl without running missing ones")
     parser.add_argument("--tie", type=float, default=1e-4, help="|held-out ΔAUC| up to this counts as a tie")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (e.g. llm=openai ...)")
     args = parser.parse_args()
@@ -188,7 +190,7 @@ def main() -> int:
         for fold, train, test in folds_of(name, args.folds, args.seed):
             for method in args.methods:
                 key = (name, fold, method)
-                if key in done:
+                if key in done or args.summarise_only:
                     continue
                 print(f"[{time.time() - started:6.0f}s] {name} fold {fold + 1}/{args.folds}: {method}",
                       file=sys.stderr, flush=True)

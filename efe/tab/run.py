@@ -77,6 +77,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
 def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, seed_source: str
                      ) -> tuple[dict, str, list[dict], dict]:
     """The program to freeze: re-scored on fresh folds; the identity unless a gain is confirmed."""
+    from efe.tab.heldout import scorer_configs
     from efe.tab.selection import select_tab
     from evaluators.tabular.evaluator import TabEvaluator
 
@@ -89,8 +90,6 @@ def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, se
     if top_k <= 0 or result.best is None:
         return fallback, result.best_code or seed_source, [], {"verdict": "final selection off (selection.top_k=0)"}
     say(f"final selection: re-scoring the seed and the {top_k} best candidates on fresh folds the search never used")
-    from efe.tab.heldout import scorer_configs
-
     no_harm = [c for c in scorer_configs(list(sel.get("no_harm_scorers") or []), spec["scorer"])
                if c.get("name") != spec["scorer"].get("name")]
     chosen, table, summary = select_tab(
