@@ -58,8 +58,8 @@ def _print_outcome(outcome) -> None:
     verdict = "valid" if outcome.valid else f"INVALID at {outcome.stage}: {outcome.reason}"
     print(f"verdict: {verdict}")
     print(f"fitness: {m['combined_score']:.4f}")
-    print(f"AUC: baseline {m['auc_base']:.4f}  candidate {m['auc_candidate']:.4f}  "
-          f"delta {m['delta_auc']:+.4f}")
+    print(f"AUC (mean of {int(m['n_folds'])} paired folds): baseline {m['auc_base']:.4f}  "
+          f"candidate {m['auc_candidate']:.4f}  delta {m['delta_auc']:+.4f} ± {m['delta_auc_se']:.4f} (SE)")
     print(f"features: {int(m['generated_feature_count'])} new, {int(m['dropped_feature_count'])} dropped")
     for key, value in outcome.artifacts.items():
         if key in ("verdict",):

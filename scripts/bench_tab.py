@@ -89,6 +89,51 @@ def summarise(cells: list[dict], models: list[str], methods: list[str]) -> tuple
     return table, "\n".join(lines)
 
 
+def summarise_gap(cells: list[dict], models: list[str], methods: list[str], tie: float) -> tuple[pd.DataFrame, str]:
+    """Per method and scorer: what the method claimed, what it realised on the held-out part
+    (against no FE on the same split), win/tie/loss and the worst split."""
+    none = {(c["dataset"], c["fold"]): c["auc"] for c in cells if c["method"] == "none" and "auc" in c}
+    rows = []
+    for method in methods:
+        if method == "none":
+            continue
+        for model in models:
+            pairs = [(c, c["auc"][model] - none[(c["dataset"], c["fold"])][model]) for c in cells
+                     if c["method"] == method and "auc" in c and model in c["auc"]
+                     and model in none.get((c["dataset"], c["fold"]), {})]
+            if not pairs:
+                continue
+            realised = np.array([d for _, d in pairs])
+            claimed = np.array([c.get("claimed_delta_auc", np.nan) for c, _ in pairs], dtype=float)
+            worst = min(pairs, key=lambda p: p[1])
+            rows.append({"method": LABELS.get(method, method), "scorer": model, "splits": len(pairs),
+                         "claimed": np.nanmean(claimed) if np.isfinite(claimed).any() else np.nan,
+                         "realised": realised.mean(), "gap": np.nanmean(claimed - realised)
+                         if np.isfinite(claimed).any() else np.nan,
+                         "win": int((realised > tie).sum()), "tie": int((np.abs(realised) <= tie).sum()),
+                         "loss": int((realised < -tie).sum()), "worst": worst[1],
+                         "worst split": f"{worst[0]['dataset']}/{worst[0]['fold']}",
+                         "identity frozen": sum(bool(c.get("frozen_identity")) for c, _ in pairs)
+                         if method in ("efe", "llmfe") else None})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table, "(no results)"
+    header = ["method", "scorer", "splits", "claimed ΔAUC", "realised held-out ΔAUC", "optimism gap", "win/tie/loss",
+              "worst split", "identity frozen"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def num(x):
+        return "-" if pd.isna(x) else f"{x:+.4f}"
+
+    for _, r in table.iterrows():
+        frozen = "-" if r["identity frozen"] is None or pd.isna(r["identity frozen"]) else \
+            f"{int(r['identity frozen'])}/{r['splits']}"
+        lines.append(f"| {r['method']} | {r['scorer']} | {r['splits']} | {num(r['claimed'])} | {num(r['realised'])} | "
+                     f"{num(r['gap'])} | {r['win']}/{r['tie']}/{r['loss']} | {r['worst']:+.4f} ({r['worst split']}) | "
+                     f"{frozen} |")
+    return table, "\n".join(lines)
+
+
 def plot(table: pd.DataFrame, models: list[str], path: Path) -> None:
     import matplotlib
 
@@ -123,6 +168,9 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["tabpfn", "lightgbm", "tree"])
     parser.add_argument("--out", default="bench/tab")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="tabulate the cells already in results.jsonl without running missing ones")
+    parser.add_argument("--tie", type=float, default=1e-4, help="|held-out ΔAUC| up to this counts as a tie")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (e.g. llm=openai ...)")
     args = parser.parse_args()
 
@@ -142,7 +190,7 @@ def main() -> int:
         for fold, train, test in folds_of(name, args.folds, args.seed):
             for method in args.methods:
                 key = (name, fold, method)
-                if key in done:
+                if key in done or args.summarise_only:
                     continue
                 print(f"[{time.time() - started:6.0f}s] {name} fold {fold + 1}/{args.folds}: {method}",
                       file=sys.stderr, flush=True)
@@ -161,6 +209,11 @@ def main() -> int:
 
     cells = [c for c in done.values() if c["dataset"] in args.datasets and c["method"] in args.methods]
     table, markdown = summarise(cells, args.models, args.methods)
+    gap_table, gap_md = summarise_gap(cells, args.models, args.methods, args.tie)
+    markdown += ("\n\nClaimed vs realised ΔAUC against no FE on the same split (claimed: what the method's own "
+                 "scoring reported for its final program; EFE: the fresh-fold estimate, 0 when it froze the "
+                 f"identity; realised: held-out; tie: |Δ| <= {args.tie:g}):\n\n" + gap_md)
+    gap_table.to_csv(out / "gap.csv", index=False)
     failed = [c for c in cells if "error" in c]
     note = (f"\n\n{len(failed)} cell(s) failed; see errors.log: "
             + "; ".join(f"{c['dataset']}/{c['fold']}/{c['method']}" for c in failed)) if failed else ""

@@ -76,7 +76,7 @@ def make_spec(tmp: Path, frame: pd.DataFrame, target: str, scorer: dict | None =
     spec = {
         "setting": "tab", "train_path": str(path), "target": target, "seed": 0,
         "scorer": scorer or {"name": "tree", "params": {"max_depth": 3, "min_samples_leaf": 5}},
-        "pools": {"score_fraction": 0.3, "n_rotations": 3},
+        "pools": {"n_folds": 3, "n_repeats": 1, "cascade_folds": 2},
         "gate": {"sample_rows": 120, "n_partitions": 3, "max_column_factor": 5, "max_abs_value": 1e12},
         "fitness": {}, "sandbox": {"timeout_s": 20, "memory_mb": 1024, "cpu_s": 30},
         "feedback": {"enabled": True, "permutation_repeats": 2, "tree_depth": 3, "max_features": 10},

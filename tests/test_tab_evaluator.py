@@ -122,8 +122,8 @@ def test_scoring_pool_exception_is_redacted(evaluator):
 
 def test_pool_b_labels_never_reach_the_program(evaluator):
     """A program hunts its whole process for label vectors; pool A's are there, B's are not."""
-    n_a = len(evaluator.pools.pool_a(0)[1])
-    n_b = len(evaluator.pools.pool_b(0)[1])
+    n_a = len(evaluator.folds.pool_a(0)[1])
+    n_b = len(evaluator.folds.pool_b(0)[1])
     hunt = f'''
 seen, found = set(), {{}}
 def visit(obj, depth):
@@ -210,3 +210,37 @@ def test_openevolve_evaluator_file(tmp_path, monkeypatch):
     from evaluators.tabular import service
 
     service.get_evaluator(str(spec_path)).close()
+
+
+def test_paired_scoring_reports_mean_se_and_folds(evaluator):
+    outcome = evaluator.evaluate(RATIO_PROGRAM)
+    m = outcome.metrics
+    assert m["n_folds"] == evaluator.folds.n_folds == 3 and m["full_scoring"] == 1.0
+    assert m["delta_auc_se"] > 0 and m["delta_auc"] - m["delta_auc_se"] == pytest.approx(m["delta_auc_lcb"])
+    assert "standard error" in outcome.artifacts["scores"] and "3 paired folds" in outcome.artifacts["scores"]
+
+
+def test_confidence_z_zero_is_the_paper_formula(tmp_path):
+    import math
+
+    ev = TabEvaluator(make_spec(tmp_path, ratio_table(), "label", fitness={"confidence_z": 0.0}))
+    try:
+        m = ev.evaluate(RATIO_PROGRAM).metrics
+        n_b = int(sum(len(ev.folds.pool_b(i)[1]) for i in range(3)) / 3)
+        assert m["combined_score"] == pytest.approx(0.5 + 5 * m["delta_auc"] - 0.10 * math.sqrt(1 / n_b))
+    finally:
+        ev.close()
+
+
+def test_cascade_stops_a_hopeless_candidate_after_the_first_folds(tmp_path):
+    ev = TabEvaluator(make_spec(tmp_path, ratio_table(), "label", run_dir=str(tmp_path)))
+    try:
+        assert ev.evaluate(IDENTITY_TAB).metrics["full_scoring"] == 1.0  # sets the run's best: 0.5
+        hopeless = ev.evaluate(tab_program("return X.drop(columns=['a'])"))
+        m = hopeless.metrics
+        assert hopeless.valid and m["n_folds"] == 2 and m["full_scoring"] == 0.0
+        assert METRIC_KEYS <= set(m) and m["combined_score"] < 0.5
+        assert "stopped after 2 of 3 folds" in hopeless.artifacts["scores"]
+        assert ev.evaluate(RATIO_PROGRAM).metrics["full_scoring"] == 1.0  # a promising one gets every fold
+    finally:
+        ev.close()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -75,7 +76,11 @@ def test_replayed_run_records_every_candidate_and_freezes_a_reloadable_winner(tm
     finalists = report["finalists"]
     assert {f["kind"] for f in finalists} == {"seed", "candidate"} and len(finalists) == 3
     chosen = next(f for f in finalists if f["id"] == report["winner"]["id"])
-    assert chosen["mean_fitness"] == max(f["mean_fitness"] for f in finalists if f["valid_everywhere"])
+    candidates_fresh = [f["fresh_fitness"] for f in finalists if f["valid"] and f["kind"] == "candidate"]
+    if report["selection"]["verdict"] == "gain confirmed on fresh folds":
+        assert chosen["fresh_fitness"] == max(candidates_fresh) and chosen["fresh_lower_bound"] > 0
+    else:
+        assert chosen["kind"] == "seed"
     assert "## Final selection" in (run / "report.md").read_text()
     assert {r["model"] for r in report["heldout"]} == {"lightgbm", "tree"}
     assert (run / "report.md").read_text().count("| tree |") == 1
@@ -98,11 +103,40 @@ def test_offline_proposer_beats_identity_on_a_ratio_table(tmp_path):
     proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=16")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "offline proposer" in proc.stderr
-    report = json.loads((only_run(tmp_path) / "report.json").read_text())
+    run = only_run(tmp_path)
+    report = json.loads((run / "report.json").read_text())
     assert report["winner"]["fitness"] > 0.5
     assert report["winner"]["delta_auc"] > 0.0
     tree = next(r for r in report["heldout"] if r["model"] == "tree")
     assert tree["auc_efe"] > tree["auc_no_fe"] + 0.05
+    # the gain was confirmed on fresh folds, and the held-out gain (search scorer: tree) lies inside the
+    # fresh-fold interval the report states
+    assert report["selection"]["verdict"] == "gain confirmed on fresh folds"
+    est = report["estimates"]
+    assert not est["frozen_is_identity"] and est["fresh"]["low"] > 0
+    assert est["fresh"]["low"] <= tree["delta"] <= est["fresh"]["high"]
+    assert "## How sure is the gain?" in (run / "report.md").read_text()
+    cost = report["search_cost"]
+    assert 0 < cost["full_scoring_fraction"] <= 1 and cost["mean_folds"] <= cost["max_folds"]
+
+
+def test_pure_noise_label_freezes_the_identity_and_says_no_gain(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame({"a": rng.lognormal(0, 1, n), "b": rng.lognormal(0, 1, n), "c": rng.normal(size=n),
+                          "d": rng.integers(0, 5, n), "label": rng.choice(["yes", "no"], n)})
+    csv = tmp_path / "noise.csv"
+    frame.to_csv(csv, index=False)
+    proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=12", "dataset.description=pure noise")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run(tmp_path)
+    report = json.loads((run / "report.json").read_text())
+    assert report["selection"]["verdict"] == "no program beat doing nothing"
+    assert report["winner"]["kind"] == "seed" and report["estimates"]["frozen_is_identity"]
+    assert all(r["delta"] == 0.0 for r in report["heldout"])
+    assert (run / "frozen" / "program.py").read_text().strip() == (ROOT / "programs" / "tab_identity.py").read_text().strip()
+    md = (run / "report.md").read_text()
+    assert "no program beat doing nothing" in md and "No gain was found" in md
 
 
 def test_resume_continues_from_the_last_checkpoint(tmp_path, ratio_csv):

@@ -69,6 +69,7 @@ def run_cell(method: str, train: TabularDataset, test: TabularDataset, workdir: 
         out = _caafe(train, test, workdir, base, budget)
     elif method == "none":
         out = _score_program(IDENTITY, train, test, _cfg(base))
+        out["claimed_delta_auc"] = 0.0
     elif method == "openfe":
         out = _openfe(train, test, workdir, _cfg(base))
     else:
@@ -85,9 +86,17 @@ def _search(train, test, workdir: Path, overrides: list[str]) -> dict:
     cfg = _cfg(overrides)
     run_tab(cfg, workdir, split=(train, test))
     report = json.loads((workdir / "report.json").read_text())
+    est = report.get("estimates") or {}
     return {"auc": _rows_to_scores(report["heldout"]), "n_new": len(report["winner"]["new_columns"]),
             "n_dropped": len(report["winner"]["dropped_columns"]), "llm_calls": report["search"]["llm_calls"],
-            "llm_cost_usd": report["search"]["llm_cost_usd"]}
+            "llm_cost_usd": report["search"]["llm_cost_usd"],
+            # what the run claims for the frozen program (fresh-fold estimate), and the search's own figure
+            "claimed_delta_auc": est.get("claimed_delta_auc", report["winner"]["delta_auc"]),
+            "search_delta_auc": report["winner"]["delta_auc"],
+            "best_search_delta_auc": max((f["search_delta_auc"] for f in report.get("finalists", [])), default=0.0),
+            "frozen_identity": bool(est.get("frozen_is_identity", False)),
+            "selection": (report.get("selection") or {}).get("verdict"),
+            "search_cost": report.get("search_cost", {})}
 
 
 def _score_program(source: str, train, test, cfg) -> dict:
@@ -120,6 +129,7 @@ def _caafe(train, test, workdir: Path, overrides: list[str], budget: int) -> dic
     (workdir / "caafe_history.json").write_text(json.dumps(result.history, indent=1))
     (workdir / "program.py").write_text(result.source)
     out = _score_program(result.source, train, test, cfg)
+    out["claimed_delta_auc"] = float(sum(a["delta_auc"] for a in result.accepted))  # its CV gains, summed
     totals = Ledger(workdir, llm.get("prices")).totals()
     out.update({"llm_calls": totals.calls, "llm_cost_usd": totals.cost_usd})
     return out

@@ -10,14 +10,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
+from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 
 from efe import plain
 from efe.config import CONF_DIR
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.tabular import gates
-from evaluators.tabular.scorers import auc, make_scorer
+from evaluators.tabular.scorers import make_scorer
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,37 @@ def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_te
         except ValueError as exc:
             out.skipped[name] = str(exc).split(";")[0]
             continue
-        base = auc(scorer, raw_train, y_train, raw_test, y_test)
-        fe = auc(scorer, T, y_train, T_test, y_test)
-        out.rows.append({"model": name, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base})
+        p_base = scorer.predict_proba(raw_train, y_train, raw_test)
+        p_fe = scorer.predict_proba(T, y_train, T_test)
+        base = float(roc_auc_score(y_test.to_numpy(), p_base))
+        fe = float(roc_auc_score(y_test.to_numpy(), p_fe))
+        out.rows.append({"model": name, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base,
+                         "delta_se": delong_se_of_difference(y_test.to_numpy(), p_fe, p_base)})
     return out
+
+
+def _placements(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong structural components: each positive's share of negatives below it, and vice versa."""
+    m, n = len(pos), len(neg)
+    ranks = rankdata(np.concatenate([pos, neg]))
+    v10 = (ranks[:m] - rankdata(pos)) / n
+    v01 = 1.0 - (ranks[m:] - rankdata(neg)) / m
+    return v10, v01
+
+
+def delong_se_of_difference(y: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> float:
+    """Standard error of AUC(p1) − AUC(p2) on the same rows (DeLong et al., 1988).
+
+    This is how precisely the held-out part can measure a gain: a claimed gain well inside
+    ±2 of these SEs cannot be confirmed (or refuted) by the held-out rows.
+    """
+    y = np.asarray(y)
+    positive = y == np.unique(y)[-1]
+    p1, p2 = np.asarray(p1, dtype=float), np.asarray(p2, dtype=float)
+    m, n = int(positive.sum()), int((~positive).sum())
+    if m < 2 or n < 2:
+        return float("nan")
+    a10, a01 = _placements(p1[positive], p1[~positive])
+    b10, b01 = _placements(p2[positive], p2[~positive])
+    var = (np.var(a10 - b10, ddof=1) / m) + (np.var(a01 - b01, ddof=1) / n)
+    return float(np.sqrt(max(var, 0.0)))

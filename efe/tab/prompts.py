@@ -44,13 +44,16 @@ downstream model ({spec['scorer']['name']}); only the features change, never the
   and logs. Unseen categories and missing values must not crash transform.
 
 ## Fitness
-combined_score = {f.get('offset', 0.5)} + {f.get('auc_weight', 5.0)} * (AUC_candidate - AUC_baseline)
+combined_score = {f.get('offset', 0.5)} + {f.get('auc_weight', 5.0)} * (mean_delta - {f.get('confidence_z', 1.0)} * SE)
                  - {f.get('complexity_weight', 0.10)} * sqrt((n_new_features + n_dropped_columns) / rows_in_pool_B)
                  - runtime penalty ({penalties}), clipped to [{clip[0]}, {clip[1]}].
 The identity program scores exactly {f.get('offset', 0.5)}; an invalid program scores {f.get('invalid_score', 0.0)}.
-AUC is ROC-AUC of the scorer trained on your transformed pool A and evaluated on transformed pool B
-(rows it never saw). Pools are re-drawn between programs, so small gains can be noise: prefer a few
-strong, well-motivated features over many weak ones.
+delta is AUC_candidate - AUC_baseline (ROC-AUC of the scorer trained on your transformed pool A and
+evaluated on transformed pool B, rows it never saw), measured on the same cross-validation folds of
+the training part for every program; mean_delta is its mean over the folds and SE its standard error.
+A gain within noise therefore does not raise the fitness: prefer a few strong, well-motivated features
+over many weak ones. Programs that cannot beat the best so far on the first folds are not scored on
+the rest.
 
 ## Reading the feedback
 - `scores`: baseline and candidate AUC, their difference and the fitness breakdown.

@@ -1,10 +1,69 @@
-"""``report.md`` and ``report.json``: the held-out table, the winner's source and its features."""
+"""``report.md`` and ``report.json``: the held-out table, the winner's source and its features.
+
+A gain is shown with its uncertainty three times, side by side: the search's estimate (on the
+folds that chose the program, hence optimistic), the fresh-fold estimate (folds the search never
+used) and the held-out result (with its DeLong standard error), plus a sentence when the held-out
+part is too small to confirm a gain of the claimed size.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+
+def _interval(mean: float, se: float, z: float) -> dict:
+    se = float(se) if se is not None and np.isfinite(se) else float("nan")
+    return {"delta_auc": float(mean), "se": se, "low": float(mean - z * se), "high": float(mean + z * se)}
+
+
+def estimates(winner: dict, fresh_row: dict | None, heldout_rows: list[dict], z: float) -> dict:
+    """The frozen program's gain as the search saw it, on fresh folds, and on the held-out part."""
+    m = winner.get("metrics", {})
+    identity = winner.get("kind") == "seed"
+    search = {**_interval(m.get("delta_auc", 0.0), m.get("delta_auc_se", 0.0), z), "n_folds": m.get("n_folds", 0)}
+    fresh = None
+    if fresh_row is not None:
+        fresh = {**_interval(fresh_row["fresh_delta_auc"], fresh_row["fresh_delta_auc_se"], z),
+                 "n_folds": fresh_row["fresh_n_folds"]}
+    claimed = (fresh or search)["delta_auc"]
+    held = []
+    for row in heldout_rows:
+        entry = {"model": row["model"], **_interval(row["delta"], row.get("delta_se", float("nan")), z)}
+        entry["inside_fresh_interval"] = bool(fresh is not None and fresh["low"] <= row["delta"] <= fresh["high"])
+        entry["note"] = _heldout_note(identity, claimed, entry, z)
+        held.append(entry)
+    return {"interval_z": z, "frozen_is_identity": identity, "claimed_delta_auc": claimed,
+            "search": search, "fresh": fresh, "heldout": held}
+
+
+def _heldout_note(identity: bool, claimed: float, held: dict, z: float) -> str:
+    if identity:
+        return "identity frozen: no change by construction"
+    se = held["se"]
+    if not np.isfinite(se):
+        return "held-out part too small to estimate the uncertainty"
+    if abs(claimed) < z * se:
+        return (f"too small to confirm a gain of {claimed:+.4f}: the held-out difference has SE {se:.4f}, "
+                f"so only gains beyond ±{z * se:.4f} stand out from noise")
+    if held["low"] > 0:
+        return "gain confirmed on the held-out part"
+    return "the held-out part does not confirm the claimed gain"
+
+
+def search_cost(candidates: list[dict]) -> dict:
+    """Cascade figures: folds and seconds per stage-2 candidate, share that reached full scoring."""
+    scored = [e for e in candidates if e.get("metrics", {}).get("n_folds", 0) > 0]
+    if not scored:
+        return {"scored_candidates": 0}
+    folds = [e["metrics"]["n_folds"] for e in scored]
+    seconds = [e["runtime_s"] for e in scored if isinstance(e.get("runtime_s"), (int, float))]
+    return {"scored_candidates": len(scored), "mean_folds": float(np.mean(folds)), "max_folds": float(max(folds)),
+            "full_scoring_fraction": float(np.mean([e["metrics"].get("full_scoring", 0.0) for e in scored])),
+            "mean_eval_s": float(np.mean(seconds)) if seconds else None}
 
 
 def write_report(run_dir: Path, data: dict[str, Any]) -> tuple[Path, Path]:
@@ -29,29 +88,42 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"iterations; stopped: {s['stop_reason']}.",
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
         f"program); LLM calls {s['llm_calls']} (+{s['llm_cached']} cached), cost ${s['llm_cost_usd']:.4f}.",
-        f"- Winner: `{w['id']}` from iteration {w['iteration']}, search fitness {w['fitness']:.4f} "
-        f"(ΔAUC on pool B {w['delta_auc']:+.4f}).",
+        f"- Frozen: {_frozen_line(d)}",
+        *_cost_lines(d.get("search_cost")),
         "",
         *_warnings(d["dataset"].get("warnings", [])),
+        *_estimate_lines(d),
         "## Held-out ROC-AUC",
         "",
-        "| model | no feature engineering | EFE program | Δ |",
+        "| model | no feature engineering | EFE program | Δ ± SE (DeLong) |",
         "|---|---|---|---|",
     ]
     for row in d["heldout"]:
-        lines.append(f"| {row['model']} | {row['auc_no_fe']:.4f} | {row['auc_efe']:.4f} | {row['delta']:+.4f} |")
+        se = f" ± {row['delta_se']:.4f}" if row.get("delta_se") is not None else ""
+        lines.append(f"| {row['model']} | {row['auc_no_fe']:.4f} | {row['auc_efe']:.4f} | {row['delta']:+.4f}{se} |")
     for name, why in d.get("heldout_skipped", {}).items():
         lines.append(f"| {name} | skipped: {why} | | |")
     if d.get("finalists"):
+        sel = d.get("selection", {})
         lines += ["", "## Final selection", "",
-                  "The seed and the best candidates of the search, re-scored on every pool rotation; the best mean "
-                  "fitness is frozen (one rotation's score is partly luck).", "",
-                  "| program | search fitness | mean fitness (all rotations) | worst rotation | mean ΔAUC |",
-                  "|---|---|---|---|---|"]
+                  f"The seed and the best candidates of the search, re-scored on {sel.get('n_folds')}-fold × "
+                  f"{sel.get('n_repeats')} fresh folds (new seeds, never scored by the search). A program replaces "
+                  f"the identity only if its fresh lower bound (mean − {sel.get('confidence_z')}·SE) is above zero "
+                  f"(selection.require_gain={str(sel.get('require_gain')).lower()}). Outcome: **{sel.get('verdict')}**.",
+                  "", "| program | search fitness | search ΔAUC ± SE | fresh fitness | fresh ΔAUC ± SE | fresh lower bound |",
+                  "|---|---|---|---|---|---|"]
         for f in d["finalists"]:
             mark = " **(frozen)**" if f["id"] == w["id"] else ""
+            fresh = (f"{f['fresh_delta_auc']:+.4f} ± {f['fresh_delta_auc_se']:.4f}" if f["valid"]
+                     else f"invalid: {f['reason'][:60]}")
             lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | "
-                         f"{f['mean_fitness']:.4f} | {f['min_fitness']:.4f} | {f['mean_delta_auc']:+.4f} |")
+                         f"{f['search_delta_auc']:+.4f} ± {f['search_delta_auc_se']:.4f} | {f['fresh_fitness']:.4f} | "
+                         f"{fresh} | {f['fresh_lower_bound']:+.4f} |")
+        for f in d["finalists"]:
+            for model, r in (f.get("no_harm") or {}).items():
+                lines.append(f"\nNo-harm check of `{str(f['id'])[:8]}` with {model} on the same fresh folds: ΔAUC "
+                             f"{r['delta_auc']:+.4f} ± {r['se']:.4f} "
+                             f"({'passed' if r['delta_auc'] >= 0 else 'failed: not frozen'}).")
     lines += [
         "",
         "## Features",
@@ -84,3 +156,54 @@ def _warnings(warnings: list[str]) -> list[str]:
     if not warnings:
         return []
     return ["## Data warnings", "", *(f"- {w}" for w in warnings), ""]
+
+
+def _frozen_line(d: dict) -> str:
+    w = d["winner"]
+    verdict = d.get("selection", {}).get("verdict", "")
+    if w.get("kind") == "seed":
+        return (f"the identity (no feature engineering): **{verdict or 'no program beat doing nothing'}**. "
+                "That is a valid result: no candidate's gain held up beyond noise on fresh folds.")
+    return (f"`{w['id']}` from iteration {w['iteration']} ({verdict}); search fitness {w['fitness']:.4f}, "
+            f"search ΔAUC {w['delta_auc']:+.4f} ± {w.get('delta_auc_se', 0.0):.4f} over {int(w.get('n_folds', 0))} "
+            "paired folds.")
+
+
+def _cost_lines(cost: dict | None) -> list[str]:
+    if not cost or not cost.get("scored_candidates"):
+        return []
+    secs = f", {cost['mean_eval_s']:.2f} s" if cost.get("mean_eval_s") is not None else ""
+    return [f"- Cost: {cost['scored_candidates']} candidates reached scoring; {cost['mean_folds']:.2f} of "
+            f"{int(cost['max_folds'])} folds{secs} per candidate on average; "
+            f"{100 * cost['full_scoring_fraction']:.0f}% reached full scoring (the cascade stopped the rest)."]
+
+
+def _estimate_lines(d: dict) -> list[str]:
+    e = d.get("estimates")
+    if not e:
+        return []
+    z = e["interval_z"]
+
+    def fmt(x: dict | None) -> str:
+        if x is None:
+            return "-"
+        return f"{x['delta_auc']:+.4f} [{x['low']:+.4f}, {x['high']:+.4f}]"
+
+    lines = ["## How sure is the gain?", "",
+             f"ΔAUC of the frozen program against no feature engineering, ± {z}·SE:", "",
+             "| estimate | ΔAUC [interval] | on |", "|---|---|---|",
+             f"| search (folds that chose it; optimistic) | {fmt(e['search'])} | {int(e['search']['n_folds'])} folds |"]
+    if e.get("fresh"):
+        lines.append(f"| fresh folds (never used by the search) | {fmt(e['fresh'])} | {int(e['fresh']['n_folds'])} folds |")
+    rows = d["dataset"]["heldout_rows"]
+    for h in e["heldout"]:
+        lines.append(f"| held-out, {h['model']} | {fmt(h)} | {rows} rows |")
+    lines.append("")
+    if e["frozen_is_identity"]:
+        lines += ["No gain was found: the frozen program is the identity, so the held-out Δ is zero by construction.",
+                  ""]
+    for h in e["heldout"]:
+        if not e["frozen_is_identity"]:
+            lines.append(f"- {h['model']}: {h['note']}.")
+    lines.append("")
+    return lines

@@ -57,13 +57,14 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
                         iterations, llm, resume=resume)
     say(f"search finished ({result.stop_reason}); refitting the winner on the whole training part")
 
-    winner, source, finalists = _final_selection(cfg, spec, run_dir, result, seed_source)
+    winner, source, finalists, selection = _final_selection(cfg, spec, run_dir, result, seed_source)
     best_dir = run_dir / "best"
     best_dir.mkdir(exist_ok=True)
     (best_dir / "program.py").write_text(source)
     (best_dir / "info.json").write_text(json.dumps(winner, indent=2, default=str))
 
-    report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists)
+    report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists,
+                          selection)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report_path}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
@@ -74,21 +75,30 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
 
 
 def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, seed_source: str
-                     ) -> tuple[dict, str, list[dict]]:
-    """The program to freeze: the best mean over all pool rotations among the top candidates."""
-    from efe.search.finalists import select
+                     ) -> tuple[dict, str, list[dict], dict]:
+    """The program to freeze: re-scored on fresh folds; the identity unless a gain is confirmed."""
+    from efe.tab.heldout import scorer_configs
+    from efe.tab.selection import select_tab
     from evaluators.tabular.evaluator import TabEvaluator
 
-    fallback = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
-                               "new_columns": [], "dropped_columns": []}
-    top_k = int(cfg.get("selection", {}).get("top_k", 0) or 0)
+    seed_entry = next((e for e in result.lineage if e.get("kind") == "seed"), None)
+    fallback = result.best or seed_entry or {"id": "seed", "kind": "seed", "iteration": 0,
+                                             "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
+                                             "new_columns": [], "dropped_columns": []}
+    sel = cfg.get("selection", {})
+    top_k = int(sel.get("top_k", 0) or 0)
     if top_k <= 0 or result.best is None:
-        return fallback, result.best_code or seed_source, []
-    say(f"final selection: re-scoring the seed and the {top_k} best candidates on every pool rotation")
-    chosen, table = select(result.lineage, run_dir, lambda: TabEvaluator(spec), top_k, "delta_auc")
+        return fallback, result.best_code or seed_source, [], {"verdict": "final selection off (selection.top_k=0)"}
+    say(f"final selection: re-scoring the seed and the {top_k} best candidates on fresh folds the search never used")
+    no_harm = [c for c in scorer_configs(list(sel.get("no_harm_scorers") or []), spec["scorer"])
+               if c.get("name") != spec["scorer"].get("name")]
+    chosen, table, summary = select_tab(
+        result.lineage, run_dir, lambda scorer=None: TabEvaluator({**spec, "scorer": scorer} if scorer else spec),
+        top_k, sel, int(spec["seed"]), no_harm)
+    say(f"final selection: {summary['verdict']}")
     if chosen is None:
-        return fallback, result.best_code or seed_source, table
-    return chosen, (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text(), table
+        return fallback, result.best_code or seed_source, table, summary
+    return chosen, (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text(), table, summary
 
 
 def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: Path) -> None:
@@ -106,9 +116,9 @@ def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: 
 
 
 def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any,
-            llm: dict, iterations: int, started: float, finalists: list[dict]) -> Path:
+            llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict) -> Path:
     from efe.tab.heldout import refit_and_score, scorer_configs
-    from efe.tab.report import write_report
+    from efe.tab.report import estimates, search_cost, write_report
     from evaluators.tabular.gates import GateLimits
 
     X_train, y_train = read_train(spec["train_path"], spec["target"])
@@ -117,6 +127,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
     held = refit_and_score(source, X_train, y_train, X_test, y_test, models,
                            SandboxLimits.from_mapping(spec.get("sandbox")), int(spec["seed"]),
                            GateLimits.from_mapping(spec.get("gate")))
+    fresh_row = next((f for f in finalists if f["id"] == winner.get("id")), None)
+    claimed = estimates(winner, fresh_row, held.rows, float(cfg.report.get("interval_z", 1.96)))
     heldout_summary = {r["model"]: round(r["auc_efe"], 6) for r in held.rows}
     freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
            output_columns=[str(c) for c in held.test_out.columns],
@@ -124,6 +136,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                   "positive_label": spec["dataset"].get("positive_label"),
                   "search_fitness": winner["metrics"].get("combined_score"),
                   "search_delta_auc": winner["metrics"].get("delta_auc"),
+                  "selection": selection.get("verdict"), "estimates": claimed,
                   "heldout_auc": heldout_summary, "heldout": held.rows,
                   "new_columns": winner.get("new_columns", []),
                   "dropped_columns": winner.get("dropped_columns", [])})
@@ -146,11 +159,16 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
                    "fitness": winner["metrics"].get("combined_score", 0.0),
                    "delta_auc": winner["metrics"].get("delta_auc", 0.0),
+                   "delta_auc_se": winner["metrics"].get("delta_auc_se", 0.0),
+                   "n_folds": winner["metrics"].get("n_folds", 0.0), "kind": winner.get("kind", "candidate"),
                    "new_columns": winner.get("new_columns", []), "dropped_columns": winner.get("dropped_columns", []),
                    "source": source},
         "heldout": held.rows,
         "heldout_skipped": held.skipped,
         "finalists": finalists,
+        "selection": selection,
+        "estimates": claimed,
+        "search_cost": search_cost(candidates),
         "files": {"frozen program": "frozen/", "winner source": "best/program.py", "lineage": "lineage.jsonl",
                   "LLM ledger": "llm.jsonl", "dataset context": "context.json", "configuration": "config.yaml",
                   "openevolve output": "evolution/"},

@@ -1,13 +1,17 @@
 """EFE-Tab evaluation of one program source: stage-1 gates, then stage-2 scoring.
 
-Holds the heavy state (training data, pool rotations, cached baselines, the sandbox worker)
+Holds the heavy state (training data, paired folds, cached baselines, the sandbox worker)
 so that openevolve's thin evaluator file can be re-executed for every program cheaply.
 Every outcome, including failures, carries ``combined_score`` and every MAP-Elites axis.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,12 +22,43 @@ from efe.datasets.split import read_train
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
-from evaluators.tabular.fitness import FitnessConstants, tab_fitness
+from evaluators.tabular.cascade import SharedBest
+from evaluators.tabular.fitness import FitnessConstants, paired_tab_fitness
+from evaluators.tabular.pools import FoldPlan, paired_estimate
 from evaluators.tabular.scorers import auc, make_scorer
 
 log = logging.getLogger(__name__)
 
 AXES = ("generated_feature_count", "dropped_feature_count")
+
+
+@dataclass
+class Scored:
+    """Per-fold results of one program on some folds of a plan."""
+
+    deltas: list[float] = field(default_factory=list)
+    auc_base: list[float] = field(default_factory=list)
+    auc_candidate: list[float] = field(default_factory=list)
+    n_b: list[int] = field(default_factory=list)
+    runtime_s: float = 0.0
+    new: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    first_fold: tuple | None = None  # (TA, yA) of the first scored fold, for pool-A feedback
+    stdout: str = ""
+
+    @property
+    def n_changed(self) -> int:
+        return len(self.new) + len(self.dropped)
+
+    @property
+    def runtime_per_fold(self) -> float:
+        return self.runtime_s / max(len(self.deltas), 1)
+
+    def extend(self, other: "Scored") -> None:
+        for name in ("deltas", "auc_base", "auc_candidate", "n_b"):
+            getattr(self, name).extend(getattr(other, name))
+        self.runtime_s += other.runtime_s
+        self.stdout = self.stdout or other.stdout
 
 
 class TabEvaluator:
@@ -33,10 +68,13 @@ class TabEvaluator:
         self.target = spec["target"]
         self.X, self.y = read_train(spec["train_path"], self.target)
         pools = spec.get("pools", {})
-        from evaluators.tabular.pools import PoolRotation
-
-        self.pools = PoolRotation(self.X, self.y, float(pools.get("score_fraction", 0.3)),
-                                  int(pools.get("n_rotations", 5)), self.seed)
+        self.folds = FoldPlan(self.X, self.y, int(pools.get("n_folds", 5)), int(pools.get("n_repeats", 1)),
+                              self.seed)
+        self._fresh: dict[tuple, FoldPlan] = {}
+        self.cascade_first = int(pools.get("cascade_folds", 2))
+        self.cascade_optimism_z = float(pools.get("cascade_optimism_z", 1.0))
+        run_dir = spec.get("run_dir")
+        self.best = SharedBest(Path(run_dir) / "cascade_best.json" if run_dir else None)
         gate_cfg = spec.get("gate", {})
         self.gate_rows = int(gate_cfg.get("sample_rows", 200))
         self.gate_parts = int(gate_cfg.get("n_partitions", 3))
@@ -47,12 +85,8 @@ class TabEvaluator:
         self.scorer = make_scorer(spec["scorer"], self.seed)
         self.limits = SandboxLimits.from_mapping(spec.get("sandbox"))
         self.sandbox = sandbox or Sandbox(self.limits)
-        self._baselines: dict[int, float] = {}
+        self._baselines: dict[tuple, float] = {}
         self._original = list(self.X.columns)
-
-    @property
-    def n_rotations(self) -> int:
-        return self.pools.n_rotations
 
     def close(self) -> None:
         self.sandbox.close()
@@ -66,9 +100,8 @@ class TabEvaluator:
 
     def stage1(self, source: str) -> Outcome:
         """Gates on a small sample of pool A: validity, mutation, batch and index leakage."""
-        rotation = self.pools.rotation_for(source)
-        X, y = self.pools.gate_sample(rotation, self.gate_rows)
-        rng = np.random.default_rng(self.seed + rotation)
+        X, y = self.folds.gate_sample(self.gate_rows)
+        rng = np.random.default_rng(self.seed)
         labels = rng.integers(0, self.gate_parts, size=len(X))
         parts = {f"X_part{k}": X[labels == k] for k in range(self.gate_parts) if (labels == k).any()}
         reindexed = X.copy()
@@ -91,7 +124,7 @@ class TabEvaluator:
         result = self.sandbox.run(source, "tab", plan, returns, values=values, seed=self.seed,
                                   limits=self.limits)
         if isinstance(result, SandboxFailure):
-            return self._failed("stage1", result.kind, result.reason, rotation, stdout=result.detail.get("stdout"))
+            return self._failed("stage1", result.kind, result.reason, stdout=result.detail.get("stdout"))
         out = result.outputs
         try:
             snap = out["after_fit"]
@@ -111,106 +144,161 @@ class TabEvaluator:
             gates.check_batch_independence(T, [out["T_" + n] for n in parts], self.gate_limits)
             gates.check_index_invariance(T, T_re, self.gate_limits)
         except gates.GateFailure as exc:
-            return self._failed("stage1", f"gate:{exc.gate}", exc.reason, rotation, stdout=result.stdout)
+            return self._failed("stage1", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
         new, dropped = self._column_changes(T)
-        metrics = self._metrics(valid=True, score=self.fitness.offset, rotation=rotation,
-                                new=len(new), dropped=len(dropped), auc_c=None)
+        metrics = self._metrics(valid=True, score=self.fitness.offset, new=len(new), dropped=len(dropped))
         return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1",
                        {"new": new, "dropped": dropped})
 
-    def stage2(self, source: str, rotation: int | None = None) -> Outcome:
-        """Fit on pool A, transform A and B with the same state, score ROC-AUC on B.
+    def stage2(self, source: str) -> Outcome:
+        """Paired scoring on the search folds, with a cascade.
 
-        ``rotation`` overrides the program's own pool draw (final selection scores finalists on all).
+        The first ``cascade.first_folds`` folds are scored; if even the optimistic bound
+        (mean + ``cascade.optimism_z``·SE) cannot beat the best fully scored fitness of the run so
+        far, the candidate stops there, scored by the lower bound of what it has. Otherwise it gets
+        all folds. Either way the outcome carries every metric.
         """
-        rotation = self.pools.rotation_for(source) if rotation is None else int(rotation)
-        key = self._ensure_pools_loaded(rotation)
-        XA, yA = self.pools.pool_a(rotation)
-        XB, yB = self.pools.pool_b(rotation)
-        plan = [
-            {"op": "fit", "args": ["XA", "yA"], "out": "state"},
-            {"op": "transform", "args": ["XA", "state"], "out": "TA"},
-            {"op": "transform", "args": ["XB", "state"], "out": "TB"},
-        ]
-        result = self.sandbox.run(source, "tab", plan, ["TA", "TB"], data=key, seed=self.seed,
-                                  limits=self.limits)
+        folds = list(range(self.folds.n_folds))
+        first = self.cascade_first if self.cascade_first and self.cascade_first < len(folds) else len(folds)
+        started = time.time()
+        scored = self._score_folds(self.folds, "search", source, folds[:first])
+        if isinstance(scored, Outcome):
+            return scored
+        if first < len(folds):
+            optimistic = paired_tab_fitness(*self._estimate(self.folds, scored.deltas), scored.n_changed,
+                                            int(np.mean(scored.n_b)), scored.runtime_per_fold, self.fitness,
+                                            z=-self.cascade_optimism_z)
+            best = self.best.read()
+            if best is None or optimistic.score > best:
+                rest = self._score_folds(self.folds, "search", source, folds[first:])
+                if isinstance(rest, Outcome):
+                    return rest
+                scored.extend(rest)
+        outcome = self._outcome(self.folds, scored, len(folds), time.time() - started)
+        if outcome.metrics["full_scoring"] == 1.0:
+            self.best.offer(outcome.metrics["combined_score"])
+        return outcome
+
+    def score_fresh(self, source: str, n_folds: int, n_repeats: int, seed: int) -> Outcome:
+        """All folds of a fold plan the search never used (final selection), no cascade, no feedback."""
+        plan = self._fresh.get((n_folds, n_repeats, seed))
+        if plan is None:
+            plan = self._fresh[(n_folds, n_repeats, seed)] = FoldPlan(self.X, self.y, n_folds, n_repeats, seed)
+        started = time.time()
+        scored = self._score_folds(plan, f"fresh{seed}", source, list(range(plan.n_folds)))
+        if isinstance(scored, Outcome):
+            return scored
+        return self._outcome(plan, scored, plan.n_folds, time.time() - started, with_feedback=False)
+
+    def baseline(self, plan: FoldPlan, fold: int) -> float:
+        """ROC-AUC of the scorer on raw features (as a program would see them), cached per fold."""
+        key = (id(plan), fold)
+        if key not in self._baselines:
+            XA, yA = plan.pool_a(fold)
+            XB, yB = plan.pool_b(fold)
+            XA_seen, XB_seen = plain.roundtrip(XA), plain.roundtrip(XB)
+            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)
+        return self._baselines[key]
+
+    def internal_error(self, source: str, message: str) -> Outcome:
+        """An evaluator bug must cost one candidate, never the run."""
+        return self._failed("internal", "internal", f"evaluator error: {message}"[:500])
+
+    # ------------------------------------------------------------------ helpers
+    def _score_folds(self, plan: FoldPlan, tag: str, source: str, folds: list[int]) -> Scored | Outcome:
+        """Fit on each fold's pool A, transform its A and B with that state, ROC-AUC on B (one sandbox call)."""
+        key = f"tab-{tag}-" + "-".join(map(str, folds))
+        if not self.sandbox.has(key):
+            values = {}
+            for i in folds:
+                XA, yA = plan.pool_a(i)
+                XB, _ = plan.pool_b(i)  # pool B labels never enter the sandbox
+                values.update({f"XA{i}": XA, f"yA{i}": yA, f"XB{i}": XB})
+            self.sandbox.load(key, values)
+        ops, returns = [], []
+        for i in folds:
+            ops += [{"op": "fit", "args": [f"XA{i}", f"yA{i}"], "out": f"state{i}"},
+                    {"op": "transform", "args": [f"XA{i}", f"state{i}"], "out": f"TA{i}"},
+                    {"op": "transform", "args": [f"XB{i}", f"state{i}"], "out": f"TB{i}"}]
+            returns += [f"TA{i}", f"TB{i}"]
+        limits = dataclasses.replace(self.limits, timeout_s=self.limits.timeout_s * len(folds),
+                                     cpu_s=int(self.limits.cpu_s * len(folds)))
+        result = self.sandbox.run(source, "tab", ops, returns, data=key, seed=self.seed, limits=limits)
         if isinstance(result, SandboxFailure):
             reason = result.reason
             if result.detail.get("op") == "transform" and result.kind == "exception":
                 reason = self._redacted(result)
-            return self._failed("stage2", result.kind, reason, rotation, stdout=result.detail.get("stdout"))
-        runtime = float(sum(result.timings.values()))
-        try:
-            TA = gates.check_output("pool A", XA, result.outputs.get("TA"), self.gate_limits)
-            TB = gates.check_output("the scoring pool", XB, result.outputs.get("TB"), self.gate_limits)
-            if list(TA.columns) != list(TB.columns):
-                raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
-                                                           "fitting pool and the scoring pool")
-        except gates.GateFailure as exc:
-            return self._failed("stage2", f"gate:{exc.gate}", exc.reason, rotation, stdout=result.stdout)
+            return self._failed("stage2", result.kind, reason, stdout=result.detail.get("stdout"))
+        scored = Scored(runtime_s=float(sum(result.timings.values())), stdout=result.stdout or "")
+        for i in folds:
+            XA, yA = plan.pool_a(i)
+            XB, yB = plan.pool_b(i)
+            try:
+                TA = gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits)
+                TB = gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits)
+                if list(TA.columns) != list(TB.columns):
+                    raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
+                                                               "fitting pool and the scoring pool")
+            except gates.GateFailure as exc:
+                return self._failed("stage2", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
+            base = self.baseline(plan, i)
+            try:
+                auc_c = auc(self.scorer, TA, yA, TB, yB)
+            except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
+                return self._failed("stage2", "scorer", f"the scorer could not use the features: "
+                                    f"{type(exc).__name__}: {str(exc)[:200]}")
+            if scored.first_fold is None:
+                scored.new, scored.dropped = self._column_changes(TA)
+                scored.first_fold = (TA, yA)
+            scored.deltas.append(auc_c - base)
+            scored.auc_base.append(base)
+            scored.auc_candidate.append(auc_c)
+            scored.n_b.append(len(XB))
+        return scored
 
-        base = self.baseline(rotation)
-        try:
-            auc_c = auc(self.scorer, TA, yA, TB, yB)
-        except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
-            return self._failed("stage2", "scorer", f"the scorer could not use the features: "
-                                f"{type(exc).__name__}: {str(exc)[:200]}", rotation)
-        new, dropped = self._column_changes(TA)
-        fit = tab_fitness(base, auc_c, len(new) + len(dropped), len(XB), runtime, self.fitness)
-        metrics = self._metrics(valid=True, score=fit.score, rotation=rotation, new=len(new),
-                                dropped=len(dropped), auc_c=auc_c)
-        artifacts = self._feedback(TA, yA, base, auc_c, fit, new, dropped, len(XA), len(XB), rotation,
-                                   runtime, result.stdout)
-        return Outcome(metrics, artifacts, "valid", "", "stage2", {"new": new, "dropped": dropped},
-                       runtime_s=runtime)
+    @staticmethod
+    def _estimate(plan: FoldPlan, deltas: list[float]) -> tuple[float, float]:
+        return paired_estimate(deltas, plan.test_train_ratio)
 
-    def baseline(self, rotation: int) -> float:
-        """ROC-AUC of the scorer on raw features (as a program would see them), cached."""
-        if rotation not in self._baselines:
-            XA, yA = self.pools.pool_a(rotation)
-            XB, yB = self.pools.pool_b(rotation)
-            XA_seen, XB_seen = plain.roundtrip(XA), plain.roundtrip(XB)
-            self._baselines[rotation] = auc(self.scorer, XA_seen, yA, XB_seen, yB)
-        return self._baselines[rotation]
-
-    def internal_error(self, source: str, message: str) -> Outcome:
-        """An evaluator bug must cost one candidate, never the run."""
-        return self._failed("internal", "internal", f"evaluator error: {message}"[:500],
-                            self.pools.rotation_for(source))
-
-    # ------------------------------------------------------------------ helpers
-    def _ensure_pools_loaded(self, rotation: int) -> str:
-        key = f"tab-pools-{rotation}"
-        if not self.sandbox.has(key):
-            XA, yA = self.pools.pool_a(rotation)
-            XB, _ = self.pools.pool_b(rotation)  # pool B labels never enter the sandbox
-            self.sandbox.load(key, {"XA": XA, "yA": yA, "XB": XB})
-        return key
+    def _outcome(self, plan: FoldPlan, scored: Scored, n_planned: int, eval_s: float,
+                 with_feedback: bool = True) -> Outcome:
+        mean, se = self._estimate(plan, scored.deltas)
+        n_b = int(np.mean(scored.n_b))
+        fit = paired_tab_fitness(mean, se, scored.n_changed, n_b, scored.runtime_per_fold, self.fitness)
+        metrics = self._metrics(valid=True, score=fit.score, new=len(scored.new), dropped=len(scored.dropped),
+                                scored=scored, se=se, n_planned=n_planned)
+        metrics["delta_auc_lcb"] = float(fit.delta_auc)
+        artifacts = {}
+        if with_feedback:
+            artifacts = self._feedback(scored, mean, se, fit, n_planned)
+        return Outcome(metrics, artifacts, "valid", "", "stage2", {"new": scored.new, "dropped": scored.dropped},
+                       runtime_s=round(eval_s, 4))
 
     def _column_changes(self, T: pd.DataFrame) -> tuple[list[str], list[str]]:
         new = [str(c) for c in T.columns if c not in self._original]
         dropped = [c for c in self._original if c not in T.columns]
         return new, dropped
 
-    def _metrics(self, *, valid: bool, score: float, rotation: int, new: int, dropped: int,
-                 auc_c: float | None) -> dict[str, float]:
-        base = self._baselines.get(rotation)
-        base_v = float(base) if base is not None else 0.0
-        cand_v = float(auc_c) if auc_c is not None else (base_v if valid else 0.0)
+    def _metrics(self, *, valid: bool, score: float, new: int, dropped: int, scored: Scored | None = None,
+                 se: float = 0.0, n_planned: int = 0) -> dict[str, float]:
+        """Every metric, for every outcome: openevolve needs ``combined_score`` and each MAP-Elites axis."""
+        done = len(scored.deltas) if scored else 0
         return {
             "combined_score": float(score),
             "generated_feature_count": float(new),
             "dropped_feature_count": float(dropped),
-            "auc_base": base_v,
-            "auc_candidate": cand_v,
-            "delta_auc": float(cand_v - base_v) if auc_c is not None else 0.0,
+            "auc_base": float(np.mean(scored.auc_base)) if done else 0.0,
+            "auc_candidate": float(np.mean(scored.auc_candidate)) if done else 0.0,
+            "delta_auc": float(np.mean(scored.deltas)) if done else 0.0,
+            "delta_auc_se": float(se) if done and np.isfinite(se) else 0.0,
+            "delta_auc_lcb": 0.0,
+            "n_folds": float(done),
+            "full_scoring": 1.0 if done and done >= n_planned else 0.0,
             "valid": 1.0 if valid else 0.0,
-            "rotation": float(rotation),
         }
 
-    def _failed(self, stage: str, kind: str, reason: str, rotation: int, stdout: str | None = None) -> Outcome:
-        metrics = self._metrics(valid=False, score=self.fitness.invalid_score, rotation=rotation,
-                                new=0, dropped=0, auc_c=None)
+    def _failed(self, stage: str, kind: str, reason: str, stdout: str | None = None) -> Outcome:
+        metrics = self._metrics(valid=False, score=self.fitness.invalid_score, new=0, dropped=0)
         artifacts = {"verdict": f"invalid ({kind})", "reason": reason, "failure_stage": stage}
         if stdout:
             artifacts["program_output"] = stdout[-1500:]
@@ -223,19 +311,28 @@ class TabEvaluator:
                 f"{line} (message withheld: it may quote scoring-pool values; make transform robust to "
                 "unseen categories and missing values)")
 
-    def _feedback(self, TA, yA, base, auc_c, fit, new, dropped, n_a, n_b, rotation, runtime, stdout) -> dict:
+    def _feedback(self, scored: Scored, mean: float, se: float, fit, n_planned: int) -> dict:
         cfg = self.feedback_cfg
-        slow = (f"; program runtime {runtime:.0f}s is penalised {fit.runtime_penalty:.2f}"
+        done = len(scored.deltas)
+        slow = (f"; program runtime {scored.runtime_per_fold:.0f}s per fold is penalised {fit.runtime_penalty:.2f}"
                 if fit.runtime_penalty else "")
-        scores = (f"AUC baseline {base:.4f}, candidate {auc_c:.4f}, delta {fit.delta_auc:+.4f}; "
-                  f"fitness {fit.score:.4f} = {self.fitness.offset} + {self.fitness.auc_weight}*delta "
+        stopped = ("" if done >= n_planned else
+                   f"; stopped after {done} of {n_planned} folds: even an optimistic reading of these folds "
+                   "could not beat the best program so far")
+        se_text = f"{se:.4f}" if np.isfinite(se) else "unknown"
+        scores = (f"AUC baseline {np.mean(scored.auc_base):.4f}, candidate {np.mean(scored.auc_candidate):.4f}, "
+                  f"delta {mean:+.4f} (standard error {se_text}, {done} paired folds); "
+                  f"fitness {fit.score:.4f} = {self.fitness.offset} + {self.fitness.auc_weight}*(delta - "
+                  f"{self.fitness.confidence_z}*SE = {fit.delta_auc:+.4f}) "
                   f"- complexity {fit.complexity_penalty:.4f} - runtime {fit.runtime_penalty:.2f}; "
-                  f"pool A {n_a} rows, pool B {n_b} rows, rotation {rotation}{slow}")
+                  f"per fold: pool A {len(self.X) - int(np.mean(scored.n_b))} rows, pool B {int(np.mean(scored.n_b))} "
+                  f"rows{stopped}{slow}")
+        TA, yA = scored.first_fold
         artifacts = {
             "verdict": "valid",
             "scores": scores,
-            "new_columns": ", ".join(new) or "(none)",
-            "dropped_columns": ", ".join(dropped) or "(none)",
+            "new_columns": ", ".join(scored.new) or "(none)",
+            "dropped_columns": ", ".join(scored.dropped) or "(none)",
             "output_column_count": str(TA.shape[1]),
         }
         if cfg.get("enabled", True):
@@ -245,6 +342,6 @@ class TabEvaluator:
                 artifacts["tree_pool_a"] = feedback.tree_report(TA, yA, self.seed, int(cfg.get("tree_depth", 3)))
             except Exception as exc:  # noqa: BLE001 - feedback must never sink an evaluation
                 artifacts["feedback_error"] = f"{type(exc).__name__}: {exc}"[:200]
-        if stdout:
-            artifacts["program_output"] = stdout[-1500:]
+        if scored.stdout:
+            artifacts["program_output"] = scored.stdout[-1500:]
         return artifacts

@@ -1,4 +1,9 @@
-"""EFE-Tab fitness: AUC gain over the raw-feature baseline, minus complexity and runtime costs."""
+"""EFE-Tab fitness: AUC gain over the raw-feature baseline, minus complexity and runtime costs.
+
+The gain that enters the formula is a lower confidence bound of the paired per-fold gain
+(mean − z·SE, ``confidence_z``; z = 0 gives the paper's formula), so a program whose gain is
+within noise cannot outscore the identity (which gains exactly 0 with SE 0).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ class FitnessConstants:
     clip_low: float = 0.0
     clip_high: float = 1.5
     invalid_score: float = 0.0
+    confidence_z: float = 1.0
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "FitnessConstants":
@@ -32,7 +38,7 @@ class FitnessConstants:
 @dataclass(frozen=True)
 class TabFitness:
     score: float
-    delta_auc: float
+    delta_auc: float          # the gain the formula used (the lower bound when paired)
     complexity_penalty: float
     runtime_penalty: float
     parts: dict = field(default_factory=dict)
@@ -56,3 +62,17 @@ def tab_fitness(auc_base: float, auc_candidate: float, n_changed: int, pool_b_ro
     raw = c.offset + c.auc_weight * delta - complexity - rt
     score = min(max(raw, c.clip_low), c.clip_high)
     return TabFitness(score, delta, complexity, rt, {"raw": raw})
+
+
+def paired_tab_fitness(mean_delta: float, se: float, n_changed: int, pool_b_rows: int, runtime_s: float,
+                       c: FitnessConstants, z: float | None = None) -> TabFitness:
+    """The fitness of a paired estimate: the formula above with ΔAUC = mean − z·SE.
+
+    ``z`` defaults to ``confidence_z``; a negative ``z`` gives the optimistic bound the cascade
+    uses. An infinite SE with z = 0 is just the mean.
+    """
+    z = c.confidence_z if z is None else z
+    bound = mean_delta - (z * se if z else 0.0)
+    if not math.isfinite(bound):
+        bound = -1.0 if bound < 0 else 1.0
+    return tab_fitness(0.0, bound, n_changed, pool_b_rows, runtime_s, c)

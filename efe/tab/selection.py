@@ -1,0 +1,104 @@
+"""EFE-Tab final selection: re-score finalists on fresh folds, keep the identity unless a gain is confirmed.
+
+The search's own folds picked the finalists, so their scores there are optimistic (the best of
+many noisy estimates). The seed and the best candidates are therefore scored again on folds
+drawn with new seeds, which the search never scored. The best fresh fitness wins, but with
+``selection.require_gain`` a program other than the identity is frozen only when its fresh
+lower bound (mean − z·SE) is above zero; otherwise "no program beat doing nothing" is the
+result, and the report says so. The frozen program also goes in front of other downstream models
+(the report scores it with each); ``selection.no_harm_scorers`` names those it must not hurt on
+the fresh folds (fresh mean ΔAUC ≥ 0), or the next confirmed finalist (or the identity) is taken.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from efe.search.finalists import finalists
+
+NO_GAIN = "no program beat doing nothing"
+GAIN = "gain confirmed on fresh folds"
+UNCHECKED = "frozen without a confirmed gain (selection.require_gain=false)"
+
+
+def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
+    return {"n_folds": int(sel.get("n_folds", 5)), "n_repeats": int(sel.get("n_repeats", 2)),
+            "seed": int(seed) + int(sel.get("seed_offset", 1000)),
+            "confidence_z": float(sel.get("confidence_z", 2.0)),
+            "require_gain": bool(sel.get("require_gain", True))}
+
+
+def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[..., Any], top_k: int,
+               sel: Mapping[str, Any], seed: int, no_harm: list[dict] | None = None
+               ) -> tuple[dict | None, list[dict], dict]:
+    """(chosen lineage entry, finalist table, selection summary).
+
+    ``make_evaluator(scorer_cfg=None)`` builds an evaluator (with another scorer for the no-harm
+    check); ``no_harm`` holds those scorers' configs.
+    """
+    entries = finalists(lineage, top_k)
+    fresh = fresh_settings(sel, seed)
+    summary = {**fresh, "verdict": NO_GAIN, "best_candidate": None}
+    if not entries:
+        return None, [], summary
+    evaluator = make_evaluator()
+    table = []
+    try:
+        for entry in entries:
+            code = (run_dir / "programs" / f"{entry['code_sha256']}.py").read_text()
+            outcome = evaluator.score_fresh(code, fresh["n_folds"], fresh["n_repeats"], fresh["seed"])
+            m, search = outcome.metrics, entry["metrics"]
+            mean, se = m["delta_auc"], m["delta_auc_se"]
+            table.append({
+                "id": entry["id"], "kind": entry["kind"], "valid": outcome.valid,
+                "search_fitness": search.get("combined_score", 0.0),
+                "search_delta_auc": search.get("delta_auc", 0.0), "search_delta_auc_se": search.get("delta_auc_se", 0.0),
+                "search_n_folds": search.get("n_folds", 0.0),
+                "fresh_fitness": m["combined_score"] if outcome.valid else 0.0,
+                "fresh_delta_auc": mean, "fresh_delta_auc_se": se, "fresh_n_folds": m["n_folds"],
+                "fresh_lower_bound": mean - fresh["confidence_z"] * se,
+                "reason": outcome.reason,
+            })
+    finally:
+        evaluator.close()
+    seed_i = next((i for i, e in enumerate(entries) if e["kind"] == "seed"), None)
+    seed_fitness = table[seed_i]["fresh_fitness"] if seed_i is not None else float("-inf")
+    ranked = sorted((i for i, row in enumerate(table) if row["valid"] and row["kind"] != "seed"),
+                    key=lambda i: (-round(table[i]["fresh_fitness"], 12), -table[i]["fresh_delta_auc"]))
+    identity = entries[seed_i] if seed_i is not None else None
+    if not ranked:
+        return identity, table, summary
+    summary["best_candidate"] = table[ranked[0]]["id"]
+    if not fresh["require_gain"]:
+        if table[ranked[0]]["fresh_fitness"] >= seed_fitness:
+            summary["verdict"] = UNCHECKED
+            return entries[ranked[0]], table, summary
+        return identity, table, summary
+    for i in ranked:
+        row = table[i]
+        if not (row["fresh_lower_bound"] > 0.0 and row["fresh_fitness"] > seed_fitness):
+            continue
+        code = (run_dir / "programs" / f"{entries[i]['code_sha256']}.py").read_text()
+        if _harms_another_model(code, row, make_evaluator, no_harm or [], fresh):
+            continue
+        summary["verdict"] = GAIN
+        return entries[i], table, summary
+    return identity, table, summary
+
+
+def _harms_another_model(code: str, row: dict, make_evaluator: Callable[..., Any], scorers: list[dict],
+                         fresh: dict) -> bool:
+    """Score the program on the same fresh folds with each no-harm scorer; record and judge the means."""
+    row["no_harm"] = {}
+    for cfg in scorers:
+        evaluator = make_evaluator(cfg)
+        try:
+            outcome = evaluator.score_fresh(code, fresh["n_folds"], fresh["n_repeats"], fresh["seed"])
+        finally:
+            evaluator.close()
+        mean = outcome.metrics["delta_auc"] if outcome.valid else float("-inf")
+        row["no_harm"][cfg.get("name", "?")] = {"delta_auc": mean, "se": outcome.metrics["delta_auc_se"]}
+        if mean < 0.0:
+            return True
+    return False
