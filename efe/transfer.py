@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from efe.freeze import FrozenProgramError, load_frozen
     from efe.sandbox import Sandbox, SandboxLimits
     from efe.time.heldout import evaluate_program, render_table
+    from evaluators.timeseries.forecasters import with_max_history
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         frozen = load_frozen(run_dir / "frozen")
         series = read_series(run_dir / "data" / "series.parquet")
         overrides = plain_dict(cfg.get("forecaster_params")) or {}
-        configs = [forecaster_config(str(n), overrides) for n in cfg.forecasters]
+        max_history = (spec.get("windows") or {}).get("max_history")
+        configs = [with_max_history(forecaster_config(str(n), overrides), max_history) for n in cfg.forecasters]
     except (ConfigError, FrozenProgramError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -66,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 rows.append(evaluate_program(frozen.source, series, spec["prediction_length"], spec["season"],
                                              spec["heldout"]["windows"], fc, spec["quantile_levels"], limits,
-                                             int(spec["seed"]), sandbox=sandbox))
+                                             int(spec["seed"]), sandbox=sandbox,
+                                             stride=spec["heldout"].get("stride")))
                 rows[-1].pop("examples", None)
             except ValueError as exc:
                 print(f"  skipped {fc['name']}: {exc}", file=sys.stderr)

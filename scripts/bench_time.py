@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Time-series benchmark: for each forecaster, identity vs the frozen EFE program vs fixed normalizations.
+"""Time-series benchmark: does the frozen program help on the future, as much as the search claimed?
 
-    python scripts/bench_time.py [--datasets synthetic_exp air_passengers ...] [--forecasters seasonal_naive ets theta]
-                                 [--search-forecaster theta] [--iterations 30] [--out bench/time] [override ...]
+    python scripts/bench_time.py [--datasets synthetic_exp:dataset.n_series=12 air_passengers ...]
+                                 [--forecasters seasonal_naive ets theta] [--heldout-windows 3]
+                                 [--heldout-stride 0.5] [--iterations N] [--out bench/time] [override ...]
 
-For each dataset, EFE-Time evolves a program with the search forecaster on the training part; the
-frozen program is then applied, unchanged, in front of every forecaster on the held-out windows,
-next to the identity and two standard normalizations (per-series standardisation, log). Add
-chronos2 / chronos_bolt to --forecasters when their weights are configured
-(EFE_CHRONOS2_PATH / EFE_CHRONOS_BOLT_PATH). Every number is computed by the run.
+For each dataset and each forecaster, EFE-Time evolves a program with that forecaster (default budget
+unless --iterations) and freezes it after its do-no-harm selection. The frozen program is then scored,
+unchanged, on ``--heldout-windows`` held-out origins per series (never seen by the search or the
+selection), in front of the same forecaster (claimed vs realised gain) and the other forecasters
+(transfer), next to the identity and two fixed normalizations (standardisation, log). Gains are
+geometric-mean MASE changes vs the identity, 100·(1 − exp(−mean log ratio)); the optimism gap is
+claimed − realised. Every number is computed by the run.
 """
 
 from __future__ import annotations
@@ -19,20 +22,32 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-METRICS = ("mase", "wql", "mae")
+DEFAULT_DATASETS = ["synthetic_exp:dataset.n_series=12", "air_passengers", "aus_drug_subsidies"]
+
+
+def _pct(log_gain: float) -> float:
+    return float(-100.0 * np.expm1(-log_gain))
+
+
+def _wtl(values, tie: float) -> str:
+    v = np.asarray(list(values), dtype=float)
+    return f"{int((v > tie).sum())}/{int((np.abs(v) <= tie).sum())}/{int((v < -tie).sum())}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["synthetic_exp", "air_passengers", "aus_drug_subsidies",
-                                                          "uk_lung_deaths"])
+    parser.add_argument("--datasets", nargs="+", default=DEFAULT_DATASETS,
+                        help="dataset names, each optionally with ':override,override' for that dataset")
     parser.add_argument("--forecasters", nargs="+", default=["seasonal_naive", "ets", "theta"])
-    parser.add_argument("--search-forecaster", default="theta")
-    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--iterations", type=int, default=None, help="default: evolution.iterations of conf")
+    parser.add_argument("--heldout-windows", type=int, default=3)
+    parser.add_argument("--heldout-stride", type=float, default=0.5, help="in horizons")
+    parser.add_argument("--tie", type=float, default=0.5, help="|change| %% within which a result is a tie")
     parser.add_argument("--out", default="bench/time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("overrides", nargs="*")
@@ -45,80 +60,111 @@ def main() -> int:
     from efe.time.heldout import evaluate_program
     from efe.time.run import run_time
     from efe.transfer import forecaster_config
+    from evaluators.timeseries.forecasters import with_max_history
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    rows = []
-    for name in args.datasets:
-        run_dir = out / "runs" / name
-        run_dir.mkdir(parents=True, exist_ok=True)
-        print(f"[{time.time() - started:5.0f}s] {name}: evolving with {args.search_forecaster}", file=sys.stderr)
-        cfg = compose("time", [f"dataset={name}", f"forecaster={args.search_forecaster}",
-                               f"evolution.iterations={args.iterations}", f"seed={args.seed}",
-                               f"llm.cache_dir={out / 'llm_cache'}", *args.overrides])
-        run_time(cfg, run_dir)
-        spec = json.loads((run_dir / "spec.json").read_text())
-        series = read_series(run_dir / "data" / "series.parquet")
-        programs = {"EFE": (run_dir / "frozen" / "program.py").read_text(), **FIXED}
-        limits = SandboxLimits.from_mapping(spec["sandbox"])
-        with Sandbox(limits) as sandbox:
-            for fc_name in args.forecasters:
-                fc = forecaster_config(fc_name, {})
-                for label, source in programs.items():
-                    r = evaluate_program(source, series, spec["prediction_length"], spec["season"],
-                                         spec["heldout"]["windows"], fc, spec["quantile_levels"], limits,
-                                         int(spec["seed"]), sandbox=sandbox)
-                    base = {"dataset": name, "forecaster": fc_name, "windows": r["n_windows"]}
-                    if label == "EFE":
-                        rows.append({**base, "method": "identity", **{m: r["identity"][m] for m in METRICS},
-                                     **{f"{m}_pct": 0.0 for m in METRICS}, "fallback": 0})
-                    rows.append({**base, "method": label, **{m: r["program"][m] for m in METRICS},
-                                 **{f"{m}_pct": r["improvement_pct"][m] for m in METRICS}, "fallback": r["fallback"]})
+    runs, rows, fixed_rows = [], [], []
+    for item in args.datasets:
+        name, _, extra = item.partition(":")
+        dataset_overrides = [o for o in extra.split(",") if o]
+        for search_fc in args.forecasters:
+            run_dir = out / "runs" / f"{name}-{search_fc}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            print(f"[{time.time() - started:5.0f}s] {name}: evolving with {search_fc}", file=sys.stderr, flush=True)
+            t0 = time.time()
+            budget = [] if args.iterations is None else [f"evolution.iterations={args.iterations}"]
+            cfg = compose("time", [f"dataset={name}", *dataset_overrides, f"forecaster={search_fc}", *budget,
+                                   f"seed={args.seed}", f"heldout.windows={args.heldout_windows}",
+                                   f"heldout.stride={args.heldout_stride}", f"llm.cache_dir={out / 'llm_cache'}",
+                                   *args.overrides])
+            run_time(cfg, run_dir)
+            report = json.loads((run_dir / "report.json").read_text())
+            spec = json.loads((run_dir / "spec.json").read_text())
+            claimed = (report["selection"].get("claimed") or {"gain": 0.0, "gain_se": 0.0, "gain_lcb": 0.0})
+            runs.append({"dataset": name, "search": search_fc, "decision": report["selection"]["decision"],
+                         "claimed_pct": _pct(claimed["gain"]), "claimed_lcb_pct": _pct(claimed["gain_lcb"]),
+                         "wall_s": round(time.time() - t0, 1), "eval_s": report["evaluation"]["mean_seconds"]})
+            series = read_series(run_dir / "data" / "series.parquet")
+            programs = {"EFE": (run_dir / "frozen" / "program.py").read_text()}
+            if search_fc == args.forecasters[0]:
+                programs.update(FIXED)
+            limits = SandboxLimits.from_mapping(spec["sandbox"])
+            with Sandbox(limits) as sandbox:
+                for fc_name in args.forecasters:
+                    fc = with_max_history(forecaster_config(fc_name, {}), spec["windows"].get("max_history"))
+                    for label, source in programs.items():
+                        r = evaluate_program(source, series, spec["prediction_length"], spec["season"],
+                                             spec["heldout"]["windows"], fc, spec["quantile_levels"], limits,
+                                             int(spec["seed"]), sandbox=sandbox, stride=spec["heldout"]["stride"])
+                        base = {"dataset": name, "forecaster": fc_name, "windows": r["n_windows"],
+                                "realised_pct": r["gain"]["pct"], "realised_se_log": r["gain"]["se"],
+                                "mean_mase_pct": r["improvement_pct"]["mase"], "wql_pct": r["improvement_pct"]["wql"],
+                                "per_series": r["per_series_gain_pct"], "fallback": r["fallback"]}
+                        if label == "EFE":
+                            rows.append({**base, "search": search_fc, "own": fc_name == search_fc})
+                        else:
+                            fixed_rows.append({**base, "method": label})
     frame = pd.DataFrame(rows)
-    frame.to_csv(out / "results.csv", index=False)
-    lines = ["| dataset | forecaster | method | MASE | WQL | MAE | MASE % | WQL % | MAE % |", "|" + "---|" * 9]
-    for _, r in frame.iterrows():
-        lines.append(f"| {r['dataset']} | {r['forecaster']} | {r['method']} | {r['mase']:.4f} | {r['wql']:.4f} | "
-                     f"{r['mae']:.4g} | {r['mase_pct']:+.1f} | {r['wql_pct']:+.1f} | {r['mae_pct']:+.1f} |")
-    mean = frame.groupby(["forecaster", "method"])[[f"{m}_pct" for m in METRICS]].mean().reset_index()
-    lines += ["", "Mean % improvement over the identity across datasets:", "",
-              "| forecaster | method | MASE % | WQL % | MAE % |", "|---|---|---|---|---|"]
-    for _, r in mean.iterrows():
-        lines.append(f"| {r['forecaster']} | {r['method']} | {r['mase_pct']:+.1f} | {r['wql_pct']:+.1f} | "
-                     f"{r['mae_pct']:+.1f} |")
-    header = (f"# Time-series benchmark\n\nDatasets: {', '.join(args.datasets)}; EFE evolved with "
-              f"{args.search_forecaster} for {args.iterations} iterations, then applied unchanged to every "
-              f"forecaster; held-out: the last window of each series. % = improvement over the identity "
-              f"(positive is better).\n\n")
-    (out / "summary.md").write_text(header + "\n".join(lines) + "\n")
-    _plot(mean, out / "summary.png")
-    print(header + "\n".join(lines))
-    print(f"\nwritten: {out / 'summary.md'}, results.csv, summary.png ({time.time() - started:.0f}s)", file=sys.stderr)
+    frame.drop(columns=["per_series"]).to_csv(out / "results.csv", index=False)
+    text = render(args, pd.DataFrame(runs), frame, pd.DataFrame(fixed_rows))
+    (out / "summary.md").write_text(text)
+    print(text)
+    print(f"\nwritten: {out / 'summary.md'}, results.csv ({time.time() - started:.0f}s)", file=sys.stderr)
     return 0
 
 
-def _plot(mean: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    methods = [m for m in ("EFE", "standardize", "log") if m in set(mean["method"])]
-    forecasters = list(dict.fromkeys(mean["forecaster"]))
-    fig, ax = plt.subplots(figsize=(1.5 + 1.8 * len(forecasters), 4))
-    width = 0.8 / max(len(methods), 1)
-    for i, method in enumerate(methods):
-        sel = mean[mean["method"] == method].set_index("forecaster").reindex(forecasters)
-        ax.bar([k + i * width for k in range(len(forecasters))], sel["mase_pct"], width, label=method)
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks([k + width * (len(methods) - 1) / 2 for k in range(len(forecasters))], forecasters)
-    ax.set_ylabel("mean MASE improvement over identity (%)")
-    ax.set_title("Time-series benchmark (held-out windows)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def render(args, runs: pd.DataFrame, frame: pd.DataFrame, fixed: pd.DataFrame) -> str:
+    tie = args.tie
+    own = frame[frame["own"]].merge(runs, left_on=["dataset", "search"], right_on=["dataset", "search"])
+    lines = [f"# Time-series benchmark\n",
+             f"Datasets: {', '.join(args.datasets)}; each forecaster searches its own program "
+             f"({'default budget' if args.iterations is None else f'{args.iterations} iterations'}); held-out: "
+             f"{args.heldout_windows} origins per series, {args.heldout_stride} horizon apart, never seen by the "
+             f"search or the selection. % = geometric-mean MASE change vs the identity (positive is better); "
+             f"W/T/L = series won/tied/lost (tie: |change| <= {tie}%).\n",
+             "| dataset | forecaster | selection | claimed % (lower bound) | realised % | mean-MASE % | W/T/L series "
+             "| worst series % | optimism gap pp | wall s | s / eval |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    series_vals = []
+    for _, r in own.iterrows():
+        per = list(r["per_series"].values())
+        series_vals += per
+        eval_s = f"{r['eval_s']:.2f}" if r["eval_s"] else "-"
+        lines.append(f"| {r['dataset']} | {r['forecaster']} | {r['decision']} | {r['claimed_pct']:+.1f} "
+                     f"({r['claimed_lcb_pct']:+.1f}) | {r['realised_pct']:+.1f} | {r['mean_mase_pct']:+.1f} | "
+                     f"{_wtl(per, tie)} | {min(per):+.1f} | {r['claimed_pct'] - r['realised_pct']:+.1f} | "
+                     f"{r['wall_s']:.0f} | {eval_s} |")
+    realised = own["realised_pct"].to_numpy()
+    gap = (own["claimed_pct"] - own["realised_pct"]).to_numpy()
+    lines += ["", "Summary over dataset × forecaster (own forecaster):", "",
+              f"- realised held-out change: mean {realised.mean():+.2f}%, median {np.median(realised):+.2f}%; "
+              f"mean-MASE change: mean {own['mean_mase_pct'].mean():+.2f}%, median "
+              f"{own['mean_mase_pct'].median():+.2f}%",
+              f"- dataset × forecaster W/T/L {_wtl(realised, tie)}; series × forecaster W/T/L "
+              f"{_wtl(series_vals, tie)}, worst {min(series_vals):+.2f}%",
+              f"- optimism gap (claimed − realised): mean {gap.mean():+.2f} pp, max {gap.max():+.2f} pp",
+              f"- programs frozen: {int((own['decision'] == 'gain').sum())} of {len(own)} (the rest froze the identity)",
+              ""]
+    transfer = frame[~frame["own"]]
+    if len(transfer):
+        lines += ["Transfer: the frozen program in front of the other forecasters (realised %, W/T/L series):", "",
+                  "| dataset | searched with | applied to | realised % | mean-MASE % | W/T/L series | worst series % |",
+                  "|---|---|---|---|---|---|---|"]
+        for _, r in transfer.iterrows():
+            per = list(r["per_series"].values())
+            lines.append(f"| {r['dataset']} | {r['search']} | {r['forecaster']} | {r['realised_pct']:+.1f} | "
+                         f"{r['mean_mase_pct']:+.1f} | {_wtl(per, tie)} | {min(per):+.1f} |")
+        lines += ["", f"Transfer mean {transfer['realised_pct'].mean():+.2f}%, median "
+                  f"{transfer['realised_pct'].median():+.2f}%, worst {transfer['realised_pct'].min():+.2f}%.", ""]
+    if len(fixed):
+        lines += ["Fixed normalizations for reference (same held-out windows):", "",
+                  "| dataset | forecaster | method | realised % | mean-MASE % | W/T/L series |", "|---|---|---|---|---|---|"]
+        for _, r in fixed.iterrows():
+            lines.append(f"| {r['dataset']} | {r['forecaster']} | {r['method']} | {r['realised_pct']:+.1f} | "
+                         f"{r['mean_mase_pct']:+.1f} | {_wtl(list(r['per_series'].values()), tie)} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

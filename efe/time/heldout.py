@@ -12,21 +12,21 @@ import numpy as np
 
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.timeseries.forecasters import make_forecaster
-from evaluators.timeseries.pipeline import forecast_through, score_forecasts
+from evaluators.timeseries.pipeline import forecast_through, log_gains, paired_gain, score_forecasts
 from evaluators.timeseries.windows import cut_windows, history_meta
 
 METRICS = ("mase", "wql", "mae")
 
 
-def heldout_instances(series: dict[str, np.ndarray], horizon: int, n_windows: int):
-    return cut_windows(series, horizon, n_windows, min_history=2)
+def heldout_instances(series: dict[str, np.ndarray], horizon: int, n_windows: int, stride: int | None = None):
+    return cut_windows(series, horizon, n_windows, min_history=2, stride=stride)
 
 
 def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, season: int, n_windows: int,
                      forecaster_cfg: dict, levels: Sequence[float], limits: SandboxLimits, seed: int,
-                     sandbox: Sandbox | None = None, examples: int = 0) -> dict[str, Any]:
-    """Identity vs program on the held-out windows, for one forecaster."""
-    instances = heldout_instances(series, horizon, n_windows)
+                     sandbox: Sandbox | None = None, examples: int = 0, stride: int | None = None) -> dict[str, Any]:
+    """Identity vs program on the held-out windows (origins ``stride`` steps apart), for one forecaster."""
+    instances = heldout_instances(series, horizon, n_windows, stride)
     forecaster = make_forecaster(forecaster_cfg)
     base_q = forecaster.forecast([i.history for i in instances], horizon, season, levels)
     base = score_forecasts(instances, [base_q[j] for j in range(len(instances))], levels, season)
@@ -42,6 +42,11 @@ def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, s
         raise RuntimeError(f"the frozen program failed on the held-out windows: {run.reason}")
     quantiles = [q if not fb else base_q[j] for j, (q, fb) in enumerate(zip(run.quantiles, run.fallback))]
     prog = score_forecasts(instances, quantiles, levels, season)
+    gains = log_gains(prog["per_instance"], base["per_instance"])
+    gain, se = paired_gain(gains, horizon / max(1, int(stride or horizon)))
+    items = [i.item_id for i in instances]
+    per_series = {k: float(-100.0 * np.expm1(-np.mean([g for g, it in zip(gains, items) if it == k])))
+                  for k in dict.fromkeys(items)}
     shown = _examples(instances, [base_q[j] for j in range(len(instances))], quantiles, levels, horizon, examples)
     return {
         "examples": shown,
@@ -51,6 +56,8 @@ def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, s
         "identity": {m: base[m] for m in METRICS},
         "program": {m: prog[m] for m in METRICS},
         "improvement_pct": {m: (100.0 * (1.0 - prog[m] / base[m]) if base[m] > 0 else 0.0) for m in METRICS},
+        "gain": {"log_mase": gain, "se": se, "pct": float(-100.0 * np.expm1(-gain))},
+        "per_series_gain_pct": per_series,
     }
 
 

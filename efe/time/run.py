@@ -19,6 +19,9 @@ from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
+from efe.time.selection import select_time
+from evaluators.timeseries.forecasters import with_max_history
+from evaluators.timeseries.windows import span, stride_steps
 
 SEED_PROGRAM = seed_program("time")
 EVALUATOR_FILE = evaluator_file("time")
@@ -29,11 +32,18 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
     from efe.time.context import build_context
 
     ds = load_timeseries(plain_dict(cfg.dataset))
-    h = int(ds.prediction_length)
+    h, season = int(ds.prediction_length), int(ds.season)
     n_test, n_val = int(cfg.heldout.windows), int(cfg.windows.n_windows)
+    sel_cfg = cfg.get("selection", {})
+    n_sel = int(sel_cfg.get("windows", 0) or 0)
+    stride = stride_steps(cfg.windows.get("stride"), h)
+    test_stride = stride_steps(cfg.heldout.get("stride"), h)
+    test_span, sel_span = span(h, n_test, test_stride), span(h, n_sel, stride)
     min_history = int(cfg.windows.min_history_horizons) * h
-    check_lengths(ds, n_test * h + h + min_history)
-    train = {k: v[: len(v) - n_test * h] for k, v in ds.series.items()}
+    check_lengths(ds, test_span + sel_span + h + min_history)
+    max_history = cfg.windows.get("max_history") or max(int(cfg.windows.max_history_seasons) * season,
+                                                        int(cfg.windows.max_history_horizons) * h)
+    train = {k: v[: len(v) - test_span] for k, v in ds.series.items()}
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
     write_series(run_dir / "data" / "train.parquet", train)
     write_series(run_dir / "data" / "series.parquet", ds.series)
@@ -45,26 +55,44 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
                     "n_series": len(ds.series)},
         "freq": ds.freq, "prediction_length": h, "season": int(ds.season),
         "quantile_levels": list(cfg.quantile_levels),
-        "forecaster": plain_dict(cfg.forecaster),
-        "windows": {"n_windows": n_val, "min_history": min_history, "n_rotations": int(cfg.windows.n_rotations),
+        "forecaster": with_max_history(plain_dict(cfg.forecaster), int(max_history)),
+        "windows": {"n_windows": n_val, "stride": stride, "min_history": min_history, "end_offset": sel_span,
+                    "max_history": int(max_history), "n_rotations": int(cfg.windows.n_rotations),
                     "min_instances_per_rotation": int(cfg.windows.min_instances_per_rotation)},
-        "heldout": {"windows": n_test},
+        "selection": {"windows": n_sel, "top_k": int(sel_cfg.get("top_k", 0) or 0),
+                      "require_gain": bool(sel_cfg.get("require_gain", True)),
+                      "interval_z": float(sel_cfg.get("interval_z", 2.0))},
+        "heldout": {"windows": n_test, "stride": test_stride},
         "gate": plain_dict(cfg.gate), "fitness": plain_dict(cfg.fitness), "sandbox": plain_dict(cfg.sandbox),
     }
     shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
     return spec, context
 
 
-def _finalists_md(finalists: list[dict], winner: dict) -> list[str]:
-    if not finalists:
+def _selection_md(selection: dict, z: float) -> list[str]:
+    table = selection.get("table") or []
+    if not table:
         return []
-    lines = ["## Final selection", "", "The seed and the best candidates, re-scored on every group of validation "
-             "windows; the best mean fitness is frozen.", "",
-             "| program | search fitness | mean fitness | worst group | mean MASE ratio |", "|---|---|---|---|---|"]
-    for f in finalists:
-        mark = " **(frozen)**" if f["id"] == winner.get("id") else ""
-        lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | {f['mean_fitness']:.4f} | "
-                     f"{f['min_fitness']:.4f} | {f['mean_mase_ratio']:.4f} |")
+    said = {"gain": "the best finalist's lower bound is above zero, so it is frozen",
+            "no gain found": "no gain found: no finalist's lower bound is above zero, so the identity is frozen",
+            "gain not required": "the best finalist is frozen although its lower bound is not above zero "
+                                 "(selection.require_gain=false)"}[selection["decision"]]
+    lines = ["## Final selection", "",
+             f"The seed (identity) and the best candidates, scored on {selection['windows']} selection window(s) per "
+             f"series just before the held-out part, never scored during the search. Gain = mean log(MASE identity / "
+             f"MASE program) over those windows ± SE; lower bound at z={z:g}. Decision: **{said}**.", "",
+             "| program | search fitness | search gain | selection gain ± SE | lower bound | MASE ratio | windows |",
+             "|---|---|---|---|---|---|---|"]
+    for f in table:
+        mark = " **(frozen)**" if f["id"] == selection.get("frozen_id") else ""
+        lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | {f['search_gain']:+.4f} "
+                     f"| {f['gain']:+.4f} ± {f['gain_se']:.4f} | {f['gain_lcb']:+.4f} | {f['mase_ratio']:.4f} | "
+                     f"{f['n_windows']} |")
+    claimed = selection.get("claimed")
+    if claimed:
+        lo, hi = claimed["interval"]
+        lines += ["", f"Frozen program's gain on the selection windows: {claimed['gain']:+.4f} log MASE, interval "
+                  f"[{lo:+.4f}, {hi:+.4f}] (± {selection.get('interval_z', 2.0):g} SE)."]
     return lines + [""]
 
 
@@ -92,22 +120,27 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     say(f"search finished ({result.stop_reason}); scoring the winner on the held-out windows")
     winner = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "mase_ratio": 1.0}}
     source = result.best_code or seed_source
-    finalists: list[dict] = []
-    top_k = int(cfg.get("selection", {}).get("top_k", 0) or 0)
-    if top_k > 0 and result.best is not None:
-        from efe.search.finalists import select
-        from evaluators.timeseries.evaluator import TimeEvaluator
-
-        say(f"final selection: re-scoring the seed and the {top_k} best candidates on every window group")
-        chosen, finalists = select(result.lineage, run_dir, lambda: TimeEvaluator(spec), top_k, "mase_ratio",
-                                   higher_is_better=False)
-        if chosen is not None:
-            winner = chosen
-            source = (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text()
+    selection: dict = {"decision": "skipped", "windows": spec.get("selection", {}).get("windows", 0), "table": [],
+                       "interval_z": spec.get("selection", {}).get("interval_z", 2.0)}
+    if result.best is not None and spec.get("selection", {}).get("windows"):
+        say(f"final selection: scoring the seed and the {spec['selection']['top_k']} best candidates on "
+            f"{spec['selection']['windows']} selection window(s) the search never saw")
+        picked = select_time(result.lineage, run_dir, spec)
+        selection.update(decision=picked.decision, table=picked.table, best=picked.best)
+        if picked.chosen is not None:
+            winner = picked.chosen
+            source = (run_dir / "programs" / f"{picked.chosen['code_sha256']}.py").read_text()
+        say(f"final selection: {picked.decision}")
+    selection["frozen_id"] = winner.get("id")
+    frozen_row = next((r for r in selection["table"] if r["id"] == winner.get("id")), None)
+    if frozen_row:
+        width = float(spec["selection"].get("interval_z", 2.0)) * frozen_row["gain_se"]
+        selection["claimed"] = {**{k: frozen_row[k] for k in ("gain", "gain_se", "gain_lcb")},
+                                "interval": [frozen_row["gain"] - width, frozen_row["gain"] + width]}
     (run_dir / "best").mkdir(exist_ok=True)
     (run_dir / "best" / "program.py").write_text(source)
     (run_dir / "best" / "info.json").write_text(json.dumps(winner, indent=2, default=str))
-    report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists)
+    report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, selection)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
@@ -117,13 +150,13 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
-            iterations: int, started: float, finalists: list[dict]) -> Path:
+            iterations: int, started: float, selection: dict) -> Path:
     from efe.time.heldout import evaluate_program, render_table
 
     series = read_series(run_dir / "data" / "series.parquet")
     row = evaluate_program(source, series, spec["prediction_length"], spec["season"], spec["heldout"]["windows"],
                            spec["forecaster"], spec["quantile_levels"], SandboxLimits.from_mapping(spec["sandbox"]),
-                           int(spec["seed"]), examples=4)
+                           int(spec["seed"]), examples=4, stride=spec["heldout"].get("stride"))
     examples = row.pop("examples")
     (run_dir / "heldout_examples.json").write_text(json.dumps(
         {"horizon": spec["prediction_length"], "levels": spec["quantile_levels"], "examples": examples}))
@@ -137,6 +170,9 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
     totals = Ledger(run_dir, llm.get("prices")).totals()
     candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
     valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
+    timed = [e["metrics"]["eval_seconds"] for e in candidates if e.get("metrics", {}).get("eval_seconds")]
+    mean_eval_s = round(sum(timed) / len(timed), 3) if timed else None
+    search_windows = max((int(e.get("metrics", {}).get("n_windows", 0)) for e in result.lineage), default=0)
     data = {
         "dataset": spec["dataset"], "freq": spec["freq"], "prediction_length": spec["prediction_length"],
         "season": spec["season"], "forecaster": spec["forecaster"]["name"],
@@ -148,7 +184,9 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                    "fitness": winner["metrics"].get("combined_score"),
                    "mase_ratio": winner["metrics"].get("mase_ratio"), "source": source},
         "heldout": [row],
-        "finalists": finalists,
+        "selection": selection,
+        "evaluation": {"mean_seconds": mean_eval_s, "max_history": spec["windows"].get("max_history"),
+                       "search_windows": search_windows},
     }
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=str))
     d = data
@@ -160,9 +198,15 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           f"{iterations} iterations ({d['search']['stop_reason']}); {len(candidates)} candidates, {valid} valid; "
           f"LLM calls {totals.calls} (+{totals.cached} cached), ${totals.cost_usd:.4f}.",
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
-          f"{d['winner']['fitness']:.4f}, validation MASE ratio {d['winner']['mase_ratio']:.4f}.", "",
-          "## Held-out windows", "", render_table([row]), "",
-          *_finalists_md(finalists, winner),
+          f"{d['winner']['fitness']:.4f}, search MASE ratio {d['winner']['mase_ratio']:.4f}"
+          + (" (the identity: no gain found)." if selection["decision"] == "no gain found" else "."),
+          f"- Cost: {search_windows} search windows per evaluation, each forecaster fit on at most "
+          f"{spec['windows'].get('max_history')} points of history; "
+          + (f"{mean_eval_s:.2f} s per scored program on average." if mean_eval_s else "no program was scored."), "",
+          "## Held-out windows", "", render_table([row]),
+          f"\nPaired held-out gain: {row['gain']['log_mase']:+.4f} ± {row['gain']['se']:.4f} SE in log MASE "
+          f"({row['gain']['pct']:+.1f}% geometric-mean MASE change).", "",
+          *_selection_md(selection, float(spec["fitness"].get("confidence_z", 1.0))),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
     from efe.plot import write_plots
 

@@ -20,9 +20,9 @@ from efe.datasets.ts_store import read_series
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.outcome import Outcome
 from evaluators.timeseries import gates
-from evaluators.timeseries.fitness import TimeFitnessConstants, time_fitness
+from evaluators.timeseries.fitness import TimeFitnessConstants, gain_bound, time_fitness
 from evaluators.timeseries.forecasters import make_forecaster
-from evaluators.timeseries.pipeline import Forecasts, forecast_through, score_forecasts
+from evaluators.timeseries.pipeline import Forecasts, forecast_through, log_gains, paired_gain, score_forecasts
 from evaluators.timeseries.windows import (
     Instance,
     cut_windows,
@@ -52,6 +52,10 @@ def _probe(y: np.ndarray, horizon: int) -> np.ndarray:
     return float(np.max(finite)) + span * np.linspace(0.5, 1.5, horizon)
 
 
+def _merge_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
+
+
 def block_lines(source: str) -> int:
     start, end = source.find(EVOLVE_START), source.find(EVOLVE_END)
     block = source[start:end] if 0 <= start < end else source
@@ -70,8 +74,10 @@ class TimeEvaluator:
         self.median_index = self.levels.index(0.5)
         w = spec.get("windows", {})
         series = read_series(spec["train_path"])
+        self.stride = int(w.get("stride") or self.horizon)
         self.instances = cut_windows(series, self.horizon, int(w.get("n_windows", 3)),
-                                     int(w.get("min_history", 2 * self.horizon)))
+                                     int(w.get("min_history", 2 * self.horizon)), self.stride,
+                                     int(w.get("end_offset", 0)))
         if not self.instances:
             raise ValueError("no validation window fits in the training part: series are too short for "
                              f"{w.get('n_windows', 3)} windows of {self.horizon} steps")
@@ -87,7 +93,7 @@ class TimeEvaluator:
         self.limits = SandboxLimits.from_mapping(spec.get("sandbox"))
         self.sandbox = sandbox or Sandbox(self.limits)
         self._metas = [history_meta(i.history, self.horizon, self.season) for i in self.instances]
-        self._baseline: dict[int, dict] = {}
+        self._base_q: dict[int, np.ndarray] = {}  # the identity's forecast per instance, computed once
 
     @property
     def n_rotations(self) -> int:
@@ -177,37 +183,64 @@ class TimeEvaluator:
         metrics = self._metrics(True, self.fitness.offset, rotation)
         return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1")
 
-    def stage2(self, source: str, rotation: int | None = None) -> Outcome:
+    def stage2(self, source: str, rotation: int | None = None, full: bool = False) -> Outcome:
+        """Score on the rotation's windows; if the program looks promising there (or ``full``), on all of them.
+
+        Fitness comes from the paired gain over the scored windows: mean log MASE ratio against the
+        identity, and its lower confidence bound.
+        """
         rotation = rotation_for(source, len(self.groups)) if rotation is None else int(rotation)
-        members = self.groups[rotation]
         start = time.perf_counter()
-        run = self.forecast_through(source, [self.instances[i] for i in members], [self._metas[i] for i in members])
-        if isinstance(run, SandboxFailure):
-            return self._failed("stage2", run.kind, run.reason, rotation)
+        members = list(self.groups[rotation])
+        scored = self._forecast_members(source, members)
+        if isinstance(scored, SandboxFailure):
+            return self._failed("stage2", scored.kind, scored.reason, rotation)
+        gains = log_gains(*self._per_instance(members, scored))
+        rest = [i for i in range(len(self.instances)) if i not in set(members)]
+        screened = bool(rest) and not full and float(np.mean(gains)) <= 0.0
+        if rest and not screened:
+            more = self._forecast_members(source, rest)
+            if isinstance(more, SandboxFailure):
+                return self._failed("stage2", more.kind, more.reason, rotation)
+            members, scored = members + rest, Forecasts(scored.quantiles + more.quantiles,
+                                                        np.concatenate([scored.fallback, more.fallback]),
+                                                        _merge_counts(scored.errors, more.errors))
         runtime = time.perf_counter() - start
-        base = self.baseline(rotation)
-        cand_quantiles = [q if not fb else bq for q, fb, bq in zip(run.quantiles, run.fallback, base["quantiles"])]
-        scores = self._scores([self.instances[i] for i in members], cand_quantiles)
-        ratio = scores["mase"] / base["mase"] if base["mase"] > 0 else 1.0
-        per_c, per_b = scores["per_instance"], base["per_instance"]
+        return self._valid_outcome(source, rotation, members, scored, screened, runtime)
+
+    def _valid_outcome(self, source: str, rotation: int, members: list[int], run: Forecasts, screened: bool,
+                       runtime: float) -> Outcome:
+        per_c, per_b = self._per_instance(members, run)
+        gain, se = paired_gain(log_gains(per_c, per_b), self.horizon / self.stride)
+        insts = [self.instances[i] for i in members]
+        base, scores = self._scores(insts, [self._base_q[i] for i in members]), self._scores(insts, run.quantiles)
         harmed = (per_c > per_b * (1 + self.harm_tolerance)) | run.fallback
         helped = (per_c < per_b * (1 - self.harm_tolerance)) & ~run.fallback
         n = len(members)
-        fit = time_fitness(ratio, float(run.fallback.mean()), float(harmed.mean()), float(helped.mean()),
+        fit = time_fitness(gain, se, float(run.fallback.mean()), float(harmed.mean()), float(helped.mean()),
                            block_lines(source), self.fitness)
+        bound = gain_bound(gain, se, self.fitness.confidence_z)
         metrics = self._metrics(True, fit.score, rotation)
         metrics.update({
-            "mase_ratio": float(ratio), "wql_ratio": float(scores["wql"] / base["wql"]) if base["wql"] > 0 else 1.0,
+            "mase_ratio": float(np.exp(-gain)), "gain": gain, "gain_se": se, "gain_lcb": bound,
+            "n_windows": float(n), "windows_fraction": n / len(self.instances),
+            "wql_ratio": float(scores["wql"] / base["wql"]) if base["wql"] > 0 else 1.0,
             "mae_ratio": float(scores["mae"] / base["mae"]) if base["mae"] > 0 else 1.0,
-            "mase_candidate": float(scores["mase"]), "help_rate": float(helped.mean()),
-            "harm_rate": float(harmed.mean()), "fallback_rate": float(run.fallback.mean()),
+            "mase_base": float(base["mase"]), "mase_candidate": float(scores["mase"]),
+            "help_rate": float(helped.mean()), "harm_rate": float(harmed.mean()),
+            "fallback_rate": float(run.fallback.mean()), "eval_seconds": float(runtime),
         })
         errors = ", ".join(f"{k}: {v}" for k, v in run.errors.items()) or "none"
+        z = self.fitness.confidence_z
+        scope = (f"screened on {n} of {len(self.instances)} windows (no gain there, so not scored further)"
+                 if screened else f"all {n} windows")
         artifacts = {
             "verdict": "valid",
-            "scores": (f"MASE baseline {base['mase']:.4f}, candidate {scores['mase']:.4f}, ratio {ratio:.4f}; "
-                       f"WQL ratio {metrics['wql_ratio']:.4f}; MAE ratio {metrics['mae_ratio']:.4f}; fitness "
-                       f"{fit.score:.4f} = {self.fitness.offset} + {self.fitness.mase_weight}*(1 - ratio) - harm "
+            "scores": (f"MASE ratio {metrics['mase_ratio']:.4f} (geometric mean over {scope}); gain "
+                       f"{gain:+.4f} ± {se:.4f} SE in log MASE, lower bound {bound:+.4f} at z={z:g}; mean MASE "
+                       f"identity {base['mase']:.4f}, candidate {scores['mase']:.4f}; WQL ratio "
+                       f"{metrics['wql_ratio']:.4f}; MAE ratio {metrics['mae_ratio']:.4f}; fitness {fit.score:.4f} = "
+                       f"{self.fitness.offset} + {self.fitness.mase_weight}*(1 - exp(-lower bound)) - harm "
                        f"{fit.harm_penalty:.4f} - complexity {fit.complexity_penalty:.4f}"),
             "series": (f"{n} forecast windows: helped {int(helped.sum())}, harmed {int(harmed.sum())}, fell back to "
                        f"identity {int(run.fallback.sum())} (program errors: {errors})"),
@@ -220,25 +253,39 @@ class TimeEvaluator:
         return forecast_through(self.sandbox, self.limits, source, instances, metas, self.forecaster,
                                 self.horizon, self.season, self.levels, self.seed)
 
-    def baseline(self, rotation: int) -> dict:
-        """The identity's forecasts and scores for a rotation, computed once."""
-        if rotation not in self._baseline:
-            insts = [self.instances[i] for i in self.groups[rotation]]
-            q = self.forecaster.forecast([i.history for i in insts], self.horizon, self.season, self.levels)
-            quantiles = [q[j] for j in range(len(insts))]
-            scores = self._scores(insts, quantiles)
-            self._baseline[rotation] = {"quantiles": quantiles, **scores}
-        return self._baseline[rotation]
+    def _forecast_members(self, source: str, members: list[int]) -> Forecasts | SandboxFailure:
+        """The program's forecasts on these instances; the identity's where it fell back."""
+        run = self.forecast_through(source, [self.instances[i] for i in members], [self._metas[i] for i in members])
+        if isinstance(run, SandboxFailure):
+            return run
+        self.baseline(members)
+        run.quantiles = [q if not fb else self._base_q[i] for q, fb, i in zip(run.quantiles, run.fallback, members)]
+        return run
+
+    def baseline(self, members: list[int]) -> None:
+        """Forecast the identity once per instance (cached): every program is compared on the same windows."""
+        todo = [i for i in members if i not in self._base_q]
+        if todo:
+            q = self.forecaster.forecast([self.instances[i].history for i in todo], self.horizon, self.season,
+                                         self.levels)
+            self._base_q.update({i: q[j] for j, i in enumerate(todo)})
+
+    def _per_instance(self, members: list[int], run: Forecasts) -> tuple[np.ndarray, np.ndarray]:
+        insts = [self.instances[i] for i in members]
+        return (self._scores(insts, run.quantiles)["per_instance"],
+                self._scores(insts, [self._base_q[i] for i in members])["per_instance"])
 
     def _scores(self, insts: list[Instance], quantiles: list[np.ndarray]) -> dict:
         return score_forecasts(insts, quantiles, self.levels, self.season)
 
     # ------------------------------------------------------------------ helpers
     def _metrics(self, valid: bool, score: float, rotation: int) -> dict[str, float]:
-        base = self._baseline.get(rotation, {}).get("mase", 0.0)
+        """Every metric key (openevolve needs each one on every result, failures included)."""
         return {"combined_score": float(score), "valid": 1.0 if valid else 0.0, "mase_ratio": 1.0,
-                "wql_ratio": 1.0, "mae_ratio": 1.0, "mase_base": float(base), "mase_candidate": float(base),
-                "help_rate": 0.0, "harm_rate": 0.0, "fallback_rate": 0.0, "rotation": float(rotation)}
+                "gain": 0.0, "gain_se": 0.0, "gain_lcb": 0.0, "n_windows": 0.0, "windows_fraction": 0.0,
+                "wql_ratio": 1.0, "mae_ratio": 1.0, "mase_base": 0.0, "mase_candidate": 0.0,
+                "help_rate": 0.0, "harm_rate": 0.0, "fallback_rate": 0.0, "eval_seconds": 0.0,
+                "rotation": float(rotation)}
 
     def _failed(self, stage: str, kind: str, reason: str, rotation: int) -> Outcome:
         metrics = self._metrics(False, self.fitness.invalid_score, rotation)

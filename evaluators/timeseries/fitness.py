@@ -1,9 +1,17 @@
-"""EFE-Time fitness: relative MASE improvement over the identity, minus reliability and size costs."""
+"""EFE-Time fitness: a lower confidence bound on the MASE gain over the identity, minus reliability and size costs.
+
+The gain is the mean over paired windows of log(MASE identity / MASE program); its lower bound
+``gain - confidence_z * SE`` enters as ``1 - exp(-bound)`` (a geometric-mean MASE improvement), so
+``confidence_z = 0`` gives the paper's 0.5 + 5·(1 − ratio) and a gain within noise scores below the
+identity's 0.5.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+import numpy as np
 
 from efe.config import dataclass_from_mapping
 
@@ -19,6 +27,7 @@ class TimeFitnessConstants:
     clip_low: float = 0.0
     clip_high: float = 1.5
     invalid_score: float = 0.0
+    confidence_z: float = 1.0        # the gain counts at mean - z * SE (same name and meaning as on the tabular side)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "TimeFitnessConstants":
@@ -36,10 +45,15 @@ class TimeFitness:
     complexity_penalty: float
 
 
-def time_fitness(mase_ratio: float, fallback_rate: float, harm_rate: float, help_rate: float,
+def gain_bound(gain: float, se: float, z: float) -> float:
+    """The lower confidence bound of a log-MASE gain (``-inf`` when its SE is unknown)."""
+    return float(gain - z * se) if z > 0 else float(gain)
+
+
+def time_fitness(gain: float, gain_se: float, fallback_rate: float, harm_rate: float, help_rate: float,
                  block_lines: int, c: TimeFitnessConstants) -> TimeFitness:
-    """0.5 + 5*(1 - MASE_cand/MASE_base) - harm penalty - complexity penalty, clipped."""
-    improvement = 1.0 - mase_ratio
+    """0.5 + 5*(1 - exp(-(gain - z*SE))) - harm penalty - complexity penalty, clipped."""
+    improvement = float(-np.expm1(-gain_bound(gain, gain_se, c.confidence_z)))
     harm = c.fallback_weight * fallback_rate + c.harm_weight * max(0.0, harm_rate - help_rate)
     complexity = c.complexity_weight * max(0, block_lines - c.free_lines) / 100.0
     raw = c.offset + c.mase_weight * improvement - harm - complexity

@@ -229,6 +229,8 @@ class ChronosBoltForecaster(_ChronosForecaster):
 
 # --------------------------------------------------------------------------- factory
 
+CLASSICAL = ("seasonal_naive", "ets", "theta")
+
 FORECASTERS: dict[str, Callable[..., Forecaster]] = {
     "chronos2": Chronos2Forecaster,
     "chronos_bolt": ChronosBoltForecaster,
@@ -236,6 +238,19 @@ FORECASTERS: dict[str, Callable[..., Forecaster]] = {
     "ets": StatsForecaster,
     "theta": StatsForecaster,
 }
+
+
+def with_max_history(cfg: Mapping[str, Any], max_history: int | None) -> dict:
+    """A classical forecaster's config that sees at most ``max_history`` points of each history.
+
+    Bounds the cost of a fit by the horizon and season rather than by the series length; an explicit
+    ``params.context_length`` wins, and Chronos models keep their own ``context_length``.
+    """
+    cfg = dict(cfg)
+    params = dict(cfg.get("params") or {})
+    if max_history and cfg.get("name") in CLASSICAL and not params.get("context_length"):
+        cfg["params"] = {**params, "context_length": int(max_history)}
+    return cfg
 
 
 def make_forecaster(cfg: Mapping[str, Any]) -> Forecaster:

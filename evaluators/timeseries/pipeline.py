@@ -103,3 +103,29 @@ def score_forecasts(insts: list[Instance], quantiles: list[np.ndarray], levels: 
         "mae": float(np.mean([mae(i.future, q[:, m]) for i, q in zip(insts, quantiles)])),
         "wql": float(wql([i.future for i in insts], quantiles, list(levels))),
     }
+
+
+def log_gains(per_program: np.ndarray, per_identity: np.ndarray) -> np.ndarray:
+    """Per-window log(MASE identity / MASE program): positive where the program helped, 0 where equal."""
+    tiny = 1e-12
+    return np.log(np.maximum(np.asarray(per_identity, dtype="float64"), tiny)
+                  / np.maximum(np.asarray(per_program, dtype="float64"), tiny))
+
+
+def paired_gain(gains: np.ndarray, overlap: float = 1.0) -> tuple[float, float]:
+    """(mean gain, its standard error) over paired windows.
+
+    ``overlap`` >= 1 is how many windows share each future point (horizon / stride): overlapping
+    windows are not independent, so the effective count is n / overlap. With one effective window
+    the SE is unknown and set to |mean|, so a single window can never carry a confident gain.
+    """
+    g = np.asarray(gains, dtype="float64")
+    g = g[np.isfinite(g)]
+    if len(g) == 0:
+        return 0.0, 0.0
+    mean = float(np.mean(g))
+    n_eff = len(g) / max(float(overlap), 1.0)
+    if len(g) < 2 or n_eff < 2:
+        return mean, abs(mean)
+    return mean, float(np.std(g, ddof=1) / np.sqrt(n_eff))
+

@@ -1,9 +1,10 @@
-"""Evaluation instances: rolling forecast windows cut from the training part of each series.
+"""Evaluation instances: rolling-origin forecast windows cut from the training part of each series.
 
-An instance is (history up to an origin, the next ``horizon`` values). Windows do not
-overlap; the latest ends at the end of the training part. Instances are split into a few
-rotation groups (the paper scores each iteration on a third of them), chosen per program from
-a hash of its source so that re-scoring a program is exact and baselines are cached.
+An instance is (history up to an origin, the next ``horizon`` values). Origins step back by
+``stride`` (shorter than the horizon is allowed: windows then overlap); the latest window ends
+``end_offset`` steps before the end of the series, so a later stretch (the selection windows)
+can be kept out of the search. Instances are also split into a few rotation groups, chosen per
+program from a hash of its source: a cheap first cascade stage before all windows are scored.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ class Instance:
         return f"{self.item_id}@{self.window}"
 
 
-def cut_windows(series: dict[str, np.ndarray], horizon: int, n_windows: int, min_history: int) -> list[Instance]:
+def cut_windows(series: dict[str, np.ndarray], horizon: int, n_windows: int, min_history: int,
+                stride: int | None = None, end_offset: int = 0) -> list[Instance]:
+    """Windows 1..n_windows per series, window 1 the latest; origins ``stride`` steps apart (default: horizon)."""
+    step = max(1, int(stride or horizon))
     out = []
     for item_id, values in series.items():
         values = np.asarray(values, dtype="float64")
         for w in range(1, n_windows + 1):
-            origin = len(values) - w * horizon
+            origin = len(values) - int(end_offset) - horizon - (w - 1) * step
             if origin < min_history:
                 break
             future = values[origin: origin + horizon]
@@ -41,6 +45,16 @@ def cut_windows(series: dict[str, np.ndarray], horizon: int, n_windows: int, min
                 continue
             out.append(Instance(str(item_id), w, values[:origin].copy(), future.copy()))
     return out
+
+
+def span(horizon: int, n_windows: int, stride: int) -> int:
+    """Steps at the end of a series that ``n_windows`` windows ``stride`` apart cover (0 for none)."""
+    return 0 if n_windows <= 0 else int(horizon) + (int(n_windows) - 1) * max(1, int(stride))
+
+
+def stride_steps(stride_horizons: float | None, horizon: int) -> int:
+    """A stride given in horizons (0.5 = half a horizon; null = one horizon) as a number of steps."""
+    return max(1, int(round(float(1.0 if stride_horizons is None else stride_horizons) * horizon)))
 
 
 def rotation_groups(instances: list[Instance], n_rotations: int, seed: int, min_per_group: int) -> list[list[int]]:
