@@ -12,7 +12,7 @@ from typing import Any
 __all__ = ["load_program"]
 
 
-def load_program(path: Any) -> Any:
+def load_program(path: Any, sandboxed: bool = False) -> Any:
     from efe.transformer import load_program as _load_program
 
-    return _load_program(path)
+    return _load_program(path, sandboxed=sandboxed)
