@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -19,6 +20,7 @@ class FakeOpenAI:
                  completion_tokens: int = 200, fault: str | None = None, hang_s: float = 30.0) -> None:
         self.respond = respond
         self.requests: list[dict] = []
+        self.request_times: list[float] = []  # time.monotonic() of each request
         self.fault = fault
         self.hang_s = hang_s
         self._closing = threading.Event()
@@ -31,6 +33,7 @@ class FakeOpenAI:
             def do_POST(self):  # noqa: N802 - http.server API
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 owner.requests.append(body)
+                owner.request_times.append(time.monotonic())
                 if owner.fault == "hang":
                     owner._closing.wait(owner.hang_s)
                     return
