@@ -85,7 +85,9 @@ def test_dead_llm_endpoint_trips_the_circuit_breaker(tmp_path, small_csv, fault,
 def test_two_runs_started_together_in_one_runs_root_both_finish(tmp_path, small_csv):
     args = [sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={small_csv}", "dataset.target=label",
             f"runs_root={tmp_path / 'runs'}", "scorer=tree", "llm=offline", "report.models=[tree]",
-            "evolution.iterations=2", f"llm.cache_dir={tmp_path / 'cache'}"]
+            "evolution.iterations=2", f"llm.cache_dir={tmp_path / 'cache'}",
+            # both ask for the same directory name, as two runs started in the same second do
+            "hydra.run.dir='${efe_run_dir:${runs_root},tab,same,null,${resume},same-second}'"]
     env = {k: v for k, v in os.environ.items() if k != "EFE_LLM_API_BASE"}
     procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
@@ -94,7 +96,7 @@ def test_two_runs_started_together_in_one_runs_root_both_finish(tmp_path, small_
         assert proc.returncode == 0, err[-3000:]
         assert "Traceback" not in err
     runs = sorted((tmp_path / "runs" / "tab").glob("*/*"))
-    assert len(runs) == 2
+    assert [r.name for r in runs] == ["same-second", "same-second-2"]
     for run in runs:
         assert json.loads((run / "spec.json").read_text())["run_dir"] == str(run.resolve())
         assert (run / "frozen" / "manifest.json").exists()
