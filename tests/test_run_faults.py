@@ -50,6 +50,8 @@ def test_column_names_with_json_and_csv_specials_run_to_a_frozen_program(tmp_pat
     assert seed["verdict"] == "valid", seed["reason"]
     report = json.loads((run / "report.json").read_text())
     assert {r["model"] for r in report["heldout"]} == {"lightgbm", "tree"}
+    assert f"sandbox isolation: {report['sandbox_mode']}" in proc.stderr
+    assert f"Sandbox isolation of candidate programs: {report['sandbox_mode']}" in (run / "report.md").read_text()
     manifest = json.loads((run / "frozen" / "manifest.json").read_text())
     names = [c["name"] for c in manifest["input_schema"]]
     assert names == [*ODD_NAMES.values(), "k:v"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
 from efe.sandbox import Sandbox, SandboxFailure
 from efe.sandbox.client import DISABLE_ENV
-from tests.conftest import tab_program
+from tests.conftest import ROOT, ratio_table, tab_program
 
 X = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
 PLAN = [{"op": "transform", "args": ["X", "state"], "out": "T"}]
@@ -39,3 +43,16 @@ def test_without_seccomp_the_audit_hook_alone_misses_the_c_level_read(monkeypatc
     assert mode == "audit-only"
     assert not isinstance(result, SandboxFailure), result.reason
     assert result.outputs["T"]["leak"].iloc[0] > 0
+
+
+def test_require_isolation_refuses_a_machine_without_kernel_isolation(tmp_path):
+    csv = tmp_path / "t.csv"
+    ratio_table(60, seed=0).to_csv(csv, index=False)
+    env = dict(os.environ, **{DISABLE_ENV: "namespaces,seccomp"})
+    proc = subprocess.run([sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}", "dataset.target=label",
+                           f"runs_root={tmp_path / 'runs'}", "sandbox.require_isolation=true"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: sandbox.require_isolation=true")
+    assert "sandbox isolation" not in proc.stderr  # refused before anything ran
