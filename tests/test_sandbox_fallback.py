@@ -49,8 +49,8 @@ def test_require_isolation_refuses_a_machine_without_kernel_isolation(tmp_path):
     csv = tmp_path / "t.csv"
     ratio_table(60, seed=0).to_csv(csv, index=False)
     env = dict(os.environ, **{DISABLE_ENV: "namespaces,seccomp"})
-    proc = subprocess.run([sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}", "dataset.target=label",
-                           f"runs_root={tmp_path / 'runs'}", "sandbox.require_isolation=true"],
+    proc = subprocess.run([sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}",
+                           "dataset.target=label", f"runs_root={tmp_path / 'runs'}", "sandbox.require_isolation=true"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr

@@ -85,7 +85,8 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
 
     ledger = Ledger(run_dir, llm.get("prices"), llm.get("max_calls"), llm.get("max_cost_usd"))
     progress = Progress(total_iterations, ledger, score_label=score_label, score_key=score_key,
-                        start_iteration=start_iteration, score_format="+.4f" if score_key.startswith("delta") else ".4f",
+                        start_iteration=start_iteration,
+                        score_format="+.4f" if score_key.startswith("delta") else ".4f",
                         max_llm_failures=llm.get("max_consecutive_failures"))
     recorder = LineageRecorder(run_dir / "lineage.jsonl", run_dir / "outcomes", on_entry=progress.on_entry)
 

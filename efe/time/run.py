@@ -141,7 +141,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         "dataset": spec["dataset"], "freq": spec["freq"], "prediction_length": spec["prediction_length"],
         "season": spec["season"], "forecaster": spec["forecaster"]["name"],
         "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
-                   "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates), "valid": valid,
+                   "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
+                   "valid": valid,
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
                    "wall_s": round(time.time() - started, 1)},
         "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
@@ -158,7 +159,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           f"{d['season']}; held-out: the last {spec['heldout']['windows']} window(s) of each series, never seen by "
           f"the search.",
           f"- Search forecaster: {d['forecaster']}; LLM: {d['search']['llm']}; {d['search']['iterations_done']} of "
-          f"{iterations} iterations; search {d['search']['status']} ({d['search']['stop_reason']}); {len(candidates)} candidates, {valid} valid; "
+          f"{iterations} iterations; search {d['search']['status']} ({d['search']['stop_reason']}); "
+          f"{len(candidates)} candidates, {valid} valid; "
           f"LLM calls {totals.calls} (+{totals.cached} cached), ${totals.cost_usd:.4f}.",
           f"- Sandbox isolation of candidate programs: {spec.get('sandbox_mode') or 'unknown'}.",
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
