@@ -12,8 +12,9 @@ from typing import Any
 __all__ = ["load_program"]
 
 
-def load_program(path: Any, refit: bool = False) -> Any:
-    """A frozen program, ready to use; ``refit=True`` re-learns its state on the data given to ``fit``."""
+def load_program(path: Any, refit: bool = False, sandboxed: bool = False) -> Any:
+    """A frozen program, ready to use; ``refit=True`` re-learns its state on the data given to ``fit``,
+    ``sandboxed=True`` runs its ``transform`` in the sandbox."""
     from efe.transformer import load_program as _load_program
 
-    return _load_program(path, refit=refit)
+    return _load_program(path, refit=refit, sandboxed=sandboxed)

@@ -17,6 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from efe.freeze import FrozenProgram
+from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+
 USAGE = ("usage: python -m efe.apply frozen=<frozen dir or run dir> input=<.csv|.parquet> "
          "output=<.parquet|.csv> [chunk_rows=50000] [sandbox=true]")
 
@@ -56,10 +59,39 @@ class ChunkWriter:
             self.writer.close()
 
 
+class SandboxedProgram:
+    """A frozen tabular program run in the sandbox: the state is sent once, each call forks a child.
+
+    The one sandboxed path for frozen programs (``efe.apply`` and ``load_program(sandboxed=True)``).
+    """
+
+    def __init__(self, frozen: FrozenProgram, limits: SandboxLimits | None = None) -> None:
+        self.source = frozen.source
+        self.sandbox = Sandbox(limits or SandboxLimits(timeout_s=600, memory_mb=4096, cpu_s=1200))
+        self.sandbox.load("frozen", {"state": frozen.state})
+
+    def transform(self, X: pd.DataFrame, where: str = "the input") -> pd.DataFrame:
+        return self._run([{"op": "transform", "args": ["X", "state"], "out": "T"}], {"X": X}, "T", where)
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> dict:
+        """The program's own ``fit`` on new data; later ``transform`` calls use this state."""
+        state = self._run([{"op": "fit", "args": ["X", "y"], "out": "S"}], {"X": X, "y": y}, "S", "fitting")
+        self.sandbox.load("frozen", {"state": state})
+        return state
+
+    def _run(self, plan: list[dict], values: dict, out: str, where: str):
+        result = self.sandbox.run(self.source, "tab", plan, [out], data="frozen", values=values)
+        if isinstance(result, SandboxFailure):
+            raise RuntimeError(f"the program failed on {where}: {result.reason}")
+        return result.outputs[out]
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+
 def apply_file(frozen_dir: Path, source: Path, output: Path, chunk_rows: int = 50_000,
                sandboxed: bool = True, progress: bool = True) -> int:
     from efe.freeze import instantiate, load_frozen
-    from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
     from efe.transformer import coerce_to_schema
 
     frozen = load_frozen(frozen_dir)
@@ -70,22 +102,16 @@ def apply_file(frozen_dir: Path, source: Path, output: Path, chunk_rows: int = 5
         raise FileNotFoundError(f"input file '{source}' does not exist")
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = ChunkWriter(output)
-    sandbox = Sandbox(SandboxLimits(timeout_s=600, memory_mb=4096, cpu_s=1200)) if sandboxed else None
+    sandbox = SandboxedProgram(frozen) if sandboxed else None
     program = None if sandboxed else instantiate(frozen.source, "build_feature_program")
-    plan = [{"op": "transform", "args": ["X", "state"], "out": "T"}]
     start, done = time.time(), 0
     try:
-        if sandbox is not None:
-            sandbox.load("frozen", {"state": frozen.state})
         for i, chunk in enumerate(read_chunks(source, chunk_rows)):
             first_row = done
             X = coerce_to_schema(chunk, schema, where=f"'{source.name}' (rows {first_row}-{first_row + len(chunk) - 1})")
             X.index = pd.RangeIndex(first_row, first_row + len(X))
             if sandbox is not None:
-                result = sandbox.run(frozen.source, "tab", plan, ["T"], data="frozen", values={"X": X})
-                if isinstance(result, SandboxFailure):
-                    raise RuntimeError(f"the program failed on chunk {i + 1}: {result.reason}")
-                out = result.outputs["T"]
+                out = sandbox.transform(X, where=f"chunk {i + 1}")
             else:
                 out = program.transform(X, frozen.state)
             writer.write(out.reset_index(drop=True))

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from efe.config import ConfigError
+from efe.config import CONF_DIR, ConfigError
+from efe.sandbox import Sandbox
+from efe.sandbox.client import NO_KERNEL_ISOLATION
+from efe.search.status import exit_status
 
 # overrides whose values are free text (a sentence, a file name): quoted for Hydra as typed
 TEXT_KEYS = ("dataset.description", "dataset.name", "dataset.target", "dataset.path", "dataset.test_path")
@@ -25,7 +31,7 @@ def _run_dir(root: str, setting: str, name: Any, path: Any, resume: Any, stamp: 
     label = name if name not in (None, "None", "null", "") else (Path(str(path)).stem if path else "dataset")
     # dataset.name is free text ("Customer churn / Q3"); the directory gets a safe form of it
     label = re.sub(r"[^\w.-]+", "_", str(label)).strip("._") or "dataset"
-    return str(Path(root) / setting / label / stamp)
+    return claim_run_dir(Path(root) / setting / label / stamp)
 
 
 def shell_overrides(args: list[str], text_keys: tuple[str, ...] = TEXT_KEYS) -> list[str]:
@@ -75,6 +81,39 @@ def _hydra_quote(text: str) -> str:
     return "'" + text.replace("'", "\\'") + "'"
 
 
+_CLAIMED: dict[str, str] = {}
+
+
+def claim_run_dir(wanted: Path) -> str:
+    """Create the run directory atomically, adding ``-2``, ``-3``… when another run holds the name.
+
+    Two runs started in the same second get different directories (``os.mkdir`` fails for the
+    second), so they never read or write each other's files. Hydra may resolve the run directory
+    more than once in a process, so each wanted path is claimed once and remembered. A runs_root
+    that cannot hold the directory ends the command with one line and exit status 2.
+    """
+    key = str(wanted)
+    if key in _CLAIMED:
+        return _CLAIMED[key]
+    try:
+        wanted.parent.mkdir(parents=True, exist_ok=True)
+        candidate, n = wanted, 1
+        while True:
+            try:
+                os.mkdir(candidate)
+                break
+            except FileExistsError:
+                n += 1
+                candidate = wanted.with_name(f"{wanted.name}-{n}")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        where = exc.filename or wanted.parent
+        say(f"error: runs_root cannot hold the run directory '{wanted}': {reason} ('{where}')")
+        sys.exit(2)
+    _CLAIMED[key] = str(candidate)
+    return str(candidate)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("efe_run_dir"):
         OmegaConf.register_new_resolver("efe_run_dir", _run_dir)
@@ -95,17 +134,61 @@ def setup_logging(run_dir: Path) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def resume_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """The saved config of the run being resumed, with this command's explicit overrides on top."""
+# What a resumed run may change: everything else went into the run spec, the data split or the
+# population's scores when the run started, so changing it would silently not apply (or mix scores).
+RESUMABLE = ("llm", "evolution", "selection", "report")
+
+
+def resume_config(cfg: DictConfig, overrides: list[str], config_name: str = "tab") -> DictConfig:
+    """The saved config of the run being resumed, with this command's explicit overrides on top.
+
+    A group override (``llm=offline``) replaces that section with the composed group; a dotted
+    one (``evolution.iterations=8``) is merged; one that would change what the run was started
+    with (``scorer=tree``, ``dataset.path=…``) is refused with one line.
+    """
     run_dir = Path(str(cfg.resume))
     saved = run_dir / "config.yaml"
     if not saved.exists():
         raise FileNotFoundError(f"resume={run_dir}: no config.yaml there (is it an efe run directory?)")
     base = OmegaConf.load(saved)
-    dotlist = [o.lstrip("+") for o in overrides if not o.split("=")[0].lstrip("+~").startswith(("resume", "hydra"))]
+    groups, dotlist, fixed = [], [], []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key.startswith(("resume", "hydra")):
+            continue
+        root = key.split(".")[0]
+        if root not in RESUMABLE or override.startswith("~"):
+            fixed.append(key)
+        elif "." not in key and (CONF_DIR / root).is_dir():
+            groups.append(override.lstrip("+"))
+        else:
+            dotlist.append(override.lstrip("+"))
+    if fixed:
+        raise ConfigError(f"resume={run_dir}: {', '.join(fixed)} cannot change when resuming (the run was started "
+                          f"with {', '.join(_recorded(base, k) for k in fixed)}); only {', '.join(RESUMABLE)} may "
+                          "change; start a new run to change the rest")
+    if groups:
+        composed = _compose_groups(config_name, groups)
+        for override in groups:
+            group = override.split("=")[0]
+            base[group] = OmegaConf.create(OmegaConf.to_container(composed[group], resolve=True))
     merged = OmegaConf.merge(base, OmegaConf.from_dotlist(dotlist)) if dotlist else base
     merged.resume = str(run_dir)
     return merged
+
+
+def _recorded(base: DictConfig, key: str) -> str:
+    value = OmegaConf.select(base, key, default=None)
+    if OmegaConf.is_config(value):
+        value = value.get("name", "…")
+    return f"{key}={value}"
+
+
+def _compose_groups(config_name: str, groups: list[str]) -> DictConfig:
+    try:
+        return compose(config_name=config_name, overrides=groups)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"bad override on resume: {exc}") from None
 
 
 def say(message: str) -> None:
@@ -119,7 +202,7 @@ def run_app(cfg: DictConfig, runner: Callable[[DictConfig, Path], Any], user_err
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         if cfg.get("resume"):
-            cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
+            cfg = resume_config(cfg, list(HydraConfig.get().overrides.task), HydraConfig.get().job.config_name)
         run_dir.mkdir(parents=True, exist_ok=True)
         setup_logging(run_dir)
         runner(cfg, run_dir)
@@ -127,6 +210,9 @@ def run_app(cfg: DictConfig, runner: Callable[[DictConfig, Path], Any], user_err
         logging.getLogger("efe").debug("user error", exc_info=True)
         say(f"error: {exc}")
         sys.exit(2)
+    status = exit_status(run_dir)
+    if status:
+        sys.exit(status)
 
 
 def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Path:
@@ -154,6 +240,8 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
     from efe.config import plain_dict
     from efe.llm.client import resolve_backend
 
+    mode = sandbox_mode(bool(cfg.get("sandbox", {}).get("require_isolation", False)))
+    say(f"{label}: sandbox isolation: {mode}")
     llm = plain_dict(cfg.llm)
     llm["backend"] = resolve_backend(llm)
     resume = cfg.get("resume") not in (None, "")
@@ -163,4 +251,18 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
         say(f"{label}: resuming {run_dir}")
     else:
         spec, context = prepare()
+    spec["sandbox_mode"] = mode
     return spec, context, llm, write_run_spec(spec, run_dir, llm, cfg), resume
+
+
+def sandbox_mode(require_isolation: bool) -> str:
+    """What isolates candidate programs on this machine; refused if kernel isolation is required."""
+    with Sandbox() as sandbox:
+        mode = sandbox.isolation_mode()
+    if mode == NO_KERNEL_ISOLATION:
+        if require_isolation:
+            raise ConfigError("sandbox.require_isolation=true, but the kernel gives the sandbox no isolation here "
+                              "(namespaces refused, no seccomp): only the audit hook would hold candidate programs")
+        say("WARNING: sandbox without kernel isolation (namespaces refused, no seccomp): only the audit hook "
+            "holds candidate programs; set sandbox.require_isolation=true to refuse such runs")
+    return mode

@@ -19,12 +19,9 @@ from typing import Any
 import pandas as pd
 
 from efe import plain
+from efe.frozen_verify import FrozenProgramError, verify_files, verify_program
 
 FORMAT_VERSION = 1
-
-
-class FrozenProgramError(ValueError):
-    pass
 
 
 def _sha256(path: Path) -> str:
@@ -84,16 +81,16 @@ def load_frozen(directory: str | Path) -> FrozenProgram:
     manifest_path = directory / "manifest.json"
     if not manifest_path.exists():
         raise FrozenProgramError(f"'{directory}' is not a frozen program (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    for rel, digest in manifest.get("files", {}).items():
-        path = directory / rel
-        if not path.exists():
-            raise FrozenProgramError(f"frozen program file '{rel}' is missing from '{directory}'")
-        if _sha256(path) != digest:
-            raise FrozenProgramError(f"'{rel}' in '{directory}' does not match its hash in manifest.json "
-                                     "(edited after freezing?)")
-    return FrozenProgram(directory, (directory / "program.py").read_text(), plain.load_dir(directory, "state"),
-                         manifest)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError as exc:
+        raise FrozenProgramError(f"manifest.json in '{directory}' is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise FrozenProgramError(f"manifest.json in '{directory}' is not a JSON object")
+    verify_files(directory, manifest)
+    source = (directory / "program.py").read_text()
+    verify_program(directory, source)  # before anything executes or unpacks the state
+    return FrozenProgram(directory, source, plain.load_dir(directory, "state"), manifest)
 
 
 def instantiate(source: str, factory: str, seed: int = 0) -> Any:

@@ -1,8 +1,9 @@
 """Frozen programs as objects a data scientist uses: a scikit-learn transformer, a normalization.
 
-These run the frozen program in this process: a frozen program is reviewed code whose files
-are checked against the manifest's hashes when loaded. (``python -m efe.apply`` runs it in the
-sandbox instead, for files.)
+By default these run the frozen program in this process, after its files have been checked
+against the manifest (every file, none left out) and its source has passed the sandbox's static
+policy check. ``sandboxed=True`` runs the tabular program in the sandbox instead, as
+``python -m efe.apply`` does for files.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from efe.apply import SandboxedProgram
 from efe.contracts import TAB, TIME
 from efe.freeze import FrozenProgram, FrozenProgramError, instantiate, load_frozen
 from efe.series_meta import history_meta
@@ -76,18 +78,20 @@ class FrozenFeatureProgram(TransformerMixin, BaseEstimator):
 
     ``refit=False`` (default) applies the state fitted at freeze time; ``refit=True`` learns the
     program's state anew from the ``X, y`` given to ``fit`` (the program's own ``fit``).
+    ``sandboxed=True`` runs the program's code only in the sandbox, never in this process.
     """
 
-    def __init__(self, path: str | Path | None = None, refit: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, refit: bool = False, sandboxed: bool = False) -> None:
         self.path = path
         self.refit = refit
+        self.sandboxed = sandboxed
 
     def fit(self, X: Any, y: Any = None) -> "FrozenFeatureProgram":
         frozen = _load(self.path, "tab")
         self.manifest_ = frozen.manifest
         self.schema_ = frozen.manifest.get("input_schema", [])
         X = coerce_to_schema(X, self.schema_)
-        self.program_ = instantiate(frozen.source, TAB.factory)
+        self.program_ = SandboxedProgram(frozen) if self.sandboxed else instantiate(frozen.source, TAB.factory)
         if self.refit:
             if y is None:
                 raise ValueError("refit=True needs the labels y to fit the program's state")
@@ -96,14 +100,19 @@ class FrozenFeatureProgram(TransformerMixin, BaseEstimator):
             self.state_ = frozen.state
         self.feature_names_in_ = np.asarray([c["name"] for c in self.schema_], dtype=object)
         self.n_features_in_ = len(self.schema_)
-        self.output_columns_ = list(self.program_.transform(X.iloc[:1].copy(), self.state_).columns) \
+        self.output_columns_ = list(self._apply(X.iloc[:1].copy()).columns) \
             if len(X) else list(frozen.manifest.get("output_columns", []))
         return self
+
+    def _apply(self, X: pd.DataFrame) -> Any:
+        if self.sandboxed:
+            return self.program_.transform(X)
+        return self.program_.transform(X, self.state_)
 
     def transform(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "state_")
         X = coerce_to_schema(X, self.schema_)
-        out = self.program_.transform(X, self.state_)
+        out = self._apply(X)
         if not isinstance(out, pd.DataFrame):
             raise TypeError(f"the frozen program returned {type(out).__name__}, expected a DataFrame")
         return out
@@ -167,7 +176,8 @@ def _load(path: Any, setting: str) -> FrozenProgram:
     return frozen
 
 
-def load_program(path: str | Path, refit: bool = False) -> FrozenFeatureProgram | FrozenNormalization:
+def load_program(path: str | Path, refit: bool = False, sandboxed: bool = False
+                 ) -> FrozenFeatureProgram | FrozenNormalization:
     """A frozen program (a run directory or its frozen/ folder), ready to use.
 
     Tabular programs come back as a scikit-learn transformer. With ``refit=False`` (default) it is
@@ -176,6 +186,8 @@ def load_program(path: str | Path, refit: bool = False) -> FrozenFeatureProgram 
     re-learns the program's state (its encodings, bins, statistics) from the data given to ``fit``:
     the same reviewed code, new data. Time-series programs come back as a normalization with
     ``fit`` / ``transform`` / ``inverse_transform`` that is fitted on each history anyway.
+    Every file is checked against the manifest and the source against the sandbox's static policy
+    before any of it runs; ``sandboxed=True`` runs a tabular program's ``transform`` in the sandbox.
     """
     p = Path(path)
     if (p / "frozen" / "manifest.json").exists():
@@ -186,10 +198,13 @@ def load_program(path: str | Path, refit: bool = False) -> FrozenFeatureProgram 
 
     manifest = json.loads((p / "manifest.json").read_text())
     if manifest.get("setting") == "time":
+        if sandboxed:
+            raise ValueError("sandboxed=True runs tabular feature programs; a time-series normalization runs "
+                             "in this process after its checks")
         return FrozenNormalization(p)
     if refit:
-        return FrozenFeatureProgram(p, refit=True)
+        return FrozenFeatureProgram(p, refit=True, sandboxed=sandboxed)
     # fit() loads and hash-checks the files; the manifest already holds the schema to fit on
     empty = pd.DataFrame({c["name"]: pd.Series(dtype=c["dtype"] if c["dtype"] != "str" else "object")
                           for c in manifest.get("input_schema", [])})
-    return FrozenFeatureProgram(p).fit(empty)
+    return FrozenFeatureProgram(p, sandboxed=sandboxed).fit(empty)

@@ -126,7 +126,7 @@ def test_runtime_guard_blocks_without_ast_filter(runtime_only, body, event):
 def test_c_level_io_finds_no_files_and_no_network(runtime_only):
     """pyarrow opens files in C++, where no audit hook looks: the chroot is what stops it."""
     probe = run(runtime_only, IDENTITY_TAB)
-    if probe.isolation != "namespaces+chroot":
+    if not probe.isolation.startswith("namespaces+chroot"):
         pytest.skip(f"kernel refused namespaces here (isolation: {probe.isolation})")
     body = "f = pd.io.common.os.sys.modules['pyarrow'].OSFile('/etc/passwd')\nreturn X.assign(n=float(len(f.read())))"
     failure = run(runtime_only, tab_program(body))

@@ -6,15 +6,21 @@ Each returns ``(text, usage)`` for one request; caching, the ledger and budgets 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import importlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
+import openai
+
 from efe.llm.ledger import BudgetExhausted
+
+log = logging.getLogger(__name__)
 
 
 def estimate_tokens(text: str) -> int:
@@ -26,8 +32,32 @@ def _usage(prompt: str, completion: str, estimated: bool = True) -> dict:
             "estimated": estimated}
 
 
+class LLMEndpointError(RuntimeError):
+    """One request to the endpoint failed for good (after the retries); the message names why."""
+
+
+def describe_failure(exc: BaseException, api_base: str | None, timeout: float | None) -> str:
+    """One line a user can act on: status code, timeout, connection or malformed body."""
+    where = api_base or "the endpoint"
+    if isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError)):
+        return f"no answer within {timeout:g}s from {where} (timeout)"
+    if isinstance(exc, openai.APIStatusError):
+        body = str(getattr(exc, "message", "") or exc).strip().replace("\n", " ")
+        return f"HTTP {exc.status_code} from {where}: {body[:200]}"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot connect to {where}: {exc.__cause__ or exc}"
+    if isinstance(exc, (ValueError, TypeError, AttributeError, KeyError, IndexError)):
+        return f"malformed response from {where}: {type(exc).__name__}: {str(exc)[:200]}"
+    return f"request to {where} failed: {type(exc).__name__}: {str(exc)[:200]}"
+
+
 class OpenAIBackend:
-    """openevolve's own OpenAI-compatible client (hosted APIs, vLLM, Ollama, llama.cpp server)."""
+    """openevolve's own OpenAI-compatible client (hosted APIs, vLLM, Ollama, llama.cpp server).
+
+    The only retry layer: the SDK's and openevolve's own retries are switched off, and each
+    request gets ``llm.timeout`` seconds; failures are retried ``llm.retries`` times with
+    exponential backoff from ``llm.retry_delay`` capped at ``llm.retry_max_delay``.
+    """
 
     def __init__(self, model_cfg: Any, llm: Mapping[str, Any]) -> None:
         from openevolve.llm.openai import OpenAILLM
@@ -36,12 +66,32 @@ class OpenAIBackend:
         if not cfg.api_key:
             env = llm.get("api_key_env") or "OPENAI_API_KEY"
             cfg.api_key = os.environ.get(env) or "EMPTY"  # local servers accept any key
+        self.timeout = float(llm.get("timeout") or cfg.timeout or 60)
+        self.retries = int(llm.get("retries") or 0)
+        self.retry_delay = float(llm.get("retry_delay") or 0.0)
+        self.retry_max_delay = float(llm.get("retry_max_delay") or self.retry_delay)
+        self.api_base = cfg.api_base
+        cfg.retries = 0  # the SDK's max_retries
+        cfg.timeout = self.timeout  # the SDK's own request timeout, so a hung call's thread ends too
         self.inner = OpenAILLM(cfg)
 
+    def backoff(self, attempt: int) -> float:
+        return min(self.retry_delay * (2 ** attempt), self.retry_max_delay)
+
     async def complete(self, system: str, messages: list[dict], sample: int) -> tuple[str, dict]:
-        text = await self.inner.generate_with_context(system, messages)
-        if text is None:
-            raise RuntimeError("the endpoint returned no text")
+        for attempt in range(self.retries + 1):
+            try:
+                text = await self.inner.generate_with_context(system, messages, retries=0, timeout=self.timeout)
+                if not isinstance(text, str):
+                    raise ValueError("the response holds no message text")
+                break
+            except Exception as exc:  # noqa: BLE001 - every failure is described and maybe retried
+                reason = describe_failure(exc, self.api_base, self.timeout)
+                if attempt >= self.retries:
+                    raise LLMEndpointError(reason) from None
+                delay = self.backoff(attempt)
+                log.warning("LLM request failed (%s); retry %d/%d in %.1fs", reason, attempt + 1, self.retries, delay)
+                await asyncio.sleep(delay)
         usage = self.inner.last_usage
         if usage:
             return text, {"prompt_tokens": int(usage.get("prompt_tokens") or 0),

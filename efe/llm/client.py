@@ -14,9 +14,9 @@ from typing import Any, Mapping
 
 from openevolve.llm.base import LLMInterface
 
-from efe.llm.backends import OfflineBackend, OpenAIBackend, ReplayBackend
+from efe.llm.backends import LLMEndpointError, OfflineBackend, OpenAIBackend, ReplayBackend
 from efe.llm.cache import ResponseCache, claim_sample_index, request_key
-from efe.llm.ledger import BudgetExhausted, Ledger
+from efe.llm.ledger import BudgetExhausted, EndpointFailing, Ledger
 from efe.programs import normalise_response
 from efe.runspec import read_spec
 
@@ -50,6 +50,7 @@ class EfeLLM(LLMInterface):
             raise ValueError(f"unknown llm.backend {self.backend_name!r}")
         self.cache = ResponseCache(llm.get("cache_dir") if llm.get("cache", True) else None)
         self.ledger = Ledger(run_dir, llm.get("prices"), llm.get("max_calls"), llm.get("max_cost_usd"))
+        self.max_failures = llm.get("max_consecutive_failures")
         self.claims = run_dir / "llm_claims"
         self.template = Path(spec["seed_program"]).read_text()
         self.last_usage: dict | None = None
@@ -69,6 +70,9 @@ class EfeLLM(LLMInterface):
                                completion_tokens=usage.get("completion_tokens", 0), cost_usd=0.0,
                                latency_s=time.perf_counter() - start, sample=sample)
         else:
+            tripped = self.ledger.failing(self.max_failures)
+            if tripped:  # fail fast: the search is being stopped, don't wait on a dead endpoint again
+                raise EndpointFailing(tripped)
             self.ledger.claim_call()
             try:
                 text, usage = await self.backend.complete(system_message, messages, sample)
@@ -76,7 +80,8 @@ class EfeLLM(LLMInterface):
                 raise
             except Exception as exc:
                 self.ledger.record(model=self.model, backend=self.backend_name, cache_hit=False,
-                                   error=f"{type(exc).__name__}: {exc}"[:300],
+                                   error=(str(exc) if isinstance(exc, LLMEndpointError)
+                                          else f"{type(exc).__name__}: {exc}")[:300],
                                    latency_s=time.perf_counter() - start, sample=sample)
                 raise
             cost = self.ledger.cost(self.model, usage["prompt_tokens"], usage["completion_tokens"])

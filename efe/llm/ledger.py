@@ -19,6 +19,13 @@ class BudgetExhausted(RuntimeError):
     """No more LLM calls may be made in this run; the search stops and freezes what it has."""
 
 
+class EndpointFailing(RuntimeError):
+    """The circuit breaker is open: the last calls all failed, so no more are sent."""
+
+
+LLM_FAILURE_PREFIX = "LLM endpoint failing"
+
+
 @dataclass(frozen=True)
 class Totals:
     calls: int = 0
@@ -72,6 +79,31 @@ class Ledger:
             ct += int(e.get("completion_tokens") or 0)
             cost += float(e.get("cost_usd") or 0.0)
         return Totals(calls, cached, pt, ct, cost)
+
+    def consecutive_failures(self) -> tuple[int, str]:
+        """How many of the latest calls failed in a row (any worker), and the last error."""
+        if not self.path.exists():
+            return 0, ""
+        count, last = 0, ""
+        for line in reversed(self.path.read_text().splitlines()):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if not e.get("error"):
+                break
+            count += 1
+            last = last or str(e["error"])
+        return count, last
+
+    def failing(self, max_failures: int | None) -> str | None:
+        """The circuit breaker: why to stop after ``max_failures`` failed calls in a row, or None."""
+        if not max_failures:
+            return None
+        count, last = self.consecutive_failures()
+        if count < int(max_failures):
+            return None
+        return f"{LLM_FAILURE_PREFIX}: {count} calls in a row failed; last error: {last}"
 
     def claim_call(self) -> None:
         """Reserve one paid call, or raise BudgetExhausted."""

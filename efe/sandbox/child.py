@@ -83,9 +83,11 @@ def _execute(request: dict, data: dict[str, Any], result_fd: int) -> bytes:
 
     sys.stdout = sys.stderr = out = _BoundedText(MAX_STDOUT)
     guard.apply_limits(limits["memory_mb"], limits["cpu_s"])  # reads /proc: before chroot
-    isolation = guard.isolate(request["empty_root"])
+    isolation = guard.isolate(request["empty_root"], bool(request.get("namespaces", True)))
     guard.drop_privileges()
     guard.die_with_parent()
+    if guard.apply_seccomp(bool(request.get("seccomp", True))):
+        isolation = "seccomp" if isolation == "audit-only" else f"{isolation}+seccomp"
     guard.install_audit_hook(result_fd, code, tuple(request["code_roots"]))
 
     outputs: dict[str, Any] = {}

@@ -31,6 +31,12 @@ _ENV_FIXED = {
     "NUMEXPR_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
     "HOME": "/nonexistent", "ARROW_DEFAULT_MEMORY_POOL": "system",
 }
+# Layers to leave off, for tests and diagnosis ("namespaces", "seccomp"): e.g.
+# EFE_SANDBOX_DISABLE=namespaces behaves as where the kernel refuses namespaces (Docker's default).
+DISABLE_ENV = "EFE_SANDBOX_DISABLE"
+NO_KERNEL_ISOLATION = "audit-only"
+_PROBE = ("class Probe:\n    def fit(self, X, y):\n        return {}\n\n    def transform(self, X, state):\n"
+          "        return X\n\n\ndef build_feature_program(seed=0):\n    return Probe()\n")
 _WORKER_BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from efe.sandbox.worker import main; main()"
@@ -217,7 +223,7 @@ class Sandbox:
         header = {
             "cmd": "run", "source": source, "setting": setting, "plan": plan,
             "returns": returns, "data": data, "seed": int(seed), "limits": limits.as_dict(),
-            "code_roots": self._code_roots,
+            "code_roots": self._code_roots, **_layers(),
         }
         payload = plain.encode(values) if values else b""
         start = time.perf_counter()
@@ -230,6 +236,14 @@ class Sandbox:
                 raise
         wall = time.perf_counter() - start
         return _interpret(reply, body, limits, wall)
+
+    def isolation_mode(self) -> str:
+        """What holds a program in on this machine, e.g. ``namespaces+chroot+seccomp``, ``seccomp``,
+        or ``audit-only`` (no kernel isolation: only the in-process audit hook)."""
+        result = self.run(_PROBE, "tab", [], [])
+        if isinstance(result, SandboxFailure):
+            raise SandboxError(f"the sandbox could not run a trivial program: {result.reason}")
+        return result.isolation or NO_KERNEL_ISOLATION
 
     # ------------------------------------------------------------------ protocol
     def _alive(self) -> bool:
@@ -260,6 +274,11 @@ class Sandbox:
             return read_message(fd)
         except (EOFError, ValueError, OSError) as exc:
             raise SandboxError(f"sandbox worker stream broke: {exc!r}") from None
+
+
+def _layers() -> dict:
+    disabled = {x.strip() for x in os.environ.get(DISABLE_ENV, "").split(",")}
+    return {"namespaces": "namespaces" not in disabled, "seccomp": "seccomp" not in disabled}
 
 
 def _interpret(reply: dict, body: bytes, limits: SandboxLimits, wall: float) -> SandboxResult | SandboxFailure:

@@ -12,6 +12,7 @@ swallow the error and carry on.
 from __future__ import annotations
 
 import builtins
+import errno
 import json
 import os
 import resource
@@ -19,6 +20,11 @@ import signal
 import struct
 import sys
 from typing import Any, Callable
+
+try:  # loaded in the worker before any fork: it looks libseccomp up with a subprocess
+    import pyseccomp
+except (ImportError, OSError, RuntimeError):  # no binding or no libseccomp on this system
+    pyseccomp = None
 
 PROGRAM_FILENAME = "<efe-program>"
 VIOLATION_EXIT = 87
@@ -64,19 +70,21 @@ def apply_limits(memory_mb: int, cpu_s: int) -> None:
 _CLONE_NEWNS, _CLONE_NEWNET, _CLONE_NEWUSER = 0x00020000, 0x40000000, 0x10000000
 
 
-def isolate(empty_root: str) -> str:
+def isolate(empty_root: str, namespaces: bool = True) -> str:
     """New network and mount namespaces, then chroot into an empty directory.
 
     This is what stops C-level I/O that no audit hook sees (e.g. a C extension opening a
     file or a socket itself): there is no file to open and no network to reach. As root the
     namespaces are created directly; otherwise through an unprivileged user namespace. Where
-    the kernel refuses both, the audit hook remains the only guard and the mode says so.
+    the kernel refuses both, ``apply_seccomp`` and the audit hook remain, and the mode says so.
     """
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     attempts = [_CLONE_NEWNET | _CLONE_NEWNS, _CLONE_NEWNET] if os.getuid() == 0 else []
     attempts.append(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS)
+    if not namespaces:  # forced fallback (tests): behave as where the kernel refuses namespaces
+        attempts = []
     for flags in attempts:
         if libc.unshare(flags) == 0:
             try:
@@ -86,6 +94,47 @@ def isolate(empty_root: str) -> str:
                 return "network-namespace"
             return "namespaces+chroot"
     return "audit-only"
+
+
+# Syscalls a program never needs once the child is locked down. Opening files fails as in the
+# empty chroot (ENOENT); the rest fail with EPERM.
+_SECCOMP_NO_FILES = ("open", "openat", "openat2", "creat", "open_by_handle_at", "name_to_handle_at")
+_SECCOMP_DENIED = (
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg",
+    "execve", "execveat", "fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev", "mount",
+    "umount2", "pivot_root", "chroot", "setns", "unshare", "link", "linkat", "symlink", "symlinkat",
+    "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "truncate",
+    "chmod", "fchmodat", "chown", "fchownat", "lchown", "mknod", "mknodat", "bpf", "perf_event_open",
+    "io_uring_setup", "kexec_load", "init_module", "finit_module", "keyctl", "add_key", "request_key",
+)
+
+
+def apply_seccomp(enabled: bool = True) -> bool:
+    """A kernel syscall filter that holds where namespaces are refused (Docker's default profile).
+
+    No file can be opened and no socket made, whoever asks: a C extension calling ``open()``
+    directly is stopped here, which the audit hook cannot see. Returns False when the system has
+    no libseccomp binding or the kernel refuses the filter (the mode then says so).
+    """
+    if pyseccomp is None or not enabled:
+        return False
+    try:
+        f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+        for name in _SECCOMP_NO_FILES:
+            _seccomp_rule(f, pyseccomp.ERRNO(errno.ENOENT), name)
+        for name in _SECCOMP_DENIED:
+            _seccomp_rule(f, pyseccomp.ERRNO(errno.EPERM), name)
+        f.load()
+    except OSError:
+        return False
+    return True
+
+
+def _seccomp_rule(f: Any, action: int, name: str) -> None:
+    try:
+        f.add_rule(action, name)
+    except (OSError, ValueError):  # a syscall this architecture does not have
+        pass
 
 
 def drop_privileges() -> None:

@@ -36,6 +36,42 @@ def read_lineage(path: str | Path) -> list[dict]:
     return out
 
 
+def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int, bool]:
+    """Make the log agree with the checkpoint a resumed run starts from, before it appends.
+
+    Entries of iterations after ``through_iteration`` (all of them when None: no checkpoint, the
+    search starts over) were written by a process that died before checkpointing them; the
+    resumed search runs those iterations again, so they move to ``lineage.orphaned.jsonl``. A
+    torn last line (the process killed mid-write) is dropped. Returns (entries orphaned, torn?).
+    """
+    p = Path(path)
+    if not p.exists():
+        return 0, False
+    raw = p.read_text()
+    lines = raw.splitlines()
+    torn = bool(lines) and not raw.endswith("\n")
+    if torn:
+        lines = lines[:-1]
+    kept, orphaned = [], []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            torn = True
+            continue
+        iteration = entry.get("iteration")
+        late = through_iteration is None or (isinstance(iteration, int) and iteration > through_iteration)
+        (orphaned if late else kept).append(line)
+    if orphaned:
+        with open(p.with_name("lineage.orphaned.jsonl"), "a") as fh:
+            fh.write("".join(f"{line}\n" for line in orphaned))
+    if orphaned or torn:
+        tmp = p.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in kept))
+        tmp.replace(p)
+    return len(orphaned), torn
+
+
 _ITERATION_ERROR = re.compile(r"Iteration (\d+) error: (.*?)(?: \| tokens:.*)?$", re.S)
 
 

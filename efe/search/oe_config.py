@@ -24,9 +24,9 @@ def llm_models(llm: Mapping[str, Any], backend: str) -> list[dict]:
         "api_key": None,  # read from llm.api_key_env inside the workers, never stored
         "temperature": llm.get("temperature"),
         "max_tokens": llm.get("max_tokens"),
-        "timeout": llm.get("timeout"),
-        "retries": llm.get("retries"),
-        "retry_delay": llm.get("retry_delay"),
+        # efe's back end is the one retry layer (llm.retries, llm.timeout): openevolve's stays off
+        "retries": 0,
+        "retry_delay": 0,
     }
     common = {k: v for k, v in common.items() if v is not None}  # openevolve's dataclasses reject None
     if backend == "openai":
@@ -53,8 +53,8 @@ def build_config(openevolve: Mapping[str, Any], llm: Mapping[str, Any], *, syste
         evaluator["parallel_evaluations"] = os.cpu_count() or 1
     backend = resolve_backend(llm)
     llm_section = {k: v for k, v in d.get("llm", {}).items() if k != "models"}
-    llm_section.update({k: llm[k] for k in ("temperature", "max_tokens", "timeout", "retries", "retry_delay")
-                        if llm.get(k) is not None})
+    llm_section.update({k: llm[k] for k in ("temperature", "max_tokens") if llm.get(k) is not None})
+    llm_section.update(retries=0, retry_delay=0)
     llm_section["models"] = llm_models(llm, backend)
     llm_section["evaluator_models"] = []
     if llm.get("api_base"):

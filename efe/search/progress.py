@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Callable, TextIO
 
-from efe.llm.ledger import Ledger
+from efe.llm.ledger import LLM_FAILURE_PREFIX, Ledger
 
 
 def _clock(seconds: float) -> str:
@@ -20,9 +20,10 @@ def _clock(seconds: float) -> str:
 class Progress:
     def __init__(self, total: int, ledger: Ledger, *, score_label: str = "ΔAUC", score_key: str = "delta_auc",
                  start_iteration: int = 0, stream: TextIO | None = None, interval_s: float = 1.0,
-                 score_format: str = "+.4f") -> None:
+                 score_format: str = "+.4f", max_llm_failures: int | None = None) -> None:
         self.total = total
         self.ledger = ledger
+        self.max_llm_failures = max_llm_failures
         self.score_label, self.score_key, self.score_format = score_label, score_key, score_format
         self.start_iteration = start_iteration
         self.stream = stream or sys.stderr
@@ -50,7 +51,7 @@ class Progress:
             self.evaluated += 1
             self.valid += int(entry.get("metrics", {}).get("valid", 0) == 1.0)
             self._score(entry)
-        if any(s in str(entry.get("reason", "")) for s in ("exhausted", "cap reached")):
+        if any(s in str(entry.get("reason", "")) for s in ("exhausted", "cap reached", LLM_FAILURE_PREFIX)):
             self.request_stop(str(entry["reason"]).split(": ", 1)[-1])
         self.render()
 
@@ -99,7 +100,7 @@ class Progress:
 
     def _watch(self) -> None:
         while not self._halt.wait(self.interval):
-            reason = self.ledger.exhausted()
+            reason = self.ledger.exhausted() or self.ledger.failing(self.max_llm_failures)
             if reason:
                 self.request_stop(reason)
             if self.tty:

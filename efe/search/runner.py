@@ -7,6 +7,7 @@ which openevolve hands to its worker processes with the rest of the environment.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -17,8 +18,9 @@ from typing import Any
 
 from efe.llm.ledger import Ledger
 from efe.runspec import SPEC_ENV
-from efe.search.lineage import LineageRecorder, read_lineage
+from efe.search.lineage import LineageRecorder, read_lineage, rewind_lineage
 from efe.search.progress import Progress
+from efe.search.status import STATUS_FILE, search_status
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ class SearchResult:
     stop_reason: str
     iterations_done: int
     lineage: list[dict]
+
+    @property
+    def status(self) -> str:
+        """finished, stopped by budget, stopped by LLM failures, or interrupted."""
+        return search_status(self.stop_reason)
 
 
 def _file_logging_controller():
@@ -73,10 +80,14 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     if checkpoint is not None:
         start_iteration = int(checkpoint.name.split("_")[1])
     remaining = max(total_iterations - start_iteration, 0)
+    if resume:
+        _rewind(run_dir / "lineage.jsonl", start_iteration if checkpoint is not None else None)
 
     ledger = Ledger(run_dir, llm.get("prices"), llm.get("max_calls"), llm.get("max_cost_usd"))
     progress = Progress(total_iterations, ledger, score_label=score_label, score_key=score_key,
-                        start_iteration=start_iteration, score_format="+.4f" if score_key.startswith("delta") else ".4f")
+                        start_iteration=start_iteration,
+                        score_format="+.4f" if score_key.startswith("delta") else ".4f",
+                        max_llm_failures=llm.get("max_consecutive_failures"))
     recorder = LineageRecorder(run_dir / "lineage.jsonl", run_dir / "outcomes", on_entry=progress.on_entry)
 
     controller = _FileLoggingOpenEvolve(str(seed_program), str(evaluator_file), config,
@@ -111,12 +122,25 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
         except Exception as exc:  # noqa: BLE001 - the results must still be frozen
             log.warning("final checkpoint failed: %s", exc)
 
+    status = search_status(stop_reason)
+    (run_dir / STATUS_FILE).write_text(json.dumps({"status": status, "stop_reason": stop_reason}))
+    if status != "finished":
+        log.warning("search %s: %s", status, stop_reason)
     lineage = read_lineage(run_dir / "lineage.jsonl")
     best = best_valid(lineage)
     best_code = None
     if best is not None:
         best_code = (run_dir / "programs" / f"{best['code_sha256']}.py").read_text()
     return SearchResult(best, best_code, stop_reason, controller.database.last_iteration, lineage)
+
+
+def _rewind(lineage_path: Path, through_iteration: int | None) -> None:
+    orphaned, torn = rewind_lineage(lineage_path, through_iteration)
+    if torn:
+        log.warning("lineage.jsonl ended in a torn line (the last run was killed mid-write); dropped it")
+    if orphaned:
+        log.warning("resuming from iteration %s: %d lineage entries written after that checkpoint moved to "
+                    "lineage.orphaned.jsonl", through_iteration, orphaned)
 
 
 def best_valid(lineage: list[dict]) -> dict | None:

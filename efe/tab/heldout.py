@@ -51,6 +51,14 @@ def scorer_configs(names: list[str], search_scorer: dict) -> list[dict]:
 def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
                     y_test: pd.Series, models: list[dict], limits: SandboxLimits, seed: int,
                     gate_limits: gates.GateLimits) -> HeldoutResult:
+    out = refit(source, X_train, y_train, X_test, limits, seed, gate_limits)
+    score_heldout(out, X_train, y_train, X_test, y_test, models, seed)
+    return out
+
+
+def refit(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, limits: SandboxLimits,
+          seed: int, gate_limits: gates.GateLimits) -> HeldoutResult:
+    """The winner fitted on the whole training part, and its output on both parts (no scoring yet)."""
     plan = [
         {"op": "fit", "args": ["X", "y"], "out": "state"},
         {"op": "transform", "args": ["X", "state"], "out": "T"},
@@ -63,7 +71,12 @@ def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_te
         raise RuntimeError(f"the winning program failed when refitted on the whole training part: {result.reason}")
     T = gates.check_output("the training part", X_train, result.outputs["T"], gate_limits)
     T_test = gates.check_output("the held-out part", X_test, result.outputs["T_test"], gate_limits)
-    out = HeldoutResult(result.outputs["state"], T, T_test)
+    return HeldoutResult(result.outputs["state"], T, T_test)
+
+
+def score_heldout(out: HeldoutResult, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
+                  y_test: pd.Series, models: list[dict], seed: int) -> None:
+    """Each report model with and without the winner's features; a model that fails is listed as skipped."""
     raw_train, raw_test = plain.roundtrip(X_train), plain.roundtrip(X_test)
     for cfg in models:
         name = cfg.get("name")
@@ -72,13 +85,17 @@ def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_te
         except ValueError as exc:
             out.skipped[name] = str(exc).split(";")[0]
             continue
-        p_base = scorer.predict_proba(raw_train, y_train, raw_test)
-        p_fe = scorer.predict_proba(T, y_train, T_test)
-        base = float(roc_auc_score(y_test.to_numpy(), p_base))
-        fe = float(roc_auc_score(y_test.to_numpy(), p_fe))
+        try:
+            p_base = scorer.predict_proba(raw_train, y_train, raw_test)
+            p_fe = scorer.predict_proba(out.train_out, y_train, out.test_out)
+            base = float(roc_auc_score(y_test.to_numpy(), p_base))
+            fe = float(roc_auc_score(y_test.to_numpy(), p_fe))
+        except Exception as exc:  # noqa: BLE001 - one model failing must not lose the others or the result
+            log.warning("held-out scoring with %s failed", name, exc_info=True)
+            out.skipped[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
+            continue
         out.rows.append({"model": name, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base,
                          "delta_se": delong_se_of_difference(y_test.to_numpy(), p_fe, p_base)})
-    return out
 
 
 def _placements(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

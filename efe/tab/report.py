@@ -85,7 +85,8 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"(never seen by the search), {d['dataset']['n_features']} input features.",
         *([f"- Held-out part: {d['dataset']['heldout_source']}."] if d["dataset"].get("heldout_source") else []),
         f"- Search scorer: {d['search_scorer']}; LLM: {s['llm']}; {s['iterations_done']} of {s['iterations']} "
-        f"iterations; stopped: {s['stop_reason']}.",
+        f"iterations; search {s.get('status', 'finished')} ({s['stop_reason']}).",
+        f"- Sandbox isolation of candidate programs: {d.get('sandbox_mode') or 'unknown'}.",
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
         f"program); LLM calls {s['llm_calls']} (+{s['llm_cached']} cached), cost ${s['llm_cost_usd']:.4f}.",
         f"- Frozen: {_frozen_line(d)}",

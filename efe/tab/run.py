@@ -55,7 +55,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     )
     result = run_search(run_dir, spec_path, run_dir / "seed_program.py", EVALUATOR_FILE, oe_config,
                         iterations, llm, resume=resume)
-    say(f"search finished ({result.stop_reason}); refitting the winner on the whole training part")
+    say(f"search {result.status} ({result.stop_reason}); refitting the winner on the whole training part")
 
     winner, source, finalists, selection = _final_selection(cfg, spec, run_dir, result, seed_source)
     best_dir = run_dir / "best"
@@ -63,8 +63,16 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     (best_dir / "program.py").write_text(source)
     (best_dir / "info.json").write_text(json.dumps(winner, indent=2, default=str))
 
-    report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists,
-                          selection)
+    try:
+        report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists,
+                              selection)
+    except Exception as exc:  # noqa: BLE001 - a failing report must not hide the frozen result
+        if not (run_dir / "frozen" / "manifest.json").exists():
+            raise
+        log.error("writing the report failed", exc_info=True)
+        say(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+            f"the frozen program is complete (details in {run_dir / 'efe.log'})")
+        report_path = run_dir / "report.md"
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report_path}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
@@ -117,29 +125,35 @@ def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: 
 
 def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any,
             llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict) -> Path:
-    from efe.tab.heldout import refit_and_score, scorer_configs
+    from efe.tab.heldout import refit, score_heldout, scorer_configs
     from efe.tab.report import estimates, search_cost, write_report
     from evaluators.tabular.gates import GateLimits
 
     X_train, y_train = read_train(spec["train_path"], spec["target"])
     X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec["target"])
     models = scorer_configs(list(cfg.report.models), spec["scorer"])
-    held = refit_and_score(source, X_train, y_train, X_test, y_test, models,
-                           SandboxLimits.from_mapping(spec.get("sandbox")), int(spec["seed"]),
-                           GateLimits.from_mapping(spec.get("gate")))
+    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(spec.get("sandbox")),
+                 int(spec["seed"]), GateLimits.from_mapping(spec.get("gate")))
     fresh_row = next((f for f in finalists if f["id"] == winner.get("id")), None)
-    claimed = estimates(winner, fresh_row, held.rows, float(cfg.report.get("interval_z", 1.96)))
-    heldout_summary = {r["model"]: round(r["auc_efe"], 6) for r in held.rows}
-    freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
-           output_columns=[str(c) for c in held.test_out.columns],
-           extra={"dataset": spec["dataset"]["name"], "target": spec["target"],
-                  "positive_label": spec["dataset"].get("positive_label"),
-                  "search_fitness": winner["metrics"].get("combined_score"),
-                  "search_delta_auc": winner["metrics"].get("delta_auc"),
-                  "selection": selection.get("verdict"), "estimates": claimed,
-                  "heldout_auc": heldout_summary, "heldout": held.rows,
-                  "new_columns": winner.get("new_columns", []),
-                  "dropped_columns": winner.get("dropped_columns", [])})
+    interval_z = float(cfg.report.get("interval_z", 1.96))
+
+    def freeze_winner() -> dict:
+        claimed = estimates(winner, fresh_row, held.rows, interval_z)
+        freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
+               output_columns=[str(c) for c in held.test_out.columns],
+               extra={"dataset": spec["dataset"]["name"], "target": spec["target"],
+                      "positive_label": spec["dataset"].get("positive_label"),
+                      "search_fitness": winner["metrics"].get("combined_score"),
+                      "search_delta_auc": winner["metrics"].get("delta_auc"),
+                      "selection": selection.get("verdict"), "estimates": claimed,
+                      "heldout_auc": {r["model"]: round(r["auc_efe"], 6) for r in held.rows}, "heldout": held.rows,
+                      "new_columns": winner.get("new_columns", []),
+                      "dropped_columns": winner.get("dropped_columns", [])})
+        return claimed
+
+    freeze_winner()  # the result is safe before any report model runs
+    score_heldout(held, X_train, y_train, X_test, y_test, models, int(spec["seed"]))
+    claimed = freeze_winner()  # the same files, now with the held-out scores in the manifest
 
     totals = Ledger(run_dir, llm.get("prices")).totals()
     candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
@@ -150,8 +164,10 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                     "heldout_rows": len(X_test), "n_features": X_train.shape[1],
                     "heldout_source": _heldout_source(run_dir), "warnings": spec["dataset"].get("warnings", [])},
         "search_scorer": spec["scorer"]["name"],
+        "sandbox_mode": spec.get("sandbox_mode"),
         "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
-                   "stop_reason": result.stop_reason, "candidates": len(candidates), "valid": valid,
+                   "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
+                   "valid": valid,
                    "invalid": len(candidates) - valid,
                    "no_program": sum(1 for e in result.lineage if e.get("kind") == "no_program"),
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,

@@ -117,7 +117,7 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
                              output_dir=str(run_dir / "evolution"))
     result = run_search(run_dir, spec_path, run_dir / "seed_program.py", EVALUATOR_FILE, oe_config, iterations,
                         llm, resume=resume, score_label="MASE ratio", score_key="mase_ratio")
-    say(f"search finished ({result.stop_reason}); scoring the winner on the held-out windows")
+    say(f"search {result.status} ({result.stop_reason}); scoring the winner on the held-out windows")
     winner = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "mase_ratio": 1.0}}
     source = result.best_code or seed_source
     selection: dict = {"decision": "skipped", "windows": spec.get("selection", {}).get("windows", 0), "table": [],
@@ -177,7 +177,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         "dataset": spec["dataset"], "freq": spec["freq"], "prediction_length": spec["prediction_length"],
         "season": spec["season"], "forecaster": spec["forecaster"]["name"],
         "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
-                   "stop_reason": result.stop_reason, "candidates": len(candidates), "valid": valid,
+                   "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
+                   "valid": valid,
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
                    "wall_s": round(time.time() - started, 1)},
         "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
@@ -187,6 +188,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         "selection": selection,
         "evaluation": {"mean_seconds": mean_eval_s, "max_history": spec["windows"].get("max_history"),
                        "search_windows": search_windows},
+        "sandbox_mode": spec.get("sandbox_mode"),
     }
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=str))
     d = data
@@ -195,8 +197,10 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           f"{d['season']}; held-out: the last {spec['heldout']['windows']} window(s) of each series, never seen by "
           f"the search.",
           f"- Search forecaster: {d['forecaster']}; LLM: {d['search']['llm']}; {d['search']['iterations_done']} of "
-          f"{iterations} iterations ({d['search']['stop_reason']}); {len(candidates)} candidates, {valid} valid; "
+          f"{iterations} iterations; search {d['search']['status']} ({d['search']['stop_reason']}); "
+          f"{len(candidates)} candidates, {valid} valid; "
           f"LLM calls {totals.calls} (+{totals.cached} cached), ${totals.cost_usd:.4f}.",
+          f"- Sandbox isolation of candidate programs: {spec.get('sandbox_mode') or 'unknown'}.",
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
           f"{d['winner']['fitness']:.4f}, search MASE ratio {d['winner']['mase_ratio']:.4f}"
           + (" (the identity: no gain found)." if selection["decision"] == "no gain found" else "."),

@@ -45,4 +45,4 @@ def tree_report(TA: pd.DataFrame, yA: pd.Series, seed: int, depth: int) -> str:
     tree = DecisionTreeClassifier(max_depth=depth, min_samples_leaf=max(5, len(X) // 100),
                                   random_state=seed)
     tree.fit(X, yA.to_numpy())
-    return export_text(tree, feature_names=[str(c) for c in X.columns], decimals=3)
+    return export_text(tree, feature_names=[str(c) for c in TA.columns], decimals=3)  # the user's names

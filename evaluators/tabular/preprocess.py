@@ -3,6 +3,9 @@
 Programs may return text, categories, booleans or dates; scorers want numbers. Categories
 are coded with the levels seen in pool A (unseen levels become missing), booleans become 0/1,
 dates become seconds. Missing values stay missing: all three scorers handle NaN natively.
+Scorers see safe aliases (``f0``, ``f1``, …) instead of the user's column names, which may
+hold characters a model rejects (LightGBM refuses ``[ ] { } " , :``); everything the user
+reads (reports, feedback, frozen programs, exports) keeps the real names.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pandas as pd
 class ScorerInput:
     def fit(self, X: pd.DataFrame) -> "ScorerInput":
         self.columns_ = list(X.columns)
+        self.aliases_ = [f"f{i}" for i in range(len(self.columns_))]
         self.kinds_: dict[str, str] = {}
         self.levels_: dict[str, dict] = {}
         for col in self.columns_:
@@ -54,4 +58,5 @@ class ScorerInput:
                 codes = s.astype(str).map(self.levels_[col])
                 codes[s.isna()] = np.nan
                 out[col] = codes.astype("float64").to_numpy()
-        return pd.DataFrame(out, index=X.index, columns=self.columns_)
+        return pd.DataFrame(dict(zip(self.aliases_, (out[c] for c in self.columns_))), index=X.index,
+                            columns=self.aliases_)

@@ -1,0 +1,58 @@
+"""Where the kernel refuses namespaces (forced here), the seccomp layer still blocks C-level file access."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from efe.sandbox import Sandbox, SandboxFailure
+from efe.sandbox.client import DISABLE_ENV
+from tests.conftest import ROOT, ratio_table, tab_program
+
+X = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+PLAN = [{"op": "transform", "args": ["X", "state"], "out": "T"}]
+
+# pyarrow opens the file in C++: no audit event is raised, so only the kernel can stop this read
+ARROW_READ = tab_program("pa = pd.core.arrays.arrow.array.pa\n"
+                         "data = pa.OSFile('/etc/passwd').read()\n"
+                         "return X.assign(leak=float(len(data)))")
+NUMPY_READ = tab_program("raw = getattr(np, 'from' + 'file')('/etc/passwd', dtype=np.uint8)\n"
+                         "return X.assign(leak=float(raw.sum()))")
+
+
+def run(source: str, monkeypatch, disable: str) -> tuple[object, str]:
+    monkeypatch.setenv(DISABLE_ENV, disable)
+    with Sandbox() as sandbox:
+        return sandbox.run(source, "tab", PLAN, ["T"], values={"X": X, "state": {}}), sandbox.isolation_mode()
+
+
+@pytest.mark.parametrize("source", [ARROW_READ, NUMPY_READ], ids=["pyarrow-c++-open", "numpy-fromfile"])
+def test_forced_fallback_still_blocks_c_level_reads(source, monkeypatch):
+    result, mode = run(source, monkeypatch, "namespaces")
+    assert mode == "seccomp"
+    assert isinstance(result, SandboxFailure), "the program read /etc/passwd"
+
+
+def test_without_seccomp_the_audit_hook_alone_misses_the_c_level_read(monkeypatch):
+    """The control: this is the hole the seccomp layer closes (and what require_isolation refuses)."""
+    result, mode = run(ARROW_READ, monkeypatch, "namespaces,seccomp")
+    assert mode == "audit-only"
+    assert not isinstance(result, SandboxFailure), result.reason
+    assert result.outputs["T"]["leak"].iloc[0] > 0
+
+
+def test_require_isolation_refuses_a_machine_without_kernel_isolation(tmp_path):
+    csv = tmp_path / "t.csv"
+    ratio_table(60, seed=0).to_csv(csv, index=False)
+    env = dict(os.environ, **{DISABLE_ENV: "namespaces,seccomp"})
+    proc = subprocess.run([sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}",
+                           "dataset.target=label", f"runs_root={tmp_path / 'runs'}", "sandbox.require_isolation=true"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: sandbox.require_isolation=true")
+    assert "sandbox isolation" not in proc.stderr  # refused before anything ran
