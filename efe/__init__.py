@@ -12,7 +12,8 @@ from typing import Any
 __all__ = ["load_program"]
 
 
-def load_program(path: Any) -> Any:
+def load_program(path: Any, **options: Any) -> Any:
+    """See ``efe.transformer.load_program`` (options: ``require_review``)."""
     from efe.transformer import load_program as _load_program
 
-    return _load_program(path)
+    return _load_program(path, **options)

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from efe.contracts import TAB, TIME
 from efe.freeze import FrozenProgram, FrozenProgramError, instantiate, load_frozen
+from efe.review_log import require_approval
 
 
 def coerce_to_schema(X: Any, schema: list[dict], where: str = "the input") -> pd.DataFrame:
@@ -168,12 +169,15 @@ def _load(path: Any, setting: str) -> FrozenProgram:
     return frozen
 
 
-def load_program(path: str | Path) -> FrozenFeatureProgram | FrozenNormalization:
+def load_program(path: str | Path, require_review: bool = False) -> FrozenFeatureProgram | FrozenNormalization:
     """A frozen program (a run directory or its frozen/ folder), ready to use.
 
     Tabular programs come back as a fitted scikit-learn transformer; time-series programs as a
-    normalization with ``fit`` / ``transform`` / ``inverse_transform``.
+    normalization with ``fit`` / ``transform`` / ``inverse_transform``. ``require_review=True``
+    refuses a program that no one approved with ``python -m efe.review`` (or that changed since).
     """
+    if require_review:
+        require_approval(path)
     p = Path(path)
     if (p / "frozen" / "manifest.json").exists():
         p = p / "frozen"

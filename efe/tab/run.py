@@ -19,6 +19,7 @@ from efe.llm.ledger import Ledger
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
+from efe.tracking import track_run
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     (best_dir / "info.json").write_text(json.dumps(winner, indent=2, default=str))
 
     report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists)
+    track_run(cfg, run_dir, "tab")
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report_path}")
     say(f"  frozen program:  {run_dir / 'frozen'}")

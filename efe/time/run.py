@@ -18,6 +18,7 @@ from efe.llm.ledger import Ledger
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
+from efe.tracking import track_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PROGRAM = ROOT / "programs" / "time_identity.py"
@@ -108,6 +109,7 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     (run_dir / "best" / "program.py").write_text(source)
     (run_dir / "best" / "info.json").write_text(json.dumps(winner, indent=2, default=str))
     report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists)
+    track_run(cfg, run_dir, "time")
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
