@@ -119,7 +119,8 @@ def _heldout_lines(manifest: dict, report: dict) -> list[str]:
             interval = f"[{e['low']:+.4f}, {e['high']:+.4f}]" + (f" (mean ± {z}·SE)" if z is not None else "")
         else:
             interval = "not reported"
-        out.append(f"| {r.get('model')} | {r.get('auc_no_fe', float('nan')):.4f} | {r.get('auc_efe', float('nan')):.4f} | "
+        nan = float("nan")
+        out.append(f"| {r.get('model')} | {r.get('auc_no_fe', nan):.4f} | {r.get('auc_efe', nan):.4f} | "
                    f"{r.get('delta', float('nan')):+.4f} | {interval} |")
     notes = [f"- {e['model']}: {e['note']}" for e in intervals.values() if e.get("note")]
     return out + ([""] + notes if notes else [])
@@ -145,12 +146,10 @@ def _limits(manifest: dict, config: dict | None) -> list[str]:
     return lines
 
 
-def render_card(manifest: dict, report: dict, run_dir: Path | None, config: dict | None) -> str:
-    """The model card text; ``config`` (package.json) adds per-column inputs, NaN behaviour and latency."""
+def render_card(manifest: dict, source: str, report: dict, run_dir: Path | None, config: dict | None) -> str:
+    """The model card of the frozen program ``source``; ``config`` (package.json) adds per-column
+    inputs, NaN behaviour and latency."""
     new, dropped = manifest.get("new_columns", []), manifest.get("dropped_columns", [])
-    source = report.get("winner", {}).get("source") or ""
-    if not source and run_dir is not None and (run_dir / "frozen" / "program.py").exists():
-        source = (run_dir / "frozen" / "program.py").read_text()
     inputs = (config or {}).get("column_inputs", {})
     columns = [f"- **{c}**: {describe_column(source, c).rstrip('.')}."
                + (f" Computed from: {', '.join(inputs[c]) or 'no input column (a constant)'}." if c in inputs else "")

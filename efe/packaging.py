@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from efe.config import plain_dict
 from efe.datasets.split import read_train
 from efe.contracts import TAB
-from efe.export import to_portable, write_module
+from efe.export import DECODER_SOURCE, to_portable, write_module
 from efe.freeze import FrozenProgramError, instantiate, load_frozen
 from efe.model_card import column_inputs, data_fingerprint, render_card
 from efe.review_log import frozen_dir_of
@@ -33,8 +34,17 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_frame(path: Path, frame: pd.DataFrame) -> None:
-    path.write_text(json.dumps(to_portable(frame), allow_nan=True, separators=(",", ":")))
+def _decoder() -> Any:
+    namespace: dict[str, Any] = {"np": np, "pd": pd}
+    exec(DECODER_SOURCE, namespace)  # noqa: S102 - efe's own decoder, the text every exported module holds
+    return namespace["_decode"]
+
+
+def _write_frame(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Store a table; returns it as the generated tests will read it back (e.g. a missing text value is None)."""
+    text = json.dumps(to_portable(frame), allow_nan=True, separators=(",", ":"))
+    path.write_text(text)
+    return _decoder()(json.loads(text))
 
 
 def _sample(run_dir: Path, manifest: dict, rows: int) -> pd.DataFrame:
@@ -80,9 +90,8 @@ def build_package(run_dir: Path, out: Path, cfg: dict) -> Path:
 
     program = instantiate(frozen.source, TAB.factory)
     apply = lambda X: program.transform(X.copy(), frozen.state)  # the frozen program itself, not the export
-    sample = _sample(run_dir, m, int(cfg["sample_rows"]))
+    sample = _write_frame(out / "sample_input.json", _sample(run_dir, m, int(cfg["sample_rows"])))
     expected = apply(sample)
-    _write_frame(out / "sample_input.json", sample)
     _write_frame(out / "expected_output.json", expected)
 
     probe_dir = out / "nan_probe"
@@ -90,9 +99,8 @@ def build_package(run_dir: Path, out: Path, cfg: dict) -> Path:
     probe_rows = min(len(sample), max(2, int(cfg["single_rows"])))
     nan_probe = []
     for i, column in enumerate(sample.columns):
-        X = _with_nan(sample, column, probe_rows)
         case = {"column": str(column), "input": f"nan_probe/input_{i}.json", "output": None, "error": None}
-        _write_frame(out / case["input"], X)
+        X = _write_frame(out / case["input"], _with_nan(sample, column, probe_rows))
         try:
             _write_frame(out / f"nan_probe/output_{i}.json", apply(X))
             case["output"] = f"nan_probe/output_{i}.json"
@@ -138,5 +146,5 @@ def build_package(run_dir: Path, out: Path, cfg: dict) -> Path:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (out / "package.json").write_text(json.dumps(config, indent=2, default=str))
-    (out / "MODEL_CARD.md").write_text(render_card(m, report, run_dir, config))
+    (out / "MODEL_CARD.md").write_text(render_card(m, frozen.source, report, run_dir, config))
     return out

@@ -39,12 +39,12 @@ def diff_against_identity(path: Path, frozen_dir: Path, setting: str) -> str:
     return "\n".join(lines) or "(no difference: the frozen program is the identity)"
 
 
-def _model_card(path: Path, manifest: dict) -> str:
+def _model_card(path: Path, frozen_dir: Path, manifest: dict) -> str:
     if (path / "MODEL_CARD.md").exists():
         return (path / "MODEL_CARD.md").read_text()
     if manifest.get("setting") == "tab" and (path / "spec.json").exists():
         report = json.loads((path / "report.json").read_text()) if (path / "report.json").exists() else {}
-        return render_card(manifest, report, path, None)
+        return render_card(manifest, (frozen_dir / "program.py").read_text(), report, path, None)
     return "(no model card: package the run with python -m efe.package to write one)"
 
 
@@ -65,7 +65,7 @@ def show(path: Path, frozen_dir: Path) -> str:
         rule, f"Review of {path} ({setting} program for '{manifest.get('dataset')}', program sha256 "
               f"{manifest.get('files', {}).get('program.py', '?')})", rule, "",
         "## Changes against the identity", "", diff_against_identity(path, frozen_dir, setting), "",
-        rule, _model_card(path, manifest), rule, _report(path), rule,
+        rule, _model_card(path, frozen_dir, manifest), rule, _report(path), rule,
     ])
 
 

@@ -49,7 +49,8 @@ def fitness_curve(run_dir: Path) -> list[tuple[str, float, int, int]]:
     entries = sorted((e for e in read_lineage(run_dir / "lineage.jsonl") if "combined_score" in e.get("metrics", {})),
                      key=lambda e: (int(e.get("iteration") or 0), float(e.get("time") or 0)))
     for e in entries:
-        value, step, ms = float(e["metrics"]["combined_score"]), int(e.get("iteration") or 0), int(1000 * float(e.get("time") or 0))
+        value, step = float(e["metrics"]["combined_score"]), int(e.get("iteration") or 0)
+        ms = int(1000 * float(e.get("time") or 0))
         best = max(best, value)
         points += [("fitness", value, step, ms), ("best_fitness", best, step, ms)]
     return points

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,5 +105,5 @@ def test_latency_of_one_batch(sample):
     elapsed = time.perf_counter() - started
     assert len(out) == rows
     budget = CONFIG["latency"]["budget_s"]
-    assert elapsed < budget, f"{rows} rows took {elapsed:.3f}s (budget {budget:.3f}s; {CONFIG['latency']['measured_s']:.4f}s when packaged)"
-    assert np.isfinite(elapsed)
+    measured = CONFIG["latency"]["measured_s"]
+    assert elapsed < budget, f"{rows} rows took {elapsed:.3f}s (budget {budget:.3f}s; {measured:.4f}s when packaged)"
