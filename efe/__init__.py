@@ -12,9 +12,10 @@ from typing import Any
 __all__ = ["load_program"]
 
 
-def load_program(path: Any, refit: bool = False, sandboxed: bool = False) -> Any:
-    """A frozen program, ready to use; ``refit=True`` re-learns its state on the data given to ``fit``,
-    ``sandboxed=True`` runs its ``transform`` in the sandbox."""
+def load_program(path: Any, refit: bool = False, sandboxed: bool = False, require_review: bool = False) -> Any:
+    """A frozen program, ready to use (see ``efe.transformer.load_program``): ``refit=True`` re-learns its
+    state on the data given to ``fit``; ``sandboxed=True`` runs its ``transform`` in the sandbox;
+    ``require_review=True`` refuses a program nobody approved with ``python -m efe.review``."""
     from efe.transformer import load_program as _load_program
 
-    return _load_program(path, refit=refit, sandboxed=sandboxed)
+    return _load_program(path, refit=refit, sandboxed=sandboxed, require_review=require_review)

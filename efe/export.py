@@ -243,23 +243,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (frozen_dir / "manifest.json").exists():
         print(f"error: '{source}' is neither a run directory nor a frozen program directory", file=sys.stderr)
         return 2
-    from efe.freeze import FrozenProgramError, load_frozen
+    from efe.freeze import FrozenProgramError
 
     try:
-        state_json = json.dumps(to_portable(load_frozen(frozen_dir).state), allow_nan=True)
-        mode = args.get("sidecar", "auto")
-        use_sidecar = mode == "true" or (mode == "auto" and len(state_json) > LITERAL_LIMIT)
-        sidecar = out.with_suffix(".state.json") if use_sidecar else None
-        text = render_module(frozen_dir, sidecar=sidecar).replace("{module}", out.stem)
+        written = write_module(frozen_dir, out, args.get("sidecar", "auto"))
     except (FrozenProgramError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print("wrote " + " and ".join(str(p) for p in written))
+    return 0
+
+
+def write_module(frozen_dir: Path, out: Path, sidecar: str = "auto") -> list[Path]:
+    """Write the standalone module (and its state sidecar when large or asked for); the paths written."""
+    from efe.freeze import load_frozen
+
+    state_json = json.dumps(to_portable(load_frozen(frozen_dir).state), allow_nan=True)
+    use_sidecar = sidecar == "true" or (sidecar == "auto" and len(state_json) > LITERAL_LIMIT)
+    sidecar_path = out.with_suffix(".state.json") if use_sidecar else None
+    text = render_module(frozen_dir, sidecar=sidecar_path).replace("{module}", out.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    if sidecar is not None:
-        sidecar.write_text(state_json)
-    print(f"wrote {out}" + (f" and {sidecar}" if sidecar else ""))
-    return 0
+    if sidecar_path is None:
+        return [out]
+    sidecar_path.write_text(state_json)
+    return [out, sidecar_path]
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from efe.apply import SandboxedProgram
 from efe.contracts import TAB, TIME
 from efe.freeze import FrozenProgram, FrozenProgramError, instantiate, load_frozen
+from efe.review_log import require_approval
 from efe.series_meta import history_meta
 
 
@@ -176,7 +177,7 @@ def _load(path: Any, setting: str) -> FrozenProgram:
     return frozen
 
 
-def load_program(path: str | Path, refit: bool = False, sandboxed: bool = False
+def load_program(path: str | Path, refit: bool = False, sandboxed: bool = False, require_review: bool = False
                  ) -> FrozenFeatureProgram | FrozenNormalization:
     """A frozen program (a run directory or its frozen/ folder), ready to use.
 
@@ -188,7 +189,11 @@ def load_program(path: str | Path, refit: bool = False, sandboxed: bool = False
     ``fit`` / ``transform`` / ``inverse_transform`` that is fitted on each history anyway.
     Every file is checked against the manifest and the source against the sandbox's static policy
     before any of it runs; ``sandboxed=True`` runs a tabular program's ``transform`` in the sandbox.
+    ``require_review=True`` refuses a program that no one approved with ``python -m efe.review``
+    (or that changed since).
     """
+    if require_review:
+        require_approval(path)
     p = Path(path)
     if (p / "frozen" / "manifest.json").exists():
         p = p / "frozen"

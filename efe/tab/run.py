@@ -20,6 +20,7 @@ from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
+from efe.tracking import track_run
 
 log = logging.getLogger(__name__)
 SEED_PROGRAM = seed_program("tab")
@@ -73,6 +74,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
         say(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
             f"the frozen program is complete (details in {run_dir / 'efe.log'})")
         report_path = run_dir / "report.md"
+    track_run(cfg, run_dir, "tab")
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report_path}")
     say(f"  frozen program:  {run_dir / 'frozen'}")

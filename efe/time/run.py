@@ -20,6 +20,7 @@ from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.time.selection import select_time
+from efe.tracking import track_run
 from evaluators.timeseries.forecasters import with_max_history
 from evaluators.timeseries.windows import span, stride_steps
 
@@ -141,6 +142,7 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     (run_dir / "best" / "program.py").write_text(source)
     (run_dir / "best" / "info.json").write_text(json.dumps(winner, indent=2, default=str))
     report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, selection)
+    track_run(cfg, run_dir, "time")
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
