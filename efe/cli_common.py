@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from efe.config import plain_dict
+
 
 def _run_dir(root: str, setting: str, name: Any, path: Any, resume: Any, stamp: str) -> str:
     if resume not in (None, "None", "null", ""):
@@ -81,6 +83,8 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
         "seed_program": str((run_dir / "seed_program.py").resolve()),
         "outcomes_dir": str((run_dir / "outcomes").resolve()),
         "llm": llm,
+        "proposal": {"plan_first": bool((cfg.get("proposer") or {}).get("plan_first", False)),
+                     "judge": plain_dict(cfg.get("judge")) or {"name": "none"}},
     })
     path = write_spec(run_dir / "spec.json", spec)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))

@@ -10,7 +10,6 @@ outcome file per program (keyed by a hash of its source) from whichever worker r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,9 +21,8 @@ from typing import Any, Callable
 
 from openevolve.population import PopulationSnapshot, PopulationStrategy, ProgramState
 
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
+from efe.proposals import ProposalIndex, rejected_sha
+from efe.programs import code_hash
 
 
 def write_outcome(outcomes_dir: str | Path, code: str, outcome: dict) -> None:
@@ -61,6 +59,7 @@ class LineageRecorder(logging.Handler):
         self.outcomes = Path(outcomes_dir)
         self.on_entry = on_entry
         self.current_iteration: int | None = None
+        self.proposals = ProposalIndex(self.path.parent)
         self._lock = threading.Lock()
 
     # --------------------------------------------------------------- hooks
@@ -105,6 +104,9 @@ class LineageRecorder(logging.Handler):
             "code_sha256": code_hash(candidate.code),
             "changes": candidate.metadata.get("changes"),
         }
+        plan = self.proposals.plan(entry["code_sha256"])
+        if plan:
+            entry["plan"] = plan
         self._keep_code(candidate.code, entry["code_sha256"])
         self.write(entry)
         return True
@@ -119,9 +121,14 @@ class LineageRecorder(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:  # logging.Handler
         match = _ITERATION_ERROR.match(record.getMessage())
         if match:
-            self.write({"kind": "no_program", "id": None, "parent": None, "island": None,
-                        "iteration": int(match.group(1)), "metrics": {"combined_score": 0.0, "valid": 0.0},
-                        "verdict": "no_program", "reason": match.group(2).strip()[:500]})
+            reason = match.group(2).strip()[:500]
+            entry = {"kind": "no_program", "id": None, "parent": None, "island": None,
+                     "iteration": int(match.group(1)), "metrics": {"combined_score": 0.0, "valid": 0.0},
+                     "verdict": "no_program", "reason": reason}
+            rejected = rejected_sha(reason)
+            if rejected:  # a proposal the judge turned down before evaluation
+                entry.update(verdict="judge_rejected", code_sha256=rejected)
+            self.write(entry)
 
     # --------------------------------------------------------------- output
     def write(self, entry: dict) -> None:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from efe.llm.judge import summary_line
+
 
 def write_report(run_dir: Path, data: dict[str, Any]) -> tuple[Path, Path]:
     json_path = run_dir / "report.json"
@@ -28,6 +30,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"iterations; stopped: {s['stop_reason']}.",
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
         f"program); LLM calls {s['llm_calls']} (+{s['llm_cached']} cached), cost ${s['llm_cost_usd']:.4f}.",
+        *summary_line(s.get("judge")),
         f"- Winner: `{w['id']}` from iteration {w['iteration']}, search fitness {w['fitness']:.4f} "
         f"(ΔAUC on pool B {w['delta_auc']:+.4f}).",
         "",
