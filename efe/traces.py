@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from efe.config import ConfigError, compose, plain_dict
 from efe.proposals import PROPOSALS_FILE, read_proposals
+from efe.search.lineage import read_lineage
 
 USAGE = ("usage: python -m efe.traces run=<run dir> [run=<run dir> ...] format=sft|preference|reward "
          "out=<file.jsonl> [preference.min_margin=0.0 ...]")
@@ -71,16 +72,6 @@ class Example:
                 "winner": self.winner, "heldout_confirmed": self.heldout_confirmed}
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
 def _heldout_confirmed(report: Mapping[str, Any]) -> bool:
     """Did the held-out part confirm the frozen winner's gain (over no feature engineering / the identity)?"""
     rows = report.get("heldout") or []
@@ -99,7 +90,7 @@ def load_examples(run_dir: Path) -> tuple[list[Example], int]:
         raise TraceError(f"run={run_dir}: no lineage.jsonl there (is it an efe run directory?)")
     if not (run_dir / PROPOSALS_FILE).exists():
         raise TraceError(f"run={run_dir}: no {PROPOSALS_FILE} (the run predates recorded prompts); re-run it")
-    lineage = _read_jsonl(run_dir / "lineage.jsonl")
+    lineage = read_lineage(run_dir / "lineage.jsonl")
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     winner_id = (report.get("winner") or {}).get("id")

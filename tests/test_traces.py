@@ -153,6 +153,7 @@ def test_plan_first_with_an_llm_judge_that_also_errors(tmp_path):
     assert all(p["plan"] == PLAN and p["messages"][1]["content"] == PLAN for p in proposals)
     assert any(v["error"] for v in verdicts) and any(not v["passed"] for v in verdicts)
     assert all(v["passed"] for v in verdicts if v["error"])
+    assert all(v["prompt_tokens"] == 1000 for v in verdicts)   # an unreadable answer was still paid for
     lineage = read_lineage(run / "lineage.jsonl")
     evaluated = [e for e in lineage if e["kind"] == "candidate"]
     assert evaluated and all(e["plan"] == PLAN for e in evaluated)

@@ -129,7 +129,7 @@ class RulesJudge:
 
 
 # ----------------------------------------------------------------------------- llm
-_SCORE = re.compile(r'"?score"?\s*[:=]\s*(-?\d+(?:\.\d+)?)', re.I)
+_SCORE = re.compile(r'\b"?score"?\s*[:=]\s*(-?\d+(?:\.\d+)?)', re.I)
 
 
 def parse_score(text: str) -> tuple[float, str]:
@@ -170,24 +170,27 @@ class LLMJudge:
     async def __call__(self, code: str, code_sha: str, plan: str | None, system: str) -> Verdict:
         start = time.perf_counter()
         judge_system, messages = judge_messages(system, code, plan)
+        tokens: dict = {}
         try:
             if self.client is None:
                 self.client = self.make_client()
             await self.client.generate_with_context(judge_system, messages)
-            answer = getattr(self.client, "last_response", None) or ""
-            usage = dict(self.client.last_usage or {})
-            cached = bool(getattr(self.client, "last_cache_hit", False))
-            cost = 0.0 if cached else self.client.ledger.cost(
-                self.client.model, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
-            tokens = {"prompt_tokens": int(usage.get("prompt_tokens", 0)),
-                      "completion_tokens": int(usage.get("completion_tokens", 0)), "cost_usd": cost}
-            score, reason = parse_score(answer)
+            tokens = self._tokens()
+            score, reason = parse_score(getattr(self.client, "last_response", None) or "")
         except Exception as exc:  # noqa: BLE001 - a judge error never stops the run
             return Verdict("llm", True, error=f"{type(exc).__name__}: {exc}"[:300],
-                           latency_s=time.perf_counter() - start)
+                           latency_s=time.perf_counter() - start, **tokens)
         passed = score >= self.threshold
         why = reason or ("" if passed else "plan judged unsound")
         return Verdict("llm", passed, why, score=score, latency_s=time.perf_counter() - start, **tokens)
+
+    def _tokens(self) -> dict:
+        """Tokens and cost of the judge's last call (a cached answer costs nothing)."""
+        usage = dict(self.client.last_usage or {})
+        pt, ct = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        cached = bool(getattr(self.client, "last_cache_hit", False))
+        cost = 0.0 if cached else self.client.ledger.cost(self.client.model, pt, ct)
+        return {"prompt_tokens": pt, "completion_tokens": ct, "cost_usd": cost}
 
 
 def summarize(run_dir: str | Path) -> dict | None:
