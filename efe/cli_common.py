@@ -34,6 +34,8 @@ def setup_logging(run_dir: Path) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # a judge's rejection is a verdict, not an error: it is in the lineage, the report and efe.log
+    console.addFilter(lambda record: "judge rejected [" not in record.getMessage())
     root.addHandler(console)
     for noisy in ("httpx", "openai", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

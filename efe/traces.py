@@ -114,7 +114,7 @@ def load_examples(run_dir: Path) -> tuple[list[Example], int]:
         metrics = e.get("metrics", {})
         parent_fitness = parent.get("metrics", {}).get("combined_score")
         examples.append(Example(
-            run=run_dir.name, id=str(e["id"]), parent_sha=proposal.get("parent_sha256") or parent_sha,
+            run=str(run_dir), id=str(e["id"]), parent_sha=proposal.get("parent_sha256") or parent_sha,
             iteration=int(e.get("iteration", 0)), system=proposal["system"], conversation=proposal["messages"],
             response=proposal["response"], plan=proposal.get("plan"),
             fitness=float(metrics.get("combined_score", 0.0)),

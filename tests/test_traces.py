@@ -116,6 +116,7 @@ def test_rules_judge_rejects_before_evaluation(tmp_path):
     assert len(evaluated) == 2 and all(e["verdict"] == "valid" for e in evaluated)
     assert not (run / "outcomes" / f"{rejected[0]['code_sha256']}.json").exists()
     reasons = " ".join(e["reason"] for e in rejected)
+    assert "judge rejected" not in proc.stderr   # a verdict, not an error on the console
     assert "target column 'label'" in reasons and "income" in reasons
     report = json.loads((run / "report.json").read_text())
     assert report["search"]["judge"]["judged"] == 4 and report["search"]["judge"]["rejected"] == 2
