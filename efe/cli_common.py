@@ -15,7 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from efe.config import CONF_DIR, ConfigError
+from efe.config import CONF_DIR, ConfigError, plain_dict
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.search.status import exit_status
@@ -129,6 +129,8 @@ def setup_logging(run_dir: Path) -> None:
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # a judge's rejection is a verdict, not an error: it is in the lineage, the report and efe.log
+    console.addFilter(lambda record: "judge rejected [" not in record.getMessage())
     root.addHandler(console)
     for noisy in ("httpx", "openai", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -226,6 +228,8 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
         "outcomes_dir": str((run_dir / "outcomes").resolve()),
         "llm": llm,
         "offline_proposer": str(cfg.proposer.offline),
+        "proposal": {"plan_first": bool((cfg.get("proposer") or {}).get("plan_first", False)),
+                     "judge": plain_dict(cfg.get("judge")) or {"name": "none"}},
     })
     path = write_spec(run_dir / "spec.json", spec)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))

@@ -6,14 +6,11 @@ reads them. Both sides agree on this file layout only, so neither imports the ot
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
+from efe.programs import code_hash
 
 
 def write_outcome(outcomes_dir: str | Path, code: str, outcome: dict) -> None:

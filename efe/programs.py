@@ -7,11 +7,17 @@ exactly what is missing. The same contract is checked again, dynamically, inside
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from efe.contracts import CONTRACTS, EVOLVE_END, EVOLVE_START, Contract, contract_for
+
+
+def code_hash(code: str) -> str:
+    """A program's identity: the sha256 of its stripped source (names files in programs/ and outcomes/)."""
+    return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
 class ProgramContractError(ValueError):

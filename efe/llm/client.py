@@ -54,6 +54,8 @@ class EfeLLM(LLMInterface):
         self.claims = run_dir / "llm_claims"
         self.template = Path(spec["seed_program"]).read_text()
         self.last_usage: dict | None = None
+        self.last_response: str | None = None  # the raw text of the last call (proposals log, judge)
+        self.last_cache_hit = False
 
     async def generate(self, prompt: str, **kwargs: Any) -> str:
         return await self.generate_with_context(self.system_message, [{"role": "user", "content": prompt}])
@@ -94,4 +96,5 @@ class EfeLLM(LLMInterface):
         self.last_usage = {"prompt_tokens": usage.get("prompt_tokens", 0),
                            "completion_tokens": usage.get("completion_tokens", 0),
                            "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)}
+        self.last_response, self.last_cache_hit = text, cached is not None
         return normalise_response(text, self.template)

@@ -20,7 +20,9 @@ from typing import Any, Callable
 
 from openevolve.population import PopulationSnapshot, PopulationStrategy, ProgramState
 
-from efe.outcomes import code_hash, read_outcome
+from efe.outcomes import read_outcome
+from efe.programs import code_hash
+from efe.proposals import ProposalIndex, rejected_sha
 
 
 def read_lineage(path: str | Path) -> list[dict]:
@@ -83,6 +85,7 @@ class LineageRecorder(logging.Handler):
         self.outcomes = Path(outcomes_dir)
         self.on_entry = on_entry
         self.current_iteration: int | None = None
+        self.proposals = ProposalIndex(self.path.parent)
         self._lock = threading.Lock()
 
     # --------------------------------------------------------------- hooks
@@ -127,6 +130,9 @@ class LineageRecorder(logging.Handler):
             "code_sha256": code_hash(candidate.code),
             "changes": candidate.metadata.get("changes"),
         }
+        plan = self.proposals.plan(entry["code_sha256"])
+        if plan:
+            entry["plan"] = plan
         self._keep_code(candidate.code, entry["code_sha256"])
         self.write(entry)
         return True
@@ -141,9 +147,14 @@ class LineageRecorder(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:  # logging.Handler
         match = _ITERATION_ERROR.match(record.getMessage())
         if match:
-            self.write({"kind": "no_program", "id": None, "parent": None, "island": None,
-                        "iteration": int(match.group(1)), "metrics": {"combined_score": 0.0, "valid": 0.0},
-                        "verdict": "no_program", "reason": match.group(2).strip()[:500]})
+            reason = match.group(2).strip()[:500]
+            entry = {"kind": "no_program", "id": None, "parent": None, "island": None,
+                     "iteration": int(match.group(1)), "metrics": {"combined_score": 0.0, "valid": 0.0},
+                     "verdict": "no_program", "reason": reason}
+            rejected = rejected_sha(reason)
+            if rejected:  # a proposal the judge turned down before evaluation
+                entry.update(verdict="judge_rejected", code_sha256=rejected)
+            self.write(entry)
 
     # --------------------------------------------------------------- output
     def write(self, entry: dict) -> None:

@@ -14,12 +14,13 @@ from typing import Any, Mapping
 
 from openevolve.config import Config
 
-from efe.llm.client import init_client, resolve_backend
+from efe.llm.client import resolve_backend
+from efe.llm.proposal import init_proposer
 
 
 def llm_models(llm: Mapping[str, Any], backend: str) -> list[dict]:
     common = {
-        "init_client": init_client,
+        "init_client": init_proposer,  # efe's client + plan-first, judge, proposals log
         "api_base": llm.get("api_base"),
         "api_key": None,  # read from llm.api_key_env inside the workers, never stored
         "temperature": llm.get("temperature"),

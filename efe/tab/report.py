@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from efe.llm.judge import summary_line
+
 
 def _interval(mean: float, se: float, z: float) -> dict:
     se = float(se) if se is not None and np.isfinite(se) else float("nan")
@@ -89,6 +91,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- Sandbox isolation of candidate programs: {d.get('sandbox_mode') or 'unknown'}.",
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
         f"program); LLM calls {s['llm_calls']} (+{s['llm_cached']} cached), cost ${s['llm_cost_usd']:.4f}.",
+        *summary_line(s.get("judge")),
         f"- Frozen: {_frozen_line(d)}",
         *_cost_lines(d.get("search_cost")),
         "",

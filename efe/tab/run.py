@@ -15,6 +15,7 @@ from efe.cli_common import open_run, say
 from efe.config import plain_dict
 from efe.datasets.split import read_train
 from efe.freeze import freeze, input_schema
+from efe.llm.judge import summarize as judge_summary
 from efe.llm.ledger import Ledger
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
@@ -173,7 +174,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                    "invalid": len(candidates) - valid,
                    "no_program": sum(1 for e in result.lineage if e.get("kind") == "no_program"),
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
-                   "wall_s": round(time.time() - started, 1)},
+                   "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
         "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
                    "fitness": winner["metrics"].get("combined_score", 0.0),
                    "delta_auc": winner["metrics"].get("delta_auc", 0.0),

@@ -14,6 +14,8 @@ from efe.cli_common import open_run, say
 from efe.config import plain_dict
 from efe.datasets.ts_store import read_series, write_series
 from efe.freeze import freeze
+from efe.llm.judge import summarize as judge_summary
+from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
@@ -182,7 +184,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                    "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
                    "valid": valid,
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
-                   "wall_s": round(time.time() - started, 1)},
+                   "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
         "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
                    "fitness": winner["metrics"].get("combined_score"),
                    "mase_ratio": winner["metrics"].get("mase_ratio"), "source": source},
@@ -203,6 +205,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           f"{len(candidates)} candidates, {valid} valid; "
           f"LLM calls {totals.calls} (+{totals.cached} cached), ${totals.cost_usd:.4f}.",
           f"- Sandbox isolation of candidate programs: {spec.get('sandbox_mode') or 'unknown'}.",
+          *summary_line(d["search"]["judge"]),
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
           f"{d['winner']['fitness']:.4f}, search MASE ratio {d['winner']['mase_ratio']:.4f}"
           + (" (the identity: no gain found)." if selection["decision"] == "no gain found" else "."),

@@ -1,0 +1,114 @@
+"""What openevolve calls to get a proposal: plan-first, the judge, and the proposals log.
+
+``init_proposer`` (openevolve's ``init_client`` hook) wraps efe's client (``client.EfeLLM``:
+back end, cache, ledger, budgets) and adds three things around each request:
+
+- ``proposer.plan_first``: on the LLM path, ask for a plan, then for the program that implements
+  it (two calls in one conversation); the plan becomes the program's class docstring;
+- ``judge``: ``rules`` or ``llm`` verdict before the program reaches the evaluator. A rejected
+  proposal raises ``JudgeRejected``, which openevolve records as an iteration without a program,
+  so it costs no evaluation; the lineage marks it ``judge_rejected``;
+- ``proposals.jsonl`` in the run directory: one line per proposal with the exact conversation
+  (system message, user prompt, plan turns), the raw response, the program's hash, its parent's
+  hash and the judge's verdict. ``python -m efe.traces`` joins it with the lineage.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from openevolve.llm.base import LLMInterface
+
+from efe.llm.backends import ReplayBackend
+from efe.llm.client import EfeLLM
+from efe.llm.judge import LLMJudge, RulesJudge, Verdict
+from efe.llm.plan import plan_conversation, with_plan_docstring
+from efe.programs import code_hash, extract_code, prompt_parts
+from efe.proposals import append_proposal, rejection_message
+from efe.runspec import read_spec
+
+
+class JudgeRejected(RuntimeError):
+    """The judge turned the proposal down; openevolve logs it as an iteration without a program."""
+
+
+def init_proposer(model_cfg: Any) -> "ProposalLLM":
+    return ProposalLLM(model_cfg, read_spec())
+
+
+def _judge_client(model_cfg: Any, spec: dict, judge_cfg: dict) -> EfeLLM:
+    """An EfeLLM for the judge: the run's LLM settings with ``judge.llm`` on top."""
+    llm = {**spec["llm"], **(judge_cfg.get("llm") or {})}
+    cfg = copy.copy(model_cfg)
+    models = llm.get("models") or []
+    if judge_cfg.get("llm", {}).get("models") and models:
+        cfg.name = str(models[0]["name"])
+    if llm.get("backend") == "replay" and llm.get("path") != spec["llm"].get("path"):
+        # a replay file of its own: separate claims, so judge and proposer answers do not interleave
+        client = EfeLLM(cfg, {**spec, "llm": llm})
+        client.backend = ReplayBackend(llm["path"], Path(spec["run_dir"]) / "judge_replay_claims")
+        return client
+    return EfeLLM(cfg, {**spec, "llm": llm})
+
+
+class ProposalLLM(LLMInterface):
+    def __init__(self, model_cfg: Any, spec: dict) -> None:
+        self.inner = EfeLLM(model_cfg, spec)
+        self.model = self.inner.model
+        self.system_message = self.inner.system_message
+        self.run_dir = Path(spec["run_dir"])
+        settings = spec.get("proposal") or {}
+        self.plan_first = bool(settings.get("plan_first")) and self.inner.backend_name != "offline"
+        judge_cfg = dict(settings.get("judge") or {})
+        kind = judge_cfg.get("name", "none")
+        self.judge = None
+        if kind == "rules":
+            context_path = spec.get("context_path")
+            context = json.loads(Path(context_path).read_text()) if context_path else {}
+            self.judge = RulesJudge(context, self.run_dir)
+        elif kind == "llm":
+            self.judge = LLMJudge(lambda: _judge_client(model_cfg, spec, judge_cfg), judge_cfg.get("threshold", 0.5))
+        elif kind not in ("none", None):
+            raise ValueError(f"judge={kind!r}: expected none, rules or llm")
+        self.last_usage: dict | None = None
+
+    async def generate(self, prompt: str, **kwargs: Any) -> str:
+        return await self.generate_with_context(self.system_message, [{"role": "user", "content": prompt}])
+
+    async def generate_with_context(self, system_message: str, messages: list[dict], **kwargs: Any) -> str:
+        plan = None
+        conversation = list(messages)
+        if self.plan_first:
+            await self.inner.generate_with_context(system_message, plan_conversation(messages))
+            plan = (getattr(self.inner, "last_response", None) or "").strip() or None
+            conversation = plan_conversation(messages, plan or "(no plan)")
+        normalised = await self.inner.generate_with_context(system_message, conversation)
+        self.last_usage = self.inner.last_usage
+        response = getattr(self.inner, "last_response", None) or normalised
+        code = extract_code(normalised)
+        if code is not None and plan:
+            code = with_plan_docstring(code.strip(), plan)
+            normalised = "```python\n" + code.rstrip() + "\n```\n"
+        sha = code_hash(code) if code is not None else None
+        parent = prompt_parts(messages[-1]["content"])[0] if messages else None
+        verdict: Verdict | None = None
+        if self.judge is not None and code is not None:
+            try:
+                verdict = await self.judge(code, sha, plan, system_message)
+            except Exception as exc:  # noqa: BLE001 - a judge error never stops the run
+                verdict = Verdict(self.judge.name, True, error=f"{type(exc).__name__}: {exc}"[:300])
+        append_proposal(self.run_dir, {
+            "time": time.time(), "model": self.model, "backend": self.inner.backend_name,
+            "system": system_message, "messages": conversation, "response": response, "plan": plan,
+            "code_sha256": sha, "parent_sha256": code_hash(parent) if parent else None,
+            "code": code if verdict is not None and not verdict.passed else None,
+            "judge": verdict.as_dict() if verdict is not None else None,
+        })
+        if verdict is not None and not verdict.passed:
+            detail = f"score {verdict.score:.2f}" if verdict.score is not None else verdict.reason
+            raise JudgeRejected(rejection_message(sha, verdict.judge, detail))
+        return normalised

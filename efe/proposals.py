@@ -1,0 +1,77 @@
+"""``proposals.jsonl``: every proposal of a run, with the exact conversation that produced it.
+
+Written by the proposer (``efe.llm.proposal``, in openevolve's worker processes), read by the
+lineage recorder (plans, judge rejections), the reports (judge verdicts and cost) and
+``python -m efe.traces`` (training data). One line per proposal: ``system``, ``messages`` (the
+user prompt, and with plan-first the plan turns), ``response`` (the raw answer), ``plan``,
+``code_sha256``, ``parent_sha256`` (the hash of the program in the prompt), ``judge`` (verdict,
+tokens, cost; null without a judge) and ``code`` (only for proposals the judge rejected, which
+never reach ``programs/``). The prompts hold the dataset context of the training part and pool-A
+feedback only, like everything the LLM sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+PROPOSALS_FILE = "proposals.jsonl"
+_REJECTED = re.compile(r"judge rejected \[(?P<sha>[0-9a-f]{64})\]")
+
+
+def rejection_message(code_sha: str, judge: str, detail: str) -> str:
+    """How a judge rejection reads in openevolve's log (and so in the lineage's reason)."""
+    return f"judge rejected [{code_sha}] by {judge}: {detail}"[:400]
+
+
+def rejected_sha(reason: str) -> str | None:
+    """The program hash in a rejection message, or None when the reason is something else."""
+    match = _REJECTED.search(reason or "")
+    return match.group("sha") if match else None
+
+
+def append_proposal(run_dir: str | Path, entry: dict) -> None:
+    """One line, one O_APPEND write: several worker processes propose at once."""
+    line = (json.dumps(entry, default=str) + "\n").encode()
+    fd = os.open(Path(run_dir) / PROPOSALS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _entries(data: bytes) -> Iterator[dict]:
+    for line in data.splitlines():
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue  # a line cut by a crash
+
+
+def read_proposals(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / PROPOSALS_FILE
+    return list(_entries(path.read_bytes())) if path.exists() else []
+
+
+class ProposalIndex:
+    """Plans by program hash, read incrementally from ``proposals.jsonl`` (for the lineage)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / PROPOSALS_FILE
+        self.offset = 0
+        self.plans: dict[str, str] = {}
+
+    def plan(self, code_sha: str) -> str | None:
+        if code_sha not in self.plans and self.path.exists():
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+            end = data.rfind(b"\n") + 1
+            self.offset += end
+            for entry in _entries(data[:end]):
+                if entry.get("plan") and entry.get("code_sha256"):
+                    self.plans.setdefault(entry["code_sha256"], entry["plan"])
+        return self.plans.get(code_sha)
