@@ -80,7 +80,7 @@ def apply_spark(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, o
         if file_format(source) == "parquet":
             frame = spark.read.schema(in_schema).parquet(*paths)
         else:
-            frame = spark.read.schema(in_schema).option("header", True).csv(*paths)
+            frame = spark.read.schema(in_schema).option("header", True).csv(paths)
         rank = F.create_map(*[F.lit(x) for i, p in enumerate(files) for x in (p.name, i)])
         frame = (frame.withColumn("_efe_file", rank[F.col("_metadata.file_name")])
                  .withColumn("_efe_row", F.monotonically_increasing_id())
