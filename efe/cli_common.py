@@ -230,10 +230,21 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
         "offline_proposer": str(cfg.proposer.offline),
         "proposal": {"plan_first": bool((cfg.get("proposer") or {}).get("plan_first", False)),
                      "judge": plain_dict(cfg.get("judge")) or {"name": "none"}},
+        "executor": executor_settings(cfg),
     })
     path = write_spec(run_dir / "spec.json", spec)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return path
+
+
+def executor_settings(cfg: DictConfig) -> dict:
+    """Where evaluations run: ``evolution.executor=local|ray`` with the ``executor`` section's options."""
+    from efe.config import ConfigError, plain_dict
+
+    kind = str(cfg.evolution.get("executor", "local"))
+    if kind not in ("local", "ray"):
+        raise ConfigError(f"evolution.executor must be 'local' or 'ray', got '{kind}'")
+    return {**plain_dict(cfg.get("executor") or {}), "kind": kind}
 
 
 def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], tuple[dict, dict]]

@@ -17,9 +17,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from efe.apply import SandboxedProgram
 from efe.contracts import TAB, TIME
 from efe.freeze import FrozenProgram, FrozenProgramError, instantiate, load_frozen
+from efe.frozen_sandbox import SandboxedProgram
 from efe.review_log import require_approval
 from efe.series_meta import history_meta
 
@@ -92,7 +92,8 @@ class FrozenFeatureProgram(TransformerMixin, BaseEstimator):
         self.manifest_ = frozen.manifest
         self.schema_ = frozen.manifest.get("input_schema", [])
         X = coerce_to_schema(X, self.schema_)
-        self.program_ = SandboxedProgram(frozen) if self.sandboxed else instantiate(frozen.source, TAB.factory)
+        self.program_ = (SandboxedProgram(frozen.source, frozen.state) if self.sandboxed
+                         else instantiate(frozen.source, TAB.factory))
         if self.refit:
             if y is None:
                 raise ValueError("refit=True needs the labels y to fit the program's state")

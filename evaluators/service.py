@@ -13,12 +13,13 @@ import atexit
 import logging
 import os
 import threading
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from efe.outcomes import write_outcome
 from efe.runspec import SPEC_ENV, read_spec
+from evaluators.outcome import Outcome
+from evaluators.ray_executor import evaluate_remotely, infrastructure_outcome, outcome_of
 
 log = logging.getLogger(__name__)
 
@@ -31,29 +32,41 @@ class EvaluatorRegistry:
         atexit.register(self.close_all)
 
     def get(self, spec_path: str | None = None) -> Any:
-        raw = spec_path or os.environ.get(SPEC_ENV)
-        if not raw:
-            read_spec(None)  # raises the explanatory error
-        path = str(Path(raw).resolve())
+        path = self._spec_path(spec_path)
         with self.lock:
             if path not in self.instances:
                 self.instances[path] = self.factory(read_spec(path))
             return self.instances[path]
 
+    @staticmethod
+    def _spec_path(spec_path: str | None = None) -> str:
+        raw = spec_path or os.environ.get(SPEC_ENV)
+        if not raw:
+            read_spec(None)  # raises the explanatory error
+        return str(Path(raw).resolve())
+
     def run(self, program_path: str, stage: str) -> Any:
         from openevolve.evaluation_result import EvaluationResult
 
         source = Path(program_path).read_text()
-        evaluator = self.get()
-        try:
-            outcome = getattr(evaluator, stage)(source)
-        except Exception as exc:  # noqa: BLE001 - see module docstring
-            log.error("evaluator error on %s: %s", program_path, traceback.format_exc())
-            outcome = evaluator.internal_error(source, f"{type(exc).__name__}: {exc}")
-        outcomes_dir = evaluator.spec.get("outcomes_dir")
+        spec = read_spec(self._spec_path())
+        if spec.get("executor", {}).get("kind") == "ray":
+            outcome = self._run_on_ray(spec, source, stage)
+        else:
+            outcome = outcome_of(self.get(), source, stage)
+        outcomes_dir = spec.get("outcomes_dir")
         if outcomes_dir:
             write_outcome(outcomes_dir, source, outcome.summary())
         return EvaluationResult(metrics=dict(outcome.metrics), artifacts=dict(outcome.artifacts))
+
+    def _run_on_ray(self, spec: dict, source: str, stage: str) -> Outcome:
+        """The evaluation as a Ray task; a lost worker is retried once, then costs this candidate."""
+        outcome, failures = evaluate_remotely(self.factory, spec, source, stage)
+        if failures:
+            log.warning("Ray worker lost while evaluating a program: %s", "; ".join(failures))
+        if outcome is None:
+            outcome = infrastructure_outcome(self.get().internal_error(source, "Ray worker lost"), failures)
+        return outcome
 
     def entry_points(self) -> tuple[Callable, Callable, Callable]:
         return (lambda p: self.run(p, "evaluate"), lambda p: self.run(p, "stage1"), lambda p: self.run(p, "stage2"))

@@ -20,6 +20,7 @@ from efe.llm.ledger import Ledger
 from efe.runspec import SPEC_ENV
 from efe.search.lineage import LineageRecorder, read_lineage, rewind_lineage
 from efe.search.progress import Progress
+from efe.search.ray_runtime import executor_runtime
 from efe.search.status import STATUS_FILE, search_status
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,9 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     stop_reason = "completed"
     try:
         if remaining > 0:
-            asyncio.run(controller.run(iterations=remaining,
-                                       checkpoint_path=str(checkpoint) if checkpoint else None))
+            with executor_runtime(spec_path, config):
+                asyncio.run(controller.run(iterations=remaining,
+                                           checkpoint_path=str(checkpoint) if checkpoint else None))
         parallel_stopped = progress.stop_reason
         if parallel_stopped:
             stop_reason = parallel_stopped

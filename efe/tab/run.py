@@ -145,6 +145,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
                output_columns=[str(c) for c in held.test_out.columns],
                extra={"dataset": spec["dataset"]["name"], "target": spec["target"],
+                      "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
                       "positive_label": spec["dataset"].get("positive_label"),
                       "search_fitness": winner["metrics"].get("combined_score"),
                       "search_delta_auc": winner["metrics"].get("delta_auc"),

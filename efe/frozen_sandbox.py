@@ -1,0 +1,42 @@
+"""A frozen tabular program run in the sandbox: its state sent once, each call a fresh child.
+
+The one sandboxed path for frozen programs: ``efe.apply`` (every engine, one per worker) and
+``load_program(sandboxed=True)``. A frozen program is reviewed and hash-checked, but it is
+still code an LLM wrote; here it runs with the search's isolation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+
+# generous: a frozen program may see far more rows at once than a candidate in the search
+APPLY_LIMITS = SandboxLimits(timeout_s=600, memory_mb=4096, cpu_s=1200)
+
+
+class SandboxedProgram:
+    def __init__(self, source: str, state: Any, limits: SandboxLimits | None = None) -> None:
+        self.source = source
+        self.sandbox = Sandbox(limits or APPLY_LIMITS)
+        self.sandbox.load("frozen", {"state": state})
+
+    def transform(self, X: pd.DataFrame, where: str = "the input") -> pd.DataFrame:
+        return self._run([{"op": "transform", "args": ["X", "state"], "out": "T"}], {"X": X}, "T", where)
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> dict:
+        """The program's own ``fit`` on new data; later ``transform`` calls use this state."""
+        state = self._run([{"op": "fit", "args": ["X", "y"], "out": "S"}], {"X": X, "y": y}, "S", "fitting")
+        self.sandbox.load("frozen", {"state": state})
+        return state
+
+    def _run(self, plan: list[dict], values: dict, out: str, where: str) -> Any:
+        result = self.sandbox.run(self.source, "tab", plan, [out], data="frozen", values=values)
+        if isinstance(result, SandboxFailure):
+            raise RuntimeError(f"the program failed on {where}: {result.reason}")
+        return result.outputs[out]
+
+    def close(self) -> None:
+        self.sandbox.close()
