@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from efe.search.lineage import read_lineage
+from efe.traces import main as traces_main
 from tests.conftest import ROOT, ratio_table, tab_program
 from tests.test_tab_run import GOOD_1, GOOD_2, efe_tab, fenced, only_run
 
@@ -52,11 +53,11 @@ def test_traces_in_every_format_from_an_offline_run_without_heldout_data(offline
     run = offline_run
     lineage = read_lineage(run / "lineage.jsonl")
     candidates = {e["id"]: e for e in lineage if e["kind"] == "candidate"}
-    out = {}
-    for fmt in ("sft", "preference", "reward"):
-        proc = traces(f"run={run}", f"format={fmt}", f"out={tmp_path / fmt}.jsonl")
-        assert proc.returncode == 0, proc.stderr
-        out[fmt] = read_jsonl(tmp_path / f"{fmt}.jsonl")
+    proc = traces(f"run={run}", "format=sft", f"out={tmp_path / 'sft'}.jsonl")   # the command line, once
+    assert proc.returncode == 0 and "sft records" in proc.stdout, proc.stderr
+    for fmt in ("preference", "reward"):
+        assert traces_main([f"run={run}", f"format={fmt}", f"out={tmp_path / fmt}.jsonl"]) == 0
+    out = {fmt: read_jsonl(tmp_path / f"{fmt}.jsonl") for fmt in ("sft", "preference", "reward")}
 
     # every evaluated program, its prompt recovered (the same program from the same prompt counts once)
     shas = {e["code_sha256"] for e in candidates.values()}
@@ -88,15 +89,20 @@ def test_traces_in_every_format_from_an_offline_run_without_heldout_data(offline
     values = [f"{v:.10g}" for v in heldout[["a", "b", "n1", "n2"]].to_numpy().ravel()]
     assert not [v for v in values if v in text]
 
-    again = traces(f"run={run}", f"run={run}", "format=reward", f"out={tmp_path / 'twice.jsonl'}")
-    assert again.returncode == 0 and len(read_jsonl(tmp_path / "twice.jsonl")) == len(out["reward"])
+    assert traces_main([f"run={run}", f"run={run}", "format=reward", f"out={tmp_path / 'twice.jsonl'}"]) == 0
+    assert len(read_jsonl(tmp_path / "twice.jsonl")) == len(out["reward"])
 
 
-def test_traces_refuses_a_directory_that_is_not_a_run(tmp_path):
-    proc = traces(f"run={tmp_path}", "format=sft", f"out={tmp_path / 'x.jsonl'}")
-    assert proc.returncode == 2 and "no lineage.jsonl" in proc.stderr
-    proc = traces(f"run={tmp_path}", "format=dpo", f"out={tmp_path / 'x.jsonl'}")
-    assert proc.returncode == 2
+def test_traces_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
+    assert traces_main([f"run={tmp_path}", "format=sft", f"out={tmp_path / 'x.jsonl'}"]) == 2
+    assert "no lineage.jsonl" in capsys.readouterr().err
+    (tmp_path / "lineage.jsonl").write_text("")
+    assert traces_main([f"run={tmp_path}", "format=sft", f"out={tmp_path / 'x.jsonl'}"]) == 2
+    assert "no proposals.jsonl" in capsys.readouterr().err
+    (tmp_path / "proposals.jsonl").write_text("")
+    assert traces_main([f"run={tmp_path}", "format=dpo", f"out={tmp_path / 'x.jsonl'}"]) == 2
+    assert "format='dpo'" in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()
 
 
 def test_rules_judge_rejects_before_evaluation(tmp_path):
