@@ -75,6 +75,8 @@ def apply_spark(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, o
     settle_output_schema(transformer, source)
     in_schema, out_schema = spark_schema(transformer.input_schema), spark_schema(transformer.output_schema)
     spark, owned = _session(options)
+    # Arrow batches of chunk_rows rows, as the pandas engine's chunks: fewer sandbox round trips
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(int(options.get("chunk_rows", 50_000))))
     try:
         paths = [str(p) for p in files]
         if file_format(source) == "parquet":

@@ -46,7 +46,7 @@ class DyingEvaluator:
 
 
 def test_a_worker_that_dies_twice_costs_that_candidate_only(ray_address, tmp_path):
-    from evaluators.ray_executor import evaluate_remotely, start_gate
+    from evaluators.ray_executor import evaluate_remotely, infrastructure_outcome, start_gate
     from evaluators.tabular.evaluator import TabEvaluator
 
     spec = make_spec(tmp_path, ratio_table(200), "label")
@@ -56,6 +56,9 @@ def test_a_worker_that_dies_twice_costs_that_candidate_only(ray_address, tmp_pat
     try:
         outcome, failures = evaluate_remotely(DyingEvaluator, spec, IDENTITY_TAB, "evaluate")
         assert outcome is None and len(failures) == 2, failures  # first attempt, one retry
+        lost = infrastructure_outcome(TabEvaluator(spec).internal_error(IDENTITY_TAB, "Ray worker lost"), failures)
+        assert lost.verdict == "invalid:infrastructure" and "lost 2 time(s)" in lost.reason
+        assert {"combined_score", "generated_feature_count"} <= set(lost.metrics)  # MAP-Elites axes present
         outcome, failures = evaluate_remotely(TabEvaluator, spec, IDENTITY_TAB, "evaluate")
         assert failures == [] and outcome.valid and outcome.metrics["combined_score"] == pytest.approx(0.5)
     finally:
