@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from efe.apply import file_format, input_files, settle_output_schema
+from efe.apply_io import file_format, input_files, settle_output_schema
 from efe.apply_partition import PartitionTransformer
 from efe.freeze import load_frozen
 
