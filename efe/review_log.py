@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from efe.freeze import FrozenProgramError
+from efe.freeze import FrozenProgramError, load_frozen
 
 LOG_NAME = "review_log.jsonl"
 DECISIONS = ("approve", "reject")
@@ -85,6 +85,7 @@ def record(path: str | Path, decision: str, reviewer: str, note: str = "") -> di
     if not reviewer.strip():
         raise ValueError("a review needs the reviewer's name (reviewer=...)")
     frozen_dir = frozen_dir_of(path)
+    load_frozen(frozen_dir)  # files that no longer match their manifest cannot be judged
     entries = read_log(frozen_dir)
     entry: dict[str, Any] = {
         "seq": len(entries) + 1, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "decision": decision,

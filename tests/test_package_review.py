@@ -152,6 +152,11 @@ def test_review_round_trip_and_require_review(tab_run, tmp_path):
     manifest_path.write_text(json.dumps(manifest, indent=2))
     with pytest.raises(ReviewError, match="changed after it was approved by Carol"):
         efe.load_program(run, require_review=True)
+    assert review([str(run), "decision=approve", "reviewer=Dan", "show=false"]) == 0  # the new version
+    efe.load_program(run, require_review=True)
+    program.write_text(program.read_text() + "# not in the manifest\n")
+    assert review([str(run), "decision=approve", "reviewer=Dan", "show=false"]) == 2
+    program.write_text(program.read_text().replace("# not in the manifest\n", ""))
 
     log = run / "frozen" / "review_log.jsonl"
     lines = log.read_text().splitlines()
