@@ -75,7 +75,10 @@ class TimeEvaluator:
         w = spec.get("windows", {})
         series = read_series(spec["train_path"])
         self.stride = int(w.get("stride") or self.horizon)
-        self.instances = cut_windows(series, self.horizon, int(w.get("n_windows", 3)),
+        n_windows = int(w.get("n_windows", 3))
+        if w.get("max_total"):  # many series: fewer windows each (at least 2), the same windows for every program
+            n_windows = max(2, min(n_windows, int(w["max_total"]) // max(len(series), 1)))
+        self.instances = cut_windows(series, self.horizon, n_windows,
                                      int(w.get("min_history", 2 * self.horizon)), self.stride,
                                      int(w.get("end_offset", 0)))
         if not self.instances:
