@@ -16,6 +16,9 @@ from efe.sandbox import check_source
 
 PROGRAM = "program.py"
 MANIFEST = "manifest.json"
+# The review record about these files (efe.review_log): written after freezing, so the manifest
+# cannot list it; it carries its own hash chain over the manifest and every listed file.
+REVIEW_LOG = "review_log.jsonl"
 
 
 class FrozenProgramError(ValueError):
@@ -50,7 +53,8 @@ def verify_files(directory: Path, manifest: dict) -> None:
                                        "(edited after freezing?)")
     listed_paths = {(root / rel).resolve() for rel in listed}
     unlisted = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                      if p.is_file() and p.name != MANIFEST and p.resolve() not in listed_paths)
+                      if p.is_file() and p.relative_to(root).as_posix() not in (MANIFEST, REVIEW_LOG)
+                      and p.resolve() not in listed_paths)
     if unlisted:
         shown = ", ".join(unlisted[:5]) + (" …" if len(unlisted) > 5 else "")
         raise FrozenIntegrityError(f"'{directory}' holds files manifest.json does not list ({shown}): "

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from efe.freeze import FrozenProgramError, load_frozen
+from efe.frozen_verify import REVIEW_LOG
 
-LOG_NAME = "review_log.jsonl"
+LOG_NAME = REVIEW_LOG
 DECISIONS = ("approve", "reject")
 GENESIS = "0" * 64
 
