@@ -158,10 +158,11 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, ratio_csv):
 
 def test_call_budget_stops_the_search_and_still_freezes(tmp_path, ratio_csv):
     proc = efe_tab(tmp_path, ratio_csv, "llm=offline", "llm.max_calls=3", "evolution.iterations=30")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 3, proc.stderr[-3000:]  # the exit status of a search stopped by a budget
     run = only_run(tmp_path)
     report = json.loads((run / "report.json").read_text())
     assert "cap" in report["search"]["stop_reason"]
+    assert report["search"]["status"] == "stopped by budget"
     assert report["search"]["llm_calls"] == 3
     assert report["search"]["iterations_done"] < 30
     assert (run / "frozen" / "program.py").exists()

@@ -127,7 +127,7 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     status = search_status(stop_reason)
     (run_dir / STATUS_FILE).write_text(json.dumps({"status": status, "stop_reason": stop_reason}))
     if status != "finished":
-        log.warning("search %s: %s", status, stop_reason)
+        log.info("search %s: %s", status, stop_reason)  # the run's own line on the console says it once
     lineage = read_lineage(run_dir / "lineage.jsonl")
     best = best_valid(lineage)
     best_code = None
