@@ -43,7 +43,7 @@ def named_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
         [sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={files['churn.csv']}",
          f"dataset.test_path={files['churn_test.csv']}", "dataset.target=churned", "dataset.name=Churn Q3",
          f"dataset.description={DESCRIPTION}", f"runs_root={tmp / 'runs'}", f"llm.cache_dir={tmp / 'cache'}",
-         "evolution.iterations=1", "selection.top_k=0", "scorer=tree", "report.models=[tree]"],
+         "evolution.iterations=1", "++selection.top_k=0", "scorer=tree", "report.models=[tree]"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = list((tmp / "runs" / "tab").glob("*/*"))
