@@ -84,10 +84,11 @@ def test_leak_warning_is_given_once_before_the_search_and_kept_in_the_report(nam
     assert "np.int64" not in proc.stderr and "np.float64" not in proc.stderr
 
 
-def test_run_label_defaults_to_the_file_stem_and_is_safe_as_a_directory():
-    assert _run_dir("runs", "tab", None, "data/train.csv", None, "T") == str(Path("runs/tab/train/T"))
-    assert _run_dir("runs", "tab", "Churn / Q3", "x.csv", None, "T") == str(Path("runs/tab/Churn_Q3/T"))
-    assert _run_dir("runs", "tab", "../..", None, None, "T") == str(Path("runs/tab/dataset/T"))
+def test_run_label_defaults_to_the_file_stem_and_is_safe_as_a_directory(tmp_path):
+    runs = tmp_path / "runs"  # the run directory is created (claimed) as it is named
+    assert _run_dir(str(runs), "tab", None, "data/train.csv", None, "T") == str(runs / "tab/train/T")
+    assert _run_dir(str(runs), "tab", "Churn / Q3", "x.csv", None, "T") == str(runs / "tab/Churn_Q3/T")
+    assert _run_dir(str(runs), "tab", "../..", None, None, "T") == str(runs / "tab/dataset/T")
 
 
 def test_score_prints_a_note_when_the_name_comes_from_the_file(tmp_path, capsys):

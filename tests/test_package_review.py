@@ -42,7 +42,8 @@ def tab_run(tmp_path_factory) -> Path:
     table["group"] = np.where(table["n1"] > 0, "up", "down")
     table.to_csv(tmp / "ratio.csv", index=False)
     proc = efe_cli("efe.tab", "dataset=csv", f"dataset.path={tmp / 'ratio.csv'}", "dataset.target=label",
-                   "scorer=tree", "evolution.iterations=6", "selection.top_k=2", f"runs_root={tmp / 'runs'}",
+                   "scorer=tree", "evolution.iterations=6", "selection.top_k=2", "selection.require_gain=false",
+                   f"runs_root={tmp / 'runs'}",
                    f"llm.cache_dir={tmp / 'cache'}", "report.models=[tree]", "tracking=mlflow",
                    f"tracking.uri={tmp / 'mlruns'}", "tracking.experiment=efe-test")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -41,6 +41,7 @@ RUNS: dict[tuple[str, str], list[str]] = {
     ("tab", "titanic"): ["efe.tab", "dataset=titanic"],
     ("tab", "churn"): ["efe.tab", "dataset=csv", "dataset.path=churn.csv", "dataset.target=churned",
                        "dataset.name=churn"],
+    ("tab", "breast_cancer"): ["efe.tab", "dataset=breast_cancer"],
     ("time", "synthetic_exp"): ["efe.time", "dataset=synthetic_exp"],
 }
 # Literal README text replaced in commands and Python blocks: value = function of the session.
@@ -53,7 +54,11 @@ def make_files(directory: Path) -> None:
     """The input files README commands name, as a new user would have them."""
     write_churn_files(directory)                                   # churn.csv, churn_test.csv, data.csv
     (directory / "my_program.py").write_text(IDENTITY_TAB)
-    load_tabular({"name": "titanic"}).X.to_csv(directory / "big.csv", index=False)
+    titanic = load_tabular({"name": "titanic"}).X
+    titanic.to_csv(directory / "big.csv", index=False)
+    (directory / "big").mkdir()                                    # efe.apply input=big/ (a directory of parts)
+    for k, part in enumerate((titanic.iloc[:500], titanic.iloc[500:])):
+        part.to_parquet(directory / "big" / f"part-{k}.parquet", index=False)
     (directory / "programs").symlink_to(ROOT / "programs")       # efe.score programs/tab_identity.py
 
 

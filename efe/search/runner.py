@@ -111,7 +111,7 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
         parallel_stopped = progress.stop_reason
         if parallel_stopped:
             stop_reason = parallel_stopped
-        elif controller.database.last_iteration < total_iterations - 1 and remaining > 0:
+        elif _iterations_reached(controller, run_dir / "lineage.jsonl") < total_iterations - 1 and remaining > 0:
             stop_reason = "interrupted"
     except KeyboardInterrupt:
         stop_reason = "interrupted"
@@ -134,6 +134,13 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     if best is not None:
         best_code = (run_dir / "programs" / f"{best['code_sha256']}.py").read_text()
     return SearchResult(best, best_code, stop_reason, controller.database.last_iteration, lineage)
+
+
+def _iterations_reached(controller: Any, lineage_path: Path) -> int:
+    """The last iteration that ran: the database's, or a later one that ended without a program
+    (an LLM error or a rewrite identical to its parent leaves a lineage entry, not a program)."""
+    seen = [int(e.get("iteration") or 0) for e in read_lineage(lineage_path)]
+    return max([int(controller.database.last_iteration), *seen])
 
 
 def _rewind(lineage_path: Path, through_iteration: int | None) -> None:
