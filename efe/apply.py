@@ -57,6 +57,9 @@ def apply(frozen_dir: Path, source: Path, output: Path, engine: str = "pandas", 
     if engine == "pandas":
         return apply_file(frozen_dir, source, output, int(options.get("chunk_rows", 50_000)), sandboxed,
                           progress=bool(options.get("progress", True)))
+    if engine in ("dask", "spark") and output.is_file():
+        raise ValueError(f"output '{output}' is a file; engine={engine} writes a directory of part files there "
+                         "(choose another output path or remove the file)")
     if engine == "dask":
         from efe.apply_dask import apply_dask
 

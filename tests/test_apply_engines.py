@@ -123,3 +123,14 @@ def test_command_line_names_an_unknown_engine(frozen, inputs, tmp_path, capsys):
     assert main([f"frozen={frozen}", f"input={inputs['csv']}", f"output={tmp_path / 'x.parquet'}",
                  "engine=polars"]) == 2
     assert "unknown engine 'polars'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+def test_a_partitioned_engine_refuses_an_output_that_is_a_file(frozen, inputs, tmp_path, capsys, engine):
+    """A pandas run's features.parquet is a file; dask and spark write a directory: one line, exit 2."""
+    output = tmp_path / "features.parquet"
+    output.write_bytes(b"an earlier pandas output")
+    code = main([f"frozen={frozen}", f"input={inputs['parquet']}", f"output={output}", f"engine={engine}"])
+    assert code == 2
+    assert "is a file; engine=" + engine in capsys.readouterr().err
+    assert output.read_bytes() == b"an earlier pandas output"
