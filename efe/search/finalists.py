@@ -1,17 +1,11 @@
-"""Final selection: re-score the best candidates on every pool rotation, keep the best mean.
+"""The finalists of a search: the seed plus the best distinct valid candidates of the lineage.
 
-During the search each program is scored on one rotation of the data, so the highest score
-seen is partly luck (the winner's curse). The top candidates, and the seed, are re-scored on
-all rotations; the best mean fitness is frozen. When nothing beats the seed reliably, the seed
-is what gets frozen, and the report says so.
+The highest fitness seen during the search is partly luck (the winner's curse), so both
+settings re-score these finalists on data the search never scored before freezing one
+(``efe.tab.selection``, ``efe.time.selection``).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
 
 
 def finalists(lineage: list[dict], top_k: int) -> list[dict]:
@@ -30,32 +24,3 @@ def finalists(lineage: list[dict], top_k: int) -> list[dict]:
             chosen.append(entry)
     return chosen
 
-
-def select(lineage: list[dict], run_dir: Path, make_evaluator: Callable[[], Any], top_k: int,
-           score_key: str, higher_is_better: bool = True) -> tuple[dict | None, list[dict]]:
-    """(the chosen lineage entry, a table of finalists with their per-rotation fitness).
-
-    Ties in mean fitness (the fitness is clipped, so strong programs can tie at the ceiling) are
-    broken by the underlying metric ``score_key``.
-    """
-    entries = finalists(lineage, top_k)
-    if not entries:
-        return None, []
-    evaluator = make_evaluator()
-    table = []
-    try:
-        for entry in entries:
-            code = (run_dir / "programs" / f"{entry['code_sha256']}.py").read_text()
-            outcomes = [evaluator.stage2(code, rotation=r) for r in range(evaluator.n_rotations)]
-            scores = [o.metrics["combined_score"] if o.valid else 0.0 for o in outcomes]
-            keys = [o.metrics.get(score_key, np.nan) for o in outcomes]
-            table.append({"id": entry["id"], "kind": entry["kind"], "search_fitness": entry["metrics"]["combined_score"],
-                          "mean_fitness": float(np.mean(scores)), "min_fitness": float(np.min(scores)),
-                          f"mean_{score_key}": float(np.nanmean(keys)), "per_rotation": scores,
-                          "valid_everywhere": all(o.valid for o in outcomes)})
-    finally:
-        evaluator.close()
-    sign = 1.0 if higher_is_better else -1.0
-    best = max(range(len(table)), key=lambda i: (table[i]["valid_everywhere"], round(table[i]["mean_fitness"], 12),
-                                                 sign * table[i][f"mean_{score_key}"]))
-    return entries[best], table
