@@ -23,6 +23,7 @@ from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
 from evaluators.tabular.cascade import SharedBest
+from evaluators.tabular.costs import CostClock
 from evaluators.tabular.fitness import FitnessConstants, paired_tab_fitness
 from evaluators.tabular.pools import FoldPlan, paired_estimate
 from evaluators.tabular.scorers import auc, make_scorer
@@ -87,6 +88,7 @@ class TabEvaluator:
         self.sandbox = sandbox or Sandbox(self.limits)
         self._baselines: dict[tuple, float] = {}
         self._original = list(self.X.columns)
+        self.clock = CostClock()
 
     def close(self) -> None:
         self.sandbox.close()
@@ -121,34 +123,39 @@ class TabEvaluator:
             values["y_permuted"] = pd.Series(rng.permutation(y.to_numpy()), index=y.index, name=y.name)
             plan.append({"op": "fit", "args": ["X", "y_permuted"], "out": "state_permuted"})
             returns.append("state_permuted")
-        result = self.sandbox.run(source, "tab", plan, returns, values=values, seed=self.seed,
-                                  limits=self.limits)
+        result = self._run(source, plan, returns, values=values, limits=self.limits)
         if isinstance(result, SandboxFailure):
             return self._failed("stage1", result.kind, result.reason, stdout=result.detail.get("stdout"))
         out = result.outputs
         try:
-            snap = out["after_fit"]
-            gates.check_unmutated({"X": X, "y": y}, {"X": snap[0], "y": snap[1]}, "fit")
-            gates.check_unmutated({"X": X, "X_reindexed": reindexed, **parts},
-                                  {k: out.get(k) for k in ["X", "X_reindexed", *parts]}, "transform")
-            T = gates.check_output("the sample", X, out.get("T"), self.gate_limits)
-            for name, part in parts.items():
-                gates.check_output("a subset of the rows", part, out.get("T_" + name), self.gate_limits)
-            T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"),
-                                      self.gate_limits)
-            gates.check_state_unchanged(out["state_after_fit"], out["state"])
-            if self.label_free_state and plain.encode(out["state_after_fit"]) != plain.encode(out.get("state_permuted")):
-                raise gates.GateFailure("label_dependent_state",
-                                        "this search evolves stateless feature functions: fit must not learn "
-                                        "from the labels y (no target encodings or label statistics)")
-            gates.check_batch_independence(T, [out["T_" + n] for n in parts], self.gate_limits)
-            gates.check_index_invariance(T, T_re, self.gate_limits)
+            with self.clock.part("gates"):
+                T = self._judge_gates(out, X, y, reindexed, parts)
         except gates.GateFailure as exc:
             return self._failed("stage1", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
         new, dropped = self._column_changes(T)
         metrics = self._metrics(valid=True, score=self.fitness.offset, new=len(new), dropped=len(dropped))
         return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1",
                        {"new": new, "dropped": dropped})
+
+    def _judge_gates(self, out: dict, X: pd.DataFrame, y: pd.Series, reindexed: pd.DataFrame,
+                     parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Every stage-1 rule on what the sandbox returned; the checked sample output, or GateFailure."""
+        snap = out["after_fit"]
+        gates.check_unmutated({"X": X, "y": y}, {"X": snap[0], "y": snap[1]}, "fit")
+        gates.check_unmutated({"X": X, "X_reindexed": reindexed, **parts},
+                              {k: out.get(k) for k in ["X", "X_reindexed", *parts]}, "transform")
+        T = gates.check_output("the sample", X, out.get("T"), self.gate_limits)
+        for name, part in parts.items():
+            gates.check_output("a subset of the rows", part, out.get("T_" + name), self.gate_limits)
+        T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"), self.gate_limits)
+        gates.check_state_unchanged(out["state_after_fit"], out["state"])
+        if self.label_free_state and plain.encode(out["state_after_fit"]) != plain.encode(out.get("state_permuted")):
+            raise gates.GateFailure("label_dependent_state",
+                                    "this search evolves stateless feature functions: fit must not learn "
+                                    "from the labels y (no target encodings or label statistics)")
+        gates.check_batch_independence(T, [out["T_" + n] for n in parts], self.gate_limits)
+        gates.check_index_invariance(T, T_re, self.gate_limits)
+        return T
 
     def stage2(self, source: str) -> Outcome:
         """Paired scoring on the search folds, with a cascade.
@@ -197,7 +204,7 @@ class TabEvaluator:
             XA, yA = plan.pool_a(fold)
             XB, yB = plan.pool_b(fold)
             XA_seen, XB_seen = plain.roundtrip(XA), plain.roundtrip(XB)
-            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)
+            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)  # cached: not on the clock
         return self._baselines[key]
 
     def internal_error(self, source: str, message: str) -> Outcome:
@@ -214,7 +221,8 @@ class TabEvaluator:
                 XA, yA = plan.pool_a(i)
                 XB, _ = plan.pool_b(i)  # pool B labels never enter the sandbox
                 values.update({f"XA{i}": XA, f"yA{i}": yA, f"XB{i}": XB})
-            self.sandbox.load(key, values)
+            with self.clock.part("sandbox"):
+                self.sandbox.load(key, values)
         ops, returns = [], []
         for i in folds:
             ops += [{"op": "fit", "args": [f"XA{i}", f"yA{i}"], "out": f"state{i}"},
@@ -223,7 +231,7 @@ class TabEvaluator:
             returns += [f"TA{i}", f"TB{i}"]
         limits = dataclasses.replace(self.limits, timeout_s=self.limits.timeout_s * len(folds),
                                      cpu_s=int(self.limits.cpu_s * len(folds)))
-        result = self.sandbox.run(source, "tab", ops, returns, data=key, seed=self.seed, limits=limits)
+        result = self._run(source, ops, returns, data=key, limits=limits)
         if isinstance(result, SandboxFailure):
             reason = result.reason
             if result.detail.get("op") == "transform" and result.kind == "exception":
@@ -234,16 +242,17 @@ class TabEvaluator:
             XA, yA = plan.pool_a(i)
             XB, yB = plan.pool_b(i)
             try:
-                TA = gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits)
-                TB = gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits)
-                if list(TA.columns) != list(TB.columns):
-                    raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
-                                                               "fitting pool and the scoring pool")
+                with self.clock.part("gates"):
+                    TA = gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits)
+                    TB = gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits)
+                    if list(TA.columns) != list(TB.columns):
+                        raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
+                                                                   "fitting pool and the scoring pool")
             except gates.GateFailure as exc:
                 return self._failed("stage2", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
             base = self.baseline(plan, i)
             try:
-                auc_c = auc(self.scorer, TA, yA, TB, yB)
+                auc_c = auc(self.scorer, TA, yA, TB, yB, self.clock)
             except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
                 return self._failed("stage2", "scorer", f"the scorer could not use the features: "
                                     f"{type(exc).__name__}: {str(exc)[:200]}")
@@ -255,6 +264,18 @@ class TabEvaluator:
             scored.auc_candidate.append(auc_c)
             scored.n_b.append(len(XB))
         return scored
+
+    def _run(self, source: str, plan: list[dict], returns: list[str], *, limits: SandboxLimits,
+             data: str | None = None, values: dict | None = None) -> Any:
+        """One sandbox call, charged to the clock: the program's own time, and the rest as sandbox."""
+        started = time.perf_counter()
+        result = self.sandbox.run(source, "tab", plan, returns, data=data, values=values, seed=self.seed,
+                                  limits=limits)
+        wall = time.perf_counter() - started
+        program = 0.0 if isinstance(result, SandboxFailure) else float(sum(result.timings.values()))
+        self.clock.add("program", program)
+        self.clock.add("sandbox", wall - program)
+        return result
 
     @staticmethod
     def _estimate(plan: FoldPlan, deltas: list[float]) -> tuple[float, float]:
@@ -337,9 +358,10 @@ class TabEvaluator:
         }
         if cfg.get("enabled", True):
             try:
-                artifacts["permutation_importance_pool_a"] = feedback.permutation_report(
-                    TA, yA, self.seed, int(cfg.get("permutation_repeats", 3)), int(cfg.get("max_features", 20)))
-                artifacts["tree_pool_a"] = feedback.tree_report(TA, yA, self.seed, int(cfg.get("tree_depth", 3)))
+                with self.clock.part("feedback"):
+                    artifacts["permutation_importance_pool_a"] = feedback.permutation_report(
+                        TA, yA, self.seed, int(cfg.get("permutation_repeats", 3)), int(cfg.get("max_features", 20)))
+                    artifacts["tree_pool_a"] = feedback.tree_report(TA, yA, self.seed, int(cfg.get("tree_depth", 3)))
             except Exception as exc:  # noqa: BLE001 - feedback must never sink an evaluation
                 artifacts["feedback_error"] = f"{type(exc).__name__}: {exc}"[:200]
         if scored.stdout:
