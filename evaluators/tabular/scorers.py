@@ -32,22 +32,34 @@ class Scorer(Protocol):
     def predict_proba(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
                       clock: CostClock | None = None) -> np.ndarray: ...
 
+    def predict_explained(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
+                          clock: CostClock | None = None) -> tuple[np.ndarray, np.ndarray | None]: ...
+
 
 class _OnScorerInput:
     """Preprocess (fitted on pool A), then the model's own fit and prediction, each on the clock."""
 
     def predict_proba(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
                       clock: CostClock | None = None) -> np.ndarray:
+        return self.predict_explained(XA, yA, XB, clock)[0]
+
+    def predict_explained(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
+                          clock: CostClock | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities for XB, and the fitted model's own importance of each column of XA (None if it has none)."""
         with charged(clock, "preprocess"):
             prep = ScorerInput().fit(XA)
             A, B = prep.transform(XA), prep.transform(XB)
         with charged(clock, "scorer"):
             if clock is not None:
                 clock.scorer_fits += 1
-            return self.fit_predict(A, yA.to_numpy(), B, prep.categorical_indices_)
+            proba, model = self.fit_predict(A, yA.to_numpy(), B, prep.categorical_indices_)
+        return proba, self.importance(model)
 
-    def fit_predict(self, A: pd.DataFrame, y: np.ndarray, B: pd.DataFrame, categorical: list[int]) -> np.ndarray:
+    def fit_predict(self, A: pd.DataFrame, y: np.ndarray, B: pd.DataFrame, categorical: list[int]) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
+
+    def importance(self, model: Any) -> np.ndarray | None:
+        return None
 
 
 class LightGBMScorer(_OnScorerInput):
@@ -66,7 +78,10 @@ class LightGBMScorer(_OnScorerInput):
         model = lgb.LGBMClassifier(**params, random_state=self.seed, n_jobs=1,
                                    deterministic=True, force_row_wise=True, verbose=-1)
         model.fit(A, y, categorical_feature=categorical or "auto")
-        return model.predict_proba(B)[:, 1]
+        return model.predict_proba(B)[:, 1], model
+
+    def importance(self, model: Any) -> np.ndarray:
+        return model.booster_.feature_importance(importance_type="gain").astype("float64")
 
 
 class TreeScorer(_OnScorerInput):
@@ -83,7 +98,10 @@ class TreeScorer(_OnScorerInput):
         params.update(self.params)
         model = DecisionTreeClassifier(**params, random_state=self.seed)
         model.fit(A, y)
-        return model.predict_proba(B)[:, 1]
+        return model.predict_proba(B)[:, 1], model
+
+    def importance(self, model: Any) -> np.ndarray:
+        return np.asarray(model.feature_importances_, dtype="float64")
 
 
 class TabPFNScorer(_OnScorerInput):
@@ -123,7 +141,7 @@ class TabPFNScorer(_OnScorerInput):
             model.fit(XA_num.to_numpy(), yA_num)
             proba = model.predict_proba(B.to_numpy())
         positive = list(model.classes_).index(1)
-        return proba[:, positive]
+        return proba[:, positive], model
 
 
 SCORERS = {"lightgbm": LightGBMScorer, "tree": TreeScorer, "tabpfn": TabPFNScorer}
@@ -141,6 +159,12 @@ def make_scorer(cfg: Mapping[str, Any], seed: int = 0) -> Scorer:
 
 def auc(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
         clock: CostClock | None = None) -> float:
-    proba = scorer.predict_proba(XA, yA, XB, clock)
+    return auc_explained(scorer, XA, yA, XB, yB, clock)[0]
+
+
+def auc_explained(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
+                  clock: CostClock | None = None) -> tuple[float, np.ndarray | None]:
+    """ROC-AUC on B of the scorer fitted on A, and the fitted model's own importances (pool A)."""
+    proba, importance = scorer.predict_explained(XA, yA, XB, clock)
     with charged(clock, "scorer"):
-        return float(roc_auc_score(yB.to_numpy(), proba))
+        return float(roc_auc_score(yB.to_numpy(), proba)), importance
