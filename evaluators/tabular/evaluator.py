@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
 from efe import plain
 from efe.datasets.split import read_train
@@ -73,8 +74,6 @@ class Scored:
 def limit_threads(n: Any) -> None:
     """BLAS/OpenMP threads of this process: parallel evaluations already use every core."""
     if n:
-        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
-
         threadpool_limits(int(n))
 
 
