@@ -24,6 +24,7 @@ import pyarrow as pa
 MAGIC = b"EFEPLAIN1"
 _MAX_DEPTH = 64
 _NUMPY_KINDS = "biufUS"
+_CELL_TYPES = frozenset({type(None), str, bool, int, float})  # what an object column of a frame may hold
 
 
 class PlainDataError(ValueError):
@@ -147,8 +148,8 @@ def _frame_to_ipc(frame: pd.DataFrame, path: str) -> bytes:
         if type(col) is not str:
             raise PlainDataError(f"{path}: DataFrame column name {col!r} is not a string")
     for col, dtype in frame.dtypes.items():
-        if dtype == object:
-            bad = frame[col].map(lambda x: not (x is None or type(x) in (str, bool, int, float)))
+        if dtype == object and not set(map(type, frame[col].to_numpy())) <= _CELL_TYPES:  # exact types, fast
+            bad = frame[col].map(lambda x: type(x) not in _CELL_TYPES)
             if bool(bad.any()):
                 kind = type(frame[col][bad].iloc[0]).__name__
                 raise PlainDataError(f"{path}: column {col!r} holds {kind} objects")

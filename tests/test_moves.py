@@ -255,7 +255,7 @@ def test_proposal_chain_on_bundled_data_is_valid(name, tmp_path):
             outcome = ev.evaluate(source)
             assert outcome.valid, f"{description}: {outcome.reason}"
             feedback = {"valid": True, "delta_auc": outcome.metrics["delta_auc"],
-                        "importance": parse_importance(outcome.artifacts.get("permutation_importance_pool_a", "")),
+                        "importance": parse_importance(outcome.artifacts["importance_pool_a"]),
                         "new_columns": outcome.columns["new"]}
     finally:
         ev.close()

@@ -52,7 +52,7 @@ def test_ratio_feature_beats_identity(evaluator):
     assert outcome.metrics["combined_score"] > 0.5
     assert outcome.metrics["generated_feature_count"] == 1.0
     assert outcome.columns["new"] == ["log_a_over_b"]
-    assert "log_a_over_b" in outcome.artifacts["permutation_importance_pool_a"]
+    assert "log_a_over_b" in outcome.artifacts["importance_pool_a"]
     assert "|---" in outcome.artifacts["tree_pool_a"]
 
 

@@ -157,6 +157,10 @@ def _build(code: Any, contract: Any, source: str, seed: int) -> Any:
 
 def _call(program: Any, op: dict, values: dict, source: str) -> Any:
     method = op["op"]
+    missing = [a for a in op["args"] if a not in values]
+    if missing:  # an earlier step of the plan failed (and was allowed to: keep_going)
+        raise ProgramError({"kind": "exception", "op": method, "exception": "skipped",
+                            "message": f"not run: {', '.join(missing)} is missing because an earlier step failed"})
     args = [values[a] for a in op["args"]]
     if method == "snapshot":  # a plain copy of values as they are now (for mutation checks)
         try:

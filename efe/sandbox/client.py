@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ class Sandbox:
         self._loaded: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._code_roots = list(guard.code_roots())
+        self._checked: OrderedDict[str, SandboxFailure | None] = OrderedDict()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Sandbox":
@@ -211,7 +213,7 @@ class Sandbox:
         """Run ``plan`` on the program in a fresh child; return outputs or a typed failure."""
         contract_for(setting)
         if self.static_check:
-            failure = check_source(source)
+            failure = self._checked_source(source)
             if failure is not None:
                 return failure
         else:
@@ -236,6 +238,14 @@ class Sandbox:
                 raise
         wall = time.perf_counter() - start
         return _interpret(reply, body, limits, wall)
+
+    def _checked_source(self, source: str) -> SandboxFailure | None:
+        """``check_source``, parsed once per program: an evaluation runs the same source several times."""
+        if source not in self._checked:
+            self._checked[source] = check_source(source)
+            while len(self._checked) > 8:
+                self._checked.popitem(last=False)
+        return self._checked[source]
 
     def isolation_mode(self) -> str:
         """What holds a program in on this machine, e.g. ``namespaces+chroot+seccomp``, ``seccomp``,

@@ -119,15 +119,31 @@ def apply_seccomp(enabled: bool = True) -> bool:
     if pyseccomp is None or not enabled:
         return False
     try:
-        f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
-        for name in _SECCOMP_NO_FILES:
-            _seccomp_rule(f, pyseccomp.ERRNO(errno.ENOENT), name)
-        for name in _SECCOMP_DENIED:
-            _seccomp_rule(f, pyseccomp.ERRNO(errno.EPERM), name)
-        f.load()
+        (_PREPARED.get("filter") or _seccomp_filter()).load()
     except OSError:
         return False
     return True
+
+
+_PREPARED: dict[str, Any] = {}
+
+
+def prepare_seccomp() -> None:
+    """Build the filter once in the worker, before any fork: each child then only loads its copy."""
+    if pyseccomp is not None:
+        try:
+            _PREPARED["filter"] = _seccomp_filter()
+        except OSError:
+            pass
+
+
+def _seccomp_filter() -> Any:
+    f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    for name in _SECCOMP_NO_FILES:
+        _seccomp_rule(f, pyseccomp.ERRNO(errno.ENOENT), name)
+    for name in _SECCOMP_DENIED:
+        _seccomp_rule(f, pyseccomp.ERRNO(errno.EPERM), name)
+    return f
 
 
 def _seccomp_rule(f: Any, action: int, name: str) -> None:

@@ -54,6 +54,9 @@ def _preload() -> None:
     np.percentile([1.0, 2.0], 50)
     scipy.stats.rankdata([1, 2])
     import efe.sandbox.child  # noqa: F401
+    from efe.sandbox import guard
+
+    guard.prepare_seccomp()
 
 
 def _read_exact(fd: int, n: int) -> bytes:

@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 from efe import plain
 from efe.config import CONF_DIR
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.tab.parallel import map_parallel
 from evaluators.tabular import gates
 from evaluators.tabular.scorers import make_scorer
 
@@ -75,23 +76,40 @@ def refit(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.Dat
 
 
 def score_heldout(out: HeldoutResult, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
-                  y_test: pd.Series, models: list[dict], seed: int) -> None:
-    """Each report model with and without the winner's features; a model that fails is listed as skipped."""
+                  y_test: pd.Series, models: list[dict], seed: int, workers: int = 1) -> None:
+    """Each report model with and without the winner's features; a model that fails is listed as skipped.
+
+    The fits are independent: ``workers`` of them run at once (``selection.workers``).
+    """
     raw_train, raw_test = plain.roundtrip(X_train), plain.roundtrip(X_test)
+    scorers = {}
     for cfg in models:
         name = cfg.get("name")
         try:
-            scorer = make_scorer(cfg, seed)
+            scorers[name] = make_scorer(cfg, seed)
         except ValueError as exc:
             out.skipped[name] = str(exc).split(";")[0]
-            continue
+    inputs = {"base": (raw_train, raw_test), "fe": (out.train_out, out.test_out)}
+
+    def predict(job: tuple[str, str]) -> np.ndarray | Exception:
+        name, which = job
         try:
-            p_base = scorer.predict_proba(raw_train, y_train, raw_test)
-            p_fe = scorer.predict_proba(out.train_out, y_train, out.test_out)
+            return scorers[name].predict_proba(inputs[which][0], y_train, inputs[which][1])
+        except Exception as exc:  # noqa: BLE001 - one model failing must not lose the others or the result
+            log.warning("held-out scoring with %s failed", name, exc_info=True)
+            return exc
+
+    jobs = [(name, which) for name in scorers for which in ("base", "fe")]
+    probas = dict(zip(jobs, map_parallel(predict, jobs, workers, "held-out report: model fits" if workers > 1 else "")))
+    for name in scorers:
+        p_base, p_fe = probas[(name, "base")], probas[(name, "fe")]
+        try:
+            for p in (p_base, p_fe):
+                if isinstance(p, Exception):
+                    raise p
             base = float(roc_auc_score(y_test.to_numpy(), p_base))
             fe = float(roc_auc_score(y_test.to_numpy(), p_fe))
         except Exception as exc:  # noqa: BLE001 - one model failing must not lose the others or the result
-            log.warning("held-out scoring with %s failed", name, exc_info=True)
             out.skipped[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
             continue
         out.rows.append({"model": name, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base,

@@ -62,6 +62,7 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         "fitness": plain_dict(cfg.fitness),
         "sandbox": plain_dict(cfg.sandbox),
         "feedback": plain_dict(cfg.feedback),
+        "scoring": plain_dict(cfg.scoring),
     }
     write_spec(run_dir / "spec.json", spec)
     return spec, train, test

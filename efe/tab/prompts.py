@@ -58,8 +58,10 @@ the rest.
 ## Reading the feedback
 - `scores`: baseline and candidate AUC, their difference and the fitness breakdown.
 - `new_columns` / `dropped_columns`: what your program changed.
-- `permutation_importance_pool_a`: AUC drop when a column is shuffled, from a model trained on your
-  transformed pool A (higher = more useful; about 0 = useless, a candidate to drop).
+- `importance_pool_a`: each column's share of the scorer's own importance (LightGBM: split gain), from
+  the scorer trained on your transformed pool A, mean ± SD over the folds (about 0 = unused, a candidate
+  to drop); with `feedback.importance=permutation`, `permutation_importance_pool_a`: AUC drop when a
+  column is shuffled, from a model trained on your transformed pool A.
 - `tree_pool_a`: a depth-3 decision tree on your transformed pool A: which splits matter.
 - `reason`: why an invalid program was rejected (gate, exception and program line).
 

@@ -21,9 +21,10 @@ def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
     """(parent source, feedback) from a rendered user prompt."""
     parent, sections = prompt_parts(prompt)
     feedback: dict[str, Any] = {}
-    if "permutation_importance_pool_a" in sections:
-        feedback["importance"] = {m.group("col").strip(): float(m.group("value"))
-                                  for m in _IMPORTANCE.finditer(sections["permutation_importance_pool_a"])}
+    for key in ("importance_pool_a", "permutation_importance_pool_a"):  # the scorer's own, or permutation
+        if key in sections:
+            feedback["importance"] = {m.group("col").strip(): float(m.group("value"))
+                                      for m in _IMPORTANCE.finditer(sections[key])}
     if "scores" in sections:
         found = _DELTA.search(sections["scores"])
         if found:

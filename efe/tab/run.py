@@ -21,6 +21,7 @@ from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
+from efe.tab.parallel import worker_count
 from efe.tracking import track_run
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         return claimed
 
     freeze_winner()  # the result is safe before any report model runs
-    score_heldout(held, X_train, y_train, X_test, y_test, models, int(spec["seed"]))
+    score_heldout(held, X_train, y_train, X_test, y_test, models, int(spec["seed"]),
+                  worker_count(cfg.get("selection", {}).get("workers")))
     claimed = freeze_winner()  # the same files, now with the held-out scores in the manifest
 
     totals = Ledger(run_dir, llm.get("prices")).totals()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from efe.search.finalists import finalists
+from efe.tab.parallel import prescored, worker_count
 
 NO_GAIN = "no program beat doing nothing"
 GAIN = "gain confirmed on fresh folds"
@@ -42,7 +43,8 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
     summary = {**fresh, "verdict": NO_GAIN, "best_candidate": None}
     if not entries:
         return None, [], summary
-    evaluator = make_evaluator()
+    codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
+    evaluator = prescored(make_evaluator, codes, fresh, worker_count(sel.get("workers")))  # on every core
     table = []
     try:
         for entry in entries:

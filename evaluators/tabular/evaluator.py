@@ -3,6 +3,12 @@
 Holds the heavy state (training data, paired folds, cached baselines, the sandbox worker)
 so that openevolve's thin evaluator file can be re-executed for every program cheaply.
 Every outcome, including failures, carries ``combined_score`` and every MAP-Elites axis.
+
+Lean by design (``scripts/bench_eval.py`` profiles it): data is sent to the sandbox worker once
+per sample or fold set and referenced afterwards; one sandbox call runs the gate plan and the
+program on the cascade's first folds (stage 1 judges the gates; stage 2 scores the stashed fold
+outputs), a second one the remaining folds when the cascade goes on; feedback reuses the importances
+of the scorer fits the scoring already made.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
 from efe import plain
 from efe.datasets.split import read_train
@@ -23,9 +30,11 @@ from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
 from evaluators.tabular.cascade import SharedBest
+from evaluators.tabular.costs import CostClock
 from evaluators.tabular.fitness import FitnessConstants, paired_tab_fitness
 from evaluators.tabular.pools import FoldPlan, paired_estimate
-from evaluators.tabular.scorers import auc, make_scorer
+from evaluators.tabular.sampling import scoring_rows
+from evaluators.tabular.scorers import auc, auc_explained, make_scorer
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class Scored:
     new: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     first_fold: tuple | None = None  # (TA, yA) of the first scored fold, for pool-A feedback
+    importances: list[np.ndarray] = field(default_factory=list)  # the scorer's own, per fold (pool A)
     stdout: str = ""
 
     @property
@@ -55,10 +65,23 @@ class Scored:
         return self.runtime_s / max(len(self.deltas), 1)
 
     def extend(self, other: "Scored") -> None:
-        for name in ("deltas", "auc_base", "auc_candidate", "n_b"):
+        for name in ("deltas", "auc_base", "auc_candidate", "n_b", "importances"):
             getattr(self, name).extend(getattr(other, name))
         self.runtime_s += other.runtime_s
         self.stdout = self.stdout or other.stdout
+
+
+def limit_threads(n: Any) -> None:
+    """BLAS/OpenMP threads of this process: parallel evaluations already use every core."""
+    if n:
+        threadpool_limits(int(n))
+
+
+def _failure_of(error: dict) -> SandboxFailure:
+    """A step that failed inside a sandbox call (``keep_going``), as the failure a whole call reports."""
+    detail = {k: error[k] for k in ("op", "exception", "source_line") if k in error}
+    kind = error.get("kind") if error.get("kind") in SandboxFailure.KINDS else "exception"
+    return SandboxFailure(kind, str(error.get("message", "")), error.get("line"), detail)
 
 
 class TabEvaluator:
@@ -66,7 +89,10 @@ class TabEvaluator:
         self.spec = spec
         self.seed = int(spec.get("seed", 0))
         self.target = spec["target"]
-        self.X, self.y = read_train(spec["train_path"], self.target)
+        scoring = spec.get("scoring", {})
+        self.X, self.y = scoring_rows(*read_train(spec["train_path"], self.target), scoring.get("max_rows"),
+                                      self.seed)
+        limit_threads(scoring.get("threads", 1))
         pools = spec.get("pools", {})
         self.folds = FoldPlan(self.X, self.y, int(pools.get("n_folds", 5)), int(pools.get("n_repeats", 1)),
                               self.seed)
@@ -87,6 +113,9 @@ class TabEvaluator:
         self.sandbox = sandbox or Sandbox(self.limits)
         self._baselines: dict[tuple, float] = {}
         self._original = list(self.X.columns)
+        self.clock = CostClock()
+        self._gate: dict[str, Any] | None = None
+        self._stash: tuple[str, Any] | None = None  # (source, sandbox result) of stage 1's fold steps
 
     def close(self) -> None:
         self.sandbox.close()
@@ -99,56 +128,79 @@ class TabEvaluator:
         return self.stage2(source)
 
     def stage1(self, source: str) -> Outcome:
-        """Gates on a small sample of pool A: validity, mutation, batch and index leakage."""
-        X, y = self.folds.gate_sample(self.gate_rows)
-        rng = np.random.default_rng(self.seed)
-        labels = rng.integers(0, self.gate_parts, size=len(X))
-        parts = {f"X_part{k}": X[labels == k] for k in range(self.gate_parts) if (labels == k).any()}
-        reindexed = X.copy()
-        reindexed.index = pd.Index(rng.permutation(len(X)) * 7 + 1_000_003, name=X.index.name)
-        values = {"X": X, "y": y, "X_reindexed": reindexed, **parts}
-        plan = [
-            {"op": "fit", "args": ["X", "y"], "out": "state"},
-            {"op": "snapshot", "args": ["X", "y"], "out": "after_fit"},
-            {"op": "snapshot", "args": ["state"], "out": "state_after_fit"},
-            {"op": "transform", "args": ["X", "state"], "out": "T"},
-            *({"op": "transform", "args": [name, "state"], "out": "T_" + name} for name in parts),
-            {"op": "transform", "args": ["X_reindexed", "state"], "out": "T_X_reindexed"},
-        ]
-        returns = ["after_fit", "state_after_fit", "state", "T", "T_X_reindexed", "X", "y",
-                   "X_reindexed", *parts, *("T_" + n for n in parts)]
-        if self.label_free_state:  # LLM-FE-style searches: fit may not learn from the labels
-            values["y_permuted"] = pd.Series(rng.permutation(y.to_numpy()), index=y.index, name=y.name)
-            plan.append({"op": "fit", "args": ["X", "y_permuted"], "out": "state_permuted"})
-            returns.append("state_permuted")
-        result = self.sandbox.run(source, "tab", plan, returns, values=values, seed=self.seed,
-                                  limits=self.limits)
+        """Gates on a small sample of pool A: validity, mutation, batch and index leakage.
+
+        The same sandbox call runs the program on the cascade's first folds (steps allowed to
+        fail without stopping the gates); stage 2 scores those outputs if the gates pass.
+        """
+        gate = self._gate_data()
+        first = self._cascade_folds()[0]
+        ops, returns = self._fold_steps(first)
+        plan = [*gate["plan"], *ops]
+        key = self._fold_data(self.folds, "search", first, with_gate=True)
+        limits = self._limits_for(len(first) + 1)
+        result = self._run(source, plan, [*gate["returns"], *returns], data=key, limits=limits)
+        self._stash = None
         if isinstance(result, SandboxFailure):
             return self._failed("stage1", result.kind, result.reason, stdout=result.detail.get("stdout"))
-        out = result.outputs
         try:
-            snap = out["after_fit"]
-            gates.check_unmutated({"X": X, "y": y}, {"X": snap[0], "y": snap[1]}, "fit")
-            gates.check_unmutated({"X": X, "X_reindexed": reindexed, **parts},
-                                  {k: out.get(k) for k in ["X", "X_reindexed", *parts]}, "transform")
-            T = gates.check_output("the sample", X, out.get("T"), self.gate_limits)
-            for name, part in parts.items():
-                gates.check_output("a subset of the rows", part, out.get("T_" + name), self.gate_limits)
-            T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"),
-                                      self.gate_limits)
-            gates.check_state_unchanged(out["state_after_fit"], out["state"])
-            if self.label_free_state and plain.encode(out["state_after_fit"]) != plain.encode(out.get("state_permuted")):
-                raise gates.GateFailure("label_dependent_state",
-                                        "this search evolves stateless feature functions: fit must not learn "
-                                        "from the labels y (no target encodings or label statistics)")
-            gates.check_batch_independence(T, [out["T_" + n] for n in parts], self.gate_limits)
-            gates.check_index_invariance(T, T_re, self.gate_limits)
+            with self.clock.part("gates"):
+                T = self._judge_gates(result.outputs, gate["X"], gate["y"], gate["X_reindexed"], gate["parts"])
         except gates.GateFailure as exc:
             return self._failed("stage1", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
+        self._stash = (source, result)
         new, dropped = self._column_changes(T)
         metrics = self._metrics(valid=True, score=self.fitness.offset, new=len(new), dropped=len(dropped))
         return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1",
                        {"new": new, "dropped": dropped})
+
+    def _gate_data(self) -> dict[str, Any]:
+        """The stage-1 sample, its random partition and its re-indexed copy, and the plan run on them (built once)."""
+        if self._gate is None:
+            X, y = self.folds.gate_sample(self.gate_rows)
+            rng = np.random.default_rng(self.seed)
+            labels = rng.integers(0, self.gate_parts, size=len(X))
+            parts = {f"X_part{k}": X[labels == k] for k in range(self.gate_parts) if (labels == k).any()}
+            reindexed = X.copy()
+            reindexed.index = pd.Index(rng.permutation(len(X)) * 7 + 1_000_003, name=X.index.name)
+            values = {"X": X, "y": y, "X_reindexed": reindexed, **parts}
+            plan = [
+                {"op": "fit", "args": ["X", "y"], "out": "state"},
+                {"op": "snapshot", "args": ["X", "y"], "out": "after_fit"},
+                {"op": "snapshot", "args": ["state"], "out": "state_after_fit"},
+                {"op": "transform", "args": ["X", "state"], "out": "T"},
+                *({"op": "transform", "args": [name, "state"], "out": "T_" + name} for name in parts),
+                {"op": "transform", "args": ["X_reindexed", "state"], "out": "T_X_reindexed"},
+            ]
+            returns = ["after_fit", "state_after_fit", "state", "T", "T_X_reindexed", "X", "y",
+                       "X_reindexed", *parts, *("T_" + n for n in parts)]
+            if self.label_free_state:  # LLM-FE-style searches: fit may not learn from the labels
+                values["y_permuted"] = pd.Series(rng.permutation(y.to_numpy()), index=y.index, name=y.name)
+                plan.append({"op": "fit", "args": ["X", "y_permuted"], "out": "state_permuted"})
+                returns.append("state_permuted")
+            self._gate = {"X": X, "y": y, "X_reindexed": reindexed, "parts": parts, "values": values,
+                          "plan": plan, "returns": returns}
+        return self._gate
+
+    def _judge_gates(self, out: dict, X: pd.DataFrame, y: pd.Series, reindexed: pd.DataFrame,
+                     parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Every stage-1 rule on what the sandbox returned; the checked sample output, or GateFailure."""
+        snap = out["after_fit"]
+        gates.check_unmutated({"X": X, "y": y}, {"X": snap[0], "y": snap[1]}, "fit")
+        gates.check_unmutated({"X": X, "X_reindexed": reindexed, **parts},
+                              {k: out.get(k) for k in ["X", "X_reindexed", *parts]}, "transform")
+        T = gates.check_output("the sample", X, out.get("T"), self.gate_limits)
+        for name, part in parts.items():
+            gates.check_output("a subset of the rows", part, out.get("T_" + name), self.gate_limits)
+        T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"), self.gate_limits)
+        gates.check_state_unchanged(out["state_after_fit"], out["state"])
+        if self.label_free_state and plain.encode(out["state_after_fit"]) != plain.encode(out.get("state_permuted")):
+            raise gates.GateFailure("label_dependent_state",
+                                    "this search evolves stateless feature functions: fit must not learn "
+                                    "from the labels y (no target encodings or label statistics)")
+        gates.check_batch_independence(T, [out["T_" + n] for n in parts], self.gate_limits)
+        gates.check_index_invariance(T, T_re, self.gate_limits)
+        return T
 
     def stage2(self, source: str) -> Outcome:
         """Paired scoring on the search folds, with a cascade.
@@ -158,23 +210,26 @@ class TabEvaluator:
         far, the candidate stops there, scored by the lower bound of what it has. Otherwise it gets
         all folds. Either way the outcome carries every metric.
         """
-        folds = list(range(self.folds.n_folds))
-        first = self.cascade_first if self.cascade_first and self.cascade_first < len(folds) else len(folds)
+        first, rest = self._cascade_folds()
         started = time.time()
-        scored = self._score_folds(self.folds, "search", source, folds[:first])
+        stash, self._stash = self._stash, None
+        if stash is not None and stash[0] == source:  # stage 1 already ran the program on these folds
+            scored = self._score_outputs(self.folds, stash[1], first)
+        else:
+            scored = self._score_folds(self.folds, "search", source, first)
         if isinstance(scored, Outcome):
             return scored
-        if first < len(folds):
+        if rest:
             optimistic = paired_tab_fitness(*self._estimate(self.folds, scored.deltas), scored.n_changed,
                                             int(np.mean(scored.n_b)), scored.runtime_per_fold, self.fitness,
                                             z=-self.cascade_optimism_z)
             best = self.best.read()
             if best is None or optimistic.score > best:
-                rest = self._score_folds(self.folds, "search", source, folds[first:])
-                if isinstance(rest, Outcome):
-                    return rest
-                scored.extend(rest)
-        outcome = self._outcome(self.folds, scored, len(folds), time.time() - started)
+                more = self._score_folds(self.folds, "search", source, rest)
+                if isinstance(more, Outcome):
+                    return more
+                scored.extend(more)
+        outcome = self._outcome(self.folds, scored, self.folds.n_folds, time.time() - started)
         if outcome.metrics["full_scoring"] == 1.0:
             self.best.offer(outcome.metrics["combined_score"])
         return outcome
@@ -197,7 +252,7 @@ class TabEvaluator:
             XA, yA = plan.pool_a(fold)
             XB, yB = plan.pool_b(fold)
             XA_seen, XB_seen = plain.roundtrip(XA), plain.roundtrip(XB)
-            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)
+            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)  # cached: not on the clock
         return self._baselines[key]
 
     def internal_error(self, source: str, message: str) -> Outcome:
@@ -205,56 +260,102 @@ class TabEvaluator:
         return self._failed("internal", "internal", f"evaluator error: {message}"[:500])
 
     # ------------------------------------------------------------------ helpers
-    def _score_folds(self, plan: FoldPlan, tag: str, source: str, folds: list[int]) -> Scored | Outcome:
-        """Fit on each fold's pool A, transform its A and B with that state, ROC-AUC on B (one sandbox call)."""
-        key = f"tab-{tag}-" + "-".join(map(str, folds))
+    def _cascade_folds(self) -> tuple[list[int], list[int]]:
+        """(the folds every valid candidate gets, the folds only promising ones get)."""
+        folds = list(range(self.folds.n_folds))
+        first = self.cascade_first if self.cascade_first and self.cascade_first < len(folds) else len(folds)
+        return folds[:first], folds[first:]
+
+    def _limits_for(self, n_calls: int) -> SandboxLimits:
+        """The per-call limits, scaled to a sandbox call that makes ``n_calls`` calls' worth of work."""
+        return dataclasses.replace(self.limits, timeout_s=self.limits.timeout_s * n_calls,
+                                   cpu_s=int(self.limits.cpu_s * n_calls))
+
+    def _fold_data(self, plan: FoldPlan, tag: str, folds: list[int], with_gate: bool = False) -> str:
+        """Key of the worker's copy of these folds' pools (sent once): pool A with labels, pool B without."""
+        key = f"tab-{tag}-" + "-".join(map(str, folds)) + ("-gate" if with_gate else "")
         if not self.sandbox.has(key):
-            values = {}
+            values = dict(self._gate_data()["values"]) if with_gate else {}
             for i in folds:
                 XA, yA = plan.pool_a(i)
                 XB, _ = plan.pool_b(i)  # pool B labels never enter the sandbox
                 values.update({f"XA{i}": XA, f"yA{i}": yA, f"XB{i}": XB})
-            self.sandbox.load(key, values)
+            with self.clock.part("sandbox"):
+                self.sandbox.load(key, values)
+        return key
+
+    @staticmethod
+    def _fold_steps(folds: list[int]) -> tuple[list[dict], list[str]]:
+        """Fit on each fold's pool A, transform its A and B with that state; a failing step stops only its fold."""
         ops, returns = [], []
         for i in folds:
-            ops += [{"op": "fit", "args": [f"XA{i}", f"yA{i}"], "out": f"state{i}"},
-                    {"op": "transform", "args": [f"XA{i}", f"state{i}"], "out": f"TA{i}"},
-                    {"op": "transform", "args": [f"XB{i}", f"state{i}"], "out": f"TB{i}"}]
+            ops += [{"op": "fit", "args": [f"XA{i}", f"yA{i}"], "out": f"state{i}", "keep_going": True},
+                    {"op": "transform", "args": [f"XA{i}", f"state{i}"], "out": f"TA{i}", "keep_going": True},
+                    {"op": "transform", "args": [f"XB{i}", f"state{i}"], "out": f"TB{i}", "keep_going": True}]
             returns += [f"TA{i}", f"TB{i}"]
-        limits = dataclasses.replace(self.limits, timeout_s=self.limits.timeout_s * len(folds),
-                                     cpu_s=int(self.limits.cpu_s * len(folds)))
-        result = self.sandbox.run(source, "tab", ops, returns, data=key, seed=self.seed, limits=limits)
+        return ops, returns
+
+    def _score_folds(self, plan: FoldPlan, tag: str, source: str, folds: list[int]) -> Scored | Outcome:
+        """The program on these folds (one sandbox call), then ROC-AUC on each fold's pool B."""
+        key = self._fold_data(plan, tag, folds)
+        ops, returns = self._fold_steps(folds)
+        result = self._run(source, ops, returns, data=key, limits=self._limits_for(len(folds)))
         if isinstance(result, SandboxFailure):
-            reason = result.reason
-            if result.detail.get("op") == "transform" and result.kind == "exception":
-                reason = self._redacted(result)
-            return self._failed("stage2", result.kind, reason, stdout=result.detail.get("stdout"))
-        scored = Scored(runtime_s=float(sum(result.timings.values())), stdout=result.stdout or "")
+            return self._failed("stage2", result.kind, result.reason, stdout=result.detail.get("stdout"))
+        return self._score_outputs(plan, result, folds)
+
+    def _score_outputs(self, plan: FoldPlan, result: Any, folds: list[int]) -> Scored | Outcome:
+        """Check each fold's outputs and score them against the cached baseline."""
+        for i in folds:
+            error = next((result.errors[n] for n in (f"state{i}", f"TA{i}", f"TB{i}") if n in result.errors), None)
+            if error is not None:
+                failure = _failure_of(error)
+                reason = failure.reason
+                if failure.detail.get("op") == "transform" and failure.kind == "exception":
+                    reason = self._redacted(failure)
+                return self._failed("stage2", failure.kind, reason, stdout=result.stdout)
+        runtime = sum(result.timings.get(n, 0.0) for i in folds for n in (f"state{i}", f"TA{i}", f"TB{i}"))
+        scored = Scored(runtime_s=float(runtime), stdout=result.stdout or "")
         for i in folds:
             XA, yA = plan.pool_a(i)
             XB, yB = plan.pool_b(i)
             try:
-                TA = gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits)
-                TB = gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits)
-                if list(TA.columns) != list(TB.columns):
-                    raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
-                                                               "fitting pool and the scoring pool")
+                with self.clock.part("gates"):
+                    TA = gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits)
+                    TB = gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits)
+                    if list(TA.columns) != list(TB.columns):
+                        raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
+                                                                   "fitting pool and the scoring pool")
             except gates.GateFailure as exc:
                 return self._failed("stage2", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
             base = self.baseline(plan, i)
             try:
-                auc_c = auc(self.scorer, TA, yA, TB, yB)
+                auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock)
             except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
                 return self._failed("stage2", "scorer", f"the scorer could not use the features: "
                                     f"{type(exc).__name__}: {str(exc)[:200]}")
             if scored.first_fold is None:
                 scored.new, scored.dropped = self._column_changes(TA)
                 scored.first_fold = (TA, yA)
+            if importance is not None:
+                scored.importances.append(importance)
             scored.deltas.append(auc_c - base)
             scored.auc_base.append(base)
             scored.auc_candidate.append(auc_c)
             scored.n_b.append(len(XB))
         return scored
+
+    def _run(self, source: str, plan: list[dict], returns: list[str], *, limits: SandboxLimits,
+             data: str | None = None, values: dict | None = None) -> Any:
+        """One sandbox call, charged to the clock: the program's own time, and the rest as sandbox."""
+        started = time.perf_counter()
+        result = self.sandbox.run(source, "tab", plan, returns, data=data, values=values, seed=self.seed,
+                                  limits=limits)
+        wall = time.perf_counter() - started
+        program = 0.0 if isinstance(result, SandboxFailure) else float(sum(result.timings.values()))
+        self.clock.add("program", program)
+        self.clock.add("sandbox", wall - program)
+        return result
 
     @staticmethod
     def _estimate(plan: FoldPlan, deltas: list[float]) -> tuple[float, float]:
@@ -337,11 +438,23 @@ class TabEvaluator:
         }
         if cfg.get("enabled", True):
             try:
-                artifacts["permutation_importance_pool_a"] = feedback.permutation_report(
-                    TA, yA, self.seed, int(cfg.get("permutation_repeats", 3)), int(cfg.get("max_features", 20)))
-                artifacts["tree_pool_a"] = feedback.tree_report(TA, yA, self.seed, int(cfg.get("tree_depth", 3)))
+                with self.clock.part("feedback"):
+                    artifacts.update(self._explanations(scored, TA, yA, cfg))
             except Exception as exc:  # noqa: BLE001 - feedback must never sink an evaluation
                 artifacts["feedback_error"] = f"{type(exc).__name__}: {exc}"[:200]
         if scored.stdout:
             artifacts["program_output"] = scored.stdout[-1500:]
         return artifacts
+
+    def _explanations(self, scored: Scored, TA: pd.DataFrame, yA: pd.Series, cfg: dict) -> dict[str, str]:
+        """Importances and a readable tree, learnt on pool A (a sample of it above ``feedback.max_rows``)."""
+        top = int(cfg.get("max_features", 20))
+        TA_s, yA_s = scoring_rows(TA, yA, cfg.get("max_rows", 2000), self.seed)
+        out = {}
+        if cfg.get("importance", "scorer") == "scorer" and scored.importances:
+            out["importance_pool_a"] = feedback.importance_report(list(TA.columns), scored.importances, top)
+        else:  # permutation importance of a small model of its own (scorers without importances: TabPFN)
+            out["permutation_importance_pool_a"] = feedback.permutation_report(
+                TA_s, yA_s, self.seed, int(cfg.get("permutation_repeats", 3)), top)
+        out["tree_pool_a"] = feedback.tree_report(TA_s, yA_s, self.seed, int(cfg.get("tree_depth", 3)))
+        return out

@@ -1,7 +1,10 @@
 """Aggregate feedback for the next prompt, computed on pool A only.
 
 Pool B reaches the LLM only as two AUC numbers and their difference. What is explained here
-(importances, a readable tree) is learnt from the candidate's transformed pool A.
+(importances, a readable tree) is learnt from the candidate's transformed pool A. The default
+importances are the scorer's own (split gain of LightGBM, impurity decrease of the tree) from the
+fits the scoring already made, so feedback costs a fraction of one scorer fit; permutation
+importance of a small model of its own is the alternative (``feedback.importance``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,23 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, export_text
 
 from evaluators.tabular.preprocess import ScorerInput
+
+
+def importance_report(columns: list[str], per_fold: list[np.ndarray], top: int) -> str:
+    """Each column's share of the scorer's importance, mean ± SD over the scored folds."""
+    shares = []
+    for values in per_fold:
+        values = np.clip(np.asarray(values, dtype="float64"), 0.0, None)
+        total = values.sum()
+        shares.append(values / total if total > 0 else values)
+    shares = np.vstack(shares)
+    mean = shares.mean(axis=0)
+    sd = shares.std(axis=0, ddof=1) if len(shares) > 1 else np.zeros_like(mean)
+    order = np.argsort(-mean, kind="stable")
+    lines = [f"{columns[i]}: {mean[i]:+.4f} ± {sd[i]:.4f}" for i in order[:top]]
+    if len(order) > top:
+        lines.append(f"... {len(order) - top} more columns")
+    return "\n".join(lines)
 
 
 def permutation_report(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats: int, top: int) -> str:

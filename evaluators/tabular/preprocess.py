@@ -32,6 +32,7 @@ class ScorerInput:
                 self.kinds_[col] = "category"
                 values = pd.unique(s.dropna().astype(str))
                 self.levels_[col] = {v: i for i, v in enumerate(sorted(values))}
+        self._categories = {col: pd.Index(list(levels)) for col, levels in self.levels_.items()}
         return self
 
     @property
@@ -54,9 +55,9 @@ class ScorerInput:
                 stamps = pd.to_datetime(s, errors="coerce")
                 seconds = stamps.astype("int64").astype("float64") / 1e9
                 out[col] = np.where(stamps.isna(), np.nan, seconds)
-            else:
-                codes = s.astype(str).map(self.levels_[col])
-                codes[s.isna()] = np.nan
-                out[col] = codes.astype("float64").to_numpy()
+            else:  # the level's position in the sorted pool-A levels; unseen and missing -> NaN
+                codes = pd.Categorical(s.astype(str), categories=self._categories[col]).codes.astype("float64")
+                codes[(codes < 0) | s.isna().to_numpy()] = np.nan
+                out[col] = codes
         return pd.DataFrame(dict(zip(self.aliases_, (out[c] for c in self.columns_))), index=X.index,
                             columns=self.aliases_)

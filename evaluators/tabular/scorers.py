@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from evaluators.tabular.costs import CostClock, charged
 from evaluators.tabular.preprocess import ScorerInput
 
 log = logging.getLogger(__name__)
@@ -28,49 +29,82 @@ class ScorerConfigError(ValueError):
 class Scorer(Protocol):
     name: str
 
-    def predict_proba(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame) -> np.ndarray: ...
+    def predict_proba(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
+                      clock: CostClock | None = None) -> np.ndarray: ...
+
+    def predict_explained(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
+                          clock: CostClock | None = None) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
-class LightGBMScorer:
+class _OnScorerInput:
+    """Preprocess (fitted on pool A), then the model's own fit and prediction, each on the clock."""
+
+    def predict_proba(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
+                      clock: CostClock | None = None) -> np.ndarray:
+        return self.predict_explained(XA, yA, XB, clock)[0]
+
+    def predict_explained(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
+                          clock: CostClock | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities for XB, and the fitted model's own importance of each column of XA (None if it has none)."""
+        with charged(clock, "preprocess"):
+            prep = ScorerInput().fit(XA)
+            A, B = prep.transform(XA), prep.transform(XB)
+        with charged(clock, "scorer"):
+            if clock is not None:
+                clock.scorer_fits += 1
+            proba, model = self.fit_predict(A, yA.to_numpy(), B, prep.categorical_indices_)
+        return proba, self.importance(model)
+
+    def fit_predict(self, A: pd.DataFrame, y: np.ndarray, B: pd.DataFrame, categorical: list[int]) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def importance(self, model: Any) -> np.ndarray | None:
+        return None
+
+
+class LightGBMScorer(_OnScorerInput):
     name = "lightgbm"
 
     def __init__(self, params: Mapping[str, Any], seed: int) -> None:
         self.params = dict(params)
         self.seed = seed
 
-    def predict_proba(self, XA, yA, XB):
+    def fit_predict(self, A, y, B, categorical):
         import lightgbm as lgb
 
-        prep = ScorerInput().fit(XA)
         params = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31,
                   "min_child_samples": 20, "subsample": 1.0, "colsample_bytree": 1.0}
         params.update(self.params)
         model = lgb.LGBMClassifier(**params, random_state=self.seed, n_jobs=1,
                                    deterministic=True, force_row_wise=True, verbose=-1)
-        model.fit(prep.transform(XA), yA.to_numpy(),
-                  categorical_feature=prep.categorical_indices_ or "auto")
-        return model.predict_proba(prep.transform(XB))[:, 1]
+        model.fit(A, y, categorical_feature=categorical or "auto")
+        return model.predict_proba(B)[:, 1], model
+
+    def importance(self, model: Any) -> np.ndarray:
+        return model.booster_.feature_importance(importance_type="gain").astype("float64")
 
 
-class TreeScorer:
+class TreeScorer(_OnScorerInput):
     name = "tree"
 
     def __init__(self, params: Mapping[str, Any], seed: int) -> None:
         self.params = dict(params)
         self.seed = seed
 
-    def predict_proba(self, XA, yA, XB):
+    def fit_predict(self, A, y, B, categorical):
         from sklearn.tree import DecisionTreeClassifier
 
-        prep = ScorerInput().fit(XA)
         params = {"max_depth": 4, "min_samples_leaf": 5}
         params.update(self.params)
         model = DecisionTreeClassifier(**params, random_state=self.seed)
-        model.fit(prep.transform(XA), yA.to_numpy())
-        return model.predict_proba(prep.transform(XB))[:, 1]
+        model.fit(A, y)
+        return model.predict_proba(B)[:, 1], model
+
+    def importance(self, model: Any) -> np.ndarray:
+        return np.asarray(model.feature_importances_, dtype="float64")
 
 
-class TabPFNScorer:
+class TabPFNScorer(_OnScorerInput):
     name = "tabpfn"
 
     def __init__(self, params: Mapping[str, Any], seed: int) -> None:
@@ -87,12 +121,11 @@ class TabPFNScorer:
         self.params = params
         self.seed = seed
 
-    def predict_proba(self, XA, yA, XB):
+    def fit_predict(self, A, y, B, categorical):
         import torch
         from tabpfn import TabPFNClassifier
 
-        prep = ScorerInput().fit(XA)
-        XA_num, yA_num = prep.transform(XA), yA.to_numpy()
+        XA_num, yA_num = A, y
         if len(XA_num) > self.max_train_rows:
             rng = np.random.default_rng(self.seed)
             keep = np.sort(rng.choice(len(XA_num), self.max_train_rows, replace=False))
@@ -101,14 +134,14 @@ class TabPFNScorer:
         params.update(self.params)
         model = TabPFNClassifier(model_path=self.model_path, device="cpu", random_state=self.seed,
                                  inference_precision=torch.float32,
-                                 categorical_features_indices=prep.categorical_indices_ or None,
+                                 categorical_features_indices=categorical or None,
                                  **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(XA_num.to_numpy(), yA_num)
-            proba = model.predict_proba(prep.transform(XB).to_numpy())
+            proba = model.predict_proba(B.to_numpy())
         positive = list(model.classes_).index(1)
-        return proba[:, positive]
+        return proba[:, positive], model
 
 
 SCORERS = {"lightgbm": LightGBMScorer, "tree": TreeScorer, "tabpfn": TabPFNScorer}
@@ -124,6 +157,14 @@ def make_scorer(cfg: Mapping[str, Any], seed: int = 0) -> Scorer:
     return SCORERS[name](params, seed)
 
 
-def auc(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series) -> float:
-    proba = scorer.predict_proba(XA, yA, XB)
-    return float(roc_auc_score(yB.to_numpy(), proba))
+def auc(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
+        clock: CostClock | None = None) -> float:
+    return auc_explained(scorer, XA, yA, XB, yB, clock)[0]
+
+
+def auc_explained(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
+                  clock: CostClock | None = None) -> tuple[float, np.ndarray | None]:
+    """ROC-AUC on B of the scorer fitted on A, and the fitted model's own importances (pool A)."""
+    proba, importance = scorer.predict_explained(XA, yA, XB, clock)
+    with charged(clock, "scorer"):
+        return float(roc_auc_score(yB.to_numpy(), proba)), importance

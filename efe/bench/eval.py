@@ -1,0 +1,292 @@
+"""What one candidate evaluation costs, part by part, and what a real run costs (scripts/bench_eval.py).
+
+The profile runs the tabular evaluator in this process on a representative candidate set (the
+offline proposer's moves chained from the seed program, as a search would produce them) and
+reads the evaluator's cost clock: gates, sandbox overhead (data transfer, fork, lock-down,
+encoding), the program's own fit/transform, preprocessing, scorer fits, feedback, and the rest
+(bookkeeping). The ratio "whole evaluation / scorer fits" is taken from the same evaluations at
+the same moment, so machine load inflates both sides alike. A run is a real ``python -m efe.tab``
+in a child process whose process tree is sampled from /proc for its peak memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from efe.config import compose
+from efe.resources import seed_program
+from efe.tab.context import build_context
+from efe.tab.moves import NoMoveAvailable, propose
+from efe.tab.prepare import prepare_tab_run
+from evaluators.tabular.costs import PARTS
+from evaluators.tabular.evaluator import TabEvaluator
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = ("gates", "sandbox", "program", "preprocess", "scorer", "feedback", "bookkeeping")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def generated_table(rows: int, cols: int, seed: int = 0) -> pd.DataFrame:
+    """Mixed numeric/categorical columns with some missing values and a binary target ``label``.
+
+    A quarter of the columns are categorical (a few to a few hundred levels); about 5% of the
+    cells of every third column are missing. The label depends on a few columns, non-linearly.
+    """
+    rng = np.random.default_rng(seed)
+    n_cat = max(1, cols // 4)
+    data: dict[str, Any] = {}
+    for j in range(cols - n_cat):
+        data[f"num{j}"] = rng.lognormal(0.0, 1.0, rows) if j % 2 else rng.normal(0.0, 1.0, rows)
+    for j in range(n_cat):
+        levels = np.array([f"c{j}_{k}" for k in range(int(5 * 3 ** (j % 4)))], dtype=object)
+        data[f"cat{j}"] = levels[rng.integers(0, len(levels), rows)]
+    frame = pd.DataFrame(data)
+    for k, col in enumerate(frame.columns):
+        if k % 3 == 2:
+            frame.loc[rng.random(rows) < 0.05, col] = np.nan
+    logit = (np.log1p(np.nan_to_num(frame["num1"].to_numpy(float)))
+             - 0.8 * np.nan_to_num(frame["num0"].to_numpy(float))
+             + 0.5 * (frame["cat0"].astype(str).str.len().to_numpy() % 2)
+             + rng.normal(0.0, 1.0, rows))
+    frame["label"] = np.where(logit > np.median(logit), "yes", "no")
+    return frame
+
+
+def dataset_overrides(table: str, workdir: Path, rows: int, cols: int) -> list[str]:
+    """Hydra overrides naming a bundled table, or a generated one written to ``workdir``."""
+    if table != "generated":
+        return [f"dataset={table}"]
+    path = workdir / f"generated_{rows}x{cols}.parquet"
+    if not path.exists():
+        generated_table(rows, cols).to_parquet(path, index=False)
+    return ["dataset=csv", f"dataset.path={path}", "dataset.target=label", f"dataset.name=generated_{rows}x{cols}"]
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def candidate_set(context: dict, n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """(description, source) of ``n`` offline-proposer programs, each a step from an earlier one."""
+    identity = seed_program("tab").read_text()
+    rng = np.random.default_rng(seed)
+    pool, out = [identity], []
+    for _ in range(n * 3):
+        if len(out) >= n:
+            break
+        parent = pool[int(rng.integers(len(pool)))] if rng.random() < 0.3 else pool[-1]
+        try:
+            source, description = propose(parent, context, {"valid": True}, rng)
+        except NoMoveAvailable:
+            continue
+        pool.append(source)
+        out.append((description, source))
+    return out
+
+
+# --------------------------------------------------------------------------- profile
+
+
+@dataclass
+class Profile:
+    table: str
+    rows: int
+    columns: int
+    n_folds: int
+    parts: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in ROWS})
+    walls: list[float] = field(default_factory=list)
+    fits: list[int] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
+    load: str = ""
+
+    @property
+    def ratio(self) -> float:
+        scorer = sum(self.parts["scorer"])
+        return sum(self.walls) / scorer if scorer else float("nan")
+
+    def lines(self) -> list[str]:
+        n = max(len(self.walls), 1)
+        wall = sum(self.walls) / n
+        fits = sum(self.fits)
+        per_fit = sum(self.parts["scorer"]) / fits if fits else float("nan")
+        valid = sum(v == "valid" for v in self.verdicts)
+        out = [f"{self.table}: {self.rows} training rows x {self.columns} columns, K={self.n_folds} folds, "
+               f"{len(self.walls)} candidates ({valid} valid), {fits} scorer fits "
+               f"({1000 * per_fit:.0f} ms each), load average {self.load}",
+               f"  {'part':<12} {'ms/candidate':>13} {'share':>7}"]
+        for part in ROWS:
+            ms = 1000 * sum(self.parts[part]) / n
+            out.append(f"  {part:<12} {ms:13.1f} {100 * ms / (1000 * wall) if wall else 0:6.1f}%")
+        out.append(f"  {'whole':<12} {1000 * wall:13.1f}")
+        out.append(f"  ratio whole evaluation / scorer fits = {self.ratio:.2f}")
+        return out
+
+
+def profile_table(table: str, workdir: Path, n_candidates: int, rows: int = 2000, cols: int = 20,
+                  overrides: list[str] | None = None) -> Profile:
+    """Evaluate the candidate set on ``table`` and split each evaluation's time by part."""
+    run_dir = workdir / f"profile_{table}"
+    cfg = compose("tab", dataset_overrides(table, workdir, rows, cols) + list(overrides or []))
+    spec, train, _ = prepare_tab_run(cfg, run_dir)
+    context = build_context(train, seed=int(cfg.seed))
+    candidates = candidate_set(context, n_candidates)
+    ev = TabEvaluator(spec)
+    try:
+        ev.evaluate(seed_program("tab").read_text())  # baselines cached, the cascade's best = identity
+        ev.evaluate(candidates[0][1])  # warm: lazy imports, first-call paths
+        profile = Profile(table, len(train.y), train.X.shape[1], ev.folds.n_folds, load=_load())
+        for _, source in candidates:
+            ev.clock.take()
+            started = time.perf_counter()
+            outcome = ev.evaluate(source)
+            wall = time.perf_counter() - started
+            seconds, fits = ev.clock.take()
+            profile.walls.append(wall)
+            profile.fits.append(fits)
+            profile.verdicts.append(outcome.verdict)
+            for part in PARTS:
+                profile.parts[part].append(seconds[part])
+            profile.parts["bookkeeping"].append(wall - sum(seconds.values()))
+    finally:
+        ev.close()
+    return profile
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --------------------------------------------------------------------------- a real run
+
+
+class TreeMemory:
+    """Peak of the RSS summed over a process and all its descendants, sampled from /proc."""
+
+    def __init__(self, pid: int, interval_s: float = 0.2) -> None:
+        self.pid, self.interval = pid, interval_s
+        self.peak_bytes = 0
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._halt.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._halt.is_set():
+            self.peak_bytes = max(self.peak_bytes, sum(_rss_pages(p) for p in _tree(self.pid)) * page)
+            self._halt.wait(self.interval)
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _rss_pages(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+@dataclass
+class RunCost:
+    wall_s: float
+    search_s: float
+    after_search_s: float
+    candidates: int
+    peak_bytes: int
+    progress_lines: int
+    returncode: int
+    run_dir: str
+    load_before: str
+    load_after: str
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 * self.candidates / self.search_s if self.search_s else float("nan")
+
+    def lines(self) -> list[str]:
+        return [f"  wall {self.wall_s:.0f} s: search {self.search_s:.0f} s, after the search {self.after_search_s:.0f} s "
+                f"(final selection, refit, held-out report)",
+                f"  {self.candidates} candidates, {self.per_minute:.1f} candidates per minute of search",
+                f"  peak memory of the run's processes (RSS summed over the tree): {self.peak_bytes / 2**30:.2f} GiB",
+                f"  progress/status lines printed: {self.progress_lines}; exit code {self.returncode}",
+                f"  load average before {self.load_before}, after {self.load_after}; run directory {self.run_dir}"]
+
+
+_SEARCH_DONE = re.compile(r"^search \w+ \(")
+
+
+def run_cost(table: str, workdir: Path, iterations: int, rows: int = 2000, cols: int = 20,
+             overrides: list[str] | None = None, log=print) -> RunCost:
+    """A real ``python -m efe.tab`` run: wall time, search vs. after-search time, peak memory."""
+    run_dir = workdir / f"run_{table}_{rows}x{cols}_{iterations}"
+    args = [sys.executable, "-m", "efe.tab", *dataset_overrides(table, workdir, rows, cols),
+            f"evolution.iterations={iterations}", "llm=offline", f"hydra.run.dir={run_dir}",
+            *list(overrides or [])]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    load_before = _load()
+    started = time.monotonic()
+    marks: dict[str, float] = {}
+    lines = 0
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    with TreeMemory(proc.pid) as memory:
+        for line in proc.stdout:
+            lines += 1
+            now = time.monotonic() - started
+            text = line.rstrip()
+            if text.startswith("run directory:"):
+                marks.setdefault("search_start", now)
+            if _SEARCH_DONE.match(text):
+                marks.setdefault("search_end", now)
+            log(f"  [{now:6.0f}s] {text}")
+        proc.wait()
+    wall = time.monotonic() - started
+    candidates = 0
+    lineage = run_dir / "lineage.jsonl"
+    if lineage.exists():
+        candidates = sum('"kind": "candidate"' in row for row in lineage.read_text().splitlines())
+    search_s = marks.get("search_end", wall) - marks.get("search_start", 0.0)
+    return RunCost(wall, search_s, wall - marks.get("search_end", wall), candidates, memory.peak_bytes, lines,
+                   proc.returncode, str(run_dir), load_before, _load())
+
+
+def scratch_dir(path: str | None) -> Path:
+    out = Path(path) if path else Path(tempfile.mkdtemp(prefix="efe-bench-eval-"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out

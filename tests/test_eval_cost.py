@@ -1,0 +1,161 @@
+"""A lean evaluation: few sandbox calls, data sent once, cheap feedback, subsampled scoring rows,
+parallel re-scoring, and the cost profile of scripts/bench_eval.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from efe.sandbox import Sandbox, SandboxLimits, SandboxResult
+from evaluators.tabular.evaluator import TabEvaluator
+from evaluators.tabular.sampling import scoring_rows
+from tests.conftest import IDENTITY_TAB, make_spec, ratio_table, tab_program
+
+RATIO = tab_program("out = X.copy()\nout['log_a_over_b'] = np.log(X['a'] / X['b'])\nreturn out")
+
+
+class CountingSandbox(Sandbox):
+    """A real sandbox that counts what crosses into its worker."""
+
+    def __init__(self, limits: SandboxLimits) -> None:
+        super().__init__(limits)
+        self.runs: list[str | None] = []
+        self.loads: list[str] = []
+
+    def run(self, source, setting, plan, returns, **kw):
+        self.runs.append(kw.get("data"))
+        return super().run(source, setting, plan, returns, **kw)
+
+    def load(self, key, values):
+        self.loads.append(key)
+        super().load(key, values)
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory):
+    spec = make_spec(tmp_path_factory.mktemp("cost"), ratio_table(), "label")
+    sandbox = CountingSandbox(SandboxLimits.from_mapping(spec["sandbox"]))
+    ev = TabEvaluator(spec, sandbox=sandbox)
+    yield ev, sandbox
+    ev.close()
+
+
+def test_one_sandbox_call_per_cut_candidate_and_data_sent_once(counted):
+    ev, sandbox = counted
+    assert ev.evaluate(IDENTITY_TAB).metrics["full_scoring"] == 1.0  # the cascade's best: the identity
+    loads_after_first = list(sandbox.loads)
+    sandbox.runs.clear()
+    hopeless = ev.evaluate(tab_program("return X.drop(columns=['a'])"))
+    assert hopeless.valid and hopeless.metrics["full_scoring"] == 0.0
+    assert len(sandbox.runs) == 1, "gates and the first folds share one sandbox call"
+    sandbox.runs.clear()
+    promising = ev.evaluate(RATIO)
+    assert promising.metrics["full_scoring"] == 1.0 and len(sandbox.runs) == 2
+    assert sandbox.loads == loads_after_first, "pools and the gate sample are sent to the worker once"
+    assert all(key is not None for key in sandbox.runs), "every call references data already in the worker"
+
+
+def test_gate_failures_still_stop_at_stage1(counted):
+    ev, _ = counted
+    outcome = ev.evaluate(tab_program("return X.assign(centred=X['a'] - X['a'].mean())"))
+    assert outcome.verdict == "invalid:gate:batch_dependence" and outcome.stage == "stage1"
+
+
+def test_a_failing_fold_step_is_a_stage2_failure_with_its_reason(counted):
+    ev, _ = counted
+    program = tab_program("return X.assign(b2=X['b'] * state['scale'])",
+                          fit_body="if len(X) > 150:\n    raise ValueError('too many rows')\nreturn {'scale': 2.0}")
+    outcome = ev.evaluate(program)  # fine on the 120-row gate sample, fails on the folds' pool A
+    assert outcome.verdict == "invalid:exception" and outcome.stage == "stage2"
+    assert "too many rows" in outcome.reason and "ValueError" in outcome.reason
+
+
+def test_feedback_uses_the_scorers_own_importances(counted):
+    ev, _ = counted
+    ev.clock.take()
+    outcome = ev.evaluate(RATIO)
+    seconds, fits = ev.clock.take()
+    lines = outcome.artifacts["importance_pool_a"].splitlines()
+    assert lines[0].startswith("log_a_over_b: +")  # the informative column leads
+    shares = [float(line.split(": ")[1].split(" ±")[0]) for line in lines]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-3)
+    assert "permutation_importance_pool_a" not in outcome.artifacts
+    assert fits == 3 and seconds["feedback"] < seconds["scorer"]
+
+
+def test_permutation_importance_stays_available(tmp_path):
+    spec = make_spec(tmp_path, ratio_table(300), "label")
+    spec["feedback"] = {**spec["feedback"], "importance": "permutation"}
+    ev = TabEvaluator(spec)
+    try:
+        outcome = ev.evaluate(RATIO)
+        assert "log_a_over_b" in outcome.artifacts["permutation_importance_pool_a"]
+        assert "importance_pool_a" not in outcome.artifacts
+    finally:
+        ev.close()
+
+
+def test_scoring_rows_are_a_stratified_sample_above_max_rows(tmp_path):
+    frame = ratio_table(900)
+    X, y = frame.drop(columns=["label"]), (frame["label"] == "yes").astype("int64")
+    same = scoring_rows(X, y, 1000, seed=0)
+    assert same[0] is X
+    Xs, ys = scoring_rows(X, y, 300, seed=0)
+    assert len(Xs) == len(ys) == 300 and Xs.index.is_monotonic_increasing
+    assert abs(ys.mean() - y.mean()) < 0.01
+    pd.testing.assert_frame_equal(Xs, scoring_rows(X, y, 300, seed=0)[0])  # the same rows in every process
+    ev = TabEvaluator(make_spec(tmp_path, frame, "label", scoring={"max_rows": 300}))
+    try:
+        assert len(ev.X) == 300 and ev.folds.n_folds == 3
+    finally:
+        ev.close()
+
+
+def test_a_failed_keep_going_step_skips_the_steps_that_need_its_result(sandbox):
+    X = pd.DataFrame({"a": np.arange(10.0)})
+    plan = [{"op": "fit", "args": ["X", "y"], "out": "state", "keep_going": True},
+            {"op": "transform", "args": ["X", "state"], "out": "T", "keep_going": True},
+            {"op": "transform", "args": ["X", "other"], "out": "T2", "keep_going": True}]
+    source = tab_program("return X.copy()", fit_body="raise ValueError('no fit')")
+    result = sandbox.run(source, "tab", plan, ["T", "T2"], values={"X": X, "y": pd.Series(np.arange(10) % 2),
+                                                                    "other": {}})
+    assert isinstance(result, SandboxResult)
+    assert result.errors["state"]["exception"] == "ValueError"
+    assert result.errors["T"]["exception"] == "skipped" and "state" in result.errors["T"]["message"]
+    pd.testing.assert_frame_equal(result.outputs["T2"], X)
+
+
+def test_parallel_rescoring_keeps_order_and_matches_serial():
+    from efe.tab.parallel import map_parallel, prescored
+
+    assert map_parallel(lambda x: x * x, range(7), workers=3) == [x * x for x in range(7)]
+
+    class Fake:
+        closed = 0
+
+        def score_fresh(self, source, n_folds, n_repeats, seed):
+            return (source, n_folds, n_repeats, seed)
+
+        def close(self):
+            Fake.closed += 1
+
+    fresh = {"n_folds": 5, "n_repeats": 2, "seed": 1000}
+    scored = prescored(Fake, ["a", "b", "a", "c"], fresh, workers=2)
+    assert scored.score_fresh("b", 5, 2, 1000) == ("b", 5, 2, 1000)
+    assert Fake.closed >= 1  # the evaluators the threads made are closed
+
+
+def test_bench_profile_splits_the_evaluation_by_part(tmp_path):
+    from efe.bench.eval import ROWS, candidate_set, generated_table, profile_table
+
+    frame = generated_table(400, 8)
+    assert frame.shape == (400, 9) and frame.isna().any().any()
+    assert set(frame.dtypes.astype(str)) == {"float64", "object"}
+    profile = profile_table("generated", tmp_path, 2, rows=400, cols=8, overrides=["pools.n_folds=3"])
+    assert len(profile.walls) == 2 and sum(profile.fits) >= 4
+    for i, wall in enumerate(profile.walls):
+        assert sum(profile.parts[p][i] for p in ROWS) == pytest.approx(wall)
+    assert profile.ratio > 1.0
+    assert any(line.startswith("  ratio whole evaluation / scorer fits") for line in profile.lines())
+    assert len(candidate_set({"columns": {}}, 3)) == 0  # nothing applies: no candidates, no crash
