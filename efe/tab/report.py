@@ -2,8 +2,8 @@
 
 A gain is shown with its uncertainty three times, side by side: the search's estimate (on the
 folds that chose the program, hence optimistic), the selection-pool estimate (training rows the
-search never scored; key ``fresh``) and the held-out result (with its DeLong standard error), plus a sentence when the held-out
-part is too small to confirm a gain of the claimed size.
+search never scored; key ``fresh``) and the held-out result (with its DeLong standard error),
+plus a sentence when the held-out part is too small to confirm a gain of the claimed size.
 """
 
 from __future__ import annotations
