@@ -51,7 +51,7 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
     evaluator = make_evaluator()
     pool_rows = len(getattr(evaluator, "selection_rows", ()))
     summary["pool_rows"] = pool_rows
-    summary["evidence"] = (f"selection pool: {pool_rows} training rows the search never scored, "
+    summary["evidence"] = (f"the selection pool ({pool_rows} training rows the search never scored), "
                            f"{fresh['n_folds']}-fold x {fresh['n_repeats']} validating on them" if pool_rows else
                            f"fresh folds ({fresh['n_folds']}-fold x {fresh['n_repeats']}) of the rows the search "
                            "scored (no selection pool): can keep part of the search's optimism")
