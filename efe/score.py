@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"dataset {spec['dataset']['name']}: {len(train.X)} training rows x "
                   f"{train.X.shape[1]} features (held-out part set aside); scorer {spec['scorer']['name']}")
             evaluator = TabEvaluator(spec)
+            if len(evaluator.selection_rows):
+                print(f"scored on the {len(evaluator.search_rows)} rows a search scores (a run keeps the other "
+                      f"{len(evaluator.selection_rows)} for its final selection; selection.pool_fraction=0 uses all)")
             try:
                 outcome = evaluator.evaluate(program.text)
             finally:

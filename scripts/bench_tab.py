@@ -211,7 +211,7 @@ def main() -> int:
     table, markdown = summarise(cells, args.models, args.methods)
     gap_table, gap_md = summarise_gap(cells, args.models, args.methods, args.tie)
     markdown += ("\n\nClaimed vs realised ΔAUC against no FE on the same split (claimed: what the method's own "
-                 "scoring reported for its final program; EFE: the fresh-fold estimate, 0 when it froze the "
+                 "scoring reported for its final program; EFE: the selection-pool estimate, 0 when it froze the "
                  f"identity; realised: held-out; tie: |Δ| <= {args.tie:g}):\n\n" + gap_md)
     gap_table.to_csv(out / "gap.csv", index=False)
     failed = [c for c in cells if "error" in c]

@@ -244,3 +244,65 @@ def test_cascade_stops_a_hopeless_candidate_after_the_first_folds(tmp_path):
         assert ev.evaluate(RATIO_PROGRAM).metrics["full_scoring"] == 1.0  # a promising one gets every fold
     finally:
         ev.close()
+
+
+class _RowSpy:
+    """Wraps the real sandbox and records the index labels of every table the evaluator hands it."""
+
+    def __init__(self, sandbox):
+        self.inner, self.rows = sandbox, {}
+
+    def _record(self, values):
+        for name, value in (values or {}).items():
+            if hasattr(value, "index"):
+                self.rows.setdefault(name.rstrip("0123456789"), set()).update(value.index.tolist())
+
+    def load(self, key, values):
+        self._record(values)
+        return self.inner.load(key, values)
+
+    def run(self, *args, values=None, **kwargs):
+        self._record(values)
+        return self.inner.run(*args, values=values, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_search_never_scores_selection_pool_rows(tmp_path):
+    """Stage 1 and every search fold see only the search rows; the final selection validates only on the pool."""
+    from efe.sandbox import Sandbox, SandboxLimits
+
+    spec = make_spec(tmp_path, ratio_table(300), "label", selection_pool={"fraction": 0.25, "seed": 1000})
+    spy = _RowSpy(Sandbox(SandboxLimits(timeout_s=20, memory_mb=1024, cpu_s=30)))
+    ev = TabEvaluator(spec, sandbox=spy)
+    try:
+        pool = set(ev.X.index[ev.selection_rows].tolist())
+        search = set(ev.X.index[ev.search_rows].tolist())
+        assert len(pool) == 75 and not pool & search and len(pool | search) == 300
+        assert abs(ev.y.iloc[ev.selection_rows].mean() - ev.y.mean()) < 0.03  # stratified
+        assert ev.evaluate(RATIO_PROGRAM).metrics["full_scoring"] == 1.0  # every search fold was scored
+        seen_by_search = set().union(*spy.rows.values())
+        assert seen_by_search and not seen_by_search & pool
+        spy.rows.clear()
+        outcome = ev.score_fresh(RATIO_PROGRAM, 3, 2, 1000)
+        assert outcome.valid and outcome.metrics["n_folds"] == 6 and outcome.metrics["delta_auc"] > 0
+        assert spy.rows["XB"] == pool  # every pool row is validated, and nothing else
+        assert search <= spy.rows["XA"]  # each fit also sees the search rows
+    finally:
+        ev.close()
+
+
+def test_selection_pool_carve_is_deterministic_and_falls_back_on_a_tiny_class():
+    import numpy as np
+    import pandas as pd
+
+    from evaluators.tabular.pools import carve_selection_pool, usable_pool_fraction
+
+    y = pd.Series(np.r_[np.zeros(180, int), np.ones(20, int)])
+    a, b = carve_selection_pool(y, 0.25, 7), carve_selection_pool(y, 0.25, 7)
+    assert all((x == z).all() for x, z in zip(a, b)) and len(a[1]) == 50 and y.iloc[a[1]].sum() == 5
+    assert len(carve_selection_pool(y, 0.0, 7)[1]) == 0
+    assert usable_pool_fraction(y, 0.25, 5) == (0.25, None)
+    fraction, warning = usable_pool_fraction(y, 0.25, 10)
+    assert fraction == 0.0 and "only 5 rows of the smaller class" in warning

@@ -90,7 +90,7 @@ def _search(train, test, workdir: Path, overrides: list[str]) -> dict:
     return {"auc": _rows_to_scores(report["heldout"]), "n_new": len(report["winner"]["new_columns"]),
             "n_dropped": len(report["winner"]["dropped_columns"]), "llm_calls": report["search"]["llm_calls"],
             "llm_cost_usd": report["search"]["llm_cost_usd"],
-            # what the run claims for the frozen program (fresh-fold estimate), and the search's own figure
+            # what the run claims for the frozen program (selection-pool estimate), and the search's own figure
             "claimed_delta_auc": est.get("claimed_delta_auc", report["winner"]["delta_auc"]),
             "search_delta_auc": report["winner"]["delta_auc"],
             "best_search_delta_auc": max((f["search_delta_auc"] for f in report.get("finalists", [])), default=0.0),

@@ -43,9 +43,11 @@ def map_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int, label: 
 class Prescored:
     """Fresh-fold outcomes scored up front in parallel, answered like ``evaluator.score_fresh``."""
 
-    def __init__(self, outcomes: dict[tuple, Any], make_evaluator: Callable[[], Any]) -> None:
+    def __init__(self, outcomes: dict[tuple, Any], make_evaluator: Callable[[], Any],
+                 selection_rows: Sequence[int] = ()) -> None:
         self.outcomes = outcomes
         self.make_evaluator = make_evaluator
+        self.selection_rows = selection_rows  # the evaluators' selection pool (empty: none)
 
     def score_fresh(self, source: str, n_folds: int, n_repeats: int, seed: int) -> Any:
         key = (source, n_folds, n_repeats, seed)
@@ -79,7 +81,9 @@ def prescored(make_evaluator: Callable[[], Any], sources: Sequence[str], fresh: 
     unique = list(dict.fromkeys(sources))
     try:
         outcomes = map_parallel(one, unique, workers, "final selection: finalists re-scored")
+        rows = getattr(made[0], "selection_rows", ()) if made else ()
     finally:
         for evaluator in made:
             evaluator.close()
-    return Prescored({(source, *settings): outcome for source, outcome in zip(unique, outcomes)}, make_evaluator)
+    return Prescored({(source, *settings): outcome for source, outcome in zip(unique, outcomes)}, make_evaluator,
+                     rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -13,6 +14,7 @@ from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
 from efe.runspec import write_spec
+from evaluators.tabular.pools import carve_selection_pool, usable_pool_fraction
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         dataset = train
         heldout_source = "given by the caller (an outer fold of a benchmark)"
     checks = data_warnings(train, CheckLimits.from_mapping(cfg.get("checks")))
+    sel = cfg.get("selection") or {}
+    fraction, too_small = usable_pool_fraction(train.y, float(sel.get("pool_fraction", 0.0) or 0.0),
+                                               int(sel.get("min_pool_minority_rows", 10)))
+    checks += [too_small] if too_small else []
     for warning in checks:
         log.warning("%s: %s", dataset.name, warning)
     train_path = run_dir / "data" / "train.parquet"
@@ -63,9 +69,18 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         "sandbox": plain_dict(cfg.sandbox),
         "feedback": plain_dict(cfg.feedback),
         "scoring": plain_dict(cfg.scoring),
+        # training rows kept for the final selection (the evaluator carves them the same way)
+        "selection_pool": {"fraction": fraction, "seed": int(cfg.seed) + int(sel.get("seed_offset", 1000))},
     }
     write_spec(run_dir / "spec.json", spec)
     return spec, train, test
+
+
+def search_part(train: TabularDataset, spec: dict) -> TabularDataset:
+    """The training rows the search may see (without the selection pool), e.g. for the LLM's context."""
+    pool = spec.get("selection_pool") or {}
+    rows, _ = carve_selection_pool(train.y, float(pool.get("fraction", 0.0)), int(pool.get("seed", 0)))
+    return dataclasses.replace(train, X=train.X.iloc[rows], y=train.y.iloc[rows])
 
 
 def _unique(messages: list[str]) -> list[str]:

@@ -1,9 +1,9 @@
 """``report.md`` and ``report.json``: the held-out table, the winner's source and its features.
 
 A gain is shown with its uncertainty three times, side by side: the search's estimate (on the
-folds that chose the program, hence optimistic), the fresh-fold estimate (folds the search never
-used) and the held-out result (with its DeLong standard error), plus a sentence when the held-out
-part is too small to confirm a gain of the claimed size.
+folds that chose the program, hence optimistic), the selection-pool estimate (training rows the
+search never scored; key ``fresh``) and the held-out result (with its DeLong standard error),
+plus a sentence when the held-out part is too small to confirm a gain of the claimed size.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ def _interval(mean: float, se: float, z: float) -> dict:
     return {"delta_auc": float(mean), "se": se, "low": float(mean - z * se), "high": float(mean + z * se)}
 
 
-def estimates(winner: dict, fresh_row: dict | None, heldout_rows: list[dict], z: float) -> dict:
-    """The frozen program's gain as the search saw it, on fresh folds, and on the held-out part."""
+def estimates(winner: dict, fresh_row: dict | None, heldout_rows: list[dict], z: float,
+              search_model: str | None = None) -> dict:
+    """The frozen program's gain as the search saw it, on the selection pool ("fresh"), and held out."""
     m = winner.get("metrics", {})
     identity = winner.get("kind") == "seed"
     search = {**_interval(m.get("delta_auc", 0.0), m.get("delta_auc_se", 0.0), z), "n_folds": m.get("n_folds", 0)}
@@ -32,10 +33,17 @@ def estimates(winner: dict, fresh_row: dict | None, heldout_rows: list[dict], z:
         fresh = {**_interval(fresh_row["fresh_delta_auc"], fresh_row["fresh_delta_auc_se"], z),
                  "n_folds": fresh_row["fresh_n_folds"]}
     claimed = (fresh or search)["delta_auc"]
+    claimed_se = (fresh or search)["se"]
     held = []
     for row in heldout_rows:
         entry = {"model": row["model"], **_interval(row["delta"], row.get("delta_se", float("nan")), z)}
         entry["inside_fresh_interval"] = bool(fresh is not None and fresh["low"] <= row["delta"] <= fresh["high"])
+        if search_model is None or row["model"] == search_model:  # the claim was measured with this model
+            # where the held-out Δ should land if the claim is right: both estimates are noisy, so the
+            # prediction interval adds the held-out SE to the claim's
+            spread = z * float(np.hypot(claimed_se, entry["se"]))
+            entry["expected"] = {"low": claimed - spread, "high": claimed + spread}
+            entry["inside_expected"] = bool(entry["expected"]["low"] <= row["delta"] <= entry["expected"]["high"])
         entry["note"] = _heldout_note(identity, claimed, entry, z)
         held.append(entry)
     return {"interval_z": z, "frozen_is_identity": identity, "claimed_delta_auc": claimed,
@@ -110,11 +118,12 @@ def render_markdown(d: dict[str, Any]) -> str:
     if d.get("finalists"):
         sel = d.get("selection", {})
         lines += ["", "## Final selection", "",
-                  f"The seed and the best candidates of the search, re-scored on {sel.get('n_folds')}-fold × "
-                  f"{sel.get('n_repeats')} fresh folds (new seeds, never scored by the search). A program replaces "
-                  f"the identity only if its fresh lower bound (mean − {sel.get('confidence_z')}·SE) is above zero "
-                  f"(selection.require_gain={str(sel.get('require_gain')).lower()}). Outcome: **{sel.get('verdict')}**.",
-                  "", "| program | search fitness | search ΔAUC ± SE | fresh fitness | fresh ΔAUC ± SE | fresh lower bound |",
+                  f"The seed and the best candidates of the search, re-scored on {_evidence(sel)}. A program "
+                  f"replaces the identity only if its lower bound there (mean − {sel.get('confidence_z')}·SE) is "
+                  f"above zero (selection.require_gain={str(sel.get('require_gain')).lower()}). "
+                  f"Outcome: **{sel.get('verdict')}**.",
+                  "", "| program | search fitness | search ΔAUC ± SE | selection fitness | selection ΔAUC ± SE "
+                      "| selection lower bound |",
                   "|---|---|---|---|---|---|"]
         for f in d["finalists"]:
             mark = " **(frozen)**" if f["id"] == w["id"] else ""
@@ -125,7 +134,7 @@ def render_markdown(d: dict[str, Any]) -> str:
                          f"{fresh} | {f['fresh_lower_bound']:+.4f} |")
         for f in d["finalists"]:
             for model, r in (f.get("no_harm") or {}).items():
-                lines.append(f"\nNo-harm check of `{str(f['id'])[:8]}` with {model} on the same fresh folds: ΔAUC "
+                lines.append(f"\nNo-harm check of `{str(f['id'])[:8]}` with {model} on the same selection folds: ΔAUC "
                              f"{r['delta_auc']:+.4f} ± {r['se']:.4f} "
                              f"({'passed' if r['delta_auc'] >= 0 else 'failed: not frozen'}).")
     lines += [
@@ -155,6 +164,12 @@ def render_markdown(d: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _evidence(sel: dict) -> str:
+    if sel.get("evidence"):
+        return str(sel["evidence"])
+    return f"{sel.get('n_folds')}-fold × {sel.get('n_repeats')} fresh folds"
+
+
 def _warnings(warnings: list[str]) -> list[str]:
     """The data warnings printed before the search, kept in the report."""
     if not warnings:
@@ -167,7 +182,7 @@ def _frozen_line(d: dict) -> str:
     verdict = d.get("selection", {}).get("verdict", "")
     if w.get("kind") == "seed":
         return (f"the identity (no feature engineering): **{verdict or 'no program beat doing nothing'}**. "
-                "That is a valid result: no candidate's gain held up beyond noise on fresh folds.")
+                "That is a valid result: no candidate's gain held up beyond noise on rows the search never scored.")
     return (f"`{w['id']}` from iteration {w['iteration']} ({verdict}); search fitness {w['fitness']:.4f}, "
             f"search ΔAUC {w['delta_auc']:+.4f} ± {w.get('delta_auc_se', 0.0):.4f} over {int(w.get('n_folds', 0))} "
             "paired folds.")
@@ -198,7 +213,12 @@ def _estimate_lines(d: dict) -> list[str]:
              "| estimate | ΔAUC [interval] | on |", "|---|---|---|",
              f"| search (folds that chose it; optimistic) | {fmt(e['search'])} | {int(e['search']['n_folds'])} folds |"]
     if e.get("fresh"):
-        lines.append(f"| fresh folds (never used by the search) | {fmt(e['fresh'])} | {int(e['fresh']['n_folds'])} folds |")
+        pool = (d.get("selection") or {}).get("pool_rows")
+        on = (f"selection pool (training rows the search never scored) | {fmt(e['fresh'])} | "
+              f"{int(e['fresh']['n_folds'])} folds over {pool} rows" if pool else
+              f"fresh folds of the search's rows (no selection pool) | {fmt(e['fresh'])} | "
+              f"{int(e['fresh']['n_folds'])} folds")
+        lines.append(f"| {on} |")
     rows = d["dataset"]["heldout_rows"]
     for h in e["heldout"]:
         lines.append(f"| held-out, {h['model']} | {fmt(h)} | {rows} rows |")
@@ -208,6 +228,10 @@ def _estimate_lines(d: dict) -> list[str]:
                   ""]
     for h in e["heldout"]:
         if not e["frozen_is_identity"]:
-            lines.append(f"- {h['model']}: {h['note']}.")
+            x = h.get("expected")
+            agree = (f" Expected on the held-out part from the claim {e['claimed_delta_auc']:+.4f} (its noise and "
+                     f"the held-out part's combined): [{x['low']:+.4f}, {x['high']:+.4f}]; the result is "
+                     f"{'consistent with' if h['inside_expected'] else 'outside'} it." if x else "")
+            lines.append(f"- {h['model']}: {h['note']}.{agree}")
     lines.append("")
     return lines

@@ -31,7 +31,7 @@ EVALUATOR_FILE = evaluator_file("tab")
 
 def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     from efe.tab.context import build_context
-    from efe.tab.prepare import prepare_tab_run
+    from efe.tab.prepare import prepare_tab_run, search_part
     from efe.tab.prompts import TEMPLATE_DIR, system_message
 
     started = time.time()
@@ -39,7 +39,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
 
     def prepare() -> tuple[dict, dict]:
         spec, train, _ = prepare_tab_run(cfg, run_dir, split)
-        context = build_context(train, seed=int(cfg.seed))
+        context = build_context(search_part(train, spec), seed=int(cfg.seed))  # not the selection pool
         allowed = cfg.get("proposer", {}).get("allowed_moves")
         if allowed:
             context["allowed_moves"] = list(allowed)
@@ -88,7 +88,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
 
 def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, seed_source: str
                      ) -> tuple[dict, str, list[dict], dict]:
-    """The program to freeze: re-scored on fresh folds; the identity unless a gain is confirmed."""
+    """The program to freeze: re-scored on the selection pool; the identity unless a gain is confirmed."""
     from efe.tab.heldout import scorer_configs
     from efe.tab.selection import select_tab
     from evaluators.tabular.evaluator import TabEvaluator
@@ -101,7 +101,7 @@ def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, se
     top_k = int(sel.get("top_k", 0) or 0)
     if top_k <= 0 or result.best is None:
         return fallback, result.best_code or seed_source, [], {"verdict": "final selection off (selection.top_k=0)"}
-    say(f"final selection: re-scoring the seed and the {top_k} best candidates on fresh folds the search never used")
+    say(f"final selection: re-scoring the seed and the {top_k} best candidates on the selection pool (rows the search never scored)")
     no_harm = [c for c in scorer_configs(list(sel.get("no_harm_scorers") or []), spec["scorer"])
                if c.get("name") != spec["scorer"].get("name")]
     chosen, table, summary = select_tab(
@@ -142,7 +142,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
     interval_z = float(cfg.report.get("interval_z", 1.96))
 
     def freeze_winner() -> dict:
-        claimed = estimates(winner, fresh_row, held.rows, interval_z)
+        claimed = estimates(winner, fresh_row, held.rows, interval_z, spec["scorer"].get("name"))
         freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
                output_columns=[str(c) for c in held.test_out.columns],
                extra={"dataset": spec["dataset"]["name"], "target": spec["target"],

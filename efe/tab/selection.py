@@ -1,13 +1,18 @@
-"""EFE-Tab final selection: re-score finalists on fresh folds, keep the identity unless a gain is confirmed.
+"""EFE-Tab final selection: re-score finalists on the selection pool, keep the identity unless a gain is confirmed.
 
-The search's own folds picked the finalists, so their scores there are optimistic (the best of
-many noisy estimates). The seed and the best candidates are therefore scored again on folds
-drawn with new seeds, which the search never scored. The best fresh fitness wins, but with
-``selection.require_gain`` a program other than the identity is frozen only when its fresh
-lower bound (mean − z·SE) is above zero; otherwise "no program beat doing nothing" is the
-result, and the report says so. The frozen program also goes in front of other downstream models
-(the report scores it with each); ``selection.no_harm_scorers`` names those it must not hurt on
-the fresh folds (fresh mean ΔAUC ≥ 0), or the next confirmed finalist (or the identity) is taken.
+The search's own rows picked the finalists, so their scores there are optimistic (the best of
+many noisy estimates) - and new shuffles of the same rows keep that optimism, because the
+finalists are the programs that happened to fit those rows. The run therefore keeps a
+stratified selection pool (``selection.pool_fraction`` of the training rows) that the search
+never scores; the seed and the best candidates are scored on repeated K-fold over that pool,
+each fold fitting on the search rows plus the pool's other parts and validating on one part
+(paired with the identity, Nadeau-Bengio SE). The best selection fitness wins, but with
+``selection.require_gain`` a program other than the identity is frozen only when its lower bound
+(mean − z·SE) there is above zero; otherwise "no program beat doing nothing" is the result, and
+the report says so. The frozen program also goes in front of other downstream models (the report
+scores it with each); ``selection.no_harm_scorers`` names those it must not hurt on the same
+folds (mean ΔAUC ≥ 0), or the next confirmed finalist (or the identity) is taken. (The table
+keys keep the name ``fresh_*``: the estimate on rows the search never scored.)
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from efe.search.finalists import finalists
 from efe.tab.parallel import prescored, worker_count
 
 NO_GAIN = "no program beat doing nothing"
-GAIN = "gain confirmed on fresh folds"
+GAIN = "gain confirmed on the selection pool"
+GAIN_NO_POOL = "gain confirmed on fresh folds of the search's rows (no selection pool)"
 UNCHECKED = "frozen without a confirmed gain (selection.require_gain=false)"
 
 
@@ -45,6 +51,13 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
         return None, [], summary
     codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
     evaluator = prescored(make_evaluator, codes, fresh, worker_count(sel.get("workers")))  # on every core
+    pool_rows = len(getattr(evaluator, "selection_rows", ()))
+    summary["pool_rows"] = pool_rows
+    summary["evidence"] = (f"the selection pool ({pool_rows} training rows the search never scored), "
+                           f"{fresh['n_folds']}-fold x {fresh['n_repeats']} validating on them" if pool_rows else
+                           f"fresh folds ({fresh['n_folds']}-fold x {fresh['n_repeats']}) of the rows the search "
+                           "scored (no selection pool): can keep part of the search's optimism")
+    gain = GAIN if pool_rows else GAIN_NO_POOL
     table = []
     try:
         for entry in entries:
@@ -84,14 +97,14 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
         code = (run_dir / "programs" / f"{entries[i]['code_sha256']}.py").read_text()
         if _harms_another_model(code, row, make_evaluator, no_harm or [], fresh):
             continue
-        summary["verdict"] = GAIN
+        summary["verdict"] = gain
         return entries[i], table, summary
     return identity, table, summary
 
 
 def _harms_another_model(code: str, row: dict, make_evaluator: Callable[..., Any], scorers: list[dict],
                          fresh: dict) -> bool:
-    """Score the program on the same fresh folds with each no-harm scorer; record and judge the means."""
+    """Score the program on the same selection folds with each no-harm scorer; record and judge the means."""
     row["no_harm"] = {}
     for cfg in scorers:
         evaluator = make_evaluator(cfg)

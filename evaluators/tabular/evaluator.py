@@ -32,7 +32,7 @@ from evaluators.tabular import feedback, gates
 from evaluators.tabular.cascade import SharedBest
 from evaluators.tabular.costs import CostClock
 from evaluators.tabular.fitness import FitnessConstants, paired_tab_fitness
-from evaluators.tabular.pools import FoldPlan, paired_estimate
+from evaluators.tabular.pools import FoldPlan, SelectionPlan, carve_selection_pool, paired_estimate
 from evaluators.tabular.sampling import scoring_rows
 from evaluators.tabular.scorers import auc, auc_explained, make_scorer
 
@@ -94,8 +94,11 @@ class TabEvaluator:
                                       self.seed)
         limit_threads(scoring.get("threads", 1))
         pools = spec.get("pools", {})
-        self.folds = FoldPlan(self.X, self.y, int(pools.get("n_folds", 5)), int(pools.get("n_repeats", 1)),
-                              self.seed)
+        carve = spec.get("selection_pool") or {}  # rows kept for the final selection: never scored by the search
+        self.search_rows, self.selection_rows = carve_selection_pool(
+            self.y, float(carve.get("fraction", 0.0)), int(carve.get("seed", self.seed)))
+        self.folds = FoldPlan(self.X.iloc[self.search_rows], self.y.iloc[self.search_rows],
+                              int(pools.get("n_folds", 5)), int(pools.get("n_repeats", 1)), self.seed)
         self._fresh: dict[tuple, FoldPlan] = {}
         self.cascade_first = int(pools.get("cascade_folds", 2))
         self.cascade_optimism_z = float(pools.get("cascade_optimism_z", 1.0))
@@ -235,10 +238,15 @@ class TabEvaluator:
         return outcome
 
     def score_fresh(self, source: str, n_folds: int, n_repeats: int, seed: int) -> Outcome:
-        """All folds of a fold plan the search never used (final selection), no cascade, no feedback."""
+        """Final selection: all folds validating on the selection pool (no cascade, no feedback).
+
+        Without a selection pool (``selection.pool_fraction`` 0), fresh folds of all training rows.
+        """
         plan = self._fresh.get((n_folds, n_repeats, seed))
         if plan is None:
-            plan = self._fresh[(n_folds, n_repeats, seed)] = FoldPlan(self.X, self.y, n_folds, n_repeats, seed)
+            plan = (SelectionPlan(self.X, self.y, self.search_rows, self.selection_rows, n_folds, n_repeats, seed)
+                    if len(self.selection_rows) else FoldPlan(self.X, self.y, n_folds, n_repeats, seed))
+            self._fresh[(n_folds, n_repeats, seed)] = plan
         started = time.time()
         scored = self._score_folds(plan, f"fresh{seed}", source, list(range(plan.n_folds)))
         if isinstance(scored, Outcome):
@@ -359,7 +367,7 @@ class TabEvaluator:
 
     @staticmethod
     def _estimate(plan: FoldPlan, deltas: list[float]) -> tuple[float, float]:
-        return paired_estimate(deltas, plan.test_train_ratio)
+        return paired_estimate(deltas, plan.test_train_ratio, plan.independent_folds)
 
     def _outcome(self, plan: FoldPlan, scored: Scored, n_planned: int, eval_s: float,
                  with_feedback: bool = True) -> Outcome:
@@ -426,7 +434,7 @@ class TabEvaluator:
                   f"fitness {fit.score:.4f} = {self.fitness.offset} + {self.fitness.auc_weight}*(delta - "
                   f"{self.fitness.confidence_z}*SE = {fit.delta_auc:+.4f}) "
                   f"- complexity {fit.complexity_penalty:.4f} - runtime {fit.runtime_penalty:.2f}; "
-                  f"per fold: pool A {len(self.X) - int(np.mean(scored.n_b))} rows, pool B {int(np.mean(scored.n_b))} "
+                  f"per fold: pool A {len(self.folds.y) - int(np.mean(scored.n_b))} rows, pool B {int(np.mean(scored.n_b))} "
                   f"rows{stopped}{slow}")
         TA, yA = scored.first_fold
         artifacts = {

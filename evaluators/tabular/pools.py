@@ -40,6 +40,11 @@ class FoldPlan:
         """n_validation / n_training of one fold (the Nadeau-Bengio correction term)."""
         return 1.0 / (self.n_folds_per_repeat - 1)
 
+    @property
+    def independent_folds(self) -> int:
+        """How many fold differences count as independent in the standard error (all, for the search)."""
+        return self.n_folds
+
     def indices(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
         return self._indices(int(fold))
 
@@ -69,12 +74,14 @@ class FoldPlan:
         return XA.iloc[take], yA.iloc[take]
 
 
-def paired_estimate(deltas: list[float], test_train_ratio: float) -> tuple[float, float]:
+def paired_estimate(deltas: list[float], test_train_ratio: float,
+                    independent: int | None = None) -> tuple[float, float]:
     """(mean, standard error) of per-fold paired differences.
 
     Folds share training rows, so the plain SE of the mean understates the noise; the
-    Nadeau-Bengio corrected variance ``s² (1/J + n_val/n_train)`` accounts for that. With a
-    single fold the SE is unknown and reported as infinite.
+    Nadeau-Bengio corrected variance ``s² (1/J + n_val/n_train)`` accounts for that, with J
+    capped at ``independent`` (folds re-validating the same rows are not independent evidence).
+    With a single fold the SE is unknown and reported as infinite.
     """
     d = np.asarray(deltas, dtype=float)
     if d.size == 0:
@@ -83,4 +90,69 @@ def paired_estimate(deltas: list[float], test_train_ratio: float) -> tuple[float
     if d.size < 2:
         return mean, math.inf
     var = float(d.var(ddof=1))
-    return mean, math.sqrt(var * (1.0 / d.size + test_train_ratio))
+    j = min(d.size, independent) if independent else d.size
+    return mean, math.sqrt(var * (1.0 / j + test_train_ratio))
+
+
+def carve_selection_pool(y: pd.Series, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(search rows, selection-pool rows): positions of a stratified split of the training part.
+
+    The search scores programs only on the search rows; the final selection validates its
+    finalists only on the selection-pool rows, which the search never scored, so its estimate
+    carries none of the search's selection bias. ``fraction`` 0 keeps every row for the search.
+    """
+    everything = np.arange(len(y))
+    if fraction <= 0.0:
+        return everything, everything[:0]
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"selection.pool_fraction must be in [0, 1), got {fraction}")
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=int(seed) * 3001 + 7)
+    search, pool = next(splitter.split(np.zeros(len(y)), y))
+    return np.sort(search), np.sort(pool)
+
+
+class SelectionPlan(FoldPlan):
+    """Repeated stratified K-fold over the selection pool, training on the search rows as well.
+
+    Fold k fits on every search row plus the selection pool's other parts and validates on the
+    pool's part k, so every validation row is one the search never scored, while each fit still
+    sees almost the whole training part (as the final refit will).
+    """
+
+    def __init__(self, X: pd.DataFrame, y: pd.Series, search_rows: np.ndarray, pool_rows: np.ndarray,
+                 n_folds: int, n_repeats: int, seed: int) -> None:
+        self.search_rows, self.pool_rows = np.asarray(search_rows), np.asarray(pool_rows)
+        super().__init__(X.iloc[self.pool_rows], y.iloc[self.pool_rows], n_folds, n_repeats, seed)
+        self.X, self.y = X, y  # indices() below are positions in the whole training part
+
+    @property
+    def test_train_ratio(self) -> float:
+        n_val = len(self.pool_rows) / self.n_folds_per_repeat
+        return n_val / max(len(self.search_rows) + len(self.pool_rows) - n_val, 1.0)
+
+    @property
+    def independent_folds(self) -> int:
+        """K, not K x repeats: every repeat validates on the same pool rows again, so repeats lower the
+        partition noise but add no new validation evidence; the pool's own sampling noise (what a
+        held-out part would see) is that of one K-fold pass over it."""
+        return self.n_folds_per_repeat
+
+    def _draw(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        repeat, k = divmod(fold, self.n_folds_per_repeat)
+        skf = StratifiedKFold(n_splits=self.n_folds_per_repeat, shuffle=True,
+                              random_state=self.seed * 1009 + repeat)
+        a, b = list(skf.split(np.zeros(len(self.pool_rows)), self.y.iloc[self.pool_rows]))[k]
+        return np.sort(np.concatenate([self.search_rows, self.pool_rows[a]])), np.sort(self.pool_rows[b])
+
+
+def usable_pool_fraction(y: pd.Series, fraction: float, min_minority_rows: int) -> tuple[float, str | None]:
+    """``fraction``, or 0 with a warning when the pool would hold too few rows of the smaller class."""
+    if fraction <= 0.0 or not len(y):
+        return 0.0, None
+    expected = int(math.floor(int(y.value_counts().min()) * fraction)) if y.nunique() > 1 else 0
+    if expected >= max(int(min_minority_rows), 2):
+        return float(fraction), None
+    return 0.0, (f"a selection pool of {fraction:.0%} of the training rows would hold only {expected} rows of the "
+                 f"smaller class (selection.min_pool_minority_rows={min_minority_rows}); the final selection "
+                 "re-scores the finalists on fresh folds of the search's own rows instead, which can keep part "
+                 "of the search's optimism")
