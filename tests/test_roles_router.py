@@ -143,3 +143,28 @@ def test_steering_puts_role_and_rules_in_the_prompt_and_learns_from_the_lineage(
     assert "# Your role this iteration: interactions" in prompt
     assert "[helped] add freq(city)" in prompt and "[earlier run]" in prompt
     assert Steering({**spec, "roles": {}}).steer("base")[1] is None
+
+
+def test_memory_store_lives_under_the_user_cache_dir_unless_memory_path_says(tmp_path, monkeypatch):
+    from efe.search.memory import memory_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert memory_path({"path": None}) == tmp_path / "xdg" / "efe" / "memory.jsonl"
+    assert memory_path({"path": str(tmp_path / "m.jsonl")}) == tmp_path / "m.jsonl"
+
+
+def test_offline_time_proposer_adds_only_its_roles_moves():
+    from efe.time.moves import parse_moves as parse_time_moves
+    from efe.time.moves import render_program as render_time_program
+    from efe.time.proposer import propose_from_prompt as propose_time
+    from efe.time.roles import applicable_roles as time_roles
+    from tests.test_time_moves import context
+
+    ctx = context()
+    assert set(time_roles(ctx)) == set(TIME_ROLES)
+    identity = render_time_program([])
+    for role, kinds in TIME_ROLES.items():
+        prompt = f"# Current Program\n```python\n{identity}\n```\n" + render_role("time", role)
+        for seed in range(3):
+            source, note = propose_time(prompt, ctx, seed)
+            assert {m.kind for m in parse_time_moves(source)} <= set(kinds) and f"({role})" in note
