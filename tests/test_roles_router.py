@@ -168,3 +168,11 @@ def test_offline_time_proposer_adds_only_its_roles_moves():
         for seed in range(3):
             source, note = propose_time(prompt, ctx, seed)
             assert {m.kind for m in parse_time_moves(source)} <= set(kinds) and f"({role})" in note
+
+
+def test_proposals_asked_at_the_same_moment_do_not_all_get_the_same_role(tmp_path):
+    spec = {"run_dir": str(tmp_path), "seed": 0, "memory": {"rules_in_prompt": False},
+            "roles": {"setting": "tab", "names": list(TAB_ROLES), "router": "ucb"}}
+    steering = Steering(spec)
+    roles = [steering.steer("the same prompt, the same empty lineage")[1] for _ in range(4)]
+    assert len(set(roles)) > 1

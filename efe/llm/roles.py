@@ -10,12 +10,14 @@ roles.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from pathlib import Path
 
 from efe.llm.memory import RuleBook, bounded, render_rules
 from efe.llm.router import choose_role, read_jsonl, role_stats
 from efe.programs import prompt_parts
+from efe.proposals import read_proposals
 
 ROLE_SECTION = "role"
 ROLE_PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "roles"
@@ -61,6 +63,18 @@ class Steering:
     def enabled(self) -> bool:
         return bool(self.names)
 
+    def _ticket(self) -> int:
+        """A number no other proposal of this run (in any worker process) has drawn."""
+        tickets = self.run_dir / "router_tickets"
+        tickets.mkdir(parents=True, exist_ok=True)
+        n = len(os.listdir(tickets))
+        while True:
+            try:
+                os.close(os.open(tickets / f"{n:06d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return n
+            except FileExistsError:
+                n += 1
+
     def steer(self, prompt: str) -> tuple[str, str | None]:
         """(the prompt with role and memory sections, the role) for one proposal."""
         if not self.names and not self.rules_in_prompt:
@@ -68,10 +82,15 @@ class Steering:
         lineage = read_jsonl(self.run_dir / "lineage.jsonl")
         role = None
         if self.names:
-            digest = hashlib.sha256(f"{self.seed}|{len(lineage)}|{prompt}".encode()).hexdigest()
+            # a ticket per proposal: workers asking at the same moment, with the same lineage, still draw apart
+            digest = hashlib.sha256(f"{self.seed}|{self._ticket()}|{len(lineage)}|{prompt}".encode()).hexdigest()
             rng = random.Random(int(digest[:16], 16))
-            role = choose_role(self.router, self.names, role_stats(lineage, self.names), rng,
-                               self.exploration, self.cost_weight)
+            stats = role_stats(lineage, self.names)
+            evaluated = {e.get("code_sha256") for e in lineage}
+            for p in read_proposals(self.run_dir):  # proposed, not yet in the lineage: a try without a reward yet
+                if p.get("role") in stats and not p.get("duplicate_of") and p.get("code_sha256") not in evaluated:
+                    stats[p["role"]].tries += 1
+            role = choose_role(self.router, self.names, stats, rng, self.exploration, self.cost_weight)
             prompt += render_role(self.setting, role)
         if self.rules_in_prompt:
             own = self.rulebook.distill(lineage)
