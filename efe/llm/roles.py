@@ -10,10 +10,10 @@ roles.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 from pathlib import Path
 
+from efe.llm.cache import claim_sample_index
 from efe.llm.memory import RuleBook, bounded, render_rules
 from efe.llm.router import choose_role, read_jsonl, role_stats
 from efe.programs import prompt_parts
@@ -65,15 +65,7 @@ class Steering:
 
     def _ticket(self) -> int:
         """A number no other proposal of this run (in any worker process) has drawn."""
-        tickets = self.run_dir / "router_tickets"
-        tickets.mkdir(parents=True, exist_ok=True)
-        n = len(os.listdir(tickets))
-        while True:
-            try:
-                os.close(os.open(tickets / f"{n:06d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                return n
-            except FileExistsError:
-                n += 1
+        return claim_sample_index(self.run_dir / "router_tickets", "ticket")
 
     def steer(self, prompt: str) -> tuple[str, str | None]:
         """(the prompt with role and memory sections, the role) for one proposal."""

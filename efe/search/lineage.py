@@ -20,22 +20,14 @@ from typing import Any, Callable
 
 from openevolve.population import PopulationSnapshot, PopulationStrategy, ProgramState
 
+from efe.llm.router import read_jsonl
 from efe.outcomes import read_outcome
 from efe.programs import code_hash
 from efe.proposals import ProposalIndex, duplicate_sha, rejected_sha
 
 
 def read_lineage(path: str | Path) -> list[dict]:
-    p = Path(path)
-    if not p.exists():
-        return []
-    out = []
-    for line in p.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_jsonl(path)
 
 
 def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int, bool]:

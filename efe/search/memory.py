@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from efe.llm.memory import RuleBook
+from efe.llm.router import read_jsonl
 from efe.programs import code_hash
 
 
@@ -42,21 +43,9 @@ def tab_fingerprint(context: Mapping[str, Any], target: str) -> str:
     return fingerprint("tab", {"columns": columns, "target": str(target)})
 
 
-def read_store(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
 def recall(memory: Mapping[str, Any], key: str) -> dict:
     """What earlier runs with this fingerprint left: their best programs (best first) and latest rules."""
-    records = [r for r in read_store(memory_path(memory)) if r.get("fingerprint") == key]
+    records = [r for r in read_jsonl(memory_path(memory)) if r.get("fingerprint") == key]
     programs, seen = [], set()
     for record in records:
         for program in record.get("programs") or []:
