@@ -17,7 +17,6 @@ from efe.llm.cache import claim_sample_index
 from efe.llm.memory import RuleBook, bounded, render_rules
 from efe.llm.router import choose_role, read_jsonl, role_stats
 from efe.programs import prompt_parts
-from efe.proposals import read_proposals
 
 ROLE_SECTION = "role"
 ROLE_PROMPTS = Path(__file__).resolve().parent.parent / "prompts" / "roles"
@@ -77,12 +76,10 @@ class Steering:
             # a ticket per proposal: workers asking at the same moment, with the same lineage, still draw apart
             digest = hashlib.sha256(f"{self.seed}|{self._ticket()}|{len(lineage)}|{prompt}".encode()).hexdigest()
             rng = random.Random(int(digest[:16], 16))
-            stats = role_stats(lineage, self.names)
-            evaluated = {e.get("code_sha256") for e in lineage}
-            for p in read_proposals(self.run_dir):  # proposed, not yet in the lineage: a try without a reward yet
-                if p.get("role") in stats and not p.get("duplicate_of") and p.get("code_sha256") not in evaluated:
-                    stats[p["role"]].tries += 1
-            role = choose_role(self.router, self.names, stats, rng, self.exploration, self.cost_weight)
+            # the lineage alone (not proposals still in flight) decides, so a re-run asks the same prompts
+            # and a response cache answers them
+            role = choose_role(self.router, self.names, role_stats(lineage, self.names), rng,
+                               self.exploration, self.cost_weight)
             prompt += render_role(self.setting, role)
         if self.rules_in_prompt:
             own = self.rulebook.distill(lineage)
