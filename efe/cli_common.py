@@ -229,7 +229,8 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
         "llm": llm,
         "offline_proposer": str(cfg.proposer.offline),
         "proposal": {"plan_first": bool((cfg.get("proposer") or {}).get("plan_first", False)),
-                     "judge": plain_dict(cfg.get("judge")) or {"name": "none"}},
+                     "judge": plain_dict(cfg.get("judge")) or {"name": "none"},
+                     "novelty": plain_dict((cfg.get("proposer") or {}).get("novelty")) or {}},
         "executor": executor_settings(cfg),
     })
     path = write_spec(run_dir / "spec.json", spec)

@@ -20,6 +20,7 @@ from typing import Iterator
 
 PROPOSALS_FILE = "proposals.jsonl"
 _REJECTED = re.compile(r"judge rejected \[(?P<sha>[0-9a-f]{64})\]")
+_DUPLICATE = re.compile(r"duplicate rejected \[(?P<sha>[0-9a-f]{64})\]")
 
 
 def rejection_message(code_sha: str, judge: str, detail: str) -> str:
@@ -30,6 +31,17 @@ def rejection_message(code_sha: str, judge: str, detail: str) -> str:
 def rejected_sha(reason: str) -> str | None:
     """The program hash in a rejection message, or None when the reason is something else."""
     match = _REJECTED.search(reason or "")
+    return match.group("sha") if match else None
+
+
+def duplicate_message(code_sha: str, of_sha: str) -> str:
+    """How a proposal turned down as a near-duplicate reads in openevolve's log (and the lineage)."""
+    return f"duplicate rejected [{code_sha}]: repeats evaluated program {of_sha[:12]} (novelty check)"
+
+
+def duplicate_sha(reason: str) -> str | None:
+    """The program hash in a duplicate rejection, or None when the reason is something else."""
+    match = _DUPLICATE.search(reason or "")
     return match.group("sha") if match else None
 
 
@@ -57,21 +69,36 @@ def read_proposals(run_dir: str | Path) -> list[dict]:
 
 
 class ProposalIndex:
-    """Plans by program hash, read incrementally from ``proposals.jsonl`` (for the lineage)."""
+    """Plans and proposer roles by program hash, read incrementally from ``proposals.jsonl`` (for the lineage)."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / PROPOSALS_FILE
         self.offset = 0
         self.plans: dict[str, str] = {}
+        self.roles: dict[str, str] = {}
+        self.duplicate_roles: dict[str, str] = {}   # proposals turned down as near-duplicates
+
+    def _read_new(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        for entry in _entries(data[:end]):
+            if entry.get("plan") and entry.get("code_sha256"):
+                self.plans.setdefault(entry["code_sha256"], entry["plan"])
+            if entry.get("role") and entry.get("code_sha256"):
+                into = self.duplicate_roles if entry.get("duplicate_of") else self.roles
+                into[entry["code_sha256"]] = entry["role"]
 
     def plan(self, code_sha: str) -> str | None:
-        if code_sha not in self.plans and self.path.exists():
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read()
-            end = data.rfind(b"\n") + 1
-            self.offset += end
-            for entry in _entries(data[:end]):
-                if entry.get("plan") and entry.get("code_sha256"):
-                    self.plans.setdefault(entry["code_sha256"], entry["plan"])
+        if code_sha not in self.plans:
+            self._read_new()
         return self.plans.get(code_sha)
+
+    def role(self, code_sha: str, duplicate: bool = False) -> str | None:
+        """The role of the (latest) proposal of this program (``duplicate``: of one turned down as a repeat)."""
+        self._read_new()
+        return (self.duplicate_roles if duplicate else self.roles).get(code_sha)

@@ -98,7 +98,8 @@ def load_examples(run_dir: Path) -> tuple[list[Example], int]:
     by_id = {e["id"]: e for e in lineage if e.get("id")}
     by_sha: dict[str, list[dict]] = {}
     for p in read_proposals(run_dir):
-        if p.get("code_sha256") and (p.get("judge") or {}).get("passed", True):
+        # a program recalled from an earlier run (memory.use) has no conversation to learn from
+        if p.get("code_sha256") and p.get("messages") and (p.get("judge") or {}).get("passed", True):
             by_sha.setdefault(p["code_sha256"], []).append(p)
     examples, missing = [], 0
     for e in lineage:

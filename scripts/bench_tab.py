@@ -2,7 +2,8 @@
 """Side-by-side tabular benchmark: no FE, CAAFE-style, LLM-FE-style, OpenFE and EFE on the same folds.
 
     python scripts/bench_tab.py [--datasets titanic hmda ...] [--folds 3] [--budget 12]
-                                [--methods none caafe llmfe openfe efe] [--out bench/tab] [override ...]
+                                [--methods none caafe llmfe openfe efe] [--out bench/tab]
+                                [--efe-override key=value ...] [override ...]
 
 Every dataset × outer fold × method is fitted on the fold's training part and scored on its
 held-out part with TabPFN (when `scorer.model_path` / EFE_TABPFN_MODEL_PATH is set), LightGBM
@@ -171,6 +172,8 @@ def main() -> int:
     parser.add_argument("--summarise-only", action="store_true",
                         help="tabulate the cells already in results.jsonl without running missing ones")
     parser.add_argument("--tie", type=float, default=1e-4, help="|held-out ΔAUC| up to this counts as a tie")
+    parser.add_argument("--efe-override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Hydra override for the efe method only (repeatable; e.g. proposer.router=uniform)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (e.g. llm=openai ...)")
     args = parser.parse_args()
 
@@ -197,7 +200,8 @@ def main() -> int:
                 cell = {"dataset": name, "fold": fold, "method": method}
                 try:
                     cell.update(run_cell(method, train, test, out / "runs" / name / f"fold{fold}" / method,
-                                         budget=args.budget, overrides=overrides, models=args.models))
+                                         budget=args.budget, models=args.models,
+                                         overrides=overrides + (args.efe_override if method == "efe" else [])))
                 except Exception as exc:  # noqa: BLE001 - one failed cell must not sink the benchmark
                     cell.update({"error": f"{type(exc).__name__}: {exc}"[:500], "n_new": 0, "n_dropped": 0,
                                  "wall_s": 0.0, "llm_calls": 0, "llm_cost_usd": 0.0})
@@ -218,7 +222,8 @@ def main() -> int:
     note = (f"\n\n{len(failed)} cell(s) failed; see errors.log: "
             + "; ".join(f"{c['dataset']}/{c['fold']}/{c['method']}" for c in failed)) if failed else ""
     header = (f"# Tabular benchmark\n\nDatasets: {', '.join(args.datasets)}; {args.folds} outer folds; LLM budget "
-              f"{args.budget} calls per LLM-style method and fold; overrides: {' '.join(args.overrides) or '(none)'}.\n"
+              f"{args.budget} calls per LLM-style method and fold; overrides: {' '.join(args.overrides) or '(none)'}"
+              f"{'; efe only: ' + ' '.join(args.efe_override) if args.efe_override else ''}.\n"
               f"Mean rank: per dataset × fold × model, 1 = best.\n\n")
     (out / "summary.md").write_text(header + markdown + note + "\n")
     table.to_csv(out / "summary.csv", index=False)

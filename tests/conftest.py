@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# runs started by tests store their memory (memory.save) in a temporary file, never in the user's cache
+os.environ.setdefault("EFE_MEMORY_PATH", os.path.join(tempfile.mkdtemp(prefix="efe-test-memory-"), "memory.jsonl"))
 ROOT = Path(__file__).resolve().parents[1]
 IDENTITY_TAB = (ROOT / "programs" / "tab_identity.py").read_text()
 

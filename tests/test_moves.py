@@ -48,6 +48,8 @@ def mixed_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
         "income": income, "debt": debt, "score": score, "age": age, "city": city, "owner": owner,
         "name": [f"Surname{i}, {t}. Given{i % 7}" for i, t in enumerate(titles)],
         "income_reported": income * 1.01 + rng.normal(0, 0.01, n),
+        "opened": pd.Series(pd.date_range("2015-01-01", periods=n, freq="3D")).sample(frac=1.0, random_state=seed)
+        .dt.strftime("%Y-%m-%d").to_numpy(),  # ISO date text: the date-part moves
         "label": np.where(logit > 0, "yes", "no"),
     })
 

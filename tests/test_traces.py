@@ -152,6 +152,8 @@ def test_plan_first_with_an_llm_judge_that_also_errors(tmp_path):
                        "llm.models=[{name: fake-model, weight: 1}]", "+llm.prices.fake-model={prompt: 1.0, completion: 2.0}",
                        "llm.retries=0", "proposer.plan_first=true", "judge=llm", "judge.threshold=0.5",
                        "evolution.iterations=4", *FAST, "selection.require_gain=false",  # freeze the planned one
+                       # the fake answers the same program every time: let the repeats reach the judge
+                       "proposer.novelty.enabled=false",
                        env={"OPENAI_API_KEY": "sk-test"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run(tmp_path)

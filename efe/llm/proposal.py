@@ -11,6 +11,12 @@ back end, cache, ledger, budgets) and adds three things around each request:
 - ``proposals.jsonl`` in the run directory: one line per proposal with the exact conversation
   (system message, user prompt, plan turns), the raw response, the program's hash, its parent's
   hash and the judge's verdict. ``python -m efe.traces`` joins it with the lineage.
+
+Before the request, ``roles.Steering`` picks the proposer role (the router) and adds the role's
+prompt and the memory rules to the user message; programs stored by earlier runs on the same table
+(``memory.use``) are proposed first, once each. After it, the novelty check turns down a program
+that repeats an evaluated one (``DuplicateRejected``, like a judge rejection: no evaluation; the
+offline proposer is asked again up to ``proposer.novelty.retries_offline`` times first).
 """
 
 from __future__ import annotations
@@ -26,14 +32,21 @@ from openevolve.llm.base import LLMInterface
 from efe.llm.backends import ReplayBackend
 from efe.llm.client import EfeLLM
 from efe.llm.judge import LLMJudge, RulesJudge, Verdict
+from efe.llm.memory import claim_memory_program
+from efe.llm.novelty import NoveltyIndex
 from efe.llm.plan import plan_conversation, with_plan_docstring
+from efe.llm.roles import Steering
 from efe.programs import code_hash, extract_code, prompt_parts
-from efe.proposals import append_proposal, rejection_message
+from efe.proposals import append_proposal, duplicate_message, rejection_message
 from efe.runspec import read_spec
 
 
 class JudgeRejected(RuntimeError):
     """The judge turned the proposal down; openevolve logs it as an iteration without a program."""
+
+
+class DuplicateRejected(RuntimeError):
+    """The proposal repeats an evaluated program; openevolve logs it as an iteration without a program."""
 
 
 def init_proposer(model_cfg: Any) -> "ProposalLLM":
@@ -75,11 +88,54 @@ class ProposalLLM(LLMInterface):
         elif kind not in ("none", None):
             raise ValueError(f"judge={kind!r}: expected none, rules or llm")
         self.last_usage: dict | None = None
+        self.steering = Steering(spec)
+        novelty = settings.get("novelty") or {}
+        self.novelty = NoveltyIndex(self.run_dir) if novelty.get("enabled", True) else None
+        self.novelty_retries = int(novelty.get("retries_offline" if self.inner.backend_name == "offline"
+                                               else "retries_llm", 0) or 0)
+        self.memory_programs = list((spec.get("memory") or {}).get("programs") or [])
 
     async def generate(self, prompt: str, **kwargs: Any) -> str:
         return await self.generate_with_context(self.system_message, [{"role": "user", "content": prompt}])
 
     async def generate_with_context(self, system_message: str, messages: list[dict], **kwargs: Any) -> str:
+        remembered = self._remembered(messages)
+        if remembered is not None:
+            return remembered
+        role = None
+        if messages:
+            content, role = self.steering.steer(messages[-1]["content"])
+            messages = [*messages[:-1], {**messages[-1], "content": content}]
+        for attempt in range(self.novelty_retries + 1):
+            normalised, code, sha, duplicate = await self._propose(system_message, messages, role)
+            if duplicate is None:
+                return normalised
+        raise DuplicateRejected(duplicate_message(sha, duplicate))
+
+    def _remembered(self, messages: list[dict]) -> str | None:
+        """An earlier run's stored program not yet proposed in this run (``memory.use``), as a response."""
+        while self.memory_programs:
+            program = claim_memory_program(self.run_dir, self.memory_programs)
+            if program is None:
+                return None
+            code = str(program["code"])
+            if self.novelty is not None and self.novelty.duplicate_of(code):
+                continue
+            sha = code_hash(code)
+            parent = prompt_parts(messages[-1]["content"])[0] if messages else None
+            append_proposal(self.run_dir, {
+                "time": time.time(), "model": "memory", "backend": "memory", "role": "memory",
+                "system": None, "messages": [], "response": None, "plan": None, "code_sha256": sha,
+                "parent_sha256": code_hash(parent) if parent else None, "judge": None,
+                "memory": {k: v for k, v in program.items() if k != "code"},
+            })
+            self.last_usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+            return "```python\n" + code.rstrip() + "\n```\n"
+        return None
+
+    async def _propose(self, system_message: str, messages: list[dict], role: str | None
+                       ) -> tuple[str, str | None, str | None, str | None]:
+        """One request: (normalised response, code, its hash, the evaluated program it repeats or None)."""
         plan = None
         conversation = list(messages)
         if self.plan_first:
@@ -95,8 +151,9 @@ class ProposalLLM(LLMInterface):
             normalised = "```python\n" + code.rstrip() + "\n```\n"
         sha = code_hash(code) if code is not None else None
         parent = prompt_parts(messages[-1]["content"])[0] if messages else None
+        duplicate = self.novelty.duplicate_of(code) if self.novelty is not None and code is not None else None
         verdict: Verdict | None = None
-        if self.judge is not None and code is not None:
+        if self.judge is not None and code is not None and duplicate is None:
             try:
                 verdict = await self.judge(code, sha, plan, system_message)
             except Exception as exc:  # noqa: BLE001 - a judge error never stops the run
@@ -107,8 +164,9 @@ class ProposalLLM(LLMInterface):
             "code_sha256": sha, "parent_sha256": code_hash(parent) if parent else None,
             "code": code if verdict is not None and not verdict.passed else None,
             "judge": verdict.as_dict() if verdict is not None else None,
+            "role": role, "duplicate_of": duplicate,
         })
         if verdict is not None and not verdict.passed:
             detail = f"score {verdict.score:.2f}" if verdict.score is not None else verdict.reason
             raise JudgeRejected(rejection_message(sha, verdict.judge, detail))
-        return normalised
+        return normalised, code, sha, duplicate

@@ -20,22 +20,14 @@ from typing import Any, Callable
 
 from openevolve.population import PopulationSnapshot, PopulationStrategy, ProgramState
 
+from efe.llm.router import read_jsonl
 from efe.outcomes import read_outcome
 from efe.programs import code_hash
-from efe.proposals import ProposalIndex, rejected_sha
+from efe.proposals import ProposalIndex, duplicate_sha, rejected_sha
 
 
 def read_lineage(path: str | Path) -> list[dict]:
-    p = Path(path)
-    if not p.exists():
-        return []
-    out = []
-    for line in p.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_jsonl(path)
 
 
 def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int, bool]:
@@ -133,6 +125,7 @@ class LineageRecorder(logging.Handler):
         plan = self.proposals.plan(entry["code_sha256"])
         if plan:
             entry["plan"] = plan
+        entry["role"] = "seed" if entry["kind"] == "seed" else self.proposals.role(entry["code_sha256"])
         self._keep_code(candidate.code, entry["code_sha256"])
         self.write(entry)
         return True
@@ -154,6 +147,11 @@ class LineageRecorder(logging.Handler):
             rejected = rejected_sha(reason)
             if rejected:  # a proposal the judge turned down before evaluation
                 entry.update(verdict="judge_rejected", code_sha256=rejected)
+            duplicate = duplicate_sha(reason)
+            if duplicate:  # a near-duplicate of an evaluated program, turned down before evaluation
+                entry.update(verdict="duplicate_rejected", code_sha256=duplicate)
+            entry["role"] = (self.proposals.role(entry["code_sha256"], duplicate=bool(duplicate))
+                             if entry.get("code_sha256") else None)
             self.write(entry)
 
     # --------------------------------------------------------------- output

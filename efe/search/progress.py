@@ -32,6 +32,7 @@ class Progress:
         self.started = time.monotonic()
         self.done_iterations: set[int] = set()
         self.valid = self.evaluated = 0
+        self.duplicates = 0   # iterations whose proposal repeated an evaluated program (novelty check)
         self.best_score = None
         self.best_delta = None
         self._stop_cb: Callable[[str], None] | None = None
@@ -47,6 +48,7 @@ class Progress:
             return
         if entry.get("iteration") is not None:
             self.done_iterations.add(int(entry["iteration"]))
+        self.duplicates += int(entry.get("verdict") == "duplicate_rejected")
         if entry.get("kind") == "candidate":
             self.evaluated += 1
             self.valid += int(entry.get("metrics", {}).get("valid", 0) == 1.0)
@@ -71,7 +73,7 @@ class Progress:
         best = f"{self.best_score:.4f}" if self.best_score is not None else "-"
         delta = format(self.best_delta, self.score_format) if isinstance(self.best_delta, (int, float)) else "-"
         return (f"iter {self.start_iteration + done}/{self.total} | best {best} ({self.score_label} {delta}) | "
-                f"valid {valid_rate} | LLM {totals.calls} calls (+{totals.cached} cached) ${totals.cost_usd:.4f} | "
+                f"valid {valid_rate} | {f'{self.duplicates} duplicates rejected | ' if self.duplicates else ''}LLM {totals.calls} calls (+{totals.cached} cached) ${totals.cost_usd:.4f} | "
                 f"{_clock(elapsed)} elapsed, ETA {eta}")
 
     def render(self, force: bool = False) -> None:

@@ -21,14 +21,16 @@ from efe.contracts import EVOLVE_END, EVOLVE_START
 
 MANIFEST = "# efe-moves:"
 KINDS = ("log", "ratio", "product", "diff", "freq", "target_enc", "group_mean", "group_dev", "bin",
-         "missing", "len", "token", "drop")
+         "missing", "len", "token", "drop", "date_part", "outlier", "qrank")
 ARITY = {"ratio": 2, "product": 2, "diff": 2, "group_mean": 2, "group_dev": 2}
-DEFAULT_PARAMS: dict[str, tuple] = {"bin": (5,), "target_enc": (20,)}
+DEFAULT_PARAMS: dict[str, tuple] = {"bin": (5,), "target_enc": (20,), "outlier": (3.0,), "qrank": (20,)}
+DATE_PARTS = ("year", "month", "dayofweek")
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
 # Base weight of each kind: how often it helps a tree scorer in practice (monotone maps such as
 # log and bins change little for trees; encodings and interactions change the split structure).
 BASE_WEIGHT = {"log": 0.6, "ratio": 1.0, "product": 0.6, "diff": 0.6, "freq": 0.4, "target_enc": 0.9,
                "group_mean": 0.4, "group_dev": 0.6, "bin": 0.25, "missing": 0.5, "len": 0.3,
-               "token": 1.2, "drop": 0.3}
+               "token": 1.2, "drop": 0.3, "date_part": 0.8, "outlier": 0.4, "qrank": 0.3}
 PAIR_TOP = 4        # numeric columns combined pairwise
 GROUP_TOP = 3       # numeric columns and grouping columns crossed for group statistics
 MAX_MISSING = 0.5   # above this, a derived column could be all-NaN on a small gate sample
@@ -59,6 +61,9 @@ class Move:
             "len": lambda: f"{c[0]}_len",
             "token": lambda: f"{c[0]}_title",
             "drop": lambda: None,
+            "date_part": lambda: f"{c[0]}_{self.params[0] if self.params else 'month'}",
+            "outlier": lambda: f"{c[0]}_is_outlier",
+            "qrank": lambda: f"{c[0]}_qrank",
         }
         if self.kind not in names:
             raise ValueError(f"unknown move kind {self.kind!r}; known: {', '.join(KINDS)}")
@@ -92,6 +97,9 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
             add("log", (c,))
         if i.get("n_unique", 0) > 10:
             add("bin", (c,))
+            add("qrank", (c,))
+        if abs(i.get("skew") or 0.0) > 1.0:
+            add("outlier", (c,))
     order = {c: k for k, c in enumerate(cols)}
     top = sorted(ranked[:PAIR_TOP], key=order.get)  # canonical order: a pair is one move whatever the ranking
     for k, a in enumerate(top):
@@ -118,6 +126,10 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
             add("group_mean", (a, g))
             add("group_dev", (a, g))
     for c, i in cols.items():
+        examples = [str(e) for e in i.get("examples", [])]
+        if i.get("kind") == "datetime" or (examples and all(re.match(ISO_DATE, e) for e in examples)):
+            for part in DATE_PARTS:
+                raw.append((Move("date_part", (c,), (part,)), BASE_WEIGHT["date_part"]))
         if 0.0 < (i.get("missing_rate") or 0.0) < 1.0:
             add("missing", (c,), BASE_WEIGHT["missing"] + float(i["missing_rate"]))
         if i.get("mostly_unique") and i.get("kind") == "categorical":
@@ -134,6 +146,8 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
             continue  # a clash would overwrite an original column
         seen.add(move)
         mean_info = sum(info[c] for c in move.columns) / len(move.columns)
+        if move.kind == "date_part":
+            mean_info = max(mean_info, 0.1)  # text dates show no correlation before they are parsed
         boost = sum(_boost(col_imp, c, importance) for c in move.columns) / len(move.columns)
         out.append((move, float(base * (0.1 + mean_info) * boost)))
     for a, b, r in context.get("top_correlations", []):
@@ -149,7 +163,7 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
     return [(m, w) for m, w in out if m.kind in allowed] if allowed else out
 
 
-STATELESS_KINDS = ("log", "ratio", "product", "diff", "missing", "len", "token", "drop")
+STATELESS_KINDS = ("log", "ratio", "product", "diff", "missing", "len", "token", "drop", "date_part")
 
 
 def _informativeness(info: dict, context: dict) -> float:
@@ -292,6 +306,30 @@ def _section(move: Move) -> tuple[str, list[str], list[str]]:
                  f'state[{n}] = {{"tokens": sorted(str(t) for t in counts[counts >= 10].index[:20])}}'],
                 [f"tok = X[{a}].astype(str).str.extract(TITLE, expand=False)",
                  f'out[{n}] = tok.where(tok.isin(state[{n}]["tokens"]), "other").where(tok.notna(), "none")'])
+    if k == "date_part":
+        part = str(move.params[0]) if move.params else "month"
+        return (f"calendar part '{part}' of a date parsed row by row (ISO text or datetime; unparseable: NaN)", [],
+                [f'when = pd.to_datetime(X[{a}], errors="coerce", format="ISO8601", utc=True)',
+                 f'out[{n}] = getattr(when.dt, {_literal(part)}).astype("float64")'])
+    if k == "outlier":
+        z = float(move.params[0]) if move.params else 3.0
+        return (f"outlier flag: more than {z:g} IQRs from the median fitted on the fitting rows",
+                [f"x = _num(X, {a}).dropna()",
+                 "q1, med, q3 = (np.quantile(x, [0.25, 0.5, 0.75]) if len(x) else (0.0, 0.0, 0.0))",
+                 f'state[{n}] = {{"median": _plain(med), "iqr": max(_plain(q3 - q1), 1e-9)}}'],
+                [f"x = _num(X, {a})",
+                 f'far = (x - state[{n}]["median"]).abs() > {z!r} * state[{n}]["iqr"]',
+                 f'out[{n}] = far.astype("float64").where(x.notna())'])
+    if k == "qrank":
+        q = int(move.params[0]) if move.params else 20
+        return (f"quantile rank in [0, 1] against {q} quantiles fitted on the fitting rows",
+                [f"x = _num(X, {a}).dropna()",
+                 f"edges = np.unique(np.quantile(x, np.linspace(0.0, 1.0, {q + 1})[1:-1])) if len(x) else []",
+                 f'state[{n}] = {{"edges": [float(e) for e in edges]}}'],
+                [f"x = _num(X, {a})",
+                 f'edges = np.asarray(state[{n}]["edges"], dtype="float64")',
+                 'pos = np.searchsorted(edges, x.to_numpy(), side="right") / max(len(edges), 1)',
+                 f'out[{n}] = pd.Series(pos, index=X.index, dtype="float64").where(x.notna())'])
     raise ValueError(f"unknown move kind {k!r}; known: {', '.join(KINDS)}")
 
 
@@ -400,15 +438,25 @@ class NoMoveAvailable(ValueError):
 
 
 def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Generator,
-            max_moves: int = 8) -> tuple[str, str]:
-    """One search step from the parent: add, remove or swap a move. Deterministic given ``rng``."""
+            max_moves: int = 8, kinds: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """One search step from the parent: add, remove or swap a move. Deterministic given ``rng``.
+
+    ``kinds`` (a proposer role's slice of the library) limits what is added; the memory rules in
+    ``feedback["rules"]`` (move descriptor -> helped / no effect / failed) reweight the candidates.
+    """
     current = parse_moves(parent_source) or []
     importance = feedback.get("importance") or None
     n_cols = int(context.get("n_columns") or len(context.get("columns", {})) or 1)
     limit = max(1, min(max_moves, 4 * n_cols))  # the gates allow at most 5x the input columns
     present = {m.feature_name() or f"drop:{m.columns[0]}" for m in current}
-    available = [(m, w) for m, w in candidate_moves(context, importance)
+    available = [(m, w * rule_weight(feedback.get("rules"), move_key(m)))
+                 for m, w in candidate_moves(context, importance)
                  if (m.feature_name() or f"drop:{m.columns[0]}") not in present]
+    in_role = [(m, w) for m, w in available if kinds is None or m.kind in kinds]
+    if in_role or not current:
+        available = in_role or available  # a role with nothing left to add may still remove or swap
+    elif kinds is not None:
+        available = []
 
     if not current and not available:
         raise NoMoveAvailable(f"no feature-engineering move applies to dataset {context.get('name')!r}")
@@ -444,6 +492,19 @@ def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Ge
 
 def _result(moves: list[Move], description: str) -> tuple[str, str]:
     return render_program(moves, description), description
+
+
+def move_key(move: Move) -> str:
+    """A move as the memory rules name it: ``kind(column, ...)``."""
+    return f"{move.kind}({', '.join(move.columns)})"
+
+
+RULE_WEIGHTS = {"helped": 2.0, "no effect": 0.4, "failed": 0.1}
+
+
+def rule_weight(rules: dict[str, str] | None, key: str) -> float:
+    """How a distilled rule about this move changes its weight (1 without a rule)."""
+    return RULE_WEIGHTS.get((rules or {}).get(key, ""), 1.0)
 
 
 def _pick(weighted: list[tuple[Move, float]], rng: np.random.Generator) -> Move:

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from efe.llm.memory import RULES_SECTION, parse_rules
 from efe.programs import prompt_parts
+from efe.tab.roles import ROLE_KINDS
 
 _IMPORTANCE = re.compile(r"^(?P<col>.+?): (?P<value>[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?) ±", re.M)
 _DELTA = re.compile(r"delta ([+-]?\d+\.\d+)")
@@ -35,6 +37,10 @@ def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
     feedback["valid"] = not verdict.startswith("invalid") and "reason" not in sections
     if "reason" in sections:
         feedback["reason"] = sections["reason"].strip()
+    if sections.get("role", "").strip():
+        feedback["role"] = sections["role"].strip()
+    if RULES_SECTION in sections:
+        feedback["rules"] = parse_rules(sections[RULES_SECTION])
     return parent, feedback
 
 
@@ -43,5 +49,7 @@ def propose_from_prompt(prompt: str, context: dict, seed: int) -> tuple[str, str
 
     parent, feedback = parse_prompt(prompt)
     rng = np.random.default_rng(seed)
-    source, description = propose(parent or "", context, feedback, rng)
-    return source, f"Offline proposer: {description}"
+    kinds = ROLE_KINDS.get(feedback.get("role") or "")
+    source, description = propose(parent or "", context, feedback, rng, kinds=kinds)
+    role = f" ({feedback['role']})" if feedback.get("role") else ""
+    return source, f"Offline proposer{role}: {description}"

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from efe.llm.judge import summary_line
+from efe.search.memory import memory_markdown
+from efe.search.steering import steering_markdown
 
 
 def _interval(mean: float, se: float, z: float) -> dict:
@@ -145,6 +147,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- Dropped ({len(w['dropped_columns'])}): {', '.join(f'`{c}`' for c in w['dropped_columns']) or 'none'}",
         "",
     ]
+    lines += [*steering_markdown(d.get("steering")), *memory_markdown(d.get("memory"))]
     if d.get("plots"):
         lines += ["## The search", ""]
     for title, rel in d.get("plots", {}).items():

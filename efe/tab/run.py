@@ -19,9 +19,11 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.ledger import Ledger
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
+from efe.search.memory import memory_spec, remember_run, tab_fingerprint
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.tab.parallel import worker_count
+from efe.search.steering import roles_spec, steering_summary
 from efe.tracking import track_run
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     from efe.tab.context import build_context
     from efe.tab.prepare import prepare_tab_run, search_part
     from efe.tab.prompts import TEMPLATE_DIR, system_message
+    from efe.tab.roles import applicable_roles
 
     started = time.time()
     iterations = int(cfg.evolution.iterations)
@@ -43,6 +46,11 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
         allowed = cfg.get("proposer", {}).get("allowed_moves")
         if allowed:
             context["allowed_moves"] = list(allowed)
+        spec["roles"] = roles_spec(plain_dict(cfg.get("proposer") or {}), "tab", applicable_roles(context))
+        spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), tab_fingerprint(context, spec["target"]))
+        if spec["memory"]["programs"]:
+            say(f"memory: {len(spec['memory']['programs'])} stored program(s) of {spec['memory']['runs']} earlier "
+                f"run(s) on this table go first; {len(spec['memory']['rules'])} stored rule(s) in the prompts")
         (run_dir / "context.json").write_text(json.dumps(context, indent=2))
         shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
         return spec, context
@@ -61,6 +69,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     say(f"search {result.status} ({result.stop_reason}); refitting the winner on the whole training part")
 
     winner, source, finalists, selection = _final_selection(cfg, spec, run_dir, result, seed_source)
+    memory = remember_run(plain_dict(cfg.get("memory") or {}), spec, run_dir, result.lineage, result.best, winner)
     best_dir = run_dir / "best"
     best_dir.mkdir(exist_ok=True)
     (best_dir / "program.py").write_text(source)
@@ -68,7 +77,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
 
     try:
         report_path = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, finalists,
-                              selection)
+                              selection, memory)
     except Exception as exc:  # noqa: BLE001 - a failing report must not hide the frozen result
         if not (run_dir / "frozen" / "manifest.json").exists():
             raise
@@ -128,7 +137,8 @@ def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: 
 
 
 def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any,
-            llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict) -> Path:
+            llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict,
+            memory: dict | None = None) -> Path:
     from efe.tab.heldout import refit, score_heldout, scorer_configs
     from efe.tab.report import estimates, search_cost, write_report
     from evaluators.tabular.gates import GateLimits
@@ -191,6 +201,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         "selection": selection,
         "estimates": claimed,
         "search_cost": search_cost(candidates),
+        "steering": steering_summary(result.lineage, run_dir, spec.get("roles")),
+        "memory": memory,
         "files": {"frozen program": "frozen/", "winner source": "best/program.py", "lineage": "lineage.jsonl",
                   "LLM ledger": "llm.jsonl", "dataset context": "context.json", "configuration": "config.yaml",
                   "openevolve output": "evolution/"},

@@ -492,11 +492,18 @@ class NoMoveAvailable(ValueError):
 
 
 def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Generator,
-            max_moves: int = 4) -> tuple[str, str]:
-    """One search step from the parent: add, remove or swap a move. Deterministic given ``rng``."""
+            max_moves: int = 4, kinds: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """One search step from the parent: add, remove or swap a move. Deterministic given ``rng``.
+
+    ``kinds`` (a proposer role's slice of the library) limits what is added or swapped in; the
+    memory rules in ``feedback["rules"]`` (move descriptor -> helped / no effect / failed) reweight.
+    """
     feedback = feedback or {}
     current = parse_moves(parent_source) or []
-    candidates = candidate_moves(context, feedback)
+    rules = feedback.get("rules")
+    candidates = [(m, w * rule_weight(rules, move_key(m))) for m, w in candidate_moves(context, feedback)]
+    if kinds is not None and (any(m.kind in kinds for m, _ in candidates) or current):
+        candidates = [(m, w) for m, w in candidates if m.kind in kinds]
     limit = max(1, min(int(max_moves), len(STAGE)))
     used = {GROUP[m.kind] for m in current}
     addable = [(m, w) for m, w in candidates if GROUP[m.kind] not in used]
@@ -566,6 +573,19 @@ def _insert(moves: list[Move], new: Move) -> list[Move]:
 
 def _result(moves: list[Move], description: str) -> tuple[str, str]:
     return render_program(moves, description), description
+
+
+def move_key(move: Move) -> str:
+    """A move as the memory rules name it: ``kind(param, ...)``."""
+    return f"{move.kind}({', '.join(str(p) for p in move.params)})"
+
+
+RULE_WEIGHTS = {"helped": 2.0, "no effect": 0.4, "failed": 0.1}
+
+
+def rule_weight(rules: dict[str, str] | None, key: str) -> float:
+    """How a distilled rule about this move changes its weight (1 without a rule)."""
+    return RULE_WEIGHTS.get((rules or {}).get(key, ""), 1.0)
 
 
 def _pick(weighted: list[tuple[Move, float]], rng: np.random.Generator) -> Move:

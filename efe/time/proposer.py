@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from efe.llm.memory import RULES_SECTION, parse_rules
 from efe.programs import prompt_parts
+from efe.time.roles import ROLE_KINDS
 
 _RATIO = re.compile(r"ratio (\d+\.\d+)")
 _SERIES = re.compile(r"(\d+) forecast windows: helped (\d+), harmed (\d+)")
@@ -24,6 +26,10 @@ def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
             feedback["help_rate"], feedback["harm_rate"] = helped / n, harmed / n
     if "reason" in sections:
         feedback["reason"] = sections["reason"].strip()
+    if sections.get("role", "").strip():
+        feedback["role"] = sections["role"].strip()
+    if RULES_SECTION in sections:
+        feedback["rules"] = parse_rules(sections[RULES_SECTION])
     return parent, feedback
 
 
@@ -31,5 +37,7 @@ def propose_from_prompt(prompt: str, context: dict, seed: int) -> tuple[str, str
     from efe.time.moves import propose
 
     parent, feedback = parse_prompt(prompt)
-    source, description = propose(parent or "", context, feedback, np.random.default_rng(seed))
-    return source, f"Offline proposer: {description}"
+    kinds = ROLE_KINDS.get(feedback.get("role") or "")
+    source, description = propose(parent or "", context, feedback, np.random.default_rng(seed), kinds=kinds)
+    role = f" ({feedback['role']})" if feedback.get("role") else ""
+    return source, f"Offline proposer{role}: {description}"

@@ -19,8 +19,11 @@ from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
+from efe.search.memory import fingerprint, memory_markdown, memory_spec, remember_run
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
+from efe.search.steering import roles_spec, steering_markdown, steering_summary
+from efe.time.roles import applicable_roles
 from efe.time.selection import select_time
 from efe.tracking import track_run
 from evaluators.timeseries.forecasters import with_max_history
@@ -100,12 +103,22 @@ def _selection_md(selection: dict, z: float) -> list[str]:
     return lines + [""]
 
 
+def _with_steering(cfg: DictConfig, spec: dict, context: dict) -> tuple[dict, dict]:
+    """The run spec's proposer roles and memory (fingerprint: dataset name, frequency, horizon, season)."""
+    spec["roles"] = roles_spec(plain_dict(cfg.get("proposer") or {}), "time", applicable_roles(context))
+    key = fingerprint("time", {k: spec.get(k) for k in ("freq", "prediction_length", "season")}
+                      | {"dataset": spec["dataset"]["name"]})
+    spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), key)
+    return spec, context
+
+
 def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     from efe.time.prompts import TEMPLATE_DIR, system_message
 
     started = time.time()
     iterations = int(cfg.evolution.iterations)
-    spec, context, llm, spec_path, resume = open_run(cfg, run_dir, "efe.time", lambda: prepare_time_run(cfg, run_dir))
+    spec, context, llm, spec_path, resume = open_run(cfg, run_dir, "efe.time",
+                                                     lambda: _with_steering(cfg, *prepare_time_run(cfg, run_dir)))
 
     backend = ("offline proposer (no LLM endpoint configured; set EFE_LLM_API_BASE or use llm=openai "
                "llm.api_base=... to let a model write the programs)" if llm["backend"] == "offline" else llm["backend"])
@@ -141,10 +154,11 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
         width = float(spec["selection"].get("interval_z", 2.0)) * frozen_row["gain_se"]
         selection["claimed"] = {**{k: frozen_row[k] for k in ("gain", "gain_se", "gain_lcb")},
                                 "interval": [frozen_row["gain"] - width, frozen_row["gain"] + width]}
+    memory = remember_run(plain_dict(cfg.get("memory") or {}), spec, run_dir, result.lineage, result.best, winner)
     (run_dir / "best").mkdir(exist_ok=True)
     (run_dir / "best" / "program.py").write_text(source)
     (run_dir / "best" / "info.json").write_text(json.dumps(winner, indent=2, default=str))
-    report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, selection)
+    report = _finish(cfg, spec, run_dir, source, winner, result, llm, iterations, started, selection, memory)
     track_run(cfg, run_dir, "time")
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
@@ -155,7 +169,7 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
-            iterations: int, started: float, selection: dict) -> Path:
+            iterations: int, started: float, selection: dict, memory: dict | None = None) -> Path:
     from efe.time.heldout import evaluate_program, render_table
 
     series = read_series(run_dir / "data" / "series.parquet")
@@ -194,6 +208,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         "evaluation": {"mean_seconds": mean_eval_s, "max_history": spec["windows"].get("max_history"),
                        "search_windows": search_windows},
         "sandbox_mode": spec.get("sandbox_mode"),
+        "steering": steering_summary(result.lineage, run_dir, spec.get("roles")),
+        "memory": memory,
     }
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=str))
     d = data
@@ -217,6 +233,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           f"\nPaired held-out gain: {row['gain']['log_mase']:+.4f} ± {row['gain']['se']:.4f} SE in log MASE "
           f"({row['gain']['pct']:+.1f}% geometric-mean MASE change).", "",
           *_selection_md(selection, float(spec["fitness"].get("confidence_z", 1.0))),
+          *steering_markdown(d["steering"]), *memory_markdown(d["memory"]),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
     from efe.plot import write_plots
 

@@ -1,0 +1,76 @@
+"""Novelty before evaluation: a proposal that repeats an evaluated program is turned down unrun.
+
+Two programs are the same when their normalised sources agree (comments, docstrings, blank lines
+and formatting removed: ``ast.unparse`` of the parsed code) or when they carry the same move list
+(the offline proposer's ``# efe-moves:`` manifest). The evaluated programs are the files the
+lineage keeps in ``programs/`` (one per evaluated program, the seed included).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from pathlib import Path
+
+_MANIFEST = re.compile(r"^[ \t]*# efe-moves:[ \t]*(.*)$", re.M)
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def _strip_docstrings(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+
+
+def normalised_source(code: str) -> str:
+    """The program without comments, docstrings and formatting (text-level fallback on a syntax error)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return "\n".join(line.strip() for line in _COMMENT.sub("", code).splitlines() if line.strip())
+    _strip_docstrings(tree)
+    return ast.unparse(tree)
+
+
+def novelty_keys(code: str) -> set[str]:
+    """What identifies a program for the duplicate check: its normalised source and its move list."""
+    keys = {"src:" + hashlib.sha256(normalised_source(code).encode()).hexdigest()}
+    match = _MANIFEST.search(code)
+    if match and match.group(1).strip():
+        keys.add("moves:" + hashlib.sha256(match.group(1).strip().encode()).hexdigest())
+    return keys
+
+
+class NoveltyIndex:
+    """The keys of every program evaluated so far in a run, read incrementally from ``programs/``."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.programs = Path(run_dir) / "programs"
+        self.keys: dict[str, str] = {}     # key -> file stem (the program's hash)
+        self.read: set[str] = set()
+
+    def refresh(self) -> None:
+        if not self.programs.exists():
+            return
+        for path in self.programs.glob("*.py"):
+            if path.name in self.read:
+                continue
+            try:
+                code = path.read_text()
+            except OSError:
+                continue
+            self.read.add(path.name)
+            for key in novelty_keys(code):
+                self.keys.setdefault(key, path.stem)
+
+    def duplicate_of(self, code: str) -> str | None:
+        """The hash of an evaluated program this one repeats, or None when it is new."""
+        self.refresh()
+        for key in sorted(novelty_keys(code)):
+            if key in self.keys:
+                return self.keys[key]
+        return None

@@ -1,0 +1,142 @@
+"""Memory across runs: a local JSON-lines store of earlier runs' best programs and rules.
+
+Keyed by a dataset fingerprint (tabular: column names and kinds and the target; time series: the
+dataset's name, frequency, horizon and season), each line records one finished run: the best
+program of its search (and the frozen one when final selection chose another, never the identity)
+with their search fitness, and the rules distilled from its lineage. A run with ``memory.use=true``
+proposes the stored programs first (once each, before any new proposal) and shows the stored
+rules in its prompts; ``memory.save`` adds the run to the store. The store lives at
+``memory.path``, by default ``$XDG_CACHE_HOME/efe/memory.jsonl`` (``~/.cache/efe/memory.jsonl``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from efe.llm.memory import RuleBook
+from efe.llm.router import read_jsonl
+from efe.programs import code_hash
+
+
+def default_memory_path() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "efe" / "memory.jsonl"
+
+
+def memory_path(memory: Mapping[str, Any]) -> Path:
+    return Path(str(memory["path"])).expanduser() if memory.get("path") else default_memory_path()
+
+
+def fingerprint(setting: str, parts: Mapping[str, Any]) -> str:
+    """A stable hash of what identifies the data (not its rows)."""
+    text = json.dumps({"setting": setting, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def tab_fingerprint(context: Mapping[str, Any], target: str) -> str:
+    columns = {str(c): str((info or {}).get("kind")) for c, info in (context.get("columns") or {}).items()}
+    return fingerprint("tab", {"columns": columns, "target": str(target)})
+
+
+def recall(memory: Mapping[str, Any], key: str) -> dict:
+    """What earlier runs with this fingerprint left: their best programs (best first) and latest rules."""
+    records = [r for r in read_jsonl(memory_path(memory)) if r.get("fingerprint") == key]
+    programs, seen = [], set()
+    for record in records:
+        for program in record.get("programs") or []:
+            sha = code_hash(program.get("code") or "")
+            if program.get("code") and sha not in seen:
+                seen.add(sha)
+                programs.append({**program, "run_dir": record.get("run_dir"), "sha": sha})
+    programs.sort(key=lambda p: -float(p.get("fitness") or 0.0))
+    latest = max(records, key=lambda r: r.get("time") or 0.0) if records else {}
+    return {"fingerprint": key, "runs": len(records),
+            "programs": programs[: int(memory.get("max_programs", 2))],
+            "rules": list(latest.get("rules") or [])}
+
+
+def memory_spec(memory: Mapping[str, Any], key: str) -> dict:
+    """The run spec's ``memory`` section: settings, and with ``use`` what is recalled."""
+    spec = {"fingerprint": key, "max_rules": int(memory.get("max_rules", 12)),
+            "rules_in_prompt": bool(memory.get("rules_in_prompt", True)), "programs": [], "rules": [], "runs": 0}
+    if memory.get("use"):
+        spec.update({k: v for k, v in recall(memory, key).items() if k != "fingerprint"})
+    return spec
+
+
+def remember(memory: Mapping[str, Any], key: str, run_dir: Path, setting: str, dataset: str,
+             lineage: list[dict], best: dict | None, frozen: dict | None) -> dict | None:
+    """Add this run to the store (``memory.save``); returns the record, or None when nothing is saved."""
+    if not memory.get("save", True):
+        return None
+    programs = []
+    for label, entry in (("search best", best), ("frozen winner", frozen)):
+        if not entry or entry.get("kind") != "candidate" or not entry.get("code_sha256"):
+            continue  # the identity (seed) is never worth remembering
+        path = run_dir / "programs" / f"{entry['code_sha256']}.py"
+        if path.exists() and all(p["sha"] != entry["code_sha256"] for p in programs):
+            metrics = entry.get("metrics") or {}
+            programs.append({"which": label, "sha": entry["code_sha256"], "code": path.read_text(),
+                             "fitness": metrics.get("combined_score"), "role": entry.get("role"),
+                             "iteration": entry.get("iteration")})
+    rules = RuleBook(run_dir, int(memory.get("max_rules", 12))).distill(lineage)
+    record = {"fingerprint": key, "setting": setting, "dataset": dataset, "time": time.time(),
+              "run_dir": str(run_dir), "programs": programs, "rules": rules}
+    path = memory_path(memory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+    return record
+
+
+def memory_summary(spec_memory: Mapping[str, Any] | None, saved: dict | None, path: Path | None) -> dict:
+    """What the report says about memory: what was reused, what was stored and where."""
+    m = spec_memory or {}
+    return {"store": str(path) if path else None, "fingerprint": m.get("fingerprint"),
+            "reused_runs": m.get("runs", 0),
+            "reused_programs": [{k: p.get(k) for k in ("which", "sha", "fitness", "run_dir")}
+                                for p in m.get("programs") or []],
+            "reused_rules": len(m.get("rules") or []),
+            "stored": [{k: p.get(k) for k in ("which", "sha", "fitness", "iteration")}
+                       for p in (saved or {}).get("programs") or []] if saved else None,
+            "stored_rules": len((saved or {}).get("rules") or []) if saved else 0}
+
+
+def memory_markdown(m: Mapping[str, Any] | None) -> list[str]:
+    """What the report says about memory across runs."""
+    if not m or not m.get("fingerprint"):
+        return []
+    lines = ["## Memory across runs", "", f"Dataset fingerprint `{m['fingerprint']}`."]
+    if m.get("reused_programs") or m.get("reused_rules"):
+        lines.append(f"- Reused (memory.use=true): {len(m['reused_programs'])} program(s) from "
+                     f"{m.get('reused_runs', 0)} earlier run(s), proposed first; {m.get('reused_rules', 0)} rule(s) "
+                     "in the prompts.")
+        for p in m["reused_programs"]:
+            lines.append(f"  - `{str(p.get('sha'))[:12]}` ({p.get('which')}, search fitness "
+                         f"{float(p.get('fitness') or 0.0):.4f}) from {p.get('run_dir')}")
+    else:
+        lines.append("- Nothing reused (memory.use=false, or no earlier run on this table).")
+    if m.get("stored") is None:
+        lines.append("- Nothing stored (memory.save=false).")
+    elif not m["stored"]:
+        lines.append(f"- Stored {m.get('stored_rules', 0)} rule(s) in `{m.get('store')}`; no program (no candidate "
+                     "beat the seed).")
+    else:
+        which = "; ".join(f"`{str(p.get('sha'))[:12]}` ({p.get('which')}, search fitness "
+                          f"{float(p.get('fitness') or 0.0):.4f})" for p in m["stored"])
+        lines.append(f"- Stored in `{m.get('store')}`: {which}; {m.get('stored_rules', 0)} rule(s).")
+    return lines + [""]
+
+
+def remember_run(memory: Mapping[str, Any], spec: Mapping[str, Any], run_dir: Path, lineage: list[dict],
+                 best: dict | None, frozen: dict | None) -> dict:
+    """Store the finished run (``memory.save``) and return the report's memory summary."""
+    key = (spec.get("memory") or {}).get("fingerprint")
+    saved = remember(memory, key, run_dir, str(spec.get("setting")), str(spec["dataset"]["name"]), lineage,
+                     best, frozen) if key else None
+    return memory_summary(spec.get("memory"), saved, memory_path(memory) if saved else None)
