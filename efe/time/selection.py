@@ -122,7 +122,7 @@ def select_time(lineage: list[dict], run_dir: Path, spec: dict[str, Any]) -> Tim
     if not ranked:
         return _decide(seed, "no gain found", table, None, rejected, spec)
     entry, best, code = max(ranked, key=lambda item: (item[1]["gain_lcb"], item[1]["gain"]))
-    if best["gain_lcb"] > 0:
+    if best["gain_lcb"] > float(sel.get("min_gain", 0.0) or 0.0):  # above rounding noise, not just above 0
         return _decide(entry, "gain", table, best, rejected, spec, code)
     if not bool(sel.get("require_gain", True)):
         return _decide(entry, "gain not required", table, best, rejected, spec, code)
