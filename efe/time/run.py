@@ -115,8 +115,8 @@ def _selection_md(selection: dict, z: float) -> list[str]:
                   f"[{lo:+.4f}, {hi:+.4f}] (± {selection.get('interval_z', 2.0):g} SE), from the "
                   f"{claimed['source']}" + (f", {claimed['n_windows']} windows; worst series {claimed['worst_series']} "
                                             f"({claimed['worst_series_gain']:+.4f})" if claimed["n_windows"] else "")
-                  + ". This is the estimate to expect on new windows; the selection-window gain above chose the "
-                  "program and is optimistic."]
+                  + (". This is the estimate to expect on new windows; the selection-window gain above chose the "
+                     "program and is optimistic." if claimed["n_windows"] else ".")]
     return lines + [""]
 
 
