@@ -1,15 +1,21 @@
 """EFE-Time does no harm: noise freezes the identity; a real multiplicative structure is found and its
-held-out gain lies inside the interval the report claims. Real short offline runs through the CLI."""
+held-out gain lies inside the interval the report claims (real short offline runs through the CLI);
+a program that helps on average but hurts one series is not frozen (the selection itself)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from efe.bench.time_fixed import STANDARDIZE
+from efe.datasets.ts_store import write_series
+from efe.resources import seed_program
 from efe.time.moves import MANIFEST
+from efe.time.selection import select_time
 from tests.test_time_run import efe, only_run
 
 
@@ -61,3 +67,36 @@ def test_multiplicative_growth_and_season_finds_a_variance_stabilising_program(t
     lo, hi = report["selection"]["claimed"]["interval"]
     realised = report["heldout"][0]["gain"]["log_mase"]
     assert lo > 0 and lo <= realised <= hi, (lo, realised, hi)
+
+
+def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
+    """Standardisation helps five additive-season series a lot and hurts one multiplicative-growth series:
+    on the mean it is a clear gain, so only the per-series rule keeps it from being frozen."""
+    rng = np.random.default_rng(1)
+    t = np.arange(144)
+    series = {f"add{k}": 50 + 40 * np.sin(2 * np.pi * (t + k) / 12) + 0.2 * t + rng.standard_normal(len(t))
+              for k in range(5)}
+    series["grow"] = (10.0 * np.exp(0.03 * t) * (1.0 + 0.35 * np.sin(2 * np.pi * t / 12))
+                      * np.exp(0.03 * rng.standard_normal(len(t))))
+    write_series(tmp_path / "train.parquet", series)
+    (tmp_path / "programs").mkdir()
+    lineage = []
+    for kind, source, fitness in (("seed", seed_program("time").read_text(), 0.5), ("candidate", STANDARDIZE, 1.2)):
+        sha = hashlib.sha256(source.encode()).hexdigest()
+        (tmp_path / "programs" / f"{sha}.py").write_text(source)
+        lineage.append({"id": kind, "kind": kind, "code_sha256": sha,
+                        "metrics": {"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}})
+    spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
+            "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {},
+            "windows": {"n_windows": 4, "stride": 6, "min_history": 24},
+            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True,
+                          "max_series_loss": 0.05, "interval_z": 2.0}}
+    guarded = select_time(lineage, tmp_path, spec)
+    row = next(r for r in guarded.table if r["kind"] == "candidate")
+    assert row["gain_lcb"] > 0 and row["worst_series"] == "grow" and not row["series_ok"], row
+    assert guarded.decision == "no gain found" and guarded.chosen["kind"] == "seed"
+    assert guarded.rejected_for_series == 1 and guarded.claimed["gain"] == 0.0
+    mean_only = select_time(lineage, tmp_path, {**spec, "selection": {**spec["selection"], "max_series_loss": None}})
+    assert mean_only.decision == "gain" and mean_only.chosen["kind"] == "candidate"
+    claimed = mean_only.claimed  # measured on the claim windows, after the choice
+    assert "claim windows" in claimed["source"] and claimed["n_windows"] == 2 * len(series)

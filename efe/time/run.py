@@ -42,9 +42,10 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
     n_test, n_val = int(cfg.heldout.windows), int(cfg.windows.n_windows)
     sel_cfg = cfg.get("selection", {})
     n_sel = int(sel_cfg.get("windows", 0) or 0)
+    n_claim = int(sel_cfg.get("claim_windows", 0) or 0) if n_sel else 0
     stride = stride_steps(cfg.windows.get("stride"), h)
     test_stride = stride_steps(cfg.heldout.get("stride"), h)
-    test_span, sel_span = span(h, n_test, test_stride), span(h, n_sel, stride)
+    test_span, sel_span = span(h, n_test, test_stride), span(h, n_sel, stride) + span(h, n_claim, stride)
     min_history = int(cfg.windows.min_history_horizons) * h
     check_lengths(ds, test_span + sel_span + h + min_history)
     max_history = cfg.windows.get("max_history") or max(int(cfg.windows.max_history_seasons) * season,
@@ -66,8 +67,11 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
                     "max_history": int(max_history), "max_total": int(cfg.windows.get("max_total") or 0),
                     "n_rotations": int(cfg.windows.n_rotations),
                     "min_instances_per_rotation": int(cfg.windows.min_instances_per_rotation)},
-        "selection": {"windows": n_sel, "top_k": int(sel_cfg.get("top_k", 0) or 0),
+        "selection": {"windows": n_sel, "claim_windows": n_claim, "top_k": int(sel_cfg.get("top_k", 0) or 0),
                       "require_gain": bool(sel_cfg.get("require_gain", True)),
+                      "min_gain": float(sel_cfg.get("min_gain", 0.0) or 0.0),
+                      "max_series_loss": (None if sel_cfg.get("max_series_loss") is None
+                                          else float(sel_cfg.get("max_series_loss"))),
                       "interval_z": float(sel_cfg.get("interval_z", 2.0))},
         "heldout": {"windows": n_test, "stride": test_stride},
         "gate": plain_dict(cfg.gate), "fitness": plain_dict(cfg.fitness), "sandbox": plain_dict(cfg.sandbox),
@@ -80,26 +84,42 @@ def _selection_md(selection: dict, z: float) -> list[str]:
     table = selection.get("table") or []
     if not table:
         return []
-    said = {"gain": "the best finalist's lower bound is above zero, so it is frozen",
-            "no gain found": "no gain found: no finalist's lower bound is above zero, so the identity is frozen",
-            "gain not required": "the best finalist is frozen although its lower bound is not above zero "
+    said = {"gain": "the best eligible finalist's lower bound is above zero, so it is frozen",
+            "no gain found": "no gain found: no eligible finalist's lower bound is above zero, so the identity is "
+                             "frozen",
+            "gain not required": "the best eligible finalist is frozen although its lower bound is not above zero "
                                  "(selection.require_gain=false)"}[selection["decision"]]
+    max_loss = selection.get("max_series_loss")
+    rule = ("eligible: valid, no fallback, and no series' mean gain below "
+            f"-{max_loss:g} log MASE (selection.max_series_loss)" if max_loss is not None
+            else "eligible: valid and no fallback (no per-series rule: selection.max_series_loss is null)")
+    rejected = int(selection.get("rejected_for_series") or 0)
     lines = ["## Final selection", "",
              f"The seed (identity) and the best candidates, scored on {selection['windows']} selection window(s) per "
-             f"series just before the held-out part, never scored during the search. Gain = mean log(MASE identity / "
-             f"MASE program) over those windows ± SE; lower bound at z={z:g}. Decision: **{said}**.", "",
-             "| program | search fitness | search gain | selection gain ± SE | lower bound | MASE ratio | windows |",
-             "|---|---|---|---|---|---|---|"]
+             f"series before the held-out part, never scored during the search. Gain = mean log(MASE identity / "
+             f"MASE program) over those windows ± SE; lower bound at z={z:g}; {rule}. Decision: **{said}**."
+             + (f" {rejected} finalist(s) with a positive lower bound were not eligible because they hurt a series."
+                if rejected else ""), "",
+             "| program | search fitness | search gain | selection gain ± SE | lower bound | worst series (gain) | "
+             "eligible | windows |",
+             "|---|---|---|---|---|---|---|---|"]
     for f in table:
         mark = " **(frozen)**" if f["id"] == selection.get("frozen_id") else ""
+        eligible = "seed" if f["kind"] == "seed" else (
+            "yes" if f["valid"] and f["fallback_rate"] == 0.0 and f.get("series_ok", True) else "no")
         lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | {f['search_gain']:+.4f} "
-                     f"| {f['gain']:+.4f} ± {f['gain_se']:.4f} | {f['gain_lcb']:+.4f} | {f['mase_ratio']:.4f} | "
+                     f"| {f['gain']:+.4f} ± {f['gain_se']:.4f} | {f['gain_lcb']:+.4f} | "
+                     f"{f.get('worst_series')} ({f.get('worst_series_gain', 0.0):+.4f}) | {eligible} | "
                      f"{f['n_windows']} |")
     claimed = selection.get("claimed")
     if claimed:
         lo, hi = claimed["interval"]
-        lines += ["", f"Frozen program's gain on the selection windows: {claimed['gain']:+.4f} log MASE, interval "
-                  f"[{lo:+.4f}, {hi:+.4f}] (± {selection.get('interval_z', 2.0):g} SE)."]
+        lines += ["", f"Claimed gain of the frozen program: {claimed['gain']:+.4f} log MASE, interval "
+                  f"[{lo:+.4f}, {hi:+.4f}] (± {selection.get('interval_z', 2.0):g} SE), from the "
+                  f"{claimed['source']}" + (f", {claimed['n_windows']} windows; worst series {claimed['worst_series']} "
+                                            f"({claimed['worst_series_gain']:+.4f})" if claimed["n_windows"] else "")
+                  + (". This is the estimate to expect on new windows; the selection-window gain above chose the "
+                     "program and is optimistic." if claimed["n_windows"] else ".")]
     return lines + [""]
 
 
@@ -110,6 +130,15 @@ def _with_steering(cfg: DictConfig, spec: dict, context: dict) -> tuple[dict, di
                       | {"dataset": spec["dataset"]["name"]})
     spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), key)
     return spec, context
+
+
+def _worst_series_md(row: dict) -> str:
+    per = row.get("per_series_gain_pct") or {}
+    if not per:
+        return ""
+    worst = min(per, key=per.get)
+    lost = sum(1 for v in per.values() if v < 0)
+    return f"; worst series {worst} {per[worst]:+.1f}%, {lost} of {len(per)} series worse than the identity"
 
 
 def run_time(cfg: DictConfig, run_dir: Path) -> Path:
@@ -143,17 +172,15 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
         say(f"final selection: scoring the seed and the {spec['selection']['top_k']} best candidates on "
             f"{spec['selection']['windows']} selection window(s) the search never saw")
         picked = select_time(result.lineage, run_dir, spec)
-        selection.update(decision=picked.decision, table=picked.table, best=picked.best)
+        selection.update(decision=picked.decision, table=picked.table, best=picked.best, claimed=picked.claimed,
+                         rejected_for_series=picked.rejected_for_series,
+                         claim_windows=spec["selection"].get("claim_windows", 0),
+                         max_series_loss=spec["selection"].get("max_series_loss"))
         if picked.chosen is not None:
             winner = picked.chosen
             source = (run_dir / "programs" / f"{picked.chosen['code_sha256']}.py").read_text()
         say(f"final selection: {picked.decision}")
     selection["frozen_id"] = winner.get("id")
-    frozen_row = next((r for r in selection["table"] if r["id"] == winner.get("id")), None)
-    if frozen_row:
-        width = float(spec["selection"].get("interval_z", 2.0)) * frozen_row["gain_se"]
-        selection["claimed"] = {**{k: frozen_row[k] for k in ("gain", "gain_se", "gain_lcb")},
-                                "interval": [frozen_row["gain"] - width, frozen_row["gain"] + width]}
     memory = remember_run(plain_dict(cfg.get("memory") or {}), spec, run_dir, result.lineage, result.best, winner)
     (run_dir / "best").mkdir(exist_ok=True)
     (run_dir / "best" / "program.py").write_text(source)
@@ -231,7 +258,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
           + (f"{mean_eval_s:.2f} s per scored program on average." if mean_eval_s else "no program was scored."), "",
           "## Held-out windows", "", render_table([row]),
           f"\nPaired held-out gain: {row['gain']['log_mase']:+.4f} ± {row['gain']['se']:.4f} SE in log MASE "
-          f"({row['gain']['pct']:+.1f}% geometric-mean MASE change).", "",
+          f"({row['gain']['pct']:+.1f}% geometric-mean MASE change)" + _worst_series_md(row) + ".", "",
           *_selection_md(selection, float(spec["fitness"].get("confidence_z", 1.0))),
           *steering_markdown(d["steering"]), *memory_markdown(d["memory"]),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]

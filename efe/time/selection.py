@@ -1,11 +1,16 @@
-"""Do-no-harm final selection for EFE-Time: score the finalists on windows the search never saw.
+"""Do-no-harm final selection for EFE-Time: choose on windows the search never saw, claim on others.
 
 The search picks its best programs on the search windows, so their gain there is optimistic
-(the winner's curse). The selection windows lie just before the held-out part and are never
-scored during the search: the seed (identity) and the best candidates are scored there on the
-same paired windows, the candidate with the highest lower confidence bound on its gain is the
-best finalist, and it is frozen only when that bound is above zero (``require_gain``); otherwise
-the identity is frozen and the report says that no gain was found.
+(the winner's curse). Two stretches just before the held-out part are never scored during the
+search. On the selection windows (``selection.windows``) the seed (identity) and the best
+candidates are scored on the same paired windows; a candidate is eligible only if it falls back
+nowhere and hurts no single series by more than ``selection.max_series_loss`` (mean log MASE over
+that series' windows: averages over series must not hide one series made worse). The eligible
+candidate with the highest lower confidence bound is frozen when that bound is above zero
+(``selection.require_gain``), otherwise the identity. Choosing the best of several finalists on
+the same windows that measure it would again overstate the gain, so the claimed gain comes from
+the claim windows (``selection.claim_windows``, the latest before the held-out part): the frozen
+program is scored there once, after the choice, and that estimate is reported whatever it is.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from efe.search.finalists import finalists
 from evaluators.timeseries.evaluator import TimeEvaluator
+from evaluators.timeseries.windows import span
 
 
 @dataclass
@@ -23,14 +29,75 @@ class TimeSelection:
     chosen: dict | None                 # the lineage entry to freeze (None: keep the search's winner)
     decision: str                       # "gain" | "no gain found" | "gain not required" | "skipped"
     table: list[dict] = field(default_factory=list)
-    best: dict | None = None            # the best finalist's row (by lower bound), frozen or not
+    best: dict | None = None            # the best eligible finalist's row (by lower bound), frozen or not
+    claimed: dict | None = None         # the frozen program's gain as reported (see ``claim``)
+    rejected_for_series: int = 0        # finalists with a positive lower bound that hurt one series too much
 
 
-def selection_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The evaluator spec for the selection windows: the last ones of the training part, all scored at once."""
+def selection_spec(spec: dict[str, Any], part: str = "choose") -> dict[str, Any]:
+    """The evaluator spec for the selection ("choose") or claim windows, all windows scored at once.
+
+    Layout before the held-out part: [search windows][selection windows][claim windows]; the
+    futures of the three stretches do not overlap.
+    """
     sel = spec["selection"]
-    windows = {**spec["windows"], "n_windows": int(sel["windows"]), "end_offset": 0, "n_rotations": 1}
+    claim = int(sel.get("claim_windows", 0) or 0)
+    stride = int(spec["windows"]["stride"])
+    if part == "claim":
+        n, end_offset = claim, 0
+    else:
+        n, end_offset = int(sel["windows"]), span(int(spec["prediction_length"]), claim, stride)
+    windows = {**spec["windows"], "n_windows": n, "end_offset": end_offset, "n_rotations": 1}
     return {**spec, "windows": windows}
+
+
+def _worst(per_series: dict[str, float]) -> tuple[str | None, float]:
+    if not per_series:
+        return None, 0.0
+    key = min(per_series, key=per_series.get)
+    return key, per_series[key]
+
+
+def _row(entry: dict, outcome: Any, per_series: dict[str, float], max_loss: float | None) -> dict:
+    m = outcome.metrics
+    worst_id, worst = _worst(per_series)
+    return {"id": entry["id"], "kind": entry["kind"], "search_fitness": entry["metrics"]["combined_score"],
+            "search_gain": entry["metrics"].get("gain", 0.0),
+            "search_mase_ratio": entry["metrics"].get("mase_ratio", 1.0),
+            "valid": outcome.valid, "gain": m["gain"], "gain_se": m["gain_se"],
+            "gain_lcb": m["gain_lcb"], "mase_ratio": m["mase_ratio"],
+            "fallback_rate": m["fallback_rate"], "n_windows": int(m["n_windows"]),
+            "worst_series": worst_id, "worst_series_gain": worst,
+            "series_ok": max_loss is None or worst >= -max_loss}
+
+
+def claim(entry: dict, code: str, spec: dict[str, Any], chosen_row: dict) -> dict:
+    """The frozen program's gain as the report states it, and which windows it comes from.
+
+    With claim windows: the program's gain there (never used to choose it), ± ``interval_z`` SE.
+    Without (``claim_windows: 0``): the selection-window estimate, which is optimistic because the
+    same windows chose the program. The identity claims no change.
+    """
+    z = float(spec["selection"].get("interval_z", 2.0))
+    if entry["kind"] == "seed":
+        return {"gain": 0.0, "gain_se": 0.0, "gain_lcb": 0.0, "interval": [0.0, 0.0], "n_windows": 0,
+                "worst_series": None, "worst_series_gain": 0.0, "source": "identity (no change)"}
+    if int(spec["selection"].get("claim_windows", 0) or 0) > 0:
+        evaluator = TimeEvaluator(selection_spec(spec, "claim"))
+        try:
+            outcome, per_series = evaluator.score_by_series(code)
+        finally:
+            evaluator.close()
+        m = outcome.metrics
+        gain, se, lcb, n = m["gain"], m["gain_se"], m["gain_lcb"], int(m["n_windows"])
+        worst_id, worst = _worst(per_series)
+        source = "claim windows (scored once, after the choice)"
+    else:
+        gain, se, lcb, n = (chosen_row[k] for k in ("gain", "gain_se", "gain_lcb", "n_windows"))
+        worst_id, worst = chosen_row["worst_series"], chosen_row["worst_series_gain"]
+        source = "selection windows (optimistic: the same windows chose the program)"
+    return {"gain": gain, "gain_se": se, "gain_lcb": lcb, "interval": [gain - z * se, gain + z * se],
+            "n_windows": n, "worst_series": worst_id, "worst_series_gain": worst, "source": source}
 
 
 def select_time(lineage: list[dict], run_dir: Path, spec: dict[str, Any]) -> TimeSelection:
@@ -39,29 +106,31 @@ def select_time(lineage: list[dict], run_dir: Path, spec: dict[str, Any]) -> Tim
     entries = finalists(lineage, top_k) if top_k > 0 and n_windows > 0 else []
     if not entries:
         return TimeSelection(None, "skipped")
+    max_loss = sel.get("max_series_loss")
+    max_loss = None if max_loss is None else float(max_loss)
     evaluator = TimeEvaluator(selection_spec(spec))
-    table = []
+    codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
     try:
-        for entry in entries:
-            code = (run_dir / "programs" / f"{entry['code_sha256']}.py").read_text()
-            outcome = evaluator.stage2(code, full=True)
-            m = outcome.metrics
-            table.append({"id": entry["id"], "kind": entry["kind"], "search_fitness": entry["metrics"]["combined_score"],
-                          "search_gain": entry["metrics"].get("gain", 0.0),
-                          "search_mase_ratio": entry["metrics"].get("mase_ratio", 1.0),
-                          "valid": outcome.valid, "gain": m["gain"], "gain_se": m["gain_se"],
-                          "gain_lcb": m["gain_lcb"], "mase_ratio": m["mase_ratio"],
-                          "fallback_rate": m["fallback_rate"], "n_windows": int(m["n_windows"])})
+        table = [_row(entry, *evaluator.score_by_series(code), max_loss) for entry, code in zip(entries, codes)]
     finally:
         evaluator.close()
     seed = next((e for e, row in zip(entries, table) if row["kind"] == "seed"), None)
-    ranked = [(e, row) for e, row in zip(entries, table)
+    usable = [(e, row, code) for e, row, code in zip(entries, table, codes)
               if row["kind"] != "seed" and row["valid"] and row["fallback_rate"] == 0.0]
+    rejected = sum(1 for _, row, _ in usable if row["gain_lcb"] > 0 and not row["series_ok"])
+    ranked = [item for item in usable if item[1]["series_ok"]]
     if not ranked:
-        return TimeSelection(seed, "no gain found", table)
-    entry, best = max(ranked, key=lambda pair: (pair[1]["gain_lcb"], pair[1]["gain"]))
-    if best["gain_lcb"] > 0:
-        return TimeSelection(entry, "gain", table, best)
+        return _decide(seed, "no gain found", table, None, rejected, spec)
+    entry, best, code = max(ranked, key=lambda item: (item[1]["gain_lcb"], item[1]["gain"]))
+    if best["gain_lcb"] > float(sel.get("min_gain", 0.0) or 0.0):  # above rounding noise, not just above 0
+        return _decide(entry, "gain", table, best, rejected, spec, code)
     if not bool(sel.get("require_gain", True)):
-        return TimeSelection(entry, "gain not required", table, best)
-    return TimeSelection(seed, "no gain found", table, best)
+        return _decide(entry, "gain not required", table, best, rejected, spec, code)
+    return _decide(seed, "no gain found", table, best, rejected, spec)
+
+
+def _decide(entry: dict | None, decision: str, table: list[dict], best: dict | None, rejected: int,
+            spec: dict[str, Any], code: str = "") -> TimeSelection:
+    row = next((r for r in table if entry is not None and r["id"] == entry["id"]), None)
+    claimed = claim(entry, code, spec, row) if entry is not None and row is not None else None
+    return TimeSelection(entry, decision, table, best, claimed, rejected)

@@ -192,28 +192,43 @@ class TimeEvaluator:
         Fitness comes from the paired gain over the scored windows: mean log MASE ratio against the
         identity, and its lower confidence bound.
         """
+        return self._stage2(source, rotation, full)[0]
+
+    def score_by_series(self, source: str) -> tuple[Outcome, dict[str, float]]:
+        """All windows scored, plus each series' mean log MASE gain over its windows (empty when invalid).
+
+        Final selection uses it for its per-series do-no-harm rule: a program that helps on average
+        may still hurt one series.
+        """
+        outcome, members, gains = self._stage2(source, None, True)
+        items = [self.instances[i].item_id for i in members]
+        return outcome, {k: float(np.mean([g for g, it in zip(gains, items) if it == k])) for k in dict.fromkeys(items)}
+
+    def _stage2(self, source: str, rotation: int | None, full: bool) -> tuple[Outcome, list[int], np.ndarray]:
         rotation = rotation_for(source, len(self.groups)) if rotation is None else int(rotation)
         start = time.perf_counter()
         members = list(self.groups[rotation])
+        none = np.zeros(0)
         scored = self._forecast_members(source, members)
         if isinstance(scored, SandboxFailure):
-            return self._failed("stage2", scored.kind, scored.reason, rotation)
+            return self._failed("stage2", scored.kind, scored.reason, rotation), [], none
         gains = log_gains(*self._per_instance(members, scored))
         rest = [i for i in range(len(self.instances)) if i not in set(members)]
         screened = bool(rest) and not full and float(np.mean(gains)) <= 0.0
         if rest and not screened:
             more = self._forecast_members(source, rest)
             if isinstance(more, SandboxFailure):
-                return self._failed("stage2", more.kind, more.reason, rotation)
+                return self._failed("stage2", more.kind, more.reason, rotation), [], none
             members, scored = members + rest, Forecasts(scored.quantiles + more.quantiles,
                                                         np.concatenate([scored.fallback, more.fallback]),
                                                         _merge_counts(scored.errors, more.errors))
         runtime = time.perf_counter() - start
-        return self._valid_outcome(source, rotation, members, scored, screened, runtime)
+        per_c, per_b = self._per_instance(members, scored)
+        return (self._valid_outcome(source, rotation, members, scored, screened, runtime, per_c, per_b), members,
+                log_gains(per_c, per_b))
 
     def _valid_outcome(self, source: str, rotation: int, members: list[int], run: Forecasts, screened: bool,
-                       runtime: float) -> Outcome:
-        per_c, per_b = self._per_instance(members, run)
+                       runtime: float, per_c: np.ndarray, per_b: np.ndarray) -> Outcome:
         gain, se = paired_gain(log_gains(per_c, per_b), self.horizon / self.stride)
         insts = [self.instances[i] for i in members]
         base, scores = self._scores(insts, [self._base_q[i] for i in members]), self._scores(insts, run.quantiles)
