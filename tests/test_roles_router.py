@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from efe.llm.memory import RuleBook, bounded, parse_rules, render_rules
