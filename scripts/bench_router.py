@@ -104,16 +104,11 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every EFE run")
     args = parser.parse_args()
 
-    from efe.bench.tab import run_cell
+    from efe.bench.tab import load_cells, run_cell
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = out / "results.jsonl"
-    done = {}
-    if results.exists():
-        for line in results.read_text().splitlines():
-            c = json.loads(line)
-            done[(c["dataset"], c["fold"], c["method"])] = c
+    results, done = load_cells(out)
     common = [f"seed={args.seed}", "llm=offline", f"llm.cache_dir={out / 'llm_cache'}",
               f"memory.path={out / 'memory.jsonl'}", *args.overrides]
     started = time.time()

@@ -48,6 +48,17 @@ LLMFE_OVERRIDES = [
 ]
 
 
+def load_cells(out: Path) -> tuple[Path, dict[tuple, dict]]:
+    """``out/results.jsonl`` and the cells already in it, by (dataset, fold, method): a re-run skips them."""
+    results = out / "results.jsonl"
+    done: dict[tuple, dict] = {}
+    if results.exists():
+        for line in results.read_text().splitlines():
+            cell = json.loads(line)
+            done[(cell["dataset"], cell["fold"], cell["method"])] = cell
+    return results, done
+
+
 def _cfg(overrides: list[str]) -> Any:
     return compose("tab", overrides)
 
