@@ -151,6 +151,37 @@ def test_memory_store_lives_under_the_user_cache_dir_unless_memory_path_says(tmp
     assert memory_path({"path": str(tmp_path / "m.jsonl")}) == tmp_path / "m.jsonl"
 
 
+def test_memory_recalls_the_most_similar_table_and_leaves_out_programs_naming_missing_columns(tmp_path):
+    from efe.search.memory import recall, remember, tab_fingerprint, tab_schema
+
+    store = {"path": str(tmp_path / "memory.jsonl"), "min_similarity": 0.75, "max_programs": 5}
+    old = {"columns": {c: {"kind": "numeric"} for c in ("a", "b", "c", "d", "gone")}}
+    new = {"columns": {c: {"kind": "numeric"} for c in ("a", "b", "c", "d", "e")}}  # Jaccard 4/6
+    new_close = {"columns": {c: {"kind": "numeric"} for c in ("a", "b", "c", "d", "gone", "e")}}  # 5/6
+    run = tmp_path / "run"
+    (run / "programs").mkdir(parents=True)
+    entries = []
+    for k, cols in enumerate((["a", "b"], ["a", "gone"])):
+        code = render_program([Move("ratio", tuple(cols))])
+        (run / "programs" / f"{code_hash(code)}.py").write_text(code)
+        entries.append({"kind": "candidate", "code_sha256": code_hash(code), "metrics": {"combined_score": 0.6 - k / 10}})
+    remember(store, tab_fingerprint(old, "y"), run, "tab", "old", [], entries[0], entries[1], tab_schema(old, "y"))
+
+    assert recall(store, tab_fingerprint(new, "y"), tab_schema(new, "y"), "tab")["runs"] == 0  # 0.67 < 0.75
+    close = recall(store, tab_fingerprint(new_close, "y"), tab_schema(new_close, "y"), "tab")
+    assert close["runs"] == 1 and close["similarity"] == pytest.approx(5 / 6) and len(close["programs"]) == 2
+    fewer = {"columns": {c: {"kind": "numeric"} for c in ("a", "b", "c", "d", "e", "f", "g", "h")}}
+    loose = recall({**store, "min_similarity": 0.4}, tab_fingerprint(fewer, "y"), tab_schema(fewer, "y"), "tab")
+    assert loose["runs"] == 1 and loose["skipped_programs"] == 1
+    assert [p["sha"] for p in loose["programs"]] == [entries[0]["code_sha256"]]  # ratio(a, gone) left out
+    assert recall(store, tab_fingerprint(new_close, "z"), tab_schema(new_close, "z"), "tab")["runs"] == 0  # target
+    exact_only = recall({**store, "min_similarity": 1.01}, tab_fingerprint(new_close, "y"),
+                        tab_schema(new_close, "y"), "tab")
+    assert exact_only["runs"] == 0
+    same = recall(store, tab_fingerprint(old, "y"), tab_schema(old, "y"), "tab")
+    assert same["runs"] == 1 and same["similarity"] == 1.0 and len(same["programs"]) == 2
+
+
 def test_offline_time_proposer_adds_only_its_roles_moves():
     from efe.time.moves import parse_moves as parse_time_moves
     from efe.time.moves import render_program as render_time_program

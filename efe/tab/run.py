@@ -19,7 +19,7 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.ledger import Ledger
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
-from efe.search.memory import memory_spec, remember_run, tab_fingerprint
+from efe.search.memory import memory_spec, remember_run, tab_fingerprint, tab_schema
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.tab.parallel import worker_count
@@ -47,7 +47,8 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
         if allowed:
             context["allowed_moves"] = list(allowed)
         spec["roles"] = roles_spec(plain_dict(cfg.get("proposer") or {}), "tab", applicable_roles(context))
-        spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), tab_fingerprint(context, spec["target"]))
+        spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), tab_fingerprint(context, spec["target"]),
+                                     tab_schema(context, spec["target"]), "tab")
         if spec["memory"]["programs"]:
             say(f"memory: {len(spec['memory']['programs'])} stored program(s) of {spec['memory']['runs']} earlier "
                 f"run(s) on this table go first; {len(spec['memory']['rules'])} stored rule(s) in the prompts")

@@ -19,7 +19,7 @@ from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
-from efe.search.memory import fingerprint, memory_markdown, memory_spec, remember_run
+from efe.search.memory import fingerprint, memory_markdown, memory_spec, remember_run, time_schema
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.search.steering import roles_spec, steering_markdown, steering_summary
@@ -128,7 +128,8 @@ def _with_steering(cfg: DictConfig, spec: dict, context: dict) -> tuple[dict, di
     spec["roles"] = roles_spec(plain_dict(cfg.get("proposer") or {}), "time", applicable_roles(context))
     key = fingerprint("time", {k: spec.get(k) for k in ("freq", "prediction_length", "season")}
                       | {"dataset": spec["dataset"]["name"]})
-    spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), key)
+    spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), key,
+                                 time_schema({k: spec.get(k) for k in ("freq", "prediction_length", "season")}), "time")
     return spec, context
 
 
