@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from efe.search.lineage import read_lineage
+from efe.tab.selection import family_z
 from tests.conftest import ROOT, ratio_table, scale_ratio_table, tab_program
 from tests.helpers.fake_openai import FakeOpenAI
 from tests.helpers.frozen_check import reload_and_transform
@@ -77,7 +78,13 @@ def test_replayed_run_records_every_candidate_and_freezes_a_reloadable_winner(tm
     assert {f["kind"] for f in finalists} == {"seed", "candidate"} and len(finalists) == 3
     chosen = next(f for f in finalists if f["id"] == report["winner"]["id"])
     candidates_fresh = [f["fresh_fitness"] for f in finalists if f["valid"] and f["kind"] == "candidate"]
-    if report["selection"]["verdict"] == "gain confirmed on the selection pool":
+    sel = report["selection"]
+    n_tried = sum(1 for f in finalists if f["kind"] == "candidate")
+    assert sel["n_tried"] == n_tried and sel["confidence_z"] == pytest.approx(family_z(2.0, n_tried, "bonferroni"))
+    assert sel["confidence_z"] > sel["confidence_z_single"] == 2.0  # two finalists tried: a wider bound
+    for f in finalists:
+        assert f["fresh_lower_bound"] == pytest.approx(f["fresh_delta_auc"] - sel["confidence_z"] * f["fresh_delta_auc_se"])
+    if sel["verdict"] == "gain confirmed on the selection pool":
         assert chosen["fresh_fitness"] == max(candidates_fresh) and chosen["fresh_lower_bound"] > 0
     else:
         assert chosen["kind"] == "seed"

@@ -121,7 +121,8 @@ def render_markdown(d: dict[str, Any]) -> str:
         sel = d.get("selection", {})
         lines += ["", "## Final selection", "",
                   f"The seed and the best candidates of the search, re-scored on {_evidence(sel)}. A program "
-                  f"replaces the identity only if its lower bound there (mean − {sel.get('confidence_z')}·SE) is "
+                  f"replaces the identity only if its lower bound there (mean − {float(sel.get('confidence_z', 0)):.2f}·SE"
+                  f"{_multiplicity(sel)}) is "
                   f"above zero (selection.require_gain={str(sel.get('require_gain')).lower()}). "
                   f"Outcome: **{sel.get('verdict')}**.",
                   "", "| program | search fitness | search ΔAUC ± SE | selection fitness | selection ΔAUC ± SE "
@@ -165,6 +166,15 @@ def render_markdown(d: dict[str, Any]) -> str:
     for name, path in d["files"].items():
         lines.append(f"- {name}: `{path}`")
     return "\n".join(lines) + "\n"
+
+
+def _multiplicity(sel: dict) -> str:
+    """How the selection's z came about: one test's z, widened for the number of finalists tried."""
+    single, z = sel.get("confidence_z_single"), sel.get("confidence_z")
+    if single is None or z is None or abs(float(single) - float(z)) < 1e-9:
+        return ""
+    return (f"; z = {float(single):g} for one program, Bonferroni-widened for the {sel.get('n_tried')} "
+            "finalists tried, so that picking the best of them is not luck")
 
 
 def _evidence(sel: dict) -> str:

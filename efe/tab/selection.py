@@ -20,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from scipy.stats import norm
+
 from efe.search.finalists import finalists
 from efe.tab.parallel import prescored, worker_count
 
@@ -33,7 +35,18 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
     return {"n_folds": int(sel.get("n_folds", 5)), "n_repeats": int(sel.get("n_repeats", 2)),
             "seed": int(seed) + int(sel.get("seed_offset", 1000)),
             "confidence_z": float(sel.get("confidence_z", 2.0)),
+            "multiplicity": str(sel.get("multiplicity", "bonferroni")),
             "require_gain": bool(sel.get("require_gain", True))}
+
+
+def family_z(z: float, n_tried: int, multiplicity: str) -> float:
+    """The z each finalist must clear so that the chance of confirming any of ``n_tried`` null finalists
+    stays that of one test at ``z`` (Bonferroni): the best of several noisy estimates is optimistic."""
+    if multiplicity == "none" or n_tried <= 1:
+        return float(z)
+    if multiplicity != "bonferroni":
+        raise ValueError(f"selection.multiplicity must be bonferroni or none, got {multiplicity!r}")
+    return float(norm.isf(norm.sf(z) / n_tried))
 
 
 def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[..., Any], top_k: int,
@@ -46,7 +59,10 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
     """
     entries = finalists(lineage, top_k)
     fresh = fresh_settings(sel, seed)
-    summary = {**fresh, "verdict": NO_GAIN, "best_candidate": None}
+    n_tried = sum(1 for e in entries if e["kind"] != "seed")
+    fresh["confidence_z_single"] = fresh["confidence_z"]
+    fresh["confidence_z"] = family_z(fresh["confidence_z"], n_tried, fresh["multiplicity"])
+    summary = {**fresh, "n_tried": n_tried, "verdict": NO_GAIN, "best_candidate": None}
     if not entries:
         return None, [], summary
     codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
