@@ -20,7 +20,7 @@ from efe.package import main as package_main
 from efe.packaging import requirements
 from efe.review import main as review
 from efe.review_log import ReviewError
-from tests.conftest import ROOT, ratio_table
+from tests.conftest import ROOT, ratio_table, tab_program
 
 
 def _env() -> dict:
@@ -36,12 +36,21 @@ def efe_cli(module: str, *args: str, timeout: int = 600) -> subprocess.Completed
 
 @pytest.fixture(scope="module")
 def tab_run(tmp_path_factory) -> Path:
-    """A short offline run, tracked to a local MLflow store."""
+    """A short replayed run, tracked to a local MLflow store."""
     tmp = tmp_path_factory.mktemp("pkg_run")
     table = ratio_table(400, seed=2)
     table["group"] = np.where(table["n1"] > 0, "up", "down")
     table.to_csv(tmp / "ratio.csv", index=False)
+    # scripted proposals (six distinct programs, the ratio among them) so the frozen program is never the
+    # identity, whatever path the offline proposer's search would take
+    bodies = ["out['log_ratio'] = np.log(X['a'] / X['b'])", "out['ratio'] = X['a'] / X['b']",
+              "out['ratio'] = X['a'] / X['b']\nout['log_a'] = np.log(X['a'])", "out['diff'] = X['a'] - X['b']",
+              "out['inv_ratio'] = X['b'] / X['a']", "out['log_b'] = np.log(X['b'])"]
+    responses = [f"```python\n{tab_program('out = X.copy()' + chr(10) + body + chr(10) + 'return out')}\n```"
+                 for body in bodies]
+    (tmp / "responses.json").write_text(json.dumps(responses))
     proc = efe_cli("efe.tab", "dataset=csv", f"dataset.path={tmp / 'ratio.csv'}", "dataset.target=label",
+                   "llm=replay", f"llm.path={tmp / 'responses.json'}",
                    "scorer=tree", "evolution.iterations=6", "selection.top_k=2", "selection.require_gain=false",
                    f"runs_root={tmp / 'runs'}",
                    f"llm.cache_dir={tmp / 'cache'}", "report.models=[tree]", "tracking=mlflow",
