@@ -152,6 +152,7 @@ def test_plan_first_with_an_llm_judge_that_also_errors(tmp_path):
                        "llm.models=[{name: fake-model, weight: 1}]", "+llm.prices.fake-model={prompt: 1.0, completion: 2.0}",
                        "llm.retries=0", "proposer.plan_first=true", "judge=llm", "judge.threshold=0.5",
                        "evolution.iterations=4", *FAST, "selection.require_gain=false",  # freeze the planned one
+                       "selection.pool_fraction=0",  # ...scored on all rows (a tiny pool's folds can rank it below)
                        # the fake answers the same program every time: let the repeats reach the judge
                        "proposer.novelty.enabled=false",
                        env={"OPENAI_API_KEY": "sk-test"})
