@@ -30,13 +30,32 @@ def read_lineage(path: str | Path) -> list[dict]:
     return read_jsonl(path)
 
 
+def _lost_iterations(lines: list[str], through_iteration: int | None) -> list[dict]:
+    """Entries for iterations up to the checkpoint that left none: they were still in flight when the
+    process died (parallel iterations finish out of order, and openevolve's checkpoint counts finished
+    ones), so the resumed search will not run them again; the log says so instead of keeping a hole."""
+    if not through_iteration:
+        return []
+    seen = set()
+    for line in lines:
+        entry = json.loads(line)
+        if entry.get("kind") in ("candidate", "no_program") and isinstance(entry.get("iteration"), int):
+            seen.add(entry["iteration"])
+    return [{"kind": "no_program", "id": None, "parent": None, "island": None, "iteration": i,
+             "metrics": {"combined_score": 0.0, "valid": 0.0}, "verdict": "lost",
+             "reason": "in flight when the run was killed; the checkpoint it resumed from does not hold it",
+             "role": None, "time": time.time()}
+            for i in range(1, int(through_iteration) + 1) if i not in seen]
+
+
 def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int, bool]:
     """Make the log agree with the checkpoint a resumed run starts from, before it appends.
 
     Entries of iterations after ``through_iteration`` (all of them when None: no checkpoint, the
     search starts over) were written by a process that died before checkpointing them; the
     resumed search runs those iterations again, so they move to ``lineage.orphaned.jsonl``. A
-    torn last line (the process killed mid-write) is dropped. Returns (entries orphaned, torn?).
+    torn last line (the process killed mid-write) is dropped; iterations up to the checkpoint that
+    left no entry get a ``lost`` one. Returns (entries orphaned, torn?).
     """
     p = Path(path)
     if not p.exists():
@@ -59,7 +78,9 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
     if orphaned:
         with open(p.with_name("lineage.orphaned.jsonl"), "a") as fh:
             fh.write("".join(f"{line}\n" for line in orphaned))
-    if orphaned or torn:
+    lost = _lost_iterations(kept, through_iteration)
+    kept += [json.dumps(entry) for entry in lost]
+    if orphaned or torn or lost:
         tmp = p.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(f"{line}\n" for line in kept))
         tmp.replace(p)
