@@ -30,17 +30,12 @@ def read_lineage(path: str | Path) -> list[dict]:
     return read_jsonl(path)
 
 
-def _lost_iterations(lines: list[str], through_iteration: int | None) -> list[dict]:
+def _lost_iterations(seen: set[int], through_iteration: int | None) -> list[dict]:
     """Entries for iterations up to the checkpoint that left none: they were still in flight when the
     process died (parallel iterations finish out of order, and openevolve's checkpoint counts finished
     ones), so the resumed search will not run them again; the log says so instead of keeping a hole."""
     if not through_iteration:
         return []
-    seen = set()
-    for line in lines:
-        entry = json.loads(line)
-        if entry.get("kind") in ("candidate", "no_program") and isinstance(entry.get("iteration"), int):
-            seen.add(entry["iteration"])
     return [{"kind": "no_program", "id": None, "parent": None, "island": None, "iteration": i,
              "metrics": {"combined_score": 0.0, "valid": 0.0}, "verdict": "lost",
              "reason": "in flight when the run was killed; the checkpoint it resumed from does not hold it",
@@ -65,7 +60,7 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
     torn = bool(lines) and not raw.endswith("\n")
     if torn:
         lines = lines[:-1]
-    kept, orphaned = [], []
+    kept, orphaned, seen = [], [], set()
     for line in lines:
         try:
             entry = json.loads(line)
@@ -75,10 +70,12 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
         iteration = entry.get("iteration")
         late = through_iteration is None or (isinstance(iteration, int) and iteration > through_iteration)
         (orphaned if late else kept).append(line)
+        if not late and entry.get("kind") in ("candidate", "no_program") and isinstance(iteration, int):
+            seen.add(iteration)
     if orphaned:
         with open(p.with_name("lineage.orphaned.jsonl"), "a") as fh:
             fh.write("".join(f"{line}\n" for line in orphaned))
-    lost = _lost_iterations(kept, through_iteration)
+    lost = _lost_iterations(seen, through_iteration)
     kept += [json.dumps(entry) for entry in lost]
     if orphaned or torn or lost:
         tmp = p.with_suffix(".jsonl.tmp")
