@@ -3,18 +3,24 @@
 Two programs are the same when their normalised sources agree (comments, docstrings, blank lines
 and formatting removed: ``ast.unparse`` of the parsed code) or when they carry the same move list
 (the offline proposer's ``# efe-moves:`` manifest). The evaluated programs are the files the
-lineage keeps in ``programs/`` (one per evaluated program, the seed included).
+lineage keeps in ``programs/`` (one per evaluated program, the seed included), and the proposals still
+in flight: parallel iterations propose before their siblings are evaluated, so each accepted proposal
+claims its keys in ``novelty_claims/`` (one file per key, created atomically, shared by the worker
+processes); a second proposal of the same program is turned down while the first is being evaluated.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import re
+import shutil
 from pathlib import Path
 
 _MANIFEST = re.compile(r"^[ \t]*# efe-moves:[ \t]*(.*)$", re.M)
 _COMMENT = re.compile(r"#[^\n]*")
+CLAIMS_DIR = "novelty_claims"
 
 
 def _strip_docstrings(tree: ast.AST) -> None:
@@ -50,6 +56,7 @@ class NoveltyIndex:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.programs = Path(run_dir) / "programs"
+        self.claims = Path(run_dir) / CLAIMS_DIR
         self.keys: dict[str, str] = {}     # key -> file stem (the program's hash)
         self.read: set[str] = set()
 
@@ -74,3 +81,30 @@ class NoveltyIndex:
             if key in self.keys:
                 return self.keys[key]
         return None
+
+    def claim(self, code: str, sha: str) -> str | None:
+        """Claim this proposal's keys for the run: None when the claim succeeded, else the hash of the
+        in-flight proposal that already holds one of them (this one then holds nothing)."""
+        self.claims.mkdir(parents=True, exist_ok=True)
+        made: list[Path] = []
+        for key in sorted(novelty_keys(code)):
+            path = self.claims / key.replace(":", "_")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                for mine in made:
+                    mine.unlink(missing_ok=True)
+                try:
+                    return path.read_text().strip() or "in-flight"
+                except OSError:
+                    return "in-flight"
+            with os.fdopen(fd, "w") as fh:
+                fh.write(sha)
+            made.append(path)
+        return None
+
+
+def clear_claims(run_dir: str | Path) -> None:
+    """Forget in-flight claims: at the start of a run (or a resume) nothing is in flight, and a
+    proposal lost to a kill must be allowed again."""
+    shutil.rmtree(Path(run_dir) / CLAIMS_DIR, ignore_errors=True)

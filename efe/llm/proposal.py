@@ -158,6 +158,9 @@ class ProposalLLM(LLMInterface):
                 verdict = await self.judge(code, sha, plan, system_message)
             except Exception as exc:  # noqa: BLE001 - a judge error never stops the run
                 verdict = Verdict(self.judge.name, True, error=f"{type(exc).__name__}: {exc}"[:300])
+        if self.novelty is not None and code is not None and sha is not None and duplicate is None \
+                and (verdict is None or verdict.passed):
+            duplicate = self.novelty.claim(code, sha)  # a sibling iteration proposed it and is evaluating it
         append_proposal(self.run_dir, {
             "time": time.time(), "model": self.model, "backend": self.inner.backend_name,
             "system": system_message, "messages": conversation, "response": response, "plan": plan,

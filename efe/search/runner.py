@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from efe.llm.ledger import Ledger
+from efe.llm.novelty import clear_claims
 from efe.runspec import SPEC_ENV
 from efe.search.lineage import LineageRecorder, read_lineage, rewind_lineage
 from efe.search.progress import Progress
@@ -83,6 +84,7 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     remaining = max(total_iterations - start_iteration, 0)
     if resume:
         _rewind(run_dir / "lineage.jsonl", start_iteration if checkpoint is not None else None)
+    clear_claims(run_dir)  # nothing is in flight yet; a proposal lost to a kill may be made again
 
     ledger = Ledger(run_dir, llm.get("prices"), llm.get("max_calls"), llm.get("max_cost_usd"))
     progress = Progress(total_iterations, ledger, score_label=score_label, score_key=score_key,
