@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from efe.llm.memory import RuleBook
 from efe.llm.router import read_jsonl
 from efe.programs import code_hash
+from efe.specs import RunSpec
 
 
 def default_memory_path() -> Path:
@@ -201,10 +202,11 @@ def memory_markdown(m: Mapping[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
-def remember_run(memory: Mapping[str, Any], spec: Mapping[str, Any], run_dir: Path, lineage: list[dict],
+def remember_run(memory: Mapping[str, Any], spec: RunSpec, run_dir: Path, lineage: list[dict],
                  best: dict | None, frozen: dict | None) -> dict:
     """Store the finished run (``memory.save``) and return the report's memory summary."""
-    key = (spec.get("memory") or {}).get("fingerprint")
-    saved = remember(memory, key, run_dir, str(spec.get("setting")), str(spec["dataset"]["name"]), lineage,
-                     best, frozen, (spec.get("memory") or {}).get("schema")) if key else None
-    return memory_summary(spec.get("memory"), saved, memory_path(memory) if saved else None)
+    recalled = spec.search.memory
+    key = recalled["fingerprint"]
+    saved = remember(memory, key, run_dir, spec.setting, spec.dataset.name, lineage,
+                     best, frozen, recalled["schema"]) if key else None
+    return memory_summary(recalled, saved, memory_path(memory) if saved else None)
