@@ -23,6 +23,7 @@ from typing import Any, Mapping, Union
 from omegaconf import OmegaConf
 
 from efe.resources import conf_dir
+from efe.runspec import read_spec
 
 
 class SpecError(ValueError):
@@ -284,21 +285,19 @@ def save_spec(path: str | Path, spec: RunSpec) -> Path:
     return path
 
 
-def load_spec(path: str | Path) -> RunSpec:
-    """The typed spec in a run directory's ``spec.json`` (or at ``path``)."""
-    p = Path(path)
-    if p.is_dir():
+def load_spec(path: str | Path | None = None) -> RunSpec:
+    """The typed spec in a run directory's ``spec.json`` (or at ``path``; None: ``$EFE_RUN_SPEC``)."""
+    p = Path(path) if path is not None else None
+    if p is not None and p.is_dir():
         p = p / "spec.json"
-    if not p.exists():
-        raise SpecError(f"run spec '{p}' does not exist")
     try:
-        data = json.loads(p.read_text())
+        data = read_spec(p)
     except ValueError as exc:
         raise SpecError(f"run spec '{p}' is not JSON: {exc}") from None
     try:
         return spec_from_dict(data)
     except SpecError as exc:
-        raise SpecError(f"{p}: {exc}") from None
+        raise SpecError(f"{p or 'run spec'}: {exc}") from None
 
 
 def build(cls: type, data: Mapping[str, Any], where: str = "") -> Any:

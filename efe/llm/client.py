@@ -18,8 +18,7 @@ from efe.llm.backends import LLMEndpointError, OfflineBackend, OpenAIBackend, Re
 from efe.llm.cache import ResponseCache, claim_sample_index, request_key
 from efe.llm.ledger import BudgetExhausted, EndpointFailing, Ledger
 from efe.programs import normalise_response
-from efe.runspec import read_spec
-from efe.specs import RunSpec, spec_from_dict
+from efe.specs import RunSpec, load_spec
 
 
 def resolve_backend(llm: Mapping[str, Any]) -> str:
@@ -31,7 +30,7 @@ def resolve_backend(llm: Mapping[str, Any]) -> str:
 
 
 def init_client(model_cfg: Any) -> "EfeLLM":
-    return EfeLLM(model_cfg, spec_from_dict(read_spec()))
+    return EfeLLM(model_cfg, load_spec())
 
 
 class EfeLLM(LLMInterface):

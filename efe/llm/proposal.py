@@ -38,8 +38,7 @@ from efe.llm.plan import plan_conversation, with_plan_docstring
 from efe.llm.roles import Steering
 from efe.programs import code_hash, extract_code, prompt_parts
 from efe.proposals import append_proposal, duplicate_message, rejection_message
-from efe.runspec import read_spec
-from efe.specs import RunSpec, replace, spec_from_dict
+from efe.specs import RunSpec, load_spec, replace
 
 
 class JudgeRejected(RuntimeError):
@@ -51,7 +50,7 @@ class DuplicateRejected(RuntimeError):
 
 
 def init_proposer(model_cfg: Any) -> "ProposalLLM":
-    return ProposalLLM(model_cfg, spec_from_dict(read_spec()))
+    return ProposalLLM(model_cfg, load_spec())
 
 
 def _judge_client(model_cfg: Any, spec: RunSpec, judge_cfg: dict) -> EfeLLM:

@@ -124,9 +124,9 @@ def memory_spec(memory: Mapping[str, Any], key: str, schema: Mapping[str, Any] |
                 setting: str | None = None) -> dict:
     """The run spec's ``memory`` section: settings, the table's schema, and with ``use`` what is recalled."""
     spec = {"fingerprint": key, "schema": dict(schema) if schema else None,
-            "max_rules": int(memory.get("max_rules", 12)),
-            "rules_in_prompt": bool(memory.get("rules_in_prompt", True)), "programs": [], "rules": [], "runs": 0}
-    if memory.get("use"):
+            "max_rules": int(memory["max_rules"]),
+            "rules_in_prompt": bool(memory["rules_in_prompt"]), "programs": [], "rules": [], "runs": 0}
+    if memory["use"]:
         spec.update({k: v for k, v in recall(memory, key, schema, setting).items() if k != "fingerprint"})
     return spec
 
