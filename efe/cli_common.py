@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -15,10 +16,12 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from efe.config import CONF_DIR, ConfigError, plain_dict
+from efe.config import CONF_DIR, ConfigError, plain_dict, required
+from efe.llm.client import resolve_backend
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.search.status import exit_status
+from efe.specs import RunSpec, SearchSpec, build, load_spec, replace, save_spec
 
 # overrides whose values are free text (a sentence, a file name): quoted for Hydra as typed
 TEXT_KEYS = ("dataset.description", "dataset.name", "dataset.target", "dataset.path", "dataset.test_path")
@@ -217,58 +220,63 @@ def run_app(cfg: DictConfig, runner: Callable[[DictConfig, Path], Any], user_err
         sys.exit(status)
 
 
-def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Path:
-    """Complete the run spec with what the search needs, and save it with the resolved config."""
-    from efe.runspec import write_spec
+def write_run_spec(spec: RunSpec, run_dir: Path, llm: dict, cfg: DictConfig, steering: dict, mode: str
+                   ) -> tuple[RunSpec, Path]:
+    """The setting's spec with what the search needs (built here, once), saved with the resolved config."""
+    spec = replace(spec, run_dir=str(run_dir.resolve()), search=search_spec(cfg, run_dir, llm, steering, mode))
+    path = save_spec(run_dir / "spec.json", spec)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return spec, path
 
-    spec.update({
-        "run_dir": str(run_dir.resolve()),
+
+def search_spec(cfg: DictConfig, run_dir: Path, llm: dict, steering: dict, mode: str) -> SearchSpec:
+    """The search's part of the run spec: files in ``run_dir``, the LLM, proposals, the executor."""
+    return build(SearchSpec, {
         "context_path": str((run_dir / "context.json").resolve()),
         "seed_program": str((run_dir / "seed_program.py").resolve()),
         "outcomes_dir": str((run_dir / "outcomes").resolve()),
         "llm": llm,
-        "offline_proposer": str(cfg.proposer.offline),
-        "proposal": {"plan_first": bool((cfg.get("proposer") or {}).get("plan_first", False)),
-                     "judge": plain_dict(cfg.get("judge")) or {"name": "none"},
-                     "novelty": plain_dict((cfg.get("proposer") or {}).get("novelty")) or {}},
+        "offline_proposer": str(required(cfg, "proposer.offline")),
+        "proposal": {"plan_first": bool(required(cfg, "proposer.plan_first")), "judge": required(cfg, "judge"),
+                     "novelty": required(cfg, "proposer.novelty")},
         "executor": executor_settings(cfg),
+        "sandbox_mode": mode,
+        "roles": steering["roles"],
+        "memory": steering["memory"],
     })
-    path = write_spec(run_dir / "spec.json", spec)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    return path
 
 
 def executor_settings(cfg: DictConfig) -> dict:
     """Where evaluations run: ``evolution.executor=local|ray`` with the ``executor`` section's options."""
-    from efe.config import ConfigError, plain_dict
-
-    kind = str(cfg.evolution.get("executor", "local"))
+    kind = str(required(cfg, "evolution.executor"))
     if kind not in ("local", "ray"):
         raise ConfigError(f"evolution.executor must be 'local' or 'ray', got '{kind}'")
-    return {**plain_dict(cfg.get("executor") or {}), "kind": kind}
+    return {**required(cfg, "executor"), "kind": kind}
 
 
-def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], tuple[dict, dict]]
-             ) -> tuple[dict, dict, dict, Path, bool]:
-    """(spec, context, llm settings, spec path, resumed?) for a new run (``prepare``) or a resumed one."""
-    import json
+def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], tuple[RunSpec, dict, dict]]
+             ) -> tuple[RunSpec, dict, dict, Path, bool]:
+    """(spec, context, llm settings, spec path, resumed?) for a new run (``prepare``) or a resumed one.
 
-    from efe.config import plain_dict
-    from efe.llm.client import resolve_backend
-
-    mode = sandbox_mode(bool(cfg.get("sandbox", {}).get("require_isolation", False)))
+    ``prepare`` returns the setting's spec, the dataset context and the steering parts of the
+    search spec (``roles``, ``memory``); a resumed run reads them from its own directory.
+    """
+    mode = sandbox_mode(bool(required(cfg, "sandbox.require_isolation")))
     say(f"{label}: sandbox isolation: {mode}")
     llm = plain_dict(cfg.llm)
     llm["backend"] = resolve_backend(llm)
     resume = cfg.get("resume") not in (None, "")
     if resume:
-        spec = json.loads((run_dir / "spec.json").read_text())
+        spec = load_spec(run_dir / "spec.json")
+        if spec.search is None:
+            raise ConfigError(f"resume={run_dir}: its spec.json holds no search (was it written by efe.score?)")
+        steering = {"roles": spec.search.roles, "memory": spec.search.memory}
         context = json.loads((run_dir / "context.json").read_text())
         say(f"{label}: resuming {run_dir}")
     else:
-        spec, context = prepare()
-    spec["sandbox_mode"] = mode
-    return spec, context, llm, write_run_spec(spec, run_dir, llm, cfg), resume
+        spec, context, steering = prepare()
+    spec, path = write_run_spec(spec, run_dir, llm, cfg, steering, mode)
+    return spec, context, llm, path, resume
 
 
 def sandbox_mode(require_isolation: bool) -> str:

@@ -29,6 +29,18 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
         raise ConfigError(f"bad configuration override: {exc}") from None
 
 
+_MISSING = object()
+
+
+def required(cfg: Any, key: str) -> Any:
+    """The value at dotted ``key`` of a config, plain; a missing key is a ``ConfigError`` naming it."""
+    value = OmegaConf.select(cfg, key, default=_MISSING) if OmegaConf.is_config(cfg) else _MISSING
+    if value is _MISSING:
+        raise ConfigError(f"the configuration has no '{key}' (conf/ gives every setting; "
+                          "a config.yaml of an older run may lack it)")
+    return plain_dict(value)
+
+
 def dataclass_from_mapping(cls: type, mapping: Any) -> Any:
     """Build a settings dataclass from a config mapping, ignoring keys it does not know."""
     m = dict(plain_dict(mapping) or {})

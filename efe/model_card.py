@@ -16,8 +16,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from efe.runspec import read_spec
 from efe.search.lineage import read_lineage
+from efe.specs import load_spec
 
 
 def column_inputs(apply: Callable[[pd.DataFrame], pd.DataFrame], sample: pd.DataFrame,
@@ -51,8 +51,7 @@ def _equal(a: pd.Series, b: pd.Series) -> bool:
 
 def data_fingerprint(run_dir: Path) -> dict:
     """A content hash of the training part the program was fitted on (values, column names and types)."""
-    spec = read_spec(run_dir / "spec.json")
-    frame = pd.read_parquet(spec["train_path"])
+    frame = pd.read_parquet(load_spec(run_dir / "spec.json").train_path)
     digest = hashlib.sha256()
     digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
@@ -162,7 +161,7 @@ def render_card(manifest: dict, source: str, report: dict, run_dir: Path | None,
     scorer = report.get("search_scorer") or "?"
     spec_scorer = ""
     if run_dir is not None and (run_dir / "spec.json").exists():
-        params = json.loads((run_dir / "spec.json").read_text()).get("scorer", {}).get("params", {})
+        params = load_spec(run_dir / "spec.json").scorer["params"]
         spec_scorer = f" with parameters {json.dumps(params)}" if params else ""
     md = [f"# Model card: feature program for '{manifest.get('dataset')}' (target '{manifest.get('target')}')", "",
           f"Program sha256 `{manifest.get('files', {}).get('program.py', '?')}`, frozen {manifest.get('created')}.", "",

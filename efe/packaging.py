@@ -25,7 +25,7 @@ from efe.export import DECODER_SOURCE, to_portable, write_module
 from efe.freeze import FrozenProgramError, instantiate, load_frozen
 from efe.model_card import column_inputs, data_fingerprint, render_card
 from efe.review_log import frozen_dir_of
-from efe.runspec import read_spec
+from efe.specs import load_spec
 
 SUITE = Path(__file__).resolve().parent / "package_suite" / "test_feature_program.py"
 
@@ -49,8 +49,8 @@ def _write_frame(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _sample(run_dir: Path, manifest: dict, rows: int) -> pd.DataFrame:
     """Training rows spread over the table, without the label; never held-out rows."""
-    spec = read_spec(run_dir / "spec.json")
-    X, _ = read_train(spec["train_path"], spec["target"])
+    spec = load_spec(run_dir / "spec.json")
+    X, _ = read_train(spec.train_path, spec.target)
     names = [c["name"] for c in manifest.get("input_schema", [])]
     positions = np.unique(np.linspace(0, len(X) - 1, min(rows, len(X))).astype(int))
     return X.iloc[positions][names]

@@ -39,8 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory(prefix="efe-score-") as tmp:
             spec, train, _ = prepare_tab_run(cfg, tmp)
-            print(f"dataset {spec['dataset']['name']}: {len(train.X)} training rows x "
-                  f"{train.X.shape[1]} features (held-out part set aside); scorer {spec['scorer']['name']}")
+            print(f"dataset {spec.dataset.name}: {len(train.X)} training rows x "
+                  f"{train.X.shape[1]} features (held-out part set aside); scorer {spec.scorer['name']}")
             evaluator = TabEvaluator(spec)
             if len(evaluator.selection_rows):
                 print(f"scored on the {len(evaluator.search_rows)} rows a search scores (a run keeps the other "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -16,6 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from efe.config import CONF_DIR, ConfigError, compose, plain_dict
+from efe.specs import SpecError, TimeSpec, load_spec
 
 USAGE = "usage: python -m efe.transfer run=<run dir> [forecasters=[seasonal_naive,ets,theta]] [forecaster_params...]"
 
@@ -49,33 +51,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec_path = run_dir / "spec.json"
         if not spec_path.exists():
             raise ConfigError(f"'{run_dir}' is not an efe run directory (no spec.json)")
-        spec = json.loads(spec_path.read_text())
-        if spec.get("setting") != "time":
-            raise ConfigError(f"'{run_dir}' is a {spec.get('setting')} run; transfer applies to time-series runs")
+        spec = load_spec(spec_path)
+        if not isinstance(spec, TimeSpec):
+            raise ConfigError(f"'{run_dir}' is a {spec.setting} run; transfer applies to time-series runs")
         frozen = load_frozen(run_dir / "frozen")
         series = read_series(run_dir / "data" / "series.parquet")
         overrides = plain_dict(cfg.get("forecaster_params")) or {}
-        max_history = (spec.get("windows") or {}).get("max_history")
+        max_history = spec.windows.max_history
         configs = [with_max_history(forecaster_config(str(n), overrides), max_history) for n in cfg.forecasters]
-    except (ConfigError, FrozenProgramError, FileNotFoundError) as exc:
+    except (ConfigError, SpecError, FrozenProgramError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    limits = SandboxLimits.from_mapping(spec.get("sandbox"))
+    limits = SandboxLimits.from_mapping(asdict(spec.sandbox))
     rows = []
     with Sandbox(limits) as sandbox:
         for fc in configs:
             print(f"transfer: {fc['name']} ...", file=sys.stderr, flush=True)
             try:
-                rows.append(evaluate_program(frozen.source, series, spec["prediction_length"], spec["season"],
-                                             spec["heldout"]["windows"], fc, spec["quantile_levels"], limits,
-                                             int(spec["seed"]), sandbox=sandbox,
-                                             stride=spec["heldout"].get("stride")))
+                rows.append(evaluate_program(frozen.source, series, spec.prediction_length, spec.season,
+                                             spec.heldout.windows, fc, spec.quantile_levels, limits,
+                                             spec.seed, sandbox=sandbox, stride=spec.heldout.stride))
                 rows[-1].pop("examples", None)
             except ValueError as exc:
                 print(f"  skipped {fc['name']}: {exc}", file=sys.stderr)
     table = render_table(rows)
-    header = (f"# Transfer of the frozen program from {spec['forecaster']['name']} to other forecasters\n\n"
-              f"Dataset {spec['dataset']['name']}; held-out windows: the last {spec['heldout']['windows']} of each "
+    header = (f"# Transfer of the frozen program from {spec.forecaster['name']} to other forecasters\n\n"
+              f"Dataset {spec.dataset.name}; held-out windows: the last {spec.heldout.windows} of each "
               f"series; % = improvement over the same forecaster without the program (positive is better).\n\n")
     (run_dir / "transfer.md").write_text(header + table + "\n")
     (run_dir / "transfer.json").write_text(json.dumps(rows, indent=2))

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from efe.outcomes import write_outcome
 from efe.runspec import SPEC_ENV, read_spec
+from efe.specs import load_spec
 from evaluators.outcome import Outcome
 from evaluators.ray_executor import evaluate_remotely, infrastructure_outcome, outcome_of
 
@@ -35,7 +36,7 @@ class EvaluatorRegistry:
         path = self._spec_path(spec_path)
         with self.lock:
             if path not in self.instances:
-                self.instances[path] = self.factory(read_spec(path))
+                self.instances[path] = self.factory(load_spec(path))
             return self.instances[path]
 
     @staticmethod
@@ -49,14 +50,13 @@ class EvaluatorRegistry:
         from openevolve.evaluation_result import EvaluationResult
 
         source = Path(program_path).read_text()
-        spec = read_spec(self._spec_path())
-        if spec.get("executor", {}).get("kind") == "ray":
-            outcome = self._run_on_ray(spec, source, stage)
+        search = load_spec(self._spec_path()).search  # None: a spec for scoring only (no search around it)
+        if search is not None and search.executor["kind"] == "ray":
+            outcome = self._run_on_ray(read_spec(self._spec_path()), source, stage)
         else:
             outcome = outcome_of(self.get(), source, stage)
-        outcomes_dir = spec.get("outcomes_dir")
-        if outcomes_dir:
-            write_outcome(outcomes_dir, source, outcome.summary())
+        if search is not None:
+            write_outcome(search.outcomes_dir, source, outcome.summary())
         return EvaluationResult(metrics=dict(outcome.metrics), artifacts=dict(outcome.artifacts))
 
     def _run_on_ray(self, spec: dict, source: str, stage: str) -> Outcome:

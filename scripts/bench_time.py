@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ def main() -> int:
     from efe.config import compose
     from efe.datasets.ts_store import read_series
     from efe.sandbox import Sandbox, SandboxLimits
+    from efe.specs import load_spec
     from efe.time.heldout import evaluate_program
     from efe.time.run import run_time
     from efe.transfer import forecaster_config
@@ -81,7 +83,7 @@ def main() -> int:
                                    *args.overrides])
             run_time(cfg, run_dir)
             report = json.loads((run_dir / "report.json").read_text())
-            spec = json.loads((run_dir / "spec.json").read_text())
+            spec = load_spec(run_dir)
             selection = report["selection"]
             claimed = (selection.get("claimed") or {"gain": 0.0, "gain_se": 0.0, "gain_lcb": 0.0})
             frozen = next((r for r in selection.get("table", []) if r["id"] == selection.get("frozen_id")), {})
@@ -94,14 +96,14 @@ def main() -> int:
             programs = {"EFE": (run_dir / "frozen" / "program.py").read_text()}
             if search_fc == args.forecasters[0]:
                 programs.update(FIXED)
-            limits = SandboxLimits.from_mapping(spec["sandbox"])
+            limits = SandboxLimits.from_mapping(asdict(spec.sandbox))
             with Sandbox(limits) as sandbox:
                 for fc_name in args.forecasters:
-                    fc = with_max_history(forecaster_config(fc_name, {}), spec["windows"].get("max_history"))
+                    fc = with_max_history(forecaster_config(fc_name, {}), spec.windows.max_history)
                     for label, source in programs.items():
-                        r = evaluate_program(source, series, spec["prediction_length"], spec["season"],
-                                             spec["heldout"]["windows"], fc, spec["quantile_levels"], limits,
-                                             int(spec["seed"]), sandbox=sandbox, stride=spec["heldout"]["stride"])
+                        r = evaluate_program(source, series, spec.prediction_length, spec.season,
+                                             spec.heldout.windows, fc, spec.quantile_levels, limits,
+                                             spec.seed, sandbox=sandbox, stride=spec.heldout.stride)
                         base = {"dataset": name, "forecaster": fc_name, "windows": r["n_windows"],
                                 "realised_pct": r["gain"]["pct"], "realised_se_log": r["gain"]["se"],
                                 "mean_mase_pct": r["improvement_pct"]["mase"], "wql_pct": r["improvement_pct"]["wql"],

@@ -77,7 +77,9 @@ def make_spec(tmp: Path, frame: pd.DataFrame, target: str, scorer: dict | None =
     path = tmp / "train.parquet"
     write_table(ds, path)
     spec = {
-        "setting": "tab", "train_path": str(path), "target": target, "seed": 0,
+        "setting": "tab", "train_path": str(path), "target": target, "seed": 0, "run_dir": None,
+        "dataset": {"name": "test", "description": "", "positive_label": None, "warnings": []},
+        "selection_pool": {"fraction": 0.0, "seed": 0},
         "scorer": scorer or {"name": "tree", "params": {"max_depth": 3, "min_samples_leaf": 5}},
         "pools": {"n_folds": 3, "n_repeats": 1, "cascade_folds": 2},
         "gate": {"sample_rows": 120, "n_partitions": 3, "max_column_factor": 5, "max_abs_value": 1e12},

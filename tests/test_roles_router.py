@@ -136,11 +136,11 @@ def test_steering_puts_role_and_rules_in_the_prompt_and_learns_from_the_lineage(
     spec = {"run_dir": str(tmp_path), "seed": 0,
             "roles": {"setting": "tab", "names": ["interactions", "unary"], "router": "ucb"},
             "memory": {"rules": [{"verdict": "helped", "change": "freq(city)", "gain": 0.02, "count": 1}]}}
-    prompt, role = Steering(spec).steer("base prompt")
+    prompt, role = Steering(**spec).steer("base prompt")
     assert role == "interactions" and role_of(prompt) == "interactions"
     assert "# Your role this iteration: interactions" in prompt
     assert "[helped] add freq(city)" in prompt and "[earlier run]" in prompt
-    assert Steering({**spec, "roles": {}}).steer("base")[1] is None
+    assert Steering(**{**spec, "roles": {}}).steer("base")[1] is None
 
 
 def test_memory_store_lives_under_the_user_cache_dir_unless_memory_path_says(tmp_path, monkeypatch):
@@ -202,6 +202,6 @@ def test_offline_time_proposer_adds_only_its_roles_moves():
 def test_proposals_asked_at_the_same_moment_do_not_all_get_the_same_role(tmp_path):
     spec = {"run_dir": str(tmp_path), "seed": 0, "memory": {"rules_in_prompt": False},
             "roles": {"setting": "tab", "names": list(TAB_ROLES), "router": "ucb"}}
-    steering = Steering(spec)
+    steering = Steering(**spec)
     roles = [steering.steer("the same prompt, the same empty lineage")[1] for _ in range(4)]
     assert len(set(roles)) > 1

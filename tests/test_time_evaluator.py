@@ -49,8 +49,13 @@ def spec_for(tmp: Path, forecaster: str = "seasonal_naive", n_series: int = 12) 
     write_series(tmp / "train.parquet", series)
     return {
         "setting": "time", "seed": 0, "train_path": str(tmp / "train.parquet"), "prediction_length": 12,
-        "season": 1, "forecaster": {"name": forecaster, "params": {}},
-        "windows": {"n_windows": 3, "min_history": 24, "n_rotations": 1},
+        "season": 1, "forecaster": {"name": forecaster, "params": {}}, "freq": "D", "run_dir": None,
+        "dataset": {"name": "synthetic", "description": "", "warnings": [], "n_series": n_series},
+        "windows": {"n_windows": 3, "min_history": 24, "n_rotations": 1, "stride": 12, "end_offset": 0,
+                    "max_history": 96, "max_total": 0, "min_instances_per_rotation": 10},
+        "heldout": {"windows": 1, "stride": 12},
+        "selection": {"windows": 0, "claim_windows": 0, "top_k": 0, "require_gain": True, "min_gain": 0.0,
+                      "max_series_loss": None, "interval_z": 2.0},
         "gate": {"sample_series": 3}, "fitness": {}, "sandbox": {"timeout_s": 30, "memory_mb": 1024, "cpu_s": 60},
     }
 

@@ -88,9 +88,12 @@ def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
         lineage.append({"id": kind, "kind": kind, "code_sha256": sha,
                         "metrics": {"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}})
     spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
-            "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {},
-            "windows": {"n_windows": 4, "stride": 6, "min_history": 24},
-            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True,
+            "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {}, "freq": "M", "run_dir": None,
+            "dataset": {"name": "test", "description": "", "warnings": [], "n_series": len(series)},
+            "windows": {"n_windows": 4, "stride": 6, "min_history": 24, "end_offset": 0, "max_history": 120,
+                        "max_total": 0, "n_rotations": 3, "min_instances_per_rotation": 10},
+            "heldout": {"windows": 1, "stride": 12}, "gate": {},
+            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "min_gain": 0.0,
                           "max_series_loss": 0.05, "interval_z": 2.0}}
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")

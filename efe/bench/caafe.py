@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from efe.llm.client import EfeLLM
 from efe.llm.ledger import BudgetExhausted
 from efe.programs import extract_code
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.specs import TabSpec
 from evaluators.tabular.evaluator import TabEvaluator
 from evaluators.tabular.scorers import make_scorer
 
@@ -62,15 +63,15 @@ def caafe_prompt(context: dict, current: str, feedback: str) -> str:
     )
 
 
-def run_caafe(spec: dict, context: dict, seed_source: str, calls: int, *, folds: int = 3, repeats: int = 1
+def run_caafe(spec: TabSpec, context: dict, seed_source: str, calls: int, *, folds: int = 3, repeats: int = 1
               ) -> CaafeResult:
     """Greedy loop on the training part named by ``spec``; ``spec`` also configures the LLM."""
     evaluator = TabEvaluator(spec)
-    limits = SandboxLimits.from_mapping(spec.get("sandbox"))
-    scorer = make_scorer(spec["scorer"], int(spec["seed"]))
+    limits = SandboxLimits.from_mapping(asdict(spec.sandbox))
+    scorer = make_scorer(spec.scorer, spec.seed)
     llm = EfeLLM(_Model(), spec)
     X, y = evaluator.X, evaluator.y
-    cv = splits(y, folds, repeats, int(spec["seed"]))
+    cv = splits(y, folds, repeats, spec.seed)
     result = CaafeResult(seed_source)
     sandbox = evaluator.sandbox
     try:

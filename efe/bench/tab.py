@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from efe.cli_common import search_spec
 from efe.config import compose, plain_dict
 from efe.datasets.split import write_table
 from efe.datasets.tabular import TabularDataset
@@ -24,6 +25,7 @@ from efe.llm.client import resolve_backend
 from efe.llm.ledger import Ledger
 from efe.resources import seed_program
 from efe.sandbox import SandboxLimits
+from efe.specs import replace
 from efe.tab.heldout import refit_and_score, scorer_configs
 from evaluators.tabular.gates import GateLimits
 from evaluators.tabular.scorers import auc, make_scorer
@@ -133,9 +135,9 @@ def _caafe(train, test, workdir: Path, overrides: list[str], budget: int) -> dic
     (workdir / "seed_program.py").write_text(IDENTITY)
     llm = plain_dict(cfg.llm)
     llm["backend"] = resolve_backend(llm)
-    spec.update({"run_dir": str(workdir), "context_path": str(workdir / "context.json"),
-                 "seed_program": str(workdir / "seed_program.py"), "llm": llm,
-                 "offline_proposer": str(cfg.proposer.offline)})
+    # CAAFE's loop asks the LLM directly: no proposer roles, no memory, no search executor
+    spec = replace(spec, run_dir=str(workdir),
+                   search=search_spec(cfg, workdir, llm, {"roles": {}, "memory": {}}, "as configured (sandbox.*)"))
     result = run_caafe(spec, context, IDENTITY, budget)
     (workdir / "caafe_history.json").write_text(json.dumps(result.history, indent=1))
     (workdir / "program.py").write_text(result.source)

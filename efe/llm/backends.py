@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import openai
 
 from efe.llm.ledger import BudgetExhausted
+from efe.specs import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +142,13 @@ def load_responses(path: Path) -> list[str]:
 class OfflineBackend:
     """The offline proposer: real moves from the dataset context and the parent's feedback."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        module, _, function = str(spec["offline_proposer"]).partition(":")
+    def __init__(self, spec: RunSpec) -> None:
+        module, _, function = spec.search.offline_proposer.partition(":")
         # The run layer names the setting's proposer (conf ``proposer.offline``): the LLM layer never
         # imports a setting package.
         self.propose = getattr(importlib.import_module(module), function)
-        self.seed = int(spec.get("seed", 0))
-        context_path = spec.get("context_path")
-        self.context = json.loads(Path(context_path).read_text()) if context_path else {}
+        self.seed = spec.seed
+        self.context = json.loads(Path(spec.search.context_path).read_text())
 
     async def complete(self, system: str, messages: list[dict], sample: int) -> tuple[str, dict]:
         user = messages[-1]["content"] if messages else ""

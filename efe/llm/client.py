@@ -18,7 +18,7 @@ from efe.llm.backends import LLMEndpointError, OfflineBackend, OpenAIBackend, Re
 from efe.llm.cache import ResponseCache, claim_sample_index, request_key
 from efe.llm.ledger import BudgetExhausted, EndpointFailing, Ledger
 from efe.programs import normalise_response
-from efe.runspec import read_spec
+from efe.specs import RunSpec, load_spec
 
 
 def resolve_backend(llm: Mapping[str, Any]) -> str:
@@ -30,13 +30,13 @@ def resolve_backend(llm: Mapping[str, Any]) -> str:
 
 
 def init_client(model_cfg: Any) -> "EfeLLM":
-    return EfeLLM(model_cfg, read_spec())
+    return EfeLLM(model_cfg, load_spec())
 
 
 class EfeLLM(LLMInterface):
-    def __init__(self, model_cfg: Any, spec: dict) -> None:
-        llm = spec["llm"]
-        run_dir = Path(spec["run_dir"])
+    def __init__(self, model_cfg: Any, spec: RunSpec) -> None:
+        llm = spec.search.llm
+        run_dir = Path(spec.run_dir)
         self.model = model_cfg.name  # openevolve's ensemble logs this attribute
         self.system_message = model_cfg.system_message
         self.backend_name = llm["backend"]
@@ -52,7 +52,7 @@ class EfeLLM(LLMInterface):
         self.ledger = Ledger(run_dir, llm.get("prices"), llm.get("max_calls"), llm.get("max_cost_usd"))
         self.max_failures = llm.get("max_consecutive_failures")
         self.claims = run_dir / "llm_claims"
-        self.template = Path(spec["seed_program"]).read_text()
+        self.template = Path(spec.search.seed_program).read_text()
         self.last_usage: dict | None = None
         self.last_response: str | None = None  # the raw text of the last call (proposals log, judge)
         self.last_cache_hit = False

@@ -38,7 +38,7 @@ from efe.llm.plan import plan_conversation, with_plan_docstring
 from efe.llm.roles import Steering
 from efe.programs import code_hash, extract_code, prompt_parts
 from efe.proposals import append_proposal, duplicate_message, rejection_message
-from efe.runspec import read_spec
+from efe.specs import RunSpec, load_spec, replace
 
 
 class JudgeRejected(RuntimeError):
@@ -50,50 +50,50 @@ class DuplicateRejected(RuntimeError):
 
 
 def init_proposer(model_cfg: Any) -> "ProposalLLM":
-    return ProposalLLM(model_cfg, read_spec())
+    return ProposalLLM(model_cfg, load_spec())
 
 
-def _judge_client(model_cfg: Any, spec: dict, judge_cfg: dict) -> EfeLLM:
+def _judge_client(model_cfg: Any, spec: RunSpec, judge_cfg: dict) -> EfeLLM:
     """An EfeLLM for the judge: the run's LLM settings with ``judge.llm`` on top."""
-    llm = {**spec["llm"], **(judge_cfg.get("llm") or {})}
+    llm = {**spec.search.llm, **(judge_cfg.get("llm") or {})}
     cfg = copy.copy(model_cfg)
     models = llm.get("models") or []
     if judge_cfg.get("llm", {}).get("models") and models:
         cfg.name = str(models[0]["name"])
-    if llm.get("backend") == "replay" and llm.get("path") != spec["llm"].get("path"):
+    judged = replace(spec, search=replace(spec.search, llm=llm))
+    if llm.get("backend") == "replay" and llm.get("path") != spec.search.llm.get("path"):
         # a replay file of its own: separate claims, so judge and proposer answers do not interleave
-        client = EfeLLM(cfg, {**spec, "llm": llm})
-        client.backend = ReplayBackend(llm["path"], Path(spec["run_dir"]) / "judge_replay_claims")
+        client = EfeLLM(cfg, judged)
+        client.backend = ReplayBackend(llm["path"], Path(spec.run_dir) / "judge_replay_claims")
         return client
-    return EfeLLM(cfg, {**spec, "llm": llm})
+    return EfeLLM(cfg, judged)
 
 
 class ProposalLLM(LLMInterface):
-    def __init__(self, model_cfg: Any, spec: dict) -> None:
+    def __init__(self, model_cfg: Any, spec: RunSpec) -> None:
         self.inner = EfeLLM(model_cfg, spec)
         self.model = self.inner.model
         self.system_message = self.inner.system_message
-        self.run_dir = Path(spec["run_dir"])
-        settings = spec.get("proposal") or {}
-        self.plan_first = bool(settings.get("plan_first")) and self.inner.backend_name != "offline"
-        judge_cfg = dict(settings.get("judge") or {})
-        kind = judge_cfg.get("name", "none")
+        self.run_dir = Path(spec.run_dir)
+        search = spec.search
+        settings = search.proposal
+        self.plan_first = settings.plan_first and self.inner.backend_name != "offline"
+        judge_cfg = dict(settings.judge)
+        kind = judge_cfg["name"]
         self.judge = None
         if kind == "rules":
-            context_path = spec.get("context_path")
-            context = json.loads(Path(context_path).read_text()) if context_path else {}
-            self.judge = RulesJudge(context, self.run_dir)
+            self.judge = RulesJudge(json.loads(Path(search.context_path).read_text()), self.run_dir)
         elif kind == "llm":
             self.judge = LLMJudge(lambda: _judge_client(model_cfg, spec, judge_cfg), judge_cfg.get("threshold", 0.5))
         elif kind not in ("none", None):
             raise ValueError(f"judge={kind!r}: expected none, rules or llm")
         self.last_usage: dict | None = None
-        self.steering = Steering(spec)
-        novelty = settings.get("novelty") or {}
-        self.novelty = NoveltyIndex(self.run_dir) if novelty.get("enabled", True) else None
-        self.novelty_retries = int(novelty.get("retries_offline" if self.inner.backend_name == "offline"
-                                               else "retries_llm", 0) or 0)
-        self.memory_programs = list((spec.get("memory") or {}).get("programs") or [])
+        self.steering = Steering(spec.run_dir, spec.seed, search.roles, search.memory)
+        novelty = settings.novelty
+        self.novelty = NoveltyIndex(self.run_dir) if novelty.enabled else None
+        self.novelty_retries = int((novelty.retries_offline if self.inner.backend_name == "offline"
+                                    else novelty.retries_llm) or 0)
+        self.memory_programs = list(search.memory["programs"] or [])
 
     async def generate(self, prompt: str, **kwargs: Any) -> str:
         return await self.generate_with_context(self.system_message, [{"role": "user", "content": prompt}])

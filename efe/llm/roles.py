@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 from pathlib import Path
+from typing import Any, Mapping
 
 from efe.llm.cache import claim_sample_index
 from efe.llm.memory import RuleBook, bounded, render_rules
@@ -43,16 +44,15 @@ def role_of(prompt: str) -> str | None:
 class Steering:
     """Role and memory for each proposal of a run, from its spec and its lineage so far."""
 
-    def __init__(self, spec: dict) -> None:
-        roles = spec.get("roles") or {}
-        memory = spec.get("memory") or {}
-        self.run_dir = Path(spec["run_dir"])
-        self.setting = str(roles.get("setting") or spec.get("setting") or "tab")
+    def __init__(self, run_dir: str | Path, seed: int, roles: Mapping[str, Any], memory: Mapping[str, Any]) -> None:
+        """``roles`` and ``memory``: the search spec's parts (``roles_spec``, ``memory_spec`` of efe.search)."""
+        self.run_dir = Path(run_dir)
+        self.setting = str(roles.get("setting") or "tab")
         self.names = [str(r) for r in roles.get("names") or []]
         self.router = str(roles.get("router") or "ucb")
         self.exploration = float(roles.get("exploration", 1.0))
         self.cost_weight = float(roles.get("cost_weight", 0.0))
-        self.seed = int(spec.get("seed", 0))
+        self.seed = int(seed)
         self.max_rules = int(memory.get("max_rules", 12))
         self.rules_in_prompt = bool(memory.get("rules_in_prompt", True))
         self.earlier_rules = list(memory.get("rules") or [])

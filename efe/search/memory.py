@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from efe.llm.memory import RuleBook
 from efe.llm.router import read_jsonl
 from efe.programs import code_hash
+from efe.specs import RunSpec
 
 
 def default_memory_path() -> Path:
@@ -123,9 +124,9 @@ def memory_spec(memory: Mapping[str, Any], key: str, schema: Mapping[str, Any] |
                 setting: str | None = None) -> dict:
     """The run spec's ``memory`` section: settings, the table's schema, and with ``use`` what is recalled."""
     spec = {"fingerprint": key, "schema": dict(schema) if schema else None,
-            "max_rules": int(memory.get("max_rules", 12)),
-            "rules_in_prompt": bool(memory.get("rules_in_prompt", True)), "programs": [], "rules": [], "runs": 0}
-    if memory.get("use"):
+            "max_rules": int(memory["max_rules"]),
+            "rules_in_prompt": bool(memory["rules_in_prompt"]), "programs": [], "rules": [], "runs": 0}
+    if memory["use"]:
         spec.update({k: v for k, v in recall(memory, key, schema, setting).items() if k != "fingerprint"})
     return spec
 
@@ -201,10 +202,11 @@ def memory_markdown(m: Mapping[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
-def remember_run(memory: Mapping[str, Any], spec: Mapping[str, Any], run_dir: Path, lineage: list[dict],
+def remember_run(memory: Mapping[str, Any], spec: RunSpec, run_dir: Path, lineage: list[dict],
                  best: dict | None, frozen: dict | None) -> dict:
     """Store the finished run (``memory.save``) and return the report's memory summary."""
-    key = (spec.get("memory") or {}).get("fingerprint")
-    saved = remember(memory, key, run_dir, str(spec.get("setting")), str(spec["dataset"]["name"]), lineage,
-                     best, frozen, (spec.get("memory") or {}).get("schema")) if key else None
-    return memory_summary(spec.get("memory"), saved, memory_path(memory) if saved else None)
+    recalled = spec.search.memory
+    key = recalled["fingerprint"]
+    saved = remember(memory, key, run_dir, spec.setting, spec.dataset.name, lineage,
+                     best, frozen, recalled["schema"]) if key else None
+    return memory_summary(recalled, saved, memory_path(memory) if saved else None)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from efe.config import ConfigError
-from efe.runspec import read_spec, write_spec
+from efe.specs import load_spec, replace, save_spec, spec_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 @contextmanager
 def executor_runtime(spec_path: Path, oe_config: Any) -> Iterator[None]:
     """A no-op for the local executor; the run's Ray runtime and gate for ``executor=ray``."""
-    spec = read_spec(spec_path)
-    executor = dict(spec.get("executor") or {})
-    if executor.get("kind", "local") != "ray":
+    spec = load_spec(spec_path)
+    executor = dict(spec.search.executor)
+    if executor["kind"] != "ray":
         yield
         return
     try:  # heavy optional dependency: only the Ray executor needs it
@@ -41,18 +41,18 @@ def executor_runtime(spec_path: Path, oe_config: Any) -> Iterator[None]:
     if started:
         options: dict[str, Any] = {"namespace": namespace, "log_to_driver": False,
                                    "logging_level": logging.WARNING}
-        if executor.get("address"):
+        if executor["address"]:
             options["address"] = str(executor["address"])
         else:
-            options.update(include_dashboard=False, num_cpus=executor.get("num_cpus"))
+            options.update(include_dashboard=False, num_cpus=executor["num_cpus"])
         ray.init(**options)
     executor.update(address=ray.get_runtime_context().gcs_address, namespace=namespace,
-                    max_in_flight=int(executor.get("max_in_flight") or oe_config.evaluator.parallel_evaluations or 1))
-    spec["executor"] = executor
-    write_spec(spec_path, spec)
+                    max_in_flight=int(executor["max_in_flight"] or oe_config.evaluator.parallel_evaluations or 1))
+    spec = replace(spec, search=replace(spec.search, executor=executor))
+    save_spec(spec_path, spec)
     if getattr(oe_config, "max_tasks_per_child", None) is None:
         oe_config.max_tasks_per_child = 1_000_000  # Python 3.11+ then spawns the workers (see docstring)
-    gate = start_gate(spec, executor)
+    gate = start_gate(spec_to_dict(spec), executor)
     log.info("Ray executor: %s, namespace %s, at most %d evaluations in flight",
              executor["address"], namespace, executor["max_in_flight"])
     try:

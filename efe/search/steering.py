@@ -11,10 +11,10 @@ from efe.proposals import read_proposals
 
 def roles_spec(proposer: Mapping[str, Any], setting: str, applicable: list[str]) -> dict:
     """Which roles the router chooses among (``proposer.roles``, default: those that apply) and how."""
-    router = str(proposer.get("router") or "ucb")
+    router = str(proposer["router"])
     if router not in ROUTERS:
         raise ValueError(f"proposer.router={router!r}: expected one of {', '.join(ROUTERS)}")
-    wanted = proposer.get("roles")
+    wanted = proposer["roles"]
     names = list(applicable)
     if wanted not in (None, "all"):
         if isinstance(wanted, str):
@@ -24,9 +24,9 @@ def roles_spec(proposer: Mapping[str, Any], setting: str, applicable: list[str])
             raise ValueError(f"proposer.roles: {', '.join(unknown)} not among the roles that apply here "
                              f"({', '.join(applicable)})")
         names = [str(w) for w in wanted]
-    return {"setting": setting, "names": names if proposer.get("use_roles", True) else [], "router": router,
-            "exploration": float(proposer.get("router_exploration", 1.0)),
-            "cost_weight": float(proposer.get("router_cost_weight", 0.0))}
+    return {"setting": setting, "names": names if proposer["use_roles"] else [], "router": router,
+            "exploration": float(proposer["router_exploration"]),
+            "cost_weight": float(proposer["router_cost_weight"])}
 
 
 def steering_summary(lineage: list[dict], run_dir: Path, roles: Mapping[str, Any] | None) -> dict:

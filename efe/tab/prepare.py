@@ -9,18 +9,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from efe.config import plain_dict
+from efe.config import plain_dict, required
 from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
-from efe.runspec import write_spec
+from efe.specs import TabSpec, build, save_spec
 from evaluators.tabular.pools import carve_selection_pool, usable_pool_fraction
 
 log = logging.getLogger(__name__)
 
 
 def prepare_tab_run(cfg: Any, run_dir: str | Path,
-                    split: tuple[TabularDataset, TabularDataset] | None = None) -> tuple[dict, TabularDataset, TabularDataset]:
+                    split: tuple[TabularDataset, TabularDataset] | None = None) -> tuple[TabSpec, TabularDataset, TabularDataset]:
     """Load, split (held-out part kept apart), check, write ``data/train.parquet`` and ``spec.json``.
 
     The held-out part is ``dataset.test_path`` when given, else a ``split.test_fraction`` split;
@@ -42,10 +42,9 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         train, test = split
         dataset = train
         heldout_source = "given by the caller (an outer fold of a benchmark)"
-    checks = data_warnings(train, CheckLimits.from_mapping(cfg.get("checks")))
-    sel = cfg.get("selection") or {}
-    fraction, too_small = usable_pool_fraction(train.y, float(sel.get("pool_fraction", 0.0) or 0.0),
-                                               int(sel.get("min_pool_minority_rows", 10)))
+    checks = data_warnings(train, CheckLimits.from_mapping(required(cfg, "checks")))
+    fraction, too_small = usable_pool_fraction(train.y, float(required(cfg, "selection.pool_fraction") or 0.0),
+                                               int(required(cfg, "selection.min_pool_minority_rows")))
     checks += [too_small] if too_small else []
     for warning in checks:
         log.warning("%s: %s", dataset.name, warning)
@@ -54,7 +53,7 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
     write_table(test, run_dir / "data" / "heldout.parquet")
     # where the held-out part came from, for the report; kept out of the spec, which never names it
     (run_dir / "data" / "heldout.json").write_text(json.dumps({"source": heldout_source, "rows": len(test.y)}))
-    spec = {
+    spec = build(TabSpec, {
         "setting": "tab",
         "run_dir": str(run_dir.resolve()),
         "dataset": {"name": dataset.name, "description": dataset.description,
@@ -62,24 +61,23 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         "train_path": str(train_path.resolve()),
         "target": dataset.target,
         "seed": int(cfg.seed),
-        "scorer": plain_dict(cfg.scorer),
-        "pools": plain_dict(cfg.pools),
-        "gate": plain_dict(cfg.gate),
-        "fitness": plain_dict(cfg.fitness),
-        "sandbox": plain_dict(cfg.sandbox),
-        "feedback": plain_dict(cfg.feedback),
-        "scoring": plain_dict(cfg.scoring),
+        "scorer": required(cfg, "scorer"),
+        "pools": required(cfg, "pools"),
+        "gate": required(cfg, "gate"),
+        "fitness": required(cfg, "fitness"),
+        "sandbox": required(cfg, "sandbox"),
+        "feedback": required(cfg, "feedback"),
+        "scoring": required(cfg, "scoring"),
         # training rows kept for the final selection (the evaluator carves them the same way)
-        "selection_pool": {"fraction": fraction, "seed": int(cfg.seed) + int(sel.get("seed_offset", 1000))},
-    }
-    write_spec(run_dir / "spec.json", spec)
+        "selection_pool": {"fraction": fraction, "seed": int(cfg.seed) + int(required(cfg, "selection.seed_offset"))},
+    })
+    save_spec(run_dir / "spec.json", spec)
     return spec, train, test
 
 
-def search_part(train: TabularDataset, spec: dict) -> TabularDataset:
+def search_part(train: TabularDataset, spec: TabSpec) -> TabularDataset:
     """The training rows the search may see (without the selection pool), e.g. for the LLM's context."""
-    pool = spec.get("selection_pool") or {}
-    rows, _ = carve_selection_pool(train.y, float(pool.get("fraction", 0.0)), int(pool.get("seed", 0)))
+    rows, _ = carve_selection_pool(train.y, spec.selection_pool.fraction, spec.selection_pool.seed)
     return dataclasses.replace(train, X=train.X.iloc[rows], y=train.y.iloc[rows])
 
 

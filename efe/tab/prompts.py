@@ -6,19 +6,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from efe.sandbox.policy import allowed_imports_text
+from efe.specs import TabSpec
 from efe.tab.context import render_context
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "prompts" / "tab"
 
 
-def system_message(spec: Mapping[str, Any], context: Mapping[str, Any], seed_source: str) -> str:
-    f = spec.get("fitness", {})
-    gate = spec.get("gate", {})
-    penalties = ", ".join(f"-{p} above {t}s" for t, p in f.get("runtime_penalties", [[60, 0.05], [120, 0.10]]))
-    clip = f.get("clip", [0.0, 1.5])
+def system_message(spec: TabSpec, context: Mapping[str, Any], seed_source: str) -> str:
+    f, gate = spec.fitness, spec.gate
+    penalties = ", ".join(f"-{p} above {t}s" for t, p in f.runtime_penalties)
+    clip = f.clip
     return f"""You are an expert data scientist evolving a feature-engineering program for a tabular
 binary classification task. Each program you write is run on held-back data and scored by a fixed
-downstream model ({spec['scorer']['name']}); only the features change, never the model.
+downstream model ({spec.scorer['name']}); only the features change, never the model.
 
 ## The program contract
 ```python
@@ -39,15 +39,15 @@ downstream model ({spec['scorer']['name']}); only the features change, never the
   eval/exec/open, no dunder attributes. Code runs in a sandbox with time and memory limits.
 - Do not modify the input DataFrame or labels in place (work on X.copy()); do not modify state in
   transform.
-- Same number of rows and same index; at most {gate.get('max_column_factor', 5)}x the input columns;
-  no all-NaN new column; no inf; |values| <= {gate.get('max_abs_value', 1e12):g}; guard divisions
+- Same number of rows and same index; at most {gate.max_column_factor}x the input columns;
+  no all-NaN new column; no inf; |values| <= {gate.max_abs_value:g}; guard divisions
   and logs. Unseen categories and missing values must not crash transform.
 
 ## Fitness
-combined_score = {f.get('offset', 0.5)} + {f.get('auc_weight', 5.0)} * (mean_delta - {f.get('confidence_z', 1.0)} * SE)
-                 - {f.get('complexity_weight', 0.10)} * sqrt((n_new_features + n_dropped_columns) / rows_in_pool_B)
+combined_score = {f.offset} + {f.auc_weight} * (mean_delta - {f.confidence_z} * SE)
+                 - {f.complexity_weight} * sqrt((n_new_features + n_dropped_columns) / rows_in_pool_B)
                  - runtime penalty ({penalties}), clipped to [{clip[0]}, {clip[1]}].
-The identity program scores exactly {f.get('offset', 0.5)}; an invalid program scores {f.get('invalid_score', 0.0)}.
+The identity program scores exactly {f.offset}; an invalid program scores {f.invalid_score}.
 delta is AUC_candidate - AUC_baseline (ROC-AUC of the scorer trained on your transformed pool A and
 evaluated on transformed pool B, rows it never saw), measured on the same cross-validation folds of
 the training part for every program; mean_delta is its mean over the folds and SE its standard error.

@@ -6,13 +6,14 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from efe.cli_common import open_run, say
-from efe.config import plain_dict
+from efe.config import plain_dict, required
 from efe.datasets.split import read_train
 from efe.freeze import freeze, input_schema
 from efe.llm.judge import summarize as judge_summary
@@ -24,6 +25,7 @@ from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.tab.parallel import worker_count
 from efe.search.steering import roles_spec, steering_summary
+from efe.specs import TabSpec, replace
 from efe.tracking import track_run
 
 log = logging.getLogger(__name__)
@@ -40,21 +42,22 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     started = time.time()
     iterations = int(cfg.evolution.iterations)
 
-    def prepare() -> tuple[dict, dict]:
+    def prepare() -> tuple[TabSpec, dict, dict]:
         spec, train, _ = prepare_tab_run(cfg, run_dir, split)
         context = build_context(search_part(train, spec), seed=int(cfg.seed))  # not the selection pool
-        allowed = cfg.get("proposer", {}).get("allowed_moves")
+        allowed = required(cfg, "proposer.allowed_moves")
         if allowed:
             context["allowed_moves"] = list(allowed)
-        spec["roles"] = roles_spec(plain_dict(cfg.get("proposer") or {}), "tab", applicable_roles(context))
-        spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), tab_fingerprint(context, spec["target"]),
-                                     tab_schema(context, spec["target"]), "tab")
-        if spec["memory"]["programs"]:
-            say(f"memory: {len(spec['memory']['programs'])} stored program(s) of {spec['memory']['runs']} earlier "
-                f"run(s) on this table go first; {len(spec['memory']['rules'])} stored rule(s) in the prompts")
+        steering = {"roles": roles_spec(required(cfg, "proposer"), "tab", applicable_roles(context)),
+                    "memory": memory_spec(required(cfg, "memory"), tab_fingerprint(context, spec.target),
+                                          tab_schema(context, spec.target), "tab")}
+        recalled = steering["memory"]
+        if recalled["programs"]:
+            say(f"memory: {len(recalled['programs'])} stored program(s) of {recalled['runs']} earlier "
+                f"run(s) on this table go first; {len(recalled['rules'])} stored rule(s) in the prompts")
         (run_dir / "context.json").write_text(json.dumps(context, indent=2))
         shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
-        return spec, context
+        return spec, context, steering
 
     spec, context, llm, spec_path, resume = open_run(cfg, run_dir, "efe.tab", prepare)
 
@@ -70,7 +73,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     say(f"search {result.status} ({result.stop_reason}); refitting the winner on the whole training part")
 
     winner, source, finalists, selection = _final_selection(cfg, spec, run_dir, result, seed_source)
-    memory = remember_run(plain_dict(cfg.get("memory") or {}), spec, run_dir, result.lineage, result.best, winner)
+    memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, winner)
     best_dir = run_dir / "best"
     best_dir.mkdir(exist_ok=True)
     (best_dir / "program.py").write_text(source)
@@ -96,7 +99,7 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
     return run_dir
 
 
-def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, seed_source: str
+def _final_selection(cfg: DictConfig, spec: TabSpec, run_dir: Path, result: Any, seed_source: str
                      ) -> tuple[dict, str, list[dict], dict]:
     """The program to freeze: re-scored on the selection pool; the identity unless a gain is confirmed."""
     from efe.tab.heldout import scorer_configs
@@ -107,23 +110,23 @@ def _final_selection(cfg: DictConfig, spec: dict, run_dir: Path, result: Any, se
     fallback = result.best or seed_entry or {"id": "seed", "kind": "seed", "iteration": 0,
                                              "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
                                              "new_columns": [], "dropped_columns": []}
-    sel = cfg.get("selection", {})
-    top_k = int(sel.get("top_k", 0) or 0)
+    sel = required(cfg, "selection")
+    top_k = int(sel["top_k"] or 0)
     if top_k <= 0 or result.best is None:
         return fallback, result.best_code or seed_source, [], {"verdict": "final selection off (selection.top_k=0)"}
     say(f"final selection: re-scoring the seed and the {top_k} best candidates on the selection pool (rows the search never scored)")
-    no_harm = [c for c in scorer_configs(list(sel.get("no_harm_scorers") or []), spec["scorer"])
-               if c.get("name") != spec["scorer"].get("name")]
+    no_harm = [c for c in scorer_configs(list(sel["no_harm_scorers"] or []), spec.scorer)
+               if c.get("name") != spec.scorer["name"]]
     chosen, table, summary = select_tab(
-        result.lineage, run_dir, lambda scorer=None: TabEvaluator({**spec, "scorer": scorer} if scorer else spec),
-        top_k, sel, int(spec["seed"]), no_harm)
+        result.lineage, run_dir, lambda scorer=None: TabEvaluator(replace(spec, scorer=scorer) if scorer else spec),
+        top_k, sel, spec.seed, no_harm)
     say(f"final selection: {summary['verdict']}")
     if chosen is None:
         return fallback, result.best_code or seed_source, table, summary
     return chosen, (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text(), table, summary
 
 
-def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: Path) -> None:
+def _announce(cfg: DictConfig, spec: TabSpec, llm: dict, iterations: int, run_dir: Path) -> None:
     if llm["backend"] == "offline":
         backend = ("offline proposer (no LLM endpoint configured; set EFE_LLM_API_BASE or use "
                    "llm=openai llm.api_base=... to let a model write the programs)")
@@ -131,34 +134,34 @@ def _announce(cfg: DictConfig, spec: dict, llm: dict, iterations: int, run_dir: 
         backend = f"replay of {llm.get('path')}"
     else:
         backend = f"{', '.join(m['name'] for m in llm.get('models', []))} at {llm.get('api_base')}"
-    say(f"efe.tab: dataset {spec['dataset']['name']} (target '{spec['target']}'), scorer {spec['scorer']['name']}, "
+    say(f"efe.tab: dataset {spec.dataset.name} (target '{spec.target}'), scorer {spec.scorer['name']}, "
         f"{iterations} iterations")
     say(f"LLM: {backend}")
     say(f"run directory: {run_dir}")
 
 
-def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any,
+def _finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: dict, result: Any,
             llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict,
             memory: dict | None = None) -> Path:
     from efe.tab.heldout import refit, score_heldout, scorer_configs
     from efe.tab.report import estimates, search_cost, write_report
     from evaluators.tabular.gates import GateLimits
 
-    X_train, y_train = read_train(spec["train_path"], spec["target"])
-    X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec["target"])
-    models = scorer_configs(list(cfg.report.models), spec["scorer"])
-    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(spec.get("sandbox")),
-                 int(spec["seed"]), GateLimits.from_mapping(spec.get("gate")))
+    X_train, y_train = read_train(spec.train_path, spec.target)
+    X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec.target)
+    models = scorer_configs(list(cfg.report.models), spec.scorer)
+    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(asdict(spec.sandbox)),
+                 spec.seed, GateLimits.from_mapping(asdict(spec.gate)))
     fresh_row = next((f for f in finalists if f["id"] == winner.get("id")), None)
-    interval_z = float(cfg.report.get("interval_z", 1.96))
+    interval_z = float(required(cfg, "report.interval_z"))
 
     def freeze_winner() -> dict:
-        claimed = estimates(winner, fresh_row, held.rows, interval_z, spec["scorer"].get("name"))
+        claimed = estimates(winner, fresh_row, held.rows, interval_z, spec.scorer["name"])
         freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
                output_columns=[str(c) for c in held.test_out.columns],
-               extra={"dataset": spec["dataset"]["name"], "target": spec["target"],
+               extra={"dataset": spec.dataset.name, "target": spec.target,
                       "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
-                      "positive_label": spec["dataset"].get("positive_label"),
+                      "positive_label": spec.dataset.positive_label,
                       "search_fitness": winner["metrics"].get("combined_score"),
                       "search_delta_auc": winner["metrics"].get("delta_auc"),
                       "selection": selection.get("verdict"), "estimates": claimed,
@@ -168,20 +171,20 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         return claimed
 
     freeze_winner()  # the result is safe before any report model runs
-    score_heldout(held, X_train, y_train, X_test, y_test, models, int(spec["seed"]),
-                  worker_count(cfg.get("selection", {}).get("workers")))
+    score_heldout(held, X_train, y_train, X_test, y_test, models, spec.seed,
+                  worker_count(required(cfg, "selection.workers")))
     claimed = freeze_winner()  # the same files, now with the held-out scores in the manifest
 
     totals = Ledger(run_dir, llm.get("prices")).totals()
     candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
     valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
     data = {
-        "dataset": {"name": spec["dataset"]["name"], "target": spec["target"],
-                    "positive_label": spec["dataset"].get("positive_label"), "train_rows": len(X_train),
+        "dataset": {"name": spec.dataset.name, "target": spec.target,
+                    "positive_label": spec.dataset.positive_label, "train_rows": len(X_train),
                     "heldout_rows": len(X_test), "n_features": X_train.shape[1],
-                    "heldout_source": _heldout_source(run_dir), "warnings": spec["dataset"].get("warnings", [])},
-        "search_scorer": spec["scorer"]["name"],
-        "sandbox_mode": spec.get("sandbox_mode"),
+                    "heldout_source": _heldout_source(run_dir), "warnings": spec.dataset.warnings},
+        "search_scorer": spec.scorer["name"],
+        "sandbox_mode": spec.search.sandbox_mode,
         "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
                    "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
                    "valid": valid,
@@ -202,7 +205,7 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
         "selection": selection,
         "estimates": claimed,
         "search_cost": search_cost(candidates),
-        "steering": steering_summary(result.lineage, run_dir, spec.get("roles")),
+        "steering": steering_summary(result.lineage, run_dir, spec.search.roles),
         "memory": memory,
         "files": {"frozen program": "frozen/", "winner source": "best/program.py", "lineage": "lineage.jsonl",
                   "LLM ledger": "llm.jsonl", "dataset context": "context.json", "configuration": "config.yaml",

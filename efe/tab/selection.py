@@ -32,11 +32,12 @@ UNCHECKED = "frozen without a confirmed gain (selection.require_gain=false)"
 
 
 def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
-    return {"n_folds": int(sel.get("n_folds", 5)), "n_repeats": int(sel.get("n_repeats", 2)),
-            "seed": int(seed) + int(sel.get("seed_offset", 1000)),
-            "confidence_z": float(sel.get("confidence_z", 2.0)),
-            "multiplicity": str(sel.get("multiplicity", "bonferroni")),
-            "require_gain": bool(sel.get("require_gain", True))}
+    """The re-scoring's settings from the ``selection`` section of conf/tab.yaml (every key required)."""
+    return {"n_folds": int(sel["n_folds"]), "n_repeats": int(sel["n_repeats"]),
+            "seed": int(seed) + int(sel["seed_offset"]),
+            "confidence_z": float(sel["confidence_z"]),
+            "multiplicity": str(sel["multiplicity"]),
+            "require_gain": bool(sel["require_gain"])}
 
 
 def family_z(z: float, n_tried: int, multiplicity: str) -> float:
@@ -66,7 +67,7 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
     if not entries:
         return None, [], summary
     codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
-    evaluator = prescored(make_evaluator, codes, fresh, worker_count(sel.get("workers")))  # on every core
+    evaluator = prescored(make_evaluator, codes, fresh, worker_count(sel["workers"]))  # on every core
     pool_rows = len(getattr(evaluator, "selection_rows", ()))
     summary["pool_rows"] = pool_rows
     summary["evidence"] = (f"the selection pool ({pool_rows} training rows the search never scored), "

@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from efe.sandbox.policy import allowed_imports_text
+from efe.specs import TimeSpec
 from efe.time.context import render_context
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "prompts" / "time"
 
 
-def system_message(spec: Mapping[str, Any], context: Mapping[str, Any], seed_source: str) -> str:
-    f = spec.get("fitness", {})
-    gate = spec.get("gate", {})
+def system_message(spec: TimeSpec, context: Mapping[str, Any], seed_source: str) -> str:
+    f, gate = spec.fitness, spec.gate
     return f"""You are an expert in time-series forecasting evolving an invertible normalization program.
-A fixed forecaster ({spec['forecaster']['name']}) forecasts each series in the space your program
+A fixed forecaster ({spec.forecaster['name']}) forecasts each series in the space your program
 maps it to; its forecasts (median and quantiles) are mapped back with your inverse and scored. Only
 the normalization changes, never the forecaster.
 
@@ -39,17 +39,17 @@ the normalization changes, never the forecaster.
 - Length, order and NaN positions preserved; no inf; no new NaN; a non-constant history must not
   become constant; transform of a position must not depend on later values.
 - inverse_transform(transform(y)[hist_len:]) must return y on the forecast horizon within
-  {gate.get('round_trip_rtol', 1e-4):g} * max(|y|, 1); the inverse must stay finite
-  {int(100 * float(gate.get('widen', 0.1)))}% beyond the transformed history's range and for any horizon length.
+  {gate.round_trip_rtol:g} * max(|y|, 1); the inverse must stay finite
+  {int(100 * float(gate.widen))}% beyond the transformed history's range and for any horizon length.
 - Do not modify inputs or the state in place.
 - A series where your program fails falls back to the identity and counts as harmed.
 
 ## Fitness
-combined_score = {f.get('offset', 0.5)} + {f.get('mase_weight', 5.0)} * (1 - MASE_candidate / MASE_identity)
-                 - {f.get('fallback_weight', 0.5)} * share of windows where the program failed
-                 - {f.get('harm_weight', 0.1)} * max(0, share harmed - share helped)
-                 - {f.get('complexity_weight', 0.05)} * (code lines beyond {f.get('free_lines', 60)}) / 100,
-clipped to [0, 1.5]. The identity scores exactly {f.get('offset', 0.5)}; an invalid program scores 0.
+combined_score = {f.offset} + {f.mase_weight} * (1 - MASE_candidate / MASE_identity)
+                 - {f.fallback_weight} * share of windows where the program failed
+                 - {f.harm_weight} * max(0, share harmed - share helped)
+                 - {f.complexity_weight} * (code lines beyond {f.free_lines}) / 100,
+clipped to [0, 1.5]. The identity scores exactly {f.offset}; an invalid program scores 0.
 MASE is computed on rolling validation windows of the training part, with the seasonal-naive
 in-sample scale of each history.
 

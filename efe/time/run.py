@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from efe.cli_common import open_run, say
-from efe.config import plain_dict
+from efe.config import plain_dict, required
 from efe.datasets.ts_store import read_series, write_series
 from efe.freeze import freeze
 from efe.llm.judge import summarize as judge_summary
@@ -23,6 +24,7 @@ from efe.search.memory import fingerprint, memory_markdown, memory_spec, remembe
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.search.steering import roles_spec, steering_markdown, steering_summary
+from efe.specs import TimeSpec, build
 from efe.time.roles import applicable_roles
 from efe.time.selection import select_time
 from efe.tracking import track_run
@@ -33,22 +35,22 @@ SEED_PROGRAM = seed_program("time")
 EVALUATOR_FILE = evaluator_file("time")
 
 
-def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
+def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[TimeSpec, dict]:
     from efe.datasets.timeseries import check_lengths, load_timeseries
     from efe.time.context import build_context
 
     ds = load_timeseries(plain_dict(cfg.dataset))
     h, season = int(ds.prediction_length), int(ds.season)
     n_test, n_val = int(cfg.heldout.windows), int(cfg.windows.n_windows)
-    sel_cfg = cfg.get("selection", {})
-    n_sel = int(sel_cfg.get("windows", 0) or 0)
-    n_claim = int(sel_cfg.get("claim_windows", 0) or 0) if n_sel else 0
-    stride = stride_steps(cfg.windows.get("stride"), h)
-    test_stride = stride_steps(cfg.heldout.get("stride"), h)
+    sel_cfg = required(cfg, "selection")
+    n_sel = int(sel_cfg["windows"] or 0)
+    n_claim = int(sel_cfg["claim_windows"] or 0) if n_sel else 0
+    stride = stride_steps(required(cfg, "windows.stride"), h)
+    test_stride = stride_steps(required(cfg, "heldout.stride"), h)
     test_span, sel_span = span(h, n_test, test_stride), span(h, n_sel, stride) + span(h, n_claim, stride)
     min_history = int(cfg.windows.min_history_horizons) * h
     check_lengths(ds, test_span + sel_span + h + min_history)
-    max_history = cfg.windows.get("max_history") or max(int(cfg.windows.max_history_seasons) * season,
+    max_history = required(cfg, "windows.max_history") or max(int(cfg.windows.max_history_seasons) * season,
                                                         int(cfg.windows.max_history_horizons) * h)
     train = {k: v[: len(v) - test_span] for k, v in ds.series.items()}
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
@@ -56,26 +58,27 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
     write_series(run_dir / "data" / "series.parquet", ds.series)
     context = build_context(ds.name, ds.description, train, ds.freq, h, ds.season)
     (run_dir / "context.json").write_text(json.dumps(context, indent=2))
-    spec = {
-        "setting": "time", "seed": int(cfg.seed), "train_path": str((run_dir / "data" / "train.parquet").resolve()),
+    spec = build(TimeSpec, {
+        "setting": "time", "run_dir": str(run_dir.resolve()), "seed": int(cfg.seed), "train_path": str((run_dir / "data" / "train.parquet").resolve()),
         "dataset": {"name": ds.name, "description": ds.description, "warnings": ds.warnings,
                     "n_series": len(ds.series)},
         "freq": ds.freq, "prediction_length": h, "season": int(ds.season),
         "quantile_levels": list(cfg.quantile_levels),
         "forecaster": with_max_history(plain_dict(cfg.forecaster), int(max_history)),
         "windows": {"n_windows": n_val, "stride": stride, "min_history": min_history, "end_offset": sel_span,
-                    "max_history": int(max_history), "max_total": int(cfg.windows.get("max_total") or 0),
+                    "max_history": int(max_history), "max_total": int(required(cfg, "windows.max_total") or 0),
                     "n_rotations": int(cfg.windows.n_rotations),
                     "min_instances_per_rotation": int(cfg.windows.min_instances_per_rotation)},
-        "selection": {"windows": n_sel, "claim_windows": n_claim, "top_k": int(sel_cfg.get("top_k", 0) or 0),
-                      "require_gain": bool(sel_cfg.get("require_gain", True)),
-                      "min_gain": float(sel_cfg.get("min_gain", 0.0) or 0.0),
-                      "max_series_loss": (None if sel_cfg.get("max_series_loss") is None
-                                          else float(sel_cfg.get("max_series_loss"))),
-                      "interval_z": float(sel_cfg.get("interval_z", 2.0))},
+        "selection": {"windows": n_sel, "claim_windows": n_claim, "top_k": int(sel_cfg["top_k"] or 0),
+                      "require_gain": bool(sel_cfg["require_gain"]),
+                      "min_gain": float(sel_cfg["min_gain"] or 0.0),
+                      "max_series_loss": (None if sel_cfg["max_series_loss"] is None
+                                          else float(sel_cfg["max_series_loss"])),
+                      "interval_z": float(sel_cfg["interval_z"])},
         "heldout": {"windows": n_test, "stride": test_stride},
-        "gate": plain_dict(cfg.gate), "fitness": plain_dict(cfg.fitness), "sandbox": plain_dict(cfg.sandbox),
-    }
+        "gate": required(cfg, "gate"), "fitness": required(cfg, "fitness"), "sandbox": required(cfg, "sandbox"),
+        "search": None,
+    })
     shutil.copyfile(SEED_PROGRAM, run_dir / "seed_program.py")
     return spec, context
 
@@ -123,14 +126,12 @@ def _selection_md(selection: dict, z: float) -> list[str]:
     return lines + [""]
 
 
-def _with_steering(cfg: DictConfig, spec: dict, context: dict) -> tuple[dict, dict]:
-    """The run spec's proposer roles and memory (fingerprint: dataset name, frequency, horizon, season)."""
-    spec["roles"] = roles_spec(plain_dict(cfg.get("proposer") or {}), "time", applicable_roles(context))
-    key = fingerprint("time", {k: spec.get(k) for k in ("freq", "prediction_length", "season")}
-                      | {"dataset": spec["dataset"]["name"]})
-    spec["memory"] = memory_spec(plain_dict(cfg.get("memory") or {}), key,
-                                 time_schema({k: spec.get(k) for k in ("freq", "prediction_length", "season")}), "time")
-    return spec, context
+def _with_steering(cfg: DictConfig, spec: TimeSpec, context: dict) -> tuple[TimeSpec, dict, dict]:
+    """The search spec's proposer roles and memory (fingerprint: dataset name, frequency, horizon, season)."""
+    shape = {"freq": spec.freq, "prediction_length": spec.prediction_length, "season": spec.season}
+    key = fingerprint("time", shape | {"dataset": spec.dataset.name})
+    return spec, context, {"roles": roles_spec(required(cfg, "proposer"), "time", applicable_roles(context)),
+                           "memory": memory_spec(required(cfg, "memory"), key, time_schema(shape), "time")}
 
 
 def _worst_series_md(row: dict) -> str:
@@ -152,8 +153,8 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
 
     backend = ("offline proposer (no LLM endpoint configured; set EFE_LLM_API_BASE or use llm=openai "
                "llm.api_base=... to let a model write the programs)" if llm["backend"] == "offline" else llm["backend"])
-    say(f"efe.time: dataset {spec['dataset']['name']} ({spec['dataset']['n_series']} series, horizon "
-        f"{spec['prediction_length']}, season {spec['season']}), forecaster {spec['forecaster']['name']}, "
+    say(f"efe.time: dataset {spec.dataset.name} ({spec.dataset.n_series} series, horizon "
+        f"{spec.prediction_length}, season {spec.season}), forecaster {spec.forecaster['name']}, "
         f"{iterations} iterations")
     say(f"LLM: {backend}")
     say(f"run directory: {run_dir}")
@@ -167,22 +168,22 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     say(f"search {result.status} ({result.stop_reason}); scoring the winner on the held-out windows")
     winner = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "mase_ratio": 1.0}}
     source = result.best_code or seed_source
-    selection: dict = {"decision": "skipped", "windows": spec.get("selection", {}).get("windows", 0), "table": [],
-                       "interval_z": spec.get("selection", {}).get("interval_z", 2.0)}
-    if result.best is not None and spec.get("selection", {}).get("windows"):
-        say(f"final selection: scoring the seed and the {spec['selection']['top_k']} best candidates on "
-            f"{spec['selection']['windows']} selection window(s) the search never saw")
+    selection: dict = {"decision": "skipped", "windows": spec.selection.windows, "table": [],
+                       "interval_z": spec.selection.interval_z}
+    if result.best is not None and spec.selection.windows:
+        say(f"final selection: scoring the seed and the {spec.selection.top_k} best candidates on "
+            f"{spec.selection.windows} selection window(s) the search never saw")
         picked = select_time(result.lineage, run_dir, spec)
         selection.update(decision=picked.decision, table=picked.table, best=picked.best, claimed=picked.claimed,
                          rejected_for_series=picked.rejected_for_series,
-                         claim_windows=spec["selection"].get("claim_windows", 0),
-                         max_series_loss=spec["selection"].get("max_series_loss"))
+                         claim_windows=spec.selection.claim_windows,
+                         max_series_loss=spec.selection.max_series_loss)
         if picked.chosen is not None:
             winner = picked.chosen
             source = (run_dir / "programs" / f"{picked.chosen['code_sha256']}.py").read_text()
         say(f"final selection: {picked.decision}")
     selection["frozen_id"] = winner.get("id")
-    memory = remember_run(plain_dict(cfg.get("memory") or {}), spec, run_dir, result.lineage, result.best, winner)
+    memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, winner)
     (run_dir / "best").mkdir(exist_ok=True)
     (run_dir / "best" / "program.py").write_text(source)
     (run_dir / "best" / "info.json").write_text(json.dumps(winner, indent=2, default=str))
@@ -196,20 +197,20 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
     return run_dir
 
 
-def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
+def _finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
             iterations: int, started: float, selection: dict, memory: dict | None = None) -> Path:
     from efe.time.heldout import evaluate_program, render_table
 
     series = read_series(run_dir / "data" / "series.parquet")
-    row = evaluate_program(source, series, spec["prediction_length"], spec["season"], spec["heldout"]["windows"],
-                           spec["forecaster"], spec["quantile_levels"], SandboxLimits.from_mapping(spec["sandbox"]),
-                           int(spec["seed"]), examples=4, stride=spec["heldout"].get("stride"))
+    row = evaluate_program(source, series, spec.prediction_length, spec.season, spec.heldout.windows,
+                           spec.forecaster, spec.quantile_levels, SandboxLimits.from_mapping(asdict(spec.sandbox)),
+                           spec.seed, examples=4, stride=spec.heldout.stride)
     examples = row.pop("examples")
     (run_dir / "heldout_examples.json").write_text(json.dumps(
-        {"horizon": spec["prediction_length"], "levels": spec["quantile_levels"], "examples": examples}))
+        {"horizon": spec.prediction_length, "levels": spec.quantile_levels, "examples": examples}))
     freeze(run_dir / "frozen", "time", source, {}, extra={
-        "dataset": spec["dataset"]["name"], "freq": spec["freq"], "prediction_length": spec["prediction_length"],
-        "season": spec["season"], "forecaster": spec["forecaster"]["name"],
+        "dataset": spec.dataset.name, "freq": spec.freq, "prediction_length": spec.prediction_length,
+        "season": spec.season, "forecaster": spec.forecaster["name"],
         "search_fitness": winner["metrics"].get("combined_score"),
         "search_mase_ratio": winner["metrics"].get("mase_ratio"), "heldout": row,
         "note": "time-series programs are fitted on each history at forecast time; the frozen state is empty",
@@ -221,8 +222,8 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
     mean_eval_s = round(sum(timed) / len(timed), 3) if timed else None
     search_windows = max((int(e.get("metrics", {}).get("n_windows", 0)) for e in result.lineage), default=0)
     data = {
-        "dataset": spec["dataset"], "freq": spec["freq"], "prediction_length": spec["prediction_length"],
-        "season": spec["season"], "forecaster": spec["forecaster"]["name"],
+        "dataset": asdict(spec.dataset), "freq": spec.freq, "prediction_length": spec.prediction_length,
+        "season": spec.season, "forecaster": spec.forecaster["name"],
         "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
                    "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
                    "valid": valid,
@@ -233,34 +234,34 @@ def _finish(cfg: DictConfig, spec: dict, run_dir: Path, source: str, winner: dic
                    "mase_ratio": winner["metrics"].get("mase_ratio"), "source": source},
         "heldout": [row],
         "selection": selection,
-        "evaluation": {"mean_seconds": mean_eval_s, "max_history": spec["windows"].get("max_history"),
+        "evaluation": {"mean_seconds": mean_eval_s, "max_history": spec.windows.max_history,
                        "search_windows": search_windows},
-        "sandbox_mode": spec.get("sandbox_mode"),
-        "steering": steering_summary(result.lineage, run_dir, spec.get("roles")),
+        "sandbox_mode": spec.search.sandbox_mode,
+        "steering": steering_summary(result.lineage, run_dir, spec.search.roles),
         "memory": memory,
     }
     (run_dir / "report.json").write_text(json.dumps(data, indent=2, default=str))
     d = data
     md = [f"# EFE-Time report: {d['dataset']['name']}", "",
           f"- {d['dataset']['n_series']} series, frequency {d['freq']}, horizon {d['prediction_length']}, season "
-          f"{d['season']}; held-out: the last {spec['heldout']['windows']} window(s) of each series, never seen by "
+          f"{d['season']}; held-out: the last {spec.heldout.windows} window(s) of each series, never seen by "
           f"the search.",
           f"- Search forecaster: {d['forecaster']}; LLM: {d['search']['llm']}; {d['search']['iterations_done']} of "
           f"{iterations} iterations; search {d['search']['status']} ({d['search']['stop_reason']}); "
           f"{len(candidates)} candidates, {valid} valid; "
           f"LLM calls {totals.calls} (+{totals.cached} cached), ${totals.cost_usd:.4f}.",
-          f"- Sandbox isolation of candidate programs: {spec.get('sandbox_mode') or 'unknown'}.",
+          f"- Sandbox isolation of candidate programs: {spec.search.sandbox_mode or 'unknown'}.",
           *summary_line(d["search"]["judge"]),
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
           f"{d['winner']['fitness']:.4f}, search MASE ratio {d['winner']['mase_ratio']:.4f}"
           + (" (the identity: no gain found)." if selection["decision"] == "no gain found" else "."),
           f"- Cost: {search_windows} search windows per evaluation, each forecaster fit on at most "
-          f"{spec['windows'].get('max_history')} points of history; "
+          f"{spec.windows.max_history} points of history; "
           + (f"{mean_eval_s:.2f} s per scored program on average." if mean_eval_s else "no program was scored."), "",
           "## Held-out windows", "", render_table([row]),
           f"\nPaired held-out gain: {row['gain']['log_mase']:+.4f} ± {row['gain']['se']:.4f} SE in log MASE "
           f"({row['gain']['pct']:+.1f}% geometric-mean MASE change)" + _worst_series_md(row) + ".", "",
-          *_selection_md(selection, float(spec["fitness"].get("confidence_z", 1.0))),
+          *_selection_md(selection, spec.fitness.confidence_z),
           *steering_markdown(d["steering"]), *memory_markdown(d["memory"]),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
     from efe.plot import write_plots

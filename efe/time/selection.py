@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from efe.search.finalists import finalists
+from efe.specs import TimeSpec, replace, time_spec
 from evaluators.timeseries.evaluator import TimeEvaluator
 from evaluators.timeseries.windows import span
 
@@ -34,21 +35,18 @@ class TimeSelection:
     rejected_for_series: int = 0        # finalists with a positive lower bound that hurt one series too much
 
 
-def selection_spec(spec: dict[str, Any], part: str = "choose") -> dict[str, Any]:
+def selection_spec(spec: TimeSpec, part: str = "choose") -> TimeSpec:
     """The evaluator spec for the selection ("choose") or claim windows, all windows scored at once.
 
     Layout before the held-out part: [search windows][selection windows][claim windows]; the
     futures of the three stretches do not overlap.
     """
-    sel = spec["selection"]
-    claim = int(sel.get("claim_windows", 0) or 0)
-    stride = int(spec["windows"]["stride"])
+    claim = spec.selection.claim_windows
     if part == "claim":
         n, end_offset = claim, 0
     else:
-        n, end_offset = int(sel["windows"]), span(int(spec["prediction_length"]), claim, stride)
-    windows = {**spec["windows"], "n_windows": n, "end_offset": end_offset, "n_rotations": 1}
-    return {**spec, "windows": windows}
+        n, end_offset = spec.selection.windows, span(spec.prediction_length, claim, spec.windows.stride)
+    return replace(spec, windows=replace(spec.windows, n_windows=n, end_offset=end_offset, n_rotations=1))
 
 
 def _worst(per_series: dict[str, float]) -> tuple[str | None, float]:
@@ -71,18 +69,18 @@ def _row(entry: dict, outcome: Any, per_series: dict[str, float], max_loss: floa
             "series_ok": max_loss is None or worst >= -max_loss}
 
 
-def claim(entry: dict, code: str, spec: dict[str, Any], chosen_row: dict) -> dict:
+def claim(entry: dict, code: str, spec: TimeSpec, chosen_row: dict) -> dict:
     """The frozen program's gain as the report states it, and which windows it comes from.
 
     With claim windows: the program's gain there (never used to choose it), ± ``interval_z`` SE.
     Without (``claim_windows: 0``): the selection-window estimate, which is optimistic because the
     same windows chose the program. The identity claims no change.
     """
-    z = float(spec["selection"].get("interval_z", 2.0))
+    z = spec.selection.interval_z
     if entry["kind"] == "seed":
         return {"gain": 0.0, "gain_se": 0.0, "gain_lcb": 0.0, "interval": [0.0, 0.0], "n_windows": 0,
                 "worst_series": None, "worst_series_gain": 0.0, "source": "identity (no change)"}
-    if int(spec["selection"].get("claim_windows", 0) or 0) > 0:
+    if spec.selection.claim_windows > 0:
         evaluator = TimeEvaluator(selection_spec(spec, "claim"))
         try:
             outcome, per_series = evaluator.score_by_series(code)
@@ -100,14 +98,14 @@ def claim(entry: dict, code: str, spec: dict[str, Any], chosen_row: dict) -> dic
             "n_windows": n, "worst_series": worst_id, "worst_series_gain": worst, "source": source}
 
 
-def select_time(lineage: list[dict], run_dir: Path, spec: dict[str, Any]) -> TimeSelection:
-    sel = spec.get("selection") or {}
-    top_k, n_windows = int(sel.get("top_k", 0) or 0), int(sel.get("windows", 0) or 0)
+def select_time(lineage: list[dict], run_dir: Path, spec: TimeSpec | Mapping[str, Any]) -> TimeSelection:
+    spec = time_spec(spec)
+    sel = spec.selection
+    top_k, n_windows = sel.top_k, sel.windows
     entries = finalists(lineage, top_k) if top_k > 0 and n_windows > 0 else []
     if not entries:
         return TimeSelection(None, "skipped")
-    max_loss = sel.get("max_series_loss")
-    max_loss = None if max_loss is None else float(max_loss)
+    max_loss = sel.max_series_loss
     evaluator = TimeEvaluator(selection_spec(spec))
     codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
     try:
@@ -122,15 +120,15 @@ def select_time(lineage: list[dict], run_dir: Path, spec: dict[str, Any]) -> Tim
     if not ranked:
         return _decide(seed, "no gain found", table, None, rejected, spec)
     entry, best, code = max(ranked, key=lambda item: (item[1]["gain_lcb"], item[1]["gain"]))
-    if best["gain_lcb"] > float(sel.get("min_gain", 0.0) or 0.0):  # above rounding noise, not just above 0
+    if best["gain_lcb"] > sel.min_gain:  # above rounding noise, not just above 0
         return _decide(entry, "gain", table, best, rejected, spec, code)
-    if not bool(sel.get("require_gain", True)):
+    if not sel.require_gain:
         return _decide(entry, "gain not required", table, best, rejected, spec, code)
     return _decide(seed, "no gain found", table, best, rejected, spec)
 
 
 def _decide(entry: dict | None, decision: str, table: list[dict], best: dict | None, rejected: int,
-            spec: dict[str, Any], code: str = "") -> TimeSelection:
+            spec: TimeSpec, code: str = "") -> TimeSelection:
     row = next((r for r in table if entry is not None and r["id"] == entry["id"]), None)
     claimed = claim(entry, code, spec, row) if entry is not None and row is not None else None
     return TimeSelection(entry, decision, table, best, claimed, rejected)

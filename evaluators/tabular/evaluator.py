@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 from efe import plain
 from efe.datasets.split import read_train
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.specs import FeedbackSpec, TabSpec, tab_spec
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
 from evaluators.tabular.cascade import SharedBest
@@ -85,34 +86,28 @@ def _failure_of(error: dict) -> SandboxFailure:
 
 
 class TabEvaluator:
-    def __init__(self, spec: dict[str, Any], sandbox: Sandbox | None = None) -> None:
-        self.spec = spec
-        self.seed = int(spec.get("seed", 0))
-        self.target = spec["target"]
-        scoring = spec.get("scoring", {})
-        self.X, self.y = scoring_rows(*read_train(spec["train_path"], self.target), scoring.get("max_rows"),
-                                      self.seed)
-        limit_threads(scoring.get("threads", 1))
-        pools = spec.get("pools", {})
-        carve = spec.get("selection_pool") or {}  # rows kept for the final selection: never scored by the search
-        self.search_rows, self.selection_rows = carve_selection_pool(
-            self.y, float(carve.get("fraction", 0.0)), int(carve.get("seed", self.seed)))
+    def __init__(self, spec: TabSpec | Mapping[str, Any], sandbox: Sandbox | None = None) -> None:
+        self.spec = spec = tab_spec(spec)
+        self.seed = spec.seed
+        self.target = spec.target
+        self.X, self.y = scoring_rows(*read_train(spec.train_path, self.target), spec.scoring.max_rows, self.seed)
+        limit_threads(spec.scoring.threads)
+        pools = spec.pools
+        carve = spec.selection_pool  # rows kept for the final selection: never scored by the search
+        self.search_rows, self.selection_rows = carve_selection_pool(self.y, carve.fraction, carve.seed)
         self.folds = FoldPlan(self.X.iloc[self.search_rows], self.y.iloc[self.search_rows],
-                              int(pools.get("n_folds", 5)), int(pools.get("n_repeats", 1)), self.seed)
+                              pools.n_folds, pools.n_repeats, self.seed)
         self._fresh: dict[tuple, FoldPlan] = {}
-        self.cascade_first = int(pools.get("cascade_folds", 2))
-        self.cascade_optimism_z = float(pools.get("cascade_optimism_z", 1.0))
-        run_dir = spec.get("run_dir")
-        self.best = SharedBest(Path(run_dir) / "cascade_best.json" if run_dir else None)
-        gate_cfg = spec.get("gate", {})
-        self.gate_rows = int(gate_cfg.get("sample_rows", 200))
-        self.gate_parts = int(gate_cfg.get("n_partitions", 3))
-        self.gate_limits = gates.GateLimits.from_mapping(gate_cfg)
-        self.label_free_state = bool(gate_cfg.get("label_free_state", False))
-        self.fitness = FitnessConstants.from_mapping(spec.get("fitness"))
-        self.feedback_cfg = spec.get("feedback", {})
-        self.scorer = make_scorer(spec["scorer"], self.seed)
-        self.limits = SandboxLimits.from_mapping(spec.get("sandbox"))
+        self.cascade_first = pools.cascade_folds
+        self.cascade_optimism_z = pools.cascade_optimism_z
+        self.best = SharedBest(Path(spec.run_dir) / "cascade_best.json" if spec.run_dir else None)
+        self.gate_rows = spec.gate.sample_rows
+        self.gate_parts = spec.gate.n_partitions
+        self.gate_limits = gates.GateLimits.from_mapping(dataclasses.asdict(spec.gate))
+        self.label_free_state = spec.gate.label_free_state
+        self.fitness = FitnessConstants.from_mapping(dataclasses.asdict(spec.fitness))
+        self.scorer = make_scorer(spec.scorer, self.seed)
+        self.limits = SandboxLimits.from_mapping(dataclasses.asdict(spec.sandbox))
         self.sandbox = sandbox or Sandbox(self.limits)
         self._baselines: dict[tuple, float] = {}
         self._original = list(self.X.columns)
@@ -421,7 +416,7 @@ class TabEvaluator:
                 "unseen categories and missing values)")
 
     def _feedback(self, scored: Scored, mean: float, se: float, fit, n_planned: int) -> dict:
-        cfg = self.feedback_cfg
+        cfg = self.spec.feedback
         done = len(scored.deltas)
         slow = (f"; program runtime {scored.runtime_per_fold:.0f}s per fold is penalised {fit.runtime_penalty:.2f}"
                 if fit.runtime_penalty else "")
@@ -444,7 +439,7 @@ class TabEvaluator:
             "dropped_columns": ", ".join(scored.dropped) or "(none)",
             "output_column_count": str(TA.shape[1]),
         }
-        if cfg.get("enabled", True):
+        if cfg.enabled:
             try:
                 with self.clock.part("feedback"):
                     artifacts.update(self._explanations(scored, TA, yA, cfg))
@@ -454,15 +449,15 @@ class TabEvaluator:
             artifacts["program_output"] = scored.stdout[-1500:]
         return artifacts
 
-    def _explanations(self, scored: Scored, TA: pd.DataFrame, yA: pd.Series, cfg: dict) -> dict[str, str]:
+    def _explanations(self, scored: Scored, TA: pd.DataFrame, yA: pd.Series, cfg: FeedbackSpec) -> dict[str, str]:
         """Importances and a readable tree, learnt on pool A (a sample of it above ``feedback.max_rows``)."""
-        top = int(cfg.get("max_features", 20))
-        TA_s, yA_s = scoring_rows(TA, yA, cfg.get("max_rows", 2000), self.seed)
+        top = cfg.max_features
+        TA_s, yA_s = scoring_rows(TA, yA, cfg.max_rows, self.seed)
         out = {}
-        if cfg.get("importance", "scorer") == "scorer" and scored.importances:
+        if cfg.importance == "scorer" and scored.importances:
             out["importance_pool_a"] = feedback.importance_report(list(TA.columns), scored.importances, top)
         else:  # permutation importance of a small model of its own (scorers without importances: TabPFN)
             out["permutation_importance_pool_a"] = feedback.permutation_report(
-                TA_s, yA_s, self.seed, int(cfg.get("permutation_repeats", 3)), top)
-        out["tree_pool_a"] = feedback.tree_report(TA_s, yA_s, self.seed, int(cfg.get("tree_depth", 3)))
+                TA_s, yA_s, self.seed, cfg.permutation_repeats, top)
+        out["tree_pool_a"] = feedback.tree_report(TA_s, yA_s, self.seed, cfg.tree_depth)
         return out

@@ -8,16 +8,18 @@ aggregate only: ratios, rates, counts, timing; never series values or forecasts.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from efe.contracts import EVOLVE_END, EVOLVE_START
 from efe.datasets.ts_store import read_series
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.specs import TimeSpec, time_spec
 from evaluators.outcome import Outcome
 from evaluators.timeseries import gates
 from evaluators.timeseries.fitness import TimeFitnessConstants, gain_bound, time_fitness
@@ -63,37 +65,33 @@ def block_lines(source: str) -> int:
 
 
 class TimeEvaluator:
-    def __init__(self, spec: dict[str, Any], sandbox: Sandbox | None = None) -> None:
-        self.spec = spec
-        self.seed = int(spec.get("seed", 0))
-        self.horizon = int(spec["prediction_length"])
-        self.season = int(spec.get("season", 1))
-        self.levels = [float(q) for q in spec.get("quantile_levels", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])]
+    def __init__(self, spec: TimeSpec | Mapping[str, Any], sandbox: Sandbox | None = None) -> None:
+        self.spec = spec = time_spec(spec)
+        self.seed = spec.seed
+        self.horizon = spec.prediction_length
+        self.season = spec.season
+        self.levels = [float(q) for q in spec.quantile_levels]
         if 0.5 not in self.levels:
             self.levels = sorted(self.levels + [0.5])
         self.median_index = self.levels.index(0.5)
-        w = spec.get("windows", {})
-        series = read_series(spec["train_path"])
-        self.stride = int(w.get("stride") or self.horizon)
-        n_windows = int(w.get("n_windows", 3))
-        if w.get("max_total"):  # many series: fewer windows each (at least 2), the same windows for every program
-            n_windows = max(2, min(n_windows, int(w["max_total"]) // max(len(series), 1)))
-        self.instances = cut_windows(series, self.horizon, n_windows,
-                                     int(w.get("min_history", 2 * self.horizon)), self.stride,
-                                     int(w.get("end_offset", 0)))
+        w = spec.windows
+        series = read_series(spec.train_path)
+        self.stride = w.stride or self.horizon
+        n_windows = w.n_windows
+        if w.max_total:  # many series: fewer windows each (at least 2), the same windows for every program
+            n_windows = max(2, min(n_windows, w.max_total // max(len(series), 1)))
+        self.instances = cut_windows(series, self.horizon, n_windows, w.min_history, self.stride, w.end_offset)
         if not self.instances:
             raise ValueError("no validation window fits in the training part: series are too short for "
-                             f"{w.get('n_windows', 3)} windows of {self.horizon} steps")
-        self.groups = rotation_groups(self.instances, int(w.get("n_rotations", 3)), self.seed,
-                                      int(w.get("min_instances_per_rotation", 10)))
-        gate = spec.get("gate", {})
-        self.gate_series = int(gate.get("sample_series", 5))
-        self.round_trip_rtol = float(gate.get("round_trip_rtol", 1e-4))
-        self.widen = float(gate.get("widen", 0.1))
-        self.harm_tolerance = float(spec.get("harm_tolerance", 1e-9))
-        self.fitness = TimeFitnessConstants.from_mapping(spec.get("fitness"))
-        self.forecaster = make_forecaster(spec["forecaster"])
-        self.limits = SandboxLimits.from_mapping(spec.get("sandbox"))
+                             f"{w.n_windows} windows of {self.horizon} steps")
+        self.groups = rotation_groups(self.instances, w.n_rotations, self.seed, w.min_instances_per_rotation)
+        self.gate_series = spec.gate.sample_series
+        self.round_trip_rtol = spec.gate.round_trip_rtol
+        self.widen = spec.gate.widen
+        self.harm_tolerance = spec.fitness.harm_tolerance
+        self.fitness = TimeFitnessConstants.from_mapping(dataclasses.asdict(spec.fitness))
+        self.forecaster = make_forecaster(spec.forecaster)
+        self.limits = SandboxLimits.from_mapping(dataclasses.asdict(spec.sandbox))
         self.sandbox = sandbox or Sandbox(self.limits)
         self._metas = [history_meta(i.history, self.horizon, self.season) for i in self.instances]
         self._base_q: dict[int, np.ndarray] = {}  # the identity's forecast per instance, computed once

@@ -9,8 +9,8 @@ import pandas as pd
 from efe.contracts import TAB
 from efe.datasets.split import read_train
 from efe.freeze import instantiate, load_frozen
-from efe.runspec import read_spec
 from efe.sandbox import Sandbox, SandboxFailure
+from efe.specs import load_spec
 
 
 def reload_and_transform(run_dir: str | Path, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -19,8 +19,8 @@ def reload_and_transform(run_dir: str | Path, X: pd.DataFrame) -> tuple[pd.DataF
     frozen = load_frozen(run_dir / "frozen")
     program = instantiate(frozen.source, TAB.factory)
     reproduced = program.transform(X.copy(), frozen.state)
-    spec = read_spec(run_dir / "spec.json")
-    X_train, y_train = read_train(spec["train_path"], spec["target"])
+    spec = load_spec(run_dir / "spec.json")
+    X_train, y_train = read_train(spec.train_path, spec.target)
     plan = [{"op": "fit", "args": ["X", "y"], "out": "state"},
             {"op": "transform", "args": ["X_new", "state"], "out": "T"}]
     with Sandbox() as sandbox:
