@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -10,12 +11,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hydra import compose
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from efe.config import CONF_DIR, ConfigError, plain_dict
+from efe.llm.client import resolve_backend
+from efe.runspec import write_spec
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.search.status import exit_status
@@ -199,8 +203,6 @@ def say(message: str) -> None:
 
 def run_app(cfg: DictConfig, runner: Callable[[DictConfig, Path], Any], user_errors: tuple) -> None:
     """The body of a Hydra command line: resume, run directory, logging, errors in the user's words."""
-    from hydra.core.hydra_config import HydraConfig
-
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         if cfg.get("resume"):
@@ -219,8 +221,6 @@ def run_app(cfg: DictConfig, runner: Callable[[DictConfig, Path], Any], user_err
 
 def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Path:
     """Complete the run spec with what the search needs, and save it with the resolved config."""
-    from efe.runspec import write_spec
-
     spec.update({
         "run_dir": str(run_dir.resolve()),
         "context_path": str((run_dir / "context.json").resolve()),
@@ -240,8 +240,6 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
 
 def executor_settings(cfg: DictConfig) -> dict:
     """Where evaluations run: ``evolution.executor=local|ray`` with the ``executor`` section's options."""
-    from efe.config import ConfigError, plain_dict
-
     kind = str(cfg.evolution.get("executor", "local"))
     if kind not in ("local", "ray"):
         raise ConfigError(f"evolution.executor must be 'local' or 'ray', got '{kind}'")
@@ -251,11 +249,6 @@ def executor_settings(cfg: DictConfig) -> dict:
 def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], tuple[dict, dict]]
              ) -> tuple[dict, dict, dict, Path, bool]:
     """(spec, context, llm settings, spec path, resumed?) for a new run (``prepare``) or a resumed one."""
-    import json
-
-    from efe.config import plain_dict
-    from efe.llm.client import resolve_backend
-
     mode = sandbox_mode(bool(cfg.get("sandbox", {}).get("require_isolation", False)))
     say(f"{label}: sandbox isolation: {mode}")
     llm = plain_dict(cfg.llm)

@@ -19,11 +19,15 @@ import tempfile
 import time
 from collections import OrderedDict
 
+from efe import plain
+from efe.sandbox import child, guard
+
 MAX_CACHED_DATASETS = 16
 
 
 def _preload() -> None:
     """Import everything programs may use, and warm the lazy paths of pandas and pyarrow."""
+    # lazy: importing is this function's job, in the worker only (the parent imports this module for its framing)
     import collections  # noqa: F401
     import functools  # noqa: F401
     import itertools  # noqa: F401
@@ -32,6 +36,7 @@ def _preload() -> None:
     import statistics  # noqa: F401
     import typing  # noqa: F401
 
+    # lazy: the worker's warm-up (the parent process never needs scipy.stats)
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -53,8 +58,6 @@ def _preload() -> None:
     frame.merge(frame, on="b")
     np.percentile([1.0, 2.0], 50)
     scipy.stats.rankdata([1, 2])
-    import efe.sandbox.child  # noqa: F401
-    from efe.sandbox import guard
 
     guard.prepare_seccomp()
 
@@ -143,9 +146,6 @@ def _reap(pid: int, deadline: float) -> tuple[int, int]:
 
 
 def serve(in_fd: int, out_fd: int, empty_root: str) -> None:
-    from efe import plain
-    from efe.sandbox import child
-
     datasets: OrderedDict[str, dict] = OrderedDict()
     while True:
         try:

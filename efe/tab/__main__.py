@@ -6,18 +6,17 @@ import hydra
 from omegaconf import DictConfig
 
 from efe.cli_common import hydra_argv, register_resolvers, run_app
+from efe.config import ConfigError
+from efe.datasets.tabular import DatasetError
+from efe.programs import ProgramContractError
+from efe.tab.run import run_tab
+from evaluators.tabular.scorers import ScorerConfigError
 
 register_resolvers()
 
 
 @hydra.main(config_path="pkg://efe.conf", config_name="tab", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from efe.config import ConfigError
-    from efe.datasets.tabular import DatasetError
-    from efe.programs import ProgramContractError
-    from efe.tab.run import run_tab
-    from evaluators.tabular.scorers import ScorerConfigError
-
     run_app(cfg, run_tab, (DatasetError, ConfigError, ScorerConfigError, ProgramContractError, FileNotFoundError))
 
 
