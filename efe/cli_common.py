@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from efe.config import CONF_DIR, ConfigError, plain_dict
-from efe.llm.client import resolve_backend
 from efe.runspec import write_spec
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
@@ -249,6 +248,9 @@ def executor_settings(cfg: DictConfig) -> dict:
 def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], tuple[dict, dict]]
              ) -> tuple[dict, dict, dict, Path, bool]:
     """(spec, context, llm settings, spec path, resumed?) for a new run (``prepare``) or a resumed one."""
+    # lazy: efe.llm pulls openevolve and the openai SDK (~1 s); the command lines import this module for --help
+    from efe.llm.client import resolve_backend
+
     mode = sandbox_mode(bool(cfg.get("sandbox", {}).get("require_isolation", False)))
     say(f"{label}: sandbox isolation: {mode}")
     llm = plain_dict(cfg.llm)

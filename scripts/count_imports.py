@@ -33,14 +33,14 @@ def has_lazy_comment(lines: list[str], node: ast.stmt) -> bool:
     """A ``# lazy:`` comment on the import's line, or on the line above its block of imports.
 
     One comment may cover a block of consecutive imports: the lines above the import are walked
-    up while they are imports; the first other line (``try:``, a comment) may carry it.
+    up while they are imports or comments; the first other line (``try:``) may carry it too.
     """
     i = node.lineno - 1
     while i >= 0:
         line = lines[i].strip()
         if LAZY_MARK in line:
             return True
-        if not line.startswith(("import ", "from ")):
+        if not line.startswith(("import ", "from ", "#")):
             return False
         i -= 1
     return False

@@ -6,15 +6,18 @@ import hydra
 from omegaconf import DictConfig
 
 from efe.cli_common import hydra_argv, register_resolvers, run_app
-from efe.config import ConfigError
-from efe.datasets.timeseries import TimeSeriesError
-from efe.time.run import run_time
 
 register_resolvers()
 
 
 @hydra.main(config_path="pkg://efe.conf", config_name="time", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    # lazy: Hydra answers --help and config errors before main runs; a run's imports (openevolve,
+    # scikit-learn, the evaluators) load only for a run
+    from efe.config import ConfigError
+    from efe.datasets.timeseries import TimeSeriesError
+    from efe.time.run import run_time
+
     run_app(cfg, run_time, (TimeSeriesError, ConfigError, FileNotFoundError, ValueError))
 
 
