@@ -9,14 +9,21 @@ worker never decodes what a program produced.
 
 from __future__ import annotations
 
+import collections  # noqa: F401 - pre-imported for programs (as are the modules in _preload)
+import functools  # noqa: F401
+import itertools  # noqa: F401
 import json
+import math  # noqa: F401
 import os
+import re  # noqa: F401
 import select
 import signal
+import statistics  # noqa: F401
 import struct
 import sys
 import tempfile
 import time
+import typing  # noqa: F401
 from collections import OrderedDict
 
 from efe import plain
@@ -27,16 +34,8 @@ MAX_CACHED_DATASETS = 16
 
 def _preload() -> None:
     """Import everything programs may use, and warm the lazy paths of pandas and pyarrow."""
-    # lazy: importing is this function's job, in the worker only (the parent imports this module for its framing)
-    import collections  # noqa: F401
-    import functools  # noqa: F401
-    import itertools  # noqa: F401
-    import math  # noqa: F401
-    import re  # noqa: F401
-    import statistics  # noqa: F401
-    import typing  # noqa: F401
-
-    # lazy: the worker's warm-up (the parent process never needs scipy.stats)
+    # lazy: importing is this function's job, in the worker only (the parent imports this module for
+    # its message framing and never needs scipy.stats)
     import numpy as np
     import pandas as pd
     import pyarrow as pa
