@@ -23,10 +23,12 @@ from efe.plots import (
     new_figure,
     read_json,
 )
-from efe.search import openevolve_adapter as oe
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
+    # lazy: the adapter imports openevolve and the openai SDK (~1 s); the plots only read its checkpoint files
+    from efe.search import openevolve_adapter as oe
+
     return oe.latest_checkpoint(Path(run_dir) / "evolution")
 
 
@@ -47,11 +49,14 @@ def database_config(run_dir: Path) -> dict:
 
 
 def plot_grid(run: Run, out: Path) -> Path | None:
+    # lazy: as in latest_checkpoint
+    from efe.search.openevolve_adapter import island_feature_maps
+
     checkpoint = latest_checkpoint(run.dir)
     if checkpoint is None:
         raise Skip(f"no openevolve checkpoint with a metadata.json in {run.dir / 'evolution' / 'checkpoints'}")
     meta = read_json(checkpoint / "metadata.json") or {}
-    maps = oe.island_feature_maps(meta)
+    maps = island_feature_maps(meta)
     if not any(maps):
         raise Skip(f"{checkpoint / 'metadata.json'} has no island_feature_maps")
 
