@@ -15,7 +15,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from efe.apply_dask import apply_dask
 from efe.apply_io import ChunkWriter, input_files, read_chunks
+from efe.apply_partition import PartitionTransformer
+from efe.apply_spark import apply_spark
+from efe.freeze import FrozenProgramError, input_schema, load_frozen
 
 USAGE = ("usage: python -m efe.apply frozen=<frozen dir or run dir> input=<.csv|.parquet file or directory> "
          "output=<.parquet|.csv> [engine=pandas|dask|spark] [chunk_rows=50000] [sandbox=true] "
@@ -23,9 +27,6 @@ USAGE = ("usage: python -m efe.apply frozen=<frozen dir or run dir> input=<.csv|
 ENGINES = ("pandas", "dask", "spark")
 def apply_file(frozen_dir: Path, source: Path, output: Path, chunk_rows: int = 50_000,
                sandboxed: bool = True, progress: bool = True) -> int:
-    from efe.apply_partition import PartitionTransformer
-    from efe.freeze import input_schema, load_frozen
-
     transformer = PartitionTransformer(load_frozen(frozen_dir), sandboxed)
     input_files(source)  # a missing or unsupported input fails before anything is written
     chunks = read_chunks(source, chunk_rows)
@@ -61,12 +62,8 @@ def apply(frozen_dir: Path, source: Path, output: Path, engine: str = "pandas", 
         raise ValueError(f"output '{output}' is a file; engine={engine} writes a directory of part files there "
                          "(choose another output path or remove the file)")
     if engine == "dask":
-        from efe.apply_dask import apply_dask
-
         return apply_dask(frozen_dir, source, output, sandboxed, options)
     if engine == "spark":
-        from efe.apply_spark import apply_spark
-
         return apply_spark(frozen_dir, source, output, sandboxed, options)
     raise ValueError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
 
@@ -79,8 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     frozen = Path(args["frozen"])
     if (frozen / "frozen" / "manifest.json").exists():
         frozen = frozen / "frozen"
-    from efe.freeze import FrozenProgramError
-
     try:
         rows = apply(frozen, Path(args["input"]), Path(args["output"]), args.get("engine", "pandas"), args)
     except (FrozenProgramError, FileNotFoundError, ValueError, RuntimeError, ImportError) as exc:

@@ -27,7 +27,7 @@ def _csv_dtypes(schema: list[dict]) -> dict[str, str]:
 
 
 def apply_dask(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, options: dict) -> int:
-    try:  # heavy optional dependency: only this engine needs it
+    try:  # lazy: heavy optional dependency (dask), only this engine needs it
         import dask
         import dask.dataframe as dd
     except ImportError as exc:
@@ -38,6 +38,7 @@ def apply_dask(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, op
     settle_output_schema(transformer, source)
     client = None
     if options.get("dask_address"):
+        # lazy: heavy optional dependency (dask.distributed)
         from distributed import Client
 
         client = Client(options["dask_address"])

@@ -20,6 +20,7 @@ from efe.frozen_sandbox import APPLY_LIMITS, SandboxedProgram
 from efe.sandbox import SandboxLimits
 from efe.transformer import coerce_to_schema
 
+
 class PartitionTransformer:
     """Picklable: the sandbox (or the in-process program) is built lazily, once per worker thread."""
 

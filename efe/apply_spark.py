@@ -30,7 +30,8 @@ _ON_WORKER: dict[str, PartitionTransformer] = {}  # job key -> transformer, per 
 
 def spark_schema(schema: list[dict]) -> Any:
     """A Spark StructType for a manifest schema, or an error naming the column Spark cannot hold."""
-    from pyspark.sql import types as T  # heavy optional dependency
+    # lazy: heavy optional dependency (pyspark)
+    from pyspark.sql import types as T
 
     fields = []
     for col in schema:
@@ -54,7 +55,7 @@ def _transform_batches(broadcast: Any, key: str) -> Any:
 
 
 def _session(options: dict) -> tuple[Any, bool]:
-    try:  # heavy optional dependency: only this engine needs it
+    try:  # lazy: heavy optional dependency (pyspark), only this engine needs it
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise ImportError(f"engine=spark needs PySpark and Java: pip install 'efe[spark]' ({exc})") from exc
@@ -68,7 +69,8 @@ def _session(options: dict) -> tuple[Any, bool]:
 
 
 def apply_spark(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, options: dict) -> int:
-    from pyspark.sql import functions as F  # heavy optional dependency
+    # lazy: heavy optional dependency (pyspark)
+    from pyspark.sql import functions as F
 
     transformer = PartitionTransformer(load_frozen(frozen_dir), sandboxed)
     files = input_files(source)

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hydra import compose
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from efe.config import CONF_DIR, ConfigError, plain_dict, required
-from efe.llm.client import resolve_backend
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.search.status import exit_status
@@ -202,8 +202,6 @@ def say(message: str) -> None:
 
 def run_app(cfg: DictConfig, runner: Callable[[DictConfig, Path], Any], user_errors: tuple) -> None:
     """The body of a Hydra command line: resume, run directory, logging, errors in the user's words."""
-    from hydra.core.hydra_config import HydraConfig
-
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         if cfg.get("resume"):
@@ -261,6 +259,9 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
     ``prepare`` returns the setting's spec, the dataset context and the steering parts of the
     search spec (``roles``, ``memory``); a resumed run reads them from its own directory.
     """
+    # lazy: efe.llm pulls openevolve and the openai SDK (~1 s); the command lines import this module for --help
+    from efe.llm.client import resolve_backend
+
     mode = sandbox_mode(bool(required(cfg, "sandbox.require_isolation")))
     say(f"{label}: sandbox isolation: {mode}")
     llm = plain_dict(cfg.llm)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from efe.resources import conf_dir
 
@@ -17,11 +21,6 @@ class ConfigError(ValueError):
 
 def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The resolved config for ``config_name`` with command-line style overrides."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return hydra_compose(config_name=config_name, overrides=list(overrides))

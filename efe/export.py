@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from efe.contracts import EVOLVE_END, EVOLVE_START
+from efe.freeze import FrozenProgramError, load_frozen
 
 USAGE = "usage: python -m efe.export run=<run dir or frozen dir> out=feature_program.py [sidecar=auto|true|false]"
 LITERAL_LIMIT = 2_000_000
@@ -160,8 +161,6 @@ def _program_parts(source: str) -> tuple[str, str]:
 
 
 def render_module(frozen_dir: Path, *, sidecar: Path | None) -> str:
-    from efe.freeze import load_frozen
-
     frozen = load_frozen(frozen_dir)
     m = frozen.manifest
     if m.get("setting") != "tab":
@@ -243,8 +242,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (frozen_dir / "manifest.json").exists():
         print(f"error: '{source}' is neither a run directory nor a frozen program directory", file=sys.stderr)
         return 2
-    from efe.freeze import FrozenProgramError
-
     try:
         written = write_module(frozen_dir, out, args.get("sidecar", "auto"))
     except (FrozenProgramError, ValueError, TypeError) as exc:
@@ -256,8 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def write_module(frozen_dir: Path, out: Path, sidecar: str = "auto") -> list[Path]:
     """Write the standalone module (and its state sidecar when large or asked for); the paths written."""
-    from efe.freeze import load_frozen
-
     state_json = json.dumps(to_portable(load_frozen(frozen_dir).state), allow_nan=True)
     use_sidecar = sidecar == "true" or (sidecar == "auto" and len(state_json) > LITERAL_LIMIT)
     sidecar_path = out.with_suffix(".state.json") if use_sidecar else None

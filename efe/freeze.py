@@ -13,10 +13,13 @@ import json
 import platform
 import time
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pandas as pd
+import pyarrow
 
 from efe import plain
 from efe.frozen_verify import FrozenProgramError, verify_files, verify_program
@@ -29,14 +32,9 @@ def _sha256(path: Path) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    import numpy
-    import pyarrow
-
     versions = {"python": platform.python_version(), "numpy": numpy.__version__,
                 "pandas": pd.__version__, "pyarrow": pyarrow.__version__}
     try:
-        from importlib.metadata import version
-
         versions["efe"] = version("efe")
     except Exception:  # noqa: BLE001 - running from a checkout
         versions["efe"] = "unknown"

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from efe.config import plain_dict
-from efe.datasets.split import read_train
 from efe.contracts import TAB
+from efe.datasets.split import read_train
 from efe.export import DECODER_SOURCE, to_portable, write_module
 from efe.freeze import FrozenProgramError, instantiate, load_frozen
 from efe.model_card import column_inputs, data_fingerprint, render_card

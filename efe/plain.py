@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 MAGIC = b"EFEPLAIN1"
 _MAX_DEPTH = 64
@@ -244,8 +245,6 @@ def dump_dir(value: Any, directory: str | Path, name: str = "state") -> list[Pat
 
     The JSON is readable on its own; binary leaves are referenced by file name.
     """
-    import pyarrow.parquet as pq
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     blobs: list[bytes] = []
@@ -284,8 +283,6 @@ def dump_dir(value: Any, directory: str | Path, name: str = "state") -> list[Pat
 
 def load_dir(directory: str | Path, name: str = "state") -> Any:
     """Inverse of ``dump_dir``: JSON, ``np.load(allow_pickle=False)`` and Parquet only."""
-    import pyarrow.parquet as pq
-
     directory = Path(directory).resolve()
     tree = json.loads((directory / f"{name}.json").read_text())
     blobs: list = []

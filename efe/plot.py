@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from efe.plots import Run, Skip, load_run
+from efe.plots import Run, Skip, forecasts, load_run
+from efe.plots.grid import plot_grid
+from efe.plots.progress import plot_progress
+from efe.plots.tree import plot_tree, write_tree_html
 
 log = logging.getLogger("efe.plots")
 
@@ -26,11 +29,6 @@ RUN_MARKERS = ("lineage.jsonl", "report.json", "config.yaml", "spec.json", "evol
 
 def _jobs(run: Run, fmt: str, axis: str) -> list[tuple[str, str, Callable[[Path], Path]]]:
     """(title, file name, drawer) for every plot that applies to this run."""
-    from efe.plots import forecasts
-    from efe.plots.grid import plot_grid
-    from efe.plots.progress import plot_progress
-    from efe.plots.tree import plot_tree, write_tree_html
-
     jobs = [
         ("Evolution tree", f"evolution_tree.{fmt}", lambda p: plot_tree(run, p, axis)),
         ("Evolution tree (interactive)", "evolution_tree.html", lambda p: write_tree_html(run, p, axis)),

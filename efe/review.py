@@ -18,7 +18,14 @@ from typing import Sequence
 
 from efe.freeze import FrozenProgramError
 from efe.model_card import render_card
-from efe.review_log import DECISIONS, ReviewError, frozen_dir_of, read_log, record, review_status
+from efe.review_log import (
+    DECISIONS,
+    ReviewError,
+    frozen_dir_of,
+    read_log,
+    record,
+    review_status,
+)
 
 USAGE = ("usage: python -m efe.review <run dir | package dir | frozen dir> "
          "[decision=approve|reject reviewer=NAME note=TEXT] [show=false]")

@@ -15,6 +15,8 @@ from efe.cli_common import shell_overrides
 from efe.config import ConfigError, compose
 from efe.datasets.tabular import DatasetError
 from efe.programs import ProgramContractError, read_program
+from efe.tab.prepare import prepare_tab_run
+from evaluators.tabular.evaluator import TabEvaluator
 
 USAGE = ("usage: python -m efe.score <program.py> [dataset=<name> | dataset=csv dataset.path=<file> "
          "dataset.target=<column> [dataset.test_path=<file>]] [scorer=lightgbm|tree|tabpfn] [key=value ...]")
@@ -34,9 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ProgramContractError(f"'{paths[0]}' is a {program.setting} program; efe.score "
                                        "scores tabular feature programs")
         cfg = compose("score", shell_overrides(overrides))
-        from efe.tab.prepare import prepare_tab_run
-        from evaluators.tabular.evaluator import TabEvaluator
-
         with tempfile.TemporaryDirectory(prefix="efe-score-") as tmp:
             spec, train, _ = prepare_tab_run(cfg, tmp)
             print(f"dataset {spec.dataset.name}: {len(train.X)} training rows x "

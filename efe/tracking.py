@@ -91,7 +91,7 @@ def _tracking_uri(uri: str) -> str:
 
 def log_to_mlflow(run_dir: Path, setting: str, tracking: dict) -> str:
     try:
-        # mlflow is a heavy optional dependency (efe[mlflow]): imported only when tracking=mlflow
+        # lazy: mlflow is a heavy optional dependency (efe[mlflow]), imported only when tracking=mlflow
         from mlflow.entities import Metric, Param
         from mlflow.tracking import MlflowClient
     except ImportError:

@@ -17,7 +17,12 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from efe.config import CONF_DIR, ConfigError, compose, plain_dict
+from efe.datasets.ts_store import read_series
+from efe.freeze import FrozenProgramError, load_frozen
+from efe.sandbox import Sandbox, SandboxLimits
 from efe.specs import SpecError, TimeSpec, load_spec
+from efe.time.heldout import evaluate_program, render_table
+from evaluators.timeseries.forecasters import with_max_history
 
 USAGE = "usage: python -m efe.transfer run=<run dir> [forecasters=[seasonal_naive,ets,theta]] [forecaster_params...]"
 
@@ -33,12 +38,6 @@ def forecaster_config(name: str, overrides: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from efe.datasets.ts_store import read_series
-    from efe.freeze import FrozenProgramError, load_frozen
-    from efe.sandbox import Sandbox, SandboxLimits
-    from efe.time.heldout import evaluate_program, render_table
-    from evaluators.timeseries.forecasters import with_max_history
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)

@@ -9,6 +9,7 @@ policy check. ``sandboxed=True`` runs the tabular program in the sandbox instead
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -200,8 +201,6 @@ def load_program(path: str | Path, refit: bool = False, sandboxed: bool = False,
         p = p / "frozen"
     if not (p / "manifest.json").exists():
         raise FrozenProgramError(f"'{path}' is neither a frozen program directory nor a run directory")
-    import json
-
     manifest = json.loads((p / "manifest.json").read_text())
     if manifest.get("setting") == "time":
         if sandboxed:

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def shipped_files(spec: dict) -> dict[str, bytes]:
             if key.endswith("_path") and isinstance(value, str) and Path(value).is_file()}
 
 
-def outcome_of(evaluator: Any, source: str, stage: str) -> Outcome:
+def outcome_of(evaluator: Evaluator, source: str, stage: str) -> Outcome:
     """The evaluator's outcome for one stage; an evaluator error costs the candidate only."""
     try:
         return getattr(evaluator, stage)(source)
@@ -66,7 +67,7 @@ class EvaluationGate:
     """The run's Ray actor: shipped files in the object store, concurrency bound, one retry."""
 
     def __init__(self, files: dict[str, bytes], retries: int, task_cpus: float) -> None:
-        import ray  # heavy optional dependency, see module docstring
+        import ray  # lazy: heavy optional dependency, see module docstring
 
         self.files_ref = ray.put(files)
         self.retries = int(retries)
@@ -75,7 +76,7 @@ class EvaluationGate:
     def evaluate(self, factory: Callable[[dict], Any], spec: dict, source: str, stage: str
                  ) -> tuple[Outcome | None, list[str]]:
         """(outcome, infrastructure failures); the outcome is None when every attempt lost its worker."""
-        import ray  # heavy optional dependency, see module docstring
+        import ray  # lazy: heavy optional dependency, see module docstring
 
         failures: list[str] = []
         for _ in range(1 + self.retries):
@@ -88,7 +89,7 @@ class EvaluationGate:
 
 def start_gate(spec: dict, executor: dict) -> Any:
     """Create the run's gate actor on the connected Ray runtime (called by the run, once)."""
-    import ray  # heavy optional dependency, see module docstring
+    import ray  # lazy: heavy optional dependency, see module docstring
 
     actor = ray.remote(num_cpus=0, max_concurrency=int(executor["max_in_flight"]))(EvaluationGate)
     gate = actor.options(name=executor.get("gate", GATE_NAME), namespace=executor["namespace"]).remote(
@@ -99,7 +100,7 @@ def start_gate(spec: dict, executor: dict) -> Any:
 
 def connect(executor: dict) -> None:
     """Join the run's Ray runtime from this process (idempotent)."""
-    import ray  # heavy optional dependency, see module docstring
+    import ray  # lazy: heavy optional dependency, see module docstring
 
     if not ray.is_initialized():
         ray.init(address=executor["address"], namespace=executor["namespace"], log_to_driver=False,
@@ -109,7 +110,7 @@ def connect(executor: dict) -> None:
 def evaluate_remotely(factory: Callable[[dict], Any], spec: dict, source: str, stage: str
                       ) -> tuple[Outcome | None, list[str]]:
     """Evaluate one program stage through the run's gate (from an openevolve worker process)."""
-    import ray  # heavy optional dependency, see module docstring
+    import ray  # lazy: heavy optional dependency, see module docstring
 
     executor = spec["executor"]
     try:

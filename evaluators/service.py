@@ -16,23 +16,30 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from openevolve.evaluation_result import EvaluationResult
+
 from efe.outcomes import write_outcome
 from efe.runspec import SPEC_ENV, read_spec
 from efe.specs import load_spec
+from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
-from evaluators.ray_executor import evaluate_remotely, infrastructure_outcome, outcome_of
+from evaluators.ray_executor import (
+    evaluate_remotely,
+    infrastructure_outcome,
+    outcome_of,
+)
 
 log = logging.getLogger(__name__)
 
 
 class EvaluatorRegistry:
-    def __init__(self, factory: Callable[[dict], Any]) -> None:
+    def __init__(self, factory: Callable[[dict], Evaluator]) -> None:
         self.factory = factory
-        self.instances: dict[str, Any] = {}
+        self.instances: dict[str, Evaluator] = {}
         self.lock = threading.Lock()
         atexit.register(self.close_all)
 
-    def get(self, spec_path: str | None = None) -> Any:
+    def get(self, spec_path: str | None = None) -> Evaluator:
         path = self._spec_path(spec_path)
         with self.lock:
             if path not in self.instances:
@@ -47,8 +54,6 @@ class EvaluatorRegistry:
         return str(Path(raw).resolve())
 
     def run(self, program_path: str, stage: str) -> Any:
-        from openevolve.evaluation_result import EvaluationResult
-
         source = Path(program_path).read_text()
         search = load_spec(self._spec_path()).search  # None: a spec for scoring only (no search around it)
         if search is not None and search.executor["kind"] == "ray":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -88,3 +89,40 @@ def test_wheel_ships_conf_and_seed_programs_and_runs_outside_the_checkout(instal
     assert len(run_dirs) == 1
     assert (run_dirs[0] / "frozen" / "manifest.json").exists()
     assert (run_dirs[0] / "report.md").exists()
+
+
+def _import_counter():
+    """scripts/count_imports.py, the one definition of "a function-level import" and its comment."""
+    spec = importlib.util.spec_from_file_location("count_imports", ROOT / "scripts" / "count_imports.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_function_level_import_says_why_it_is_lazy():
+    """Imports sit at module level; one inside a function keeps a heavy optional dependency off the
+    import path (or does the importing it is for) and says so with a ``# lazy: <why>`` comment."""
+    counter = _import_counter()
+    uncommented = counter.count([ROOT / "efe", ROOT / "evaluators"], uncommented=True)
+    assert not uncommented, f"function-level imports without a '# lazy:' comment: {uncommented}"
+    # the check itself: an uncommented import inside a function is found, a commented one is not
+    probe = "def f():\n    import json\n\n\ndef g():\n    # lazy: why\n    import torch\n    import ray\n"
+    lines = probe.splitlines()
+    found = [n.lineno for n in counter.function_imports(probe) if not counter.has_lazy_comment(lines, n)]
+    assert found == [2]
+
+
+def test_only_the_adapter_imports_openevolve_in_the_search():
+    """openevolve internals live in efe.search.openevolve_adapter; efe.llm and the evaluators use only its
+    public classes (LLMInterface, OpenAILLM, EvaluationResult), pinned by tests/test_openevolve_adapter.py."""
+    allowed = {"efe/search/openevolve_adapter.py", "efe/llm/client.py", "efe/llm/proposal.py",
+               "efe/llm/backends.py", "evaluators/service.py"}
+    importing = set()
+    for path in [*(ROOT / "efe").rglob("*.py"), *(ROOT / "evaluators").rglob("*.py")]:
+        tree = ast.parse(path.read_text())
+        modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        modules |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        if any(m.split(".")[0] == "openevolve" for m in modules):
+            importing.add(path.relative_to(ROOT).as_posix())
+    assert importing <= allowed, importing - allowed
+    assert "efe/search/openevolve_adapter.py" in importing

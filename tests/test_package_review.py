@@ -189,7 +189,9 @@ def test_a_package_carries_its_own_review(package, tmp_path):
 
 def test_tracking_mlflow_finds_the_run_metrics_and_package(tab_run):
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    from mlflow.tracking import MlflowClient  # heavy optional dependency: only these tests load it
+    from mlflow.tracking import (
+        MlflowClient,  # heavy optional dependency: only these tests load it
+    )
 
     client = MlflowClient(tracking_uri=(tab_run.parents[3] / "mlruns").as_uri())
     experiment = client.get_experiment_by_name("efe-test")
@@ -215,7 +217,9 @@ def test_tracking_mlflow_for_a_time_series_run(tmp_path):
                    f"llm.cache_dir={tmp_path / 'cache'}", "tracking=mlflow", f"tracking.uri={tmp_path / 'mlruns'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    from mlflow.tracking import MlflowClient  # heavy optional dependency: only these tests load it
+    from mlflow.tracking import (
+        MlflowClient,  # heavy optional dependency: only these tests load it
+    )
 
     client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
     (run,) = client.search_runs([client.get_experiment_by_name("efe").experiment_id])

@@ -46,7 +46,11 @@ class DyingEvaluator:
 
 
 def test_a_worker_that_dies_twice_costs_that_candidate_only(ray_address, tmp_path):
-    from evaluators.ray_executor import evaluate_remotely, infrastructure_outcome, start_gate
+    from evaluators.ray_executor import (
+        evaluate_remotely,
+        infrastructure_outcome,
+        start_gate,
+    )
     from evaluators.tabular.evaluator import TabEvaluator
 
     spec = make_spec(tmp_path, ratio_table(200), "label")

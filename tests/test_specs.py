@@ -12,7 +12,15 @@ import pytest
 from efe import specs
 from efe.cli_common import search_spec
 from efe.config import compose, plain_dict
-from efe.specs import SpecError, TabSpec, TimeSpec, load_spec, replace, save_spec, spec_to_dict
+from efe.specs import (
+    SpecError,
+    TabSpec,
+    TimeSpec,
+    load_spec,
+    replace,
+    save_spec,
+    spec_to_dict,
+)
 from efe.tab.prepare import prepare_tab_run
 from efe.time.run import prepare_time_run
 

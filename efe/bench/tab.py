@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from efe.cli_common import search_spec
+from efe.bench.caafe import run_caafe
 from efe.config import compose, plain_dict
 from efe.datasets.split import write_table
 from efe.datasets.tabular import TabularDataset
@@ -26,7 +27,10 @@ from efe.llm.ledger import Ledger
 from efe.resources import seed_program
 from efe.sandbox import SandboxLimits
 from efe.specs import replace
+from efe.tab.context import build_context
 from efe.tab.heldout import refit_and_score, scorer_configs
+from efe.tab.prepare import prepare_tab_run
+from efe.tab.run import run_tab
 from evaluators.tabular.gates import GateLimits
 from evaluators.tabular.scorers import auc, make_scorer
 
@@ -94,8 +98,6 @@ def run_cell(method: str, train: TabularDataset, test: TabularDataset, workdir: 
 
 
 def _search(train, test, workdir: Path, overrides: list[str]) -> dict:
-    from efe.tab.run import run_tab
-
     cfg = _cfg(overrides)
     run_tab(cfg, workdir, split=(train, test))
     report = json.loads((workdir / "report.json").read_text())
@@ -124,10 +126,6 @@ def _score_program(source: str, train, test, cfg) -> dict:
 
 
 def _caafe(train, test, workdir: Path, overrides: list[str], budget: int) -> dict:
-    from efe.bench.caafe import run_caafe
-    from efe.tab.context import build_context
-    from efe.tab.prepare import prepare_tab_run
-
     cfg = _cfg(overrides)
     spec, train_part, _ = prepare_tab_run(cfg, workdir, (train, test))
     context = build_context(train_part, seed=int(cfg.seed))

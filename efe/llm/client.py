@@ -14,7 +14,12 @@ from typing import Any, Mapping
 
 from openevolve.llm.base import LLMInterface
 
-from efe.llm.backends import LLMEndpointError, OfflineBackend, OpenAIBackend, ReplayBackend
+from efe.llm.backends import (
+    LLMEndpointError,
+    OfflineBackend,
+    OpenAIBackend,
+    ReplayBackend,
+)
 from efe.llm.cache import ResponseCache, claim_sample_index, request_key
 from efe.llm.ledger import BudgetExhausted, EndpointFailing, Ledger
 from efe.programs import normalise_response

@@ -33,7 +33,7 @@ def island_marker(island: Any) -> str:
 
 
 def island_color(island: Any) -> str:
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import; only drawing needs it
 
     colors = matplotlib.colormaps["tab10"].colors
     index = island if isinstance(island, int) and island >= 0 else 7
@@ -42,6 +42,7 @@ def island_color(island: Any) -> str:
 
 def new_figure(width: float, height: float):
     """A matplotlib Figure with its own Agg canvas (no pyplot, no global backend)."""
+    # lazy: matplotlib is slow to import; only drawing needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -9,10 +9,10 @@ openevolve uses max(feature_bins, ceil(archive_size ** (1 / dims))) bins per dim
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from efe.plots import (
     FITNESS_CMAP,
@@ -26,19 +26,15 @@ from efe.plots import (
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    found = []
-    for path in (Path(run_dir) / "evolution" / "checkpoints").glob("checkpoint_*"):
-        match = re.fullmatch(r"checkpoint_(\d+)", path.name)
-        if match and (path / "metadata.json").exists():
-            found.append((int(match.group(1)), path))
-    return max(found)[1] if found else None
+    # lazy: the adapter imports openevolve and the openai SDK (~1 s); the plots only read its checkpoint files
+    from efe.search import openevolve_adapter as oe
+
+    return oe.latest_checkpoint(Path(run_dir) / "evolution")
 
 
 def database_config(run_dir: Path) -> dict:
     """openevolve's ``database`` section from the run's config.yaml ({} when it cannot be read)."""
     try:
-        import yaml
-
         cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
     except Exception:  # noqa: BLE001 - a missing or odd config only costs the axis names
         return {}
@@ -53,11 +49,14 @@ def database_config(run_dir: Path) -> dict:
 
 
 def plot_grid(run: Run, out: Path) -> Path | None:
+    # lazy: as in latest_checkpoint
+    from efe.search.openevolve_adapter import island_feature_maps
+
     checkpoint = latest_checkpoint(run.dir)
     if checkpoint is None:
         raise Skip(f"no openevolve checkpoint with a metadata.json in {run.dir / 'evolution' / 'checkpoints'}")
     meta = read_json(checkpoint / "metadata.json") or {}
-    maps = [m for m in meta.get("island_feature_maps") or [] if isinstance(m, dict)]
+    maps = island_feature_maps(meta)
     if not any(maps):
         raise Skip(f"{checkpoint / 'metadata.json'} has no island_feature_maps")
 
@@ -144,6 +143,7 @@ def _ranges_note(meta: dict, dims: list[str]) -> str:
 
 
 def _draw_panels(run, out, grids, best, winner_cells, axes_labels, dims, limits, title, note):
+    # lazy: matplotlib is slow to import; only drawing needs it
     from matplotlib.patches import Rectangle
 
     panels = [(f"island {i} ({int(np.isfinite(g).sum())} cells)", g, c) for i, (g, c) in
@@ -186,6 +186,7 @@ def _draw_panels(run, out, grids, best, winner_cells, axes_labels, dims, limits,
 
 
 def _draw_strip(run, out, grids, best, winner_cells, labels, dim, limits, title, note):
+    # lazy: matplotlib is slow to import; only drawing needs it
     from matplotlib.patches import Rectangle
 
     rows = np.vstack(grids + [best])

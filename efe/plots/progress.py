@@ -20,6 +20,7 @@ from efe.plots import (
 
 
 def plot_progress(run: Run, out: Path) -> Path | None:
+    # lazy: matplotlib is slow to import; only drawing needs it
     from matplotlib.lines import Line2D
 
     # Migrants are copies of programs already drawn; the seed counts as iteration 0 of island 0.

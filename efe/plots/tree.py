@@ -11,6 +11,7 @@ Drawn twice: a PNG, and a self-contained HTML page (inline SVG, tooltips, zoom, 
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def _number(value, default: float) -> float:
 
 
 def _norm(lay: Layout):
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import; only drawing needs it
 
     scores = [n.fitness for n in lay.nodes.values() if n.fitness is not None and not n.invalid]
     low, high = (min(scores), max(scores)) if scores else (0.0, 1.0)
@@ -157,6 +158,7 @@ def _summary(run: Run, lay: Layout) -> str:
 
 # --------------------------------------------------------------------------------------------- PNG
 def plot_tree(run: Run, out: Path, axis: str = "iteration") -> Path | None:
+    # lazy: matplotlib is slow to import; only drawing needs it
     from matplotlib.cm import ScalarMappable
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
@@ -244,7 +246,7 @@ X_UNIT, ROW_UNIT, RADIUS, LEFT, TOP = 18.0, 18.0, 5.5, 90.0, 40.0
 
 
 def write_tree_html(run: Run, out: Path, axis: str = "iteration") -> Path | None:
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import; only drawing needs it
 
     lay = layout(run, axis)
     if not lay.nodes:
@@ -366,14 +368,10 @@ def _svg_shape(kind: str, cx: float, cy: float, r: float, paint: str) -> str:
         return (f'<path d="M{cx - r:.1f},{cy - r:.1f}L{cx + r:.1f},{cy + r:.1f}M{cx - r:.1f},{cy + r:.1f}'
                 f'L{cx + r:.1f},{cy - r:.1f}" {paint}/>')
     if kind == "star":
-        import math
-
         pts = [(cx + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / 5),
                 cy - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / 5)) for i in range(10)]
         return polygon(pts)
     if kind in ("P", "p", "h", "H", "8", "<", ">"):
-        import math
-
         sides = {"P": 4, "p": 5, "h": 6, "H": 6, "8": 8, "<": 3, ">": 3}[kind]
         turn = {"<": -math.pi / 2, ">": math.pi / 2, "P": math.pi / 4}.get(kind, 0.0)
         return polygon([(cx + r * math.sin(turn + 2 * math.pi * i / sides),

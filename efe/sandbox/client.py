@@ -53,9 +53,9 @@ class SandboxLimits:
 
     @classmethod
     def from_mapping(cls, m: Any) -> "SandboxLimits":
-        from efe.config import dataclass_from_mapping
-
-        return dataclass_from_mapping(cls, m)
+        """From the ``sandbox`` section of a run spec (a plain mapping); unknown keys are ignored."""
+        m = dict(m or {})
+        return cls(**{k: m[k] for k in cls.__dataclass_fields__ if k in m})
 
     def as_dict(self) -> dict:
         return {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb,

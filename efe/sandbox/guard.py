@@ -12,13 +12,16 @@ swallow the error and carry on.
 from __future__ import annotations
 
 import builtins
+import ctypes
 import errno
 import json
 import os
 import resource
 import signal
+import site
 import struct
 import sys
+import sysconfig
 from typing import Any, Callable
 
 try:  # loaded in the worker before any fork: it looks libseccomp up with a subprocess
@@ -78,8 +81,6 @@ def isolate(empty_root: str, namespaces: bool = True) -> str:
     namespaces are created directly; otherwise through an unprivileged user namespace. Where
     the kernel refuses both, ``apply_seccomp`` and the audit hook remain, and the mode says so.
     """
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     attempts = [_CLONE_NEWNET | _CLONE_NEWNS, _CLONE_NEWNET] if os.getuid() == 0 else []
     attempts.append(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS)
@@ -165,8 +166,6 @@ def drop_privileges() -> None:
 def die_with_parent() -> None:
     """Ask the kernel to kill this child if the worker dies (cleared by setuid, so call after)."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -291,9 +290,6 @@ def _mapped_bytes() -> int:
 
 def code_roots() -> tuple[str, ...]:
     """Directories whose code files lazy imports may read (the interpreter's own install)."""
-    import site
-    import sysconfig
-
     roots = {sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"]}
     roots.update(site.getsitepackages())
     return tuple(sorted(os.path.realpath(r) + os.sep for r in roots if r))

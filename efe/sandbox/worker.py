@@ -9,29 +9,33 @@ worker never decodes what a program produced.
 
 from __future__ import annotations
 
+import collections  # noqa: F401 - pre-imported for programs (as are the modules in _preload)
+import functools  # noqa: F401
+import itertools  # noqa: F401
 import json
+import math  # noqa: F401
 import os
+import re  # noqa: F401
 import select
 import signal
+import statistics  # noqa: F401
 import struct
 import sys
 import tempfile
 import time
+import typing  # noqa: F401
 from collections import OrderedDict
+
+from efe import plain
+from efe.sandbox import child, guard
 
 MAX_CACHED_DATASETS = 16
 
 
 def _preload() -> None:
     """Import everything programs may use, and warm the lazy paths of pandas and pyarrow."""
-    import collections  # noqa: F401
-    import functools  # noqa: F401
-    import itertools  # noqa: F401
-    import math  # noqa: F401
-    import re  # noqa: F401
-    import statistics  # noqa: F401
-    import typing  # noqa: F401
-
+    # lazy: importing is this function's job, in the worker only (the parent imports this module for
+    # its message framing and never needs scipy.stats)
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -53,8 +57,6 @@ def _preload() -> None:
     frame.merge(frame, on="b")
     np.percentile([1.0, 2.0], 50)
     scipy.stats.rankdata([1, 2])
-    import efe.sandbox.child  # noqa: F401
-    from efe.sandbox import guard
 
     guard.prepare_seccomp()
 
@@ -143,9 +145,6 @@ def _reap(pid: int, deadline: float) -> tuple[int, int]:
 
 
 def serve(in_fd: int, out_fd: int, empty_root: str) -> None:
-    from efe import plain
-    from efe.sandbox import child
-
     datasets: OrderedDict[str, dict] = OrderedDict()
     while True:
         try:

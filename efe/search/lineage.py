@@ -4,26 +4,26 @@ openevolve evicts programs from its database, so the log is written as candidate
 its population hook ``admit`` sees each candidate (always admitting it: selection stays
 openevolve's), a thin wrapper on ``database.add`` supplies the iteration, and iterations that
 produced no program at all (an LLM error, no code in the response) are caught from
-openevolve's own log record. Verdicts and reasons come from the evaluator, which writes an
-outcome file per program (keyed by a hash of its source) from whichever worker ran it.
+openevolve's own log record (``efe.search.openevolve_adapter`` wires those three hooks).
+Verdicts and reasons come from the evaluator, which writes an outcome file per program (keyed
+by a hash of its source) from whichever worker ran it.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
-
-from openevolve.population import PopulationSnapshot, PopulationStrategy, ProgramState
+from typing import TYPE_CHECKING, Callable
 
 from efe.llm.router import read_jsonl
 from efe.outcomes import read_outcome
 from efe.programs import code_hash
 from efe.proposals import ProposalIndex, duplicate_sha, rejected_sha
+
+if TYPE_CHECKING:  # the recorder only reads the candidate's fields; reading a lineage needs no openevolve
+    from efe.search.openevolve_adapter import ProgramState
 
 
 def read_lineage(path: str | Path) -> list[dict]:
@@ -84,13 +84,9 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
     return len(orphaned), torn
 
 
-_ITERATION_ERROR = re.compile(r"Iteration (\d+) error: (.*?)(?: \| tokens:.*)?$", re.S)
-
-
-class LineageRecorder(logging.Handler):
+class LineageRecorder:
     def __init__(self, path: str | Path, outcomes_dir: str | Path,
                  on_entry: Callable[[dict], None] | None = None) -> None:
-        super().__init__(level=logging.WARNING)
         self.path = Path(path)
         self.outcomes = Path(outcomes_dir)
         self.on_entry = on_entry
@@ -98,28 +94,13 @@ class LineageRecorder(logging.Handler):
         self.proposals = ProposalIndex(self.path.parent)
         self._lock = threading.Lock()
 
-    # --------------------------------------------------------------- hooks
-    def strategy(self) -> PopulationStrategy:
-        return PopulationStrategy(admit=self._admit)
+    # --------------------------------------------------------------- hooks (wired by the openevolve adapter)
+    def set_iteration(self, iteration: int) -> None:
+        """The iteration the next admitted candidate belongs to (from the wrapped ``database.add``)."""
+        self.current_iteration = iteration
 
-    def attach(self, controller: Any) -> None:
-        database = controller.database
-        original_add = database.add
-
-        def add(program, iteration=None, target_island=None):
-            if iteration is not None:
-                self.current_iteration = iteration
-            elif not program.metadata.get("migrant"):  # migrants arrive during the current iteration
-                self.current_iteration = program.iteration_found
-            return original_add(program, iteration=iteration, target_island=target_island)
-
-        database.add = add
-        logging.getLogger("openevolve.process_parallel").addHandler(self)
-
-    def detach(self) -> None:
-        logging.getLogger("openevolve.process_parallel").removeHandler(self)
-
-    def _admit(self, snapshot: PopulationSnapshot, candidate: ProgramState, island: int) -> bool:
+    def admit(self, candidate: ProgramState, island: int) -> bool:
+        """openevolve's admission hook: log the candidate, always admit it (selection stays openevolve's)."""
         migrant = bool(candidate.metadata.get("migrant"))
         outcome = self._outcome(candidate.code)
         metrics = {k: v for k, v in candidate.metrics.items() if isinstance(v, (int, float))}
@@ -155,22 +136,21 @@ class LineageRecorder(logging.Handler):
         if not path.exists():
             path.write_text(code)
 
-    def emit(self, record: logging.LogRecord) -> None:  # logging.Handler
-        match = _ITERATION_ERROR.match(record.getMessage())
-        if match:
-            reason = match.group(2).strip()[:500]
-            entry = {"kind": "no_program", "id": None, "parent": None, "island": None,
-                     "iteration": int(match.group(1)), "metrics": {"combined_score": 0.0, "valid": 0.0},
-                     "verdict": "no_program", "reason": reason}
-            rejected = rejected_sha(reason)
-            if rejected:  # a proposal the judge turned down before evaluation
-                entry.update(verdict="judge_rejected", code_sha256=rejected)
-            duplicate = duplicate_sha(reason)
-            if duplicate:  # a near-duplicate of an evaluated program, turned down before evaluation
-                entry.update(verdict="duplicate_rejected", code_sha256=duplicate)
-            entry["role"] = (self.proposals.role(entry["code_sha256"], duplicate=bool(duplicate))
-                             if entry.get("code_sha256") else None)
-            self.write(entry)
+    def no_program(self, iteration: int, reason: str) -> None:
+        """An iteration that produced no program (openevolve's ``Iteration N error`` warning)."""
+        reason = reason[:500]
+        entry = {"kind": "no_program", "id": None, "parent": None, "island": None,
+                 "iteration": int(iteration), "metrics": {"combined_score": 0.0, "valid": 0.0},
+                 "verdict": "no_program", "reason": reason}
+        rejected = rejected_sha(reason)
+        if rejected:  # a proposal the judge turned down before evaluation
+            entry.update(verdict="judge_rejected", code_sha256=rejected)
+        duplicate = duplicate_sha(reason)
+        if duplicate:  # a near-duplicate of an evaluated program, turned down before evaluation
+            entry.update(verdict="duplicate_rejected", code_sha256=duplicate)
+        entry["role"] = (self.proposals.role(entry["code_sha256"], duplicate=bool(duplicate))
+                         if entry.get("code_sha256") else None)
+        self.write(entry)
 
     # --------------------------------------------------------------- output
     def write(self, entry: dict) -> None:

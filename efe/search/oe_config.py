@@ -12,10 +12,9 @@ import copy
 import os
 from typing import Any, Mapping
 
-from openevolve.config import Config
-
 from efe.llm.client import resolve_backend
 from efe.llm.proposal import init_proposer
+from efe.search.openevolve_adapter import Config, config_from_dict
 
 
 def llm_models(llm: Mapping[str, Any], backend: str) -> list[dict]:
@@ -61,7 +60,7 @@ def build_config(openevolve: Mapping[str, Any], llm: Mapping[str, Any], *, syste
     if llm.get("api_base"):
         llm_section["api_base"] = llm["api_base"]
     d["llm"] = llm_section
-    config = Config.from_dict(d)
+    config = config_from_dict(d)
     for model in config.llm.models:
         model.system_message = system_message
     return config

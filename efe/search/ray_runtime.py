@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from efe.config import ConfigError
 from efe.specs import load_spec, replace, save_spec, spec_to_dict
+from evaluators.ray_executor import start_gate
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,10 @@ def executor_runtime(spec_path: Path, oe_config: Any) -> Iterator[None]:
     if executor["kind"] != "ray":
         yield
         return
-    try:  # heavy optional dependency: only the Ray executor needs it
+    try:  # lazy: heavy optional dependency (ray), only the Ray executor needs it
         import ray
     except ImportError as exc:
         raise ConfigError(f"evolution.executor=ray needs Ray: pip install 'efe[ray]' ({exc})") from exc
-    from evaluators.ray_executor import start_gate
 
     namespace = f"efe-{uuid.uuid4().hex[:12]}"
     started = not ray.is_initialized()

@@ -6,11 +6,9 @@ which openevolve hands to its worker processes with the rest of the environment.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from efe.llm.ledger import Ledger
 from efe.llm.novelty import clear_claims
 from efe.runspec import SPEC_ENV
+from efe.search import openevolve_adapter as oe
 from efe.search.lineage import LineageRecorder, read_lineage, rewind_lineage
 from efe.search.progress import Progress
 from efe.search.ray_runtime import executor_runtime
@@ -41,46 +40,15 @@ class SearchResult:
         return search_status(self.stop_reason)
 
 
-def _file_logging_controller():
-    from openevolve.controller import OpenEvolve
-
-    class FileLoggingOpenEvolve(OpenEvolve):
-        """openevolve with its log in the run directory only: the console shows efe's progress line."""
-
-        def _setup_logging(self) -> None:
-            log_dir = self.config.log_dir or os.path.join(self.output_dir, "logs")
-            os.makedirs(log_dir, exist_ok=True)
-            handler = logging.FileHandler(os.path.join(log_dir, "openevolve.log"))
-            handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
-            handler.setLevel(getattr(logging, self.config.log_level))
-            logging.getLogger("openevolve").addHandler(handler)
-            logging.getLogger("openevolve").setLevel(getattr(logging, self.config.log_level))
-
-    return FileLoggingOpenEvolve
-
-
-def latest_checkpoint(evolution_dir: str | Path) -> Path | None:
-    root = Path(evolution_dir) / "checkpoints"
-    if not root.exists():
-        return None
-    found = []
-    for p in root.iterdir():
-        m = re.fullmatch(r"checkpoint_(\d+)", p.name)
-        if m and (p / "metadata.json").exists():
-            found.append((int(m.group(1)), p))
-    return max(found)[1] if found else None
-
-
 def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_file: Path, config: Any,
                total_iterations: int, llm: dict, *, resume: bool = False, score_label: str = "ΔAUC",
                score_key: str = "delta_auc") -> SearchResult:
-    _FileLoggingOpenEvolve = _file_logging_controller()
     os.environ[SPEC_ENV] = str(spec_path)
     evolution_dir = run_dir / "evolution"
-    checkpoint = latest_checkpoint(evolution_dir) if resume else None
+    checkpoint = oe.latest_checkpoint(evolution_dir) if resume else None
     start_iteration = 0
     if checkpoint is not None:
-        start_iteration = int(checkpoint.name.split("_")[1])
+        start_iteration = oe.checkpoint_iteration(checkpoint)
     remaining = max(total_iterations - start_iteration, 0)
     if resume:
         _rewind(run_dir / "lineage.jsonl", start_iteration if checkpoint is not None else None)
@@ -93,14 +61,13 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
                         max_llm_failures=llm.get("max_consecutive_failures"))
     recorder = LineageRecorder(run_dir / "lineage.jsonl", run_dir / "outcomes", on_entry=progress.on_entry)
 
-    controller = _FileLoggingOpenEvolve(str(seed_program), str(evaluator_file), config,
-                                        output_dir=str(evolution_dir), population_strategy=recorder.strategy())
-    recorder.attach(controller)
+    controller = oe.make_controller(seed_program, evaluator_file, config, evolution_dir, recorder.admit)
+    oe.track_iterations(controller, recorder.set_iteration)
+    errors = oe.IterationErrors(recorder.no_program)
+    errors.attach()
 
     def stop(reason: str) -> None:
-        parallel = getattr(controller, "parallel_controller", None)
-        if parallel is not None:
-            parallel.request_shutdown()
+        oe.request_stop(controller)
 
     progress.start(stop)
     previous_sigint = signal.getsignal(signal.SIGINT)
@@ -108,8 +75,7 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     try:
         if remaining > 0:
             with executor_runtime(spec_path, config):
-                asyncio.run(controller.run(iterations=remaining,
-                                           checkpoint_path=str(checkpoint) if checkpoint else None))
+                oe.run_controller(controller, remaining, checkpoint)
         parallel_stopped = progress.stop_reason
         if parallel_stopped:
             stop_reason = parallel_stopped
@@ -120,9 +86,9 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     finally:
         signal.signal(signal.SIGINT, previous_sigint)
         progress.close()
-        recorder.detach()
+        errors.detach()
         try:
-            controller._save_checkpoint(controller.database.last_iteration)  # resume point
+            oe.save_checkpoint(controller)  # resume point
         except Exception as exc:  # noqa: BLE001 - the results must still be frozen
             log.warning("final checkpoint failed: %s", exc)
 
@@ -135,14 +101,14 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     best_code = None
     if best is not None:
         best_code = (run_dir / "programs" / f"{best['code_sha256']}.py").read_text()
-    return SearchResult(best, best_code, stop_reason, controller.database.last_iteration, lineage)
+    return SearchResult(best, best_code, stop_reason, oe.last_iteration(controller), lineage)
 
 
 def _iterations_reached(controller: Any, lineage_path: Path) -> int:
     """The last iteration that ran: the database's, or a later one that ended without a program
     (an LLM error or a rewrite identical to its parent leaves a lineage entry, not a program)."""
     seen = [int(e.get("iteration") or 0) for e in read_lineage(lineage_path)]
-    return max([int(controller.database.last_iteration), *seen])
+    return max([oe.last_iteration(controller), *seen])
 
 
 def _rewind(lineage_path: Path, through_iteration: int | None) -> None:

@@ -12,6 +12,8 @@ register_resolvers()
 
 @hydra.main(config_path="pkg://efe.conf", config_name="tab", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    # lazy: Hydra answers --help and config errors before main runs; a run's imports (openevolve,
+    # scikit-learn, the evaluators) load only for a run
     from efe.config import ConfigError
     from efe.datasets.tabular import DatasetError
     from efe.programs import ProgramContractError

@@ -13,6 +13,7 @@ import numpy as np
 
 from efe.llm.memory import RULES_SECTION, parse_rules
 from efe.programs import prompt_parts
+from efe.tab.moves import propose
 from efe.tab.roles import ROLE_KINDS
 
 _IMPORTANCE = re.compile(r"^(?P<col>.+?): (?P<value>[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?) ±", re.M)
@@ -45,8 +46,6 @@ def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
 
 
 def propose_from_prompt(prompt: str, context: dict, seed: int) -> tuple[str, str]:
-    from efe.tab.moves import propose
-
     parent, feedback = parse_prompt(prompt)
     rng = np.random.default_rng(seed)
     kinds = ROLE_KINDS.get(feedback.get("role") or "")

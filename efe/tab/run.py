@@ -18,15 +18,25 @@ from efe.datasets.split import read_train
 from efe.freeze import freeze, input_schema
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.ledger import Ledger
+from efe.plot import write_plots
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
 from efe.search.memory import memory_spec, remember_run, tab_fingerprint, tab_schema
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
-from efe.tab.parallel import worker_count
 from efe.search.steering import roles_spec, steering_summary
 from efe.specs import TabSpec, replace
+from efe.tab.context import build_context
+from efe.tab.heldout import refit, score_heldout, scorer_configs
+from efe.tab.parallel import worker_count
+from efe.tab.prepare import prepare_tab_run, search_part
+from efe.tab.prompts import TEMPLATE_DIR, system_message
+from efe.tab.report import estimates, search_cost, write_report
+from efe.tab.roles import applicable_roles
+from efe.tab.selection import select_tab
 from efe.tracking import track_run
+from evaluators.tabular.evaluator import TabEvaluator
+from evaluators.tabular.gates import GateLimits
 
 log = logging.getLogger(__name__)
 SEED_PROGRAM = seed_program("tab")
@@ -34,11 +44,6 @@ EVALUATOR_FILE = evaluator_file("tab")
 
 
 def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
-    from efe.tab.context import build_context
-    from efe.tab.prepare import prepare_tab_run, search_part
-    from efe.tab.prompts import TEMPLATE_DIR, system_message
-    from efe.tab.roles import applicable_roles
-
     started = time.time()
     iterations = int(cfg.evolution.iterations)
 
@@ -102,10 +107,6 @@ def run_tab(cfg: DictConfig, run_dir: Path, split: tuple | None = None) -> Path:
 def _final_selection(cfg: DictConfig, spec: TabSpec, run_dir: Path, result: Any, seed_source: str
                      ) -> tuple[dict, str, list[dict], dict]:
     """The program to freeze: re-scored on the selection pool; the identity unless a gain is confirmed."""
-    from efe.tab.heldout import scorer_configs
-    from efe.tab.selection import select_tab
-    from evaluators.tabular.evaluator import TabEvaluator
-
     seed_entry = next((e for e in result.lineage if e.get("kind") == "seed"), None)
     fallback = result.best or seed_entry or {"id": "seed", "kind": "seed", "iteration": 0,
                                              "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
@@ -143,10 +144,6 @@ def _announce(cfg: DictConfig, spec: TabSpec, llm: dict, iterations: int, run_di
 def _finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: dict, result: Any,
             llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict,
             memory: dict | None = None) -> Path:
-    from efe.tab.heldout import refit, score_heldout, scorer_configs
-    from efe.tab.report import estimates, search_cost, write_report
-    from evaluators.tabular.gates import GateLimits
-
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec.target)
     models = scorer_configs(list(cfg.report.models), spec.scorer)
@@ -212,8 +209,6 @@ def _finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: 
                   "openevolve output": "evolution/"},
     }
     write_report(run_dir, data)  # report.json first: the plots read the winner from it
-    from efe.plot import write_plots
-
     data["plots"] = write_plots(run_dir)
     md, _ = write_report(run_dir, data)
     return md

@@ -12,6 +12,8 @@ register_resolvers()
 
 @hydra.main(config_path="pkg://efe.conf", config_name="time", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    # lazy: Hydra answers --help and config errors before main runs; a run's imports (openevolve,
+    # scikit-learn, the evaluators) load only for a run
     from efe.config import ConfigError
     from efe.datasets.timeseries import TimeSeriesError
     from efe.time.run import run_time

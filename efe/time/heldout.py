@@ -12,7 +12,12 @@ import numpy as np
 
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.timeseries.forecasters import make_forecaster
-from evaluators.timeseries.pipeline import forecast_through, log_gains, paired_gain, score_forecasts
+from evaluators.timeseries.pipeline import (
+    forecast_through,
+    log_gains,
+    paired_gain,
+    score_forecasts,
+)
 from evaluators.timeseries.windows import cut_windows, history_meta
 
 METRICS = ("mase", "wql", "mae")

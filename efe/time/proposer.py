@@ -9,6 +9,7 @@ import numpy as np
 
 from efe.llm.memory import RULES_SECTION, parse_rules
 from efe.programs import prompt_parts
+from efe.time.moves import propose
 from efe.time.roles import ROLE_KINDS
 
 _RATIO = re.compile(r"ratio (\d+\.\d+)")
@@ -34,8 +35,6 @@ def parse_prompt(prompt: str) -> tuple[str | None, dict[str, Any]]:
 
 
 def propose_from_prompt(prompt: str, context: dict, seed: int) -> tuple[str, str]:
-    from efe.time.moves import propose
-
     parent, feedback = parse_prompt(prompt)
     kinds = ROLE_KINDS.get(feedback.get("role") or "")
     source, description = propose(parent or "", context, feedback, np.random.default_rng(seed), kinds=kinds)

@@ -13,18 +13,29 @@ from omegaconf import DictConfig
 
 from efe.cli_common import open_run, say
 from efe.config import plain_dict, required
+from efe.datasets.timeseries import check_lengths, load_timeseries
 from efe.datasets.ts_store import read_series, write_series
 from efe.freeze import freeze
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
+from efe.plot import write_plots
 from efe.resources import evaluator_file, seed_program
 from efe.sandbox import SandboxLimits
-from efe.search.memory import fingerprint, memory_markdown, memory_spec, remember_run, time_schema
+from efe.search.memory import (
+    fingerprint,
+    memory_markdown,
+    memory_spec,
+    remember_run,
+    time_schema,
+)
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.search.steering import roles_spec, steering_markdown, steering_summary
 from efe.specs import TimeSpec, build
+from efe.time.context import build_context
+from efe.time.heldout import evaluate_program, render_table
+from efe.time.prompts import TEMPLATE_DIR, system_message
 from efe.time.roles import applicable_roles
 from efe.time.selection import select_time
 from efe.tracking import track_run
@@ -36,9 +47,6 @@ EVALUATOR_FILE = evaluator_file("time")
 
 
 def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[TimeSpec, dict]:
-    from efe.datasets.timeseries import check_lengths, load_timeseries
-    from efe.time.context import build_context
-
     ds = load_timeseries(plain_dict(cfg.dataset))
     h, season = int(ds.prediction_length), int(ds.season)
     n_test, n_val = int(cfg.heldout.windows), int(cfg.windows.n_windows)
@@ -144,8 +152,6 @@ def _worst_series_md(row: dict) -> str:
 
 
 def run_time(cfg: DictConfig, run_dir: Path) -> Path:
-    from efe.time.prompts import TEMPLATE_DIR, system_message
-
     started = time.time()
     iterations = int(cfg.evolution.iterations)
     spec, context, llm, spec_path, resume = open_run(cfg, run_dir, "efe.time",
@@ -199,8 +205,6 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
 
 def _finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
             iterations: int, started: float, selection: dict, memory: dict | None = None) -> Path:
-    from efe.time.heldout import evaluate_program, render_table
-
     series = read_series(run_dir / "data" / "series.parquet")
     row = evaluate_program(source, series, spec.prediction_length, spec.season, spec.heldout.windows,
                            spec.forecaster, spec.quantile_levels, SandboxLimits.from_mapping(asdict(spec.sandbox)),
@@ -264,8 +268,6 @@ def _finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner:
           *_selection_md(selection, spec.fitness.confidence_z),
           *steering_markdown(d["steering"]), *memory_markdown(d["memory"]),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
-    from efe.plot import write_plots
-
     plots = write_plots(run_dir)
     if plots:
         md[md.index("## Winning program"):md.index("## Winning program")] = ["## The search", ""] + [

@@ -28,12 +28,18 @@ from efe import plain
 from efe.datasets.split import read_train
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from efe.specs import FeedbackSpec, TabSpec, tab_spec
+from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
 from evaluators.tabular.cascade import SharedBest
 from evaluators.tabular.costs import CostClock
 from evaluators.tabular.fitness import FitnessConstants, paired_tab_fitness
-from evaluators.tabular.pools import FoldPlan, SelectionPlan, carve_selection_pool, paired_estimate
+from evaluators.tabular.pools import (
+    FoldPlan,
+    SelectionPlan,
+    carve_selection_pool,
+    paired_estimate,
+)
 from evaluators.tabular.sampling import scoring_rows
 from evaluators.tabular.scorers import auc, auc_explained, make_scorer
 
@@ -85,7 +91,7 @@ def _failure_of(error: dict) -> SandboxFailure:
     return SandboxFailure(kind, str(error.get("message", "")), error.get("line"), detail)
 
 
-class TabEvaluator:
+class TabEvaluator(Evaluator):
     def __init__(self, spec: TabSpec | Mapping[str, Any], sandbox: Sandbox | None = None) -> None:
         self.spec = spec = tab_spec(spec)
         self.seed = spec.seed
@@ -115,16 +121,7 @@ class TabEvaluator:
         self._gate: dict[str, Any] | None = None
         self._stash: tuple[str, Any] | None = None  # (source, sandbox result) of stage 1's fold steps
 
-    def close(self) -> None:
-        self.sandbox.close()
-
     # ------------------------------------------------------------------ public
-    def evaluate(self, source: str) -> Outcome:
-        first = self.stage1(source)
-        if not first.valid:
-            return first
-        return self.stage2(source)
-
     def stage1(self, source: str) -> Outcome:
         """Gates on a small sample of pool A: validity, mutation, batch and index leakage.
 
@@ -258,9 +255,8 @@ class TabEvaluator:
             self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)  # cached: not on the clock
         return self._baselines[key]
 
-    def internal_error(self, source: str, message: str) -> Outcome:
-        """An evaluator bug must cost one candidate, never the run."""
-        return self._failed("internal", "internal", f"evaluator error: {message}"[:500])
+    def invalid_metrics(self, source: str = "") -> dict[str, float]:
+        return self._metrics(valid=False, score=self.fitness.invalid_score, new=0, dropped=0)
 
     # ------------------------------------------------------------------ helpers
     def _cascade_folds(self) -> tuple[list[int], list[int]]:
@@ -402,11 +398,7 @@ class TabEvaluator:
         }
 
     def _failed(self, stage: str, kind: str, reason: str, stdout: str | None = None) -> Outcome:
-        metrics = self._metrics(valid=False, score=self.fitness.invalid_score, new=0, dropped=0)
-        artifacts = {"verdict": f"invalid ({kind})", "reason": reason, "failure_stage": stage}
-        if stdout:
-            artifacts["program_output"] = stdout[-1500:]
-        return Outcome(metrics, artifacts, f"invalid:{kind}", reason, stage)
+        return self.failure(self.invalid_metrics(), stage, kind, reason, stdout)
 
     @staticmethod
     def _redacted(failure: SandboxFailure) -> str:

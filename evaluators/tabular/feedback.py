@@ -37,7 +37,7 @@ def importance_report(columns: list[str], per_fold: list[np.ndarray], top: int) 
 
 def permutation_report(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats: int, top: int) -> str:
     """Permutation importance (ROC-AUC drop) of each column, on a split of pool A."""
-    import lightgbm as lgb
+    import lightgbm as lgb  # lazy: lightgbm is slow to import (~0.6 s); only this fallback needs it
 
     if yA.nunique() < 2 or len(TA) < 40:
         return "(pool A too small for importances)"

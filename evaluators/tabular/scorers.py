@@ -15,6 +15,7 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+from sklearn.tree import DecisionTreeClassifier
 
 from evaluators.tabular.costs import CostClock, charged
 from evaluators.tabular.preprocess import ScorerInput
@@ -70,7 +71,7 @@ class LightGBMScorer(_OnScorerInput):
         self.seed = seed
 
     def fit_predict(self, A, y, B, categorical):
-        import lightgbm as lgb
+        import lightgbm as lgb  # lazy: lightgbm is slow to import (~0.6 s); only this scorer needs it
 
         params = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31,
                   "min_child_samples": 20, "subsample": 1.0, "colsample_bytree": 1.0}
@@ -92,8 +93,6 @@ class TreeScorer(_OnScorerInput):
         self.seed = seed
 
     def fit_predict(self, A, y, B, categorical):
-        from sklearn.tree import DecisionTreeClassifier
-
         params = {"max_depth": 4, "min_samples_leaf": 5}
         params.update(self.params)
         model = DecisionTreeClassifier(**params, random_state=self.seed)
@@ -122,7 +121,7 @@ class TabPFNScorer(_OnScorerInput):
         self.seed = seed
 
     def fit_predict(self, A, y, B, categorical):
-        import torch
+        import torch  # lazy: heavy (torch, TabPFN); only the TabPFN scorer needs them
         from tabpfn import TabPFNClassifier
 
         XA_num, yA_num = A, y

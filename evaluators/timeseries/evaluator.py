@@ -20,11 +20,18 @@ from efe.contracts import EVOLVE_END, EVOLVE_START
 from efe.datasets.ts_store import read_series
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from efe.specs import TimeSpec, time_spec
+from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 from evaluators.timeseries import gates
 from evaluators.timeseries.fitness import TimeFitnessConstants, gain_bound, time_fitness
 from evaluators.timeseries.forecasters import make_forecaster
-from evaluators.timeseries.pipeline import Forecasts, forecast_through, log_gains, paired_gain, score_forecasts
+from evaluators.timeseries.pipeline import (
+    Forecasts,
+    forecast_through,
+    log_gains,
+    paired_gain,
+    score_forecasts,
+)
 from evaluators.timeseries.windows import (
     Instance,
     cut_windows,
@@ -64,7 +71,7 @@ def block_lines(source: str) -> int:
     return sum(1 for line in block.splitlines() if line.strip() and not line.strip().startswith("#"))
 
 
-class TimeEvaluator:
+class TimeEvaluator(Evaluator):
     def __init__(self, spec: TimeSpec | Mapping[str, Any], sandbox: Sandbox | None = None) -> None:
         self.spec = spec = time_spec(spec)
         self.seed = spec.seed
@@ -100,14 +107,7 @@ class TimeEvaluator:
     def n_rotations(self) -> int:
         return len(self.groups)
 
-    def close(self) -> None:
-        self.sandbox.close()
-
     # ------------------------------------------------------------------ public
-    def evaluate(self, source: str) -> Outcome:
-        first = self.stage1(source)
-        return first if not first.valid else self.stage2(source)
-
     def stage1(self, source: str) -> Outcome:
         rotation = rotation_for(source, len(self.groups))
         members = self.groups[rotation][: self.gate_series]
@@ -304,10 +304,7 @@ class TimeEvaluator:
                 "rotation": float(rotation)}
 
     def _failed(self, stage: str, kind: str, reason: str, rotation: int) -> Outcome:
-        metrics = self._metrics(False, self.fitness.invalid_score, rotation)
-        return Outcome(metrics, {"verdict": f"invalid ({kind})", "reason": reason, "failure_stage": stage},
-                       f"invalid:{kind}", reason, stage)
+        return self.failure(self._metrics(False, self.fitness.invalid_score, rotation), stage, kind, reason)
 
-    def internal_error(self, source: str, message: str) -> Outcome:
-        return self._failed("internal", "internal", f"evaluator error: {message}"[:500],
-                            rotation_for(source, len(self.groups)))
+    def invalid_metrics(self, source: str) -> dict[str, float]:
+        return self._metrics(False, self.fitness.invalid_score, rotation_for(source, len(self.groups)))

@@ -79,6 +79,7 @@ def _finalize(out: np.ndarray, histories: list[np.ndarray], season: int, levels:
 # --------------------------------------------------------------------------- classical models
 
 def _sf_model(name: str) -> Callable[[int], Any]:
+    # lazy: slow to import (numba)
     from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
 
     return {"seasonal_naive": SeasonalNaive, "ets": AutoETS, "theta": AutoTheta}[name]
@@ -150,6 +151,7 @@ def _resolve_model_path(name: str, model_path: Any) -> str:
             raise ValueError(f"forecaster model_path '{text}' is not a model directory "
                              f"(no config.json there): {hint}")
         return str(local)
+    # lazy: part of the Chronos stack (not a declared dependency); classical forecasters never need it
     from huggingface_hub import try_to_load_from_cache
 
     if not isinstance(try_to_load_from_cache(text, "config.json"), str):
@@ -171,7 +173,7 @@ class _ChronosForecaster:
 
     def _load(self) -> Any:
         if self._pipeline is None:
-            import chronos
+            import chronos  # lazy: heavy (torch, transformers); only Chronos forecasters need it
 
             cls = getattr(chronos, self.pipeline_class)
             try:
@@ -204,7 +206,7 @@ class Chronos2Forecaster(_ChronosForecaster):
     pipeline_class = "Chronos2Pipeline"
 
     def _predict(self, batch, horizon, levels):
-        import torch
+        import torch  # lazy: heavy; only Chronos forecasters need it
 
         with warnings.catch_warnings():  # horizon beyond the native length only warns
             warnings.simplefilter("ignore")
@@ -218,7 +220,7 @@ class ChronosBoltForecaster(_ChronosForecaster):
     pipeline_class = "ChronosBoltPipeline"
 
     def _predict(self, batch, horizon, levels):
-        import torch
+        import torch  # lazy: heavy; only Chronos forecasters need it
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
