@@ -43,7 +43,7 @@ def _tab_spec(tmp_path) -> TabSpec:
 def test_a_tabular_spec_survives_spec_json_unchanged(tmp_path):
     spec = _tab_spec(tmp_path)
     assert spec.pools.n_folds == 5 and spec.gate.label_free_state is False  # conf/tab.yaml's values
-    assert spec.search.proposal.novelty.retries_offline == 3 and spec.search.executor["kind"] == "local"
+    assert spec.search.proposal.novelty.retries_offline == 8 and spec.search.executor["kind"] == "local"
     path = save_spec(tmp_path / "run" / "spec.json", spec)
     assert load_spec(path) == spec and load_spec(tmp_path / "run") == spec
     flat = json.loads(path.read_text())
