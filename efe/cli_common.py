@@ -228,6 +228,7 @@ def write_run_spec(spec: dict, run_dir: Path, llm: dict, cfg: DictConfig) -> Pat
         "outcomes_dir": str((run_dir / "outcomes").resolve()),
         "llm": llm,
         "offline_proposer": str(cfg.proposer.offline),
+        "offline_moves": plain_dict((cfg.get("proposer") or {}).get("moves")) or {},
         "proposal": {"plan_first": bool((cfg.get("proposer") or {}).get("plan_first", False)),
                      "judge": plain_dict(cfg.get("judge")) or {"name": "none"},
                      "novelty": plain_dict((cfg.get("proposer") or {}).get("novelty")) or {}},

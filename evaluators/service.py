@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from efe.feedback_record import write_feedback
 from efe.outcomes import write_outcome
 from efe.runspec import SPEC_ENV, read_spec
 from evaluators.outcome import Outcome
@@ -57,6 +58,8 @@ class EvaluatorRegistry:
         outcomes_dir = spec.get("outcomes_dir")
         if outcomes_dir:
             write_outcome(outcomes_dir, source, outcome.summary())
+            if outcome.feedback is not None:  # the offline proposer reads it when this program is a parent
+                write_feedback(outcomes_dir, source, outcome.feedback)
         return EvaluationResult(metrics=dict(outcome.metrics), artifacts=dict(outcome.artifacts))
 
     def _run_on_ray(self, spec: dict, source: str, stage: str) -> Outcome:

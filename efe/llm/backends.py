@@ -149,11 +149,13 @@ class OfflineBackend:
         self.seed = int(spec.get("seed", 0))
         context_path = spec.get("context_path")
         self.context = json.loads(Path(context_path).read_text()) if context_path else {}
+        # the parent's feedback record is read from the outcome sidecars (as data, never from the prompt's prose)
+        self.settings = {"feedback_dir": spec.get("outcomes_dir"), "moves": spec.get("offline_moves") or {}}
 
     async def complete(self, system: str, messages: list[dict], sample: int) -> tuple[str, dict]:
         user = messages[-1]["content"] if messages else ""
         digest = hashlib.sha256(f"{self.seed}|{sample}|{user}".encode()).hexdigest()
         seed = int(digest[:16], 16)
-        code, note = self.propose(user, self.context, seed)
+        code, note = self.propose(user, self.context, seed, **self.settings)
         text = f"{note}\n\n```python\n{code}\n```\n"
         return text, _usage(system + user, text)

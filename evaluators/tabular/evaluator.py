@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
 from efe import plain
 from efe.datasets.split import read_train
+from efe.feedback_record import FeedbackRecord, TabFeedback, TabScores, failure_record
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
@@ -111,6 +112,7 @@ class TabEvaluator:
         self.label_free_state = bool(gate_cfg.get("label_free_state", False))
         self.fitness = FitnessConstants.from_mapping(spec.get("fitness"))
         self.feedback_cfg = spec.get("feedback", {})
+        self.feedback_settings = feedback.FeedbackSettings.from_mapping(self.feedback_cfg)
         self.scorer = make_scorer(spec["scorer"], self.seed)
         self.limits = SandboxLimits.from_mapping(spec.get("sandbox"))
         self.sandbox = sandbox or Sandbox(self.limits)
@@ -154,8 +156,8 @@ class TabEvaluator:
         self._stash = (source, result)
         new, dropped = self._column_changes(T)
         metrics = self._metrics(valid=True, score=self.fitness.offset, new=len(new), dropped=len(dropped))
-        return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1",
-                       {"new": new, "dropped": dropped})
+        return Outcome(metrics, {}, "valid", "", "stage1", {"new": new, "dropped": dropped},
+                       feedback=FeedbackRecord("tab", stage="stage1"))
 
     def _gate_data(self) -> dict[str, Any]:
         """The stage-1 sample, its random partition and its re-indexed copy, and the plan run on them (built once)."""
@@ -165,7 +167,9 @@ class TabEvaluator:
             labels = rng.integers(0, self.gate_parts, size=len(X))
             parts = {f"X_part{k}": X[labels == k] for k in range(self.gate_parts) if (labels == k).any()}
             reindexed = X.copy()
-            reindexed.index = pd.Index(rng.permutation(len(X)) * 7 + 1_000_003, name=X.index.name)
+            limits = self.gate_limits
+            reindexed.index = pd.Index(rng.permutation(len(X)) * limits.reindex_stride + limits.reindex_offset,
+                                       name=X.index.name)
             values = {"X": X, "y": y, "X_reindexed": reindexed, **parts}
             plan = [
                 {"op": "fit", "args": ["X", "y"], "out": "state"},
@@ -263,9 +267,9 @@ class TabEvaluator:
             self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)  # cached: not on the clock
         return self._baselines[key]
 
-    def internal_error(self, source: str, message: str) -> Outcome:
-        """An evaluator bug must cost one candidate, never the run."""
-        return self._failed("internal", "internal", f"evaluator error: {message}"[:500])
+    def internal_error(self, source: str, message: str, max_chars: int = 500) -> Outcome:
+        """An evaluator bug must cost one candidate, never the run (the reason keeps ``max_chars``)."""
+        return self._failed("internal", "internal", f"evaluator error: {message}"[:max_chars])
 
     # ------------------------------------------------------------------ helpers
     def _cascade_folds(self) -> tuple[list[int], list[int]]:
@@ -341,7 +345,7 @@ class TabEvaluator:
                 auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock)
             except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
                 return self._failed("stage2", "scorer", f"the scorer could not use the features: "
-                                    f"{type(exc).__name__}: {str(exc)[:200]}")
+                                    f"{type(exc).__name__}: {str(exc)[:self.feedback_settings.error_chars]}")
             if scored.first_fold is None:
                 scored.new, scored.dropped = self._column_changes(TA)
                 scored.first_fold = (TA, yA)
@@ -377,11 +381,9 @@ class TabEvaluator:
         metrics = self._metrics(valid=True, score=fit.score, new=len(scored.new), dropped=len(scored.dropped),
                                 scored=scored, se=se, n_planned=n_planned)
         metrics["delta_auc_lcb"] = float(fit.delta_auc)
-        artifacts = {}
-        if with_feedback:
-            artifacts = self._feedback(scored, mean, se, fit, n_planned)
-        return Outcome(metrics, artifacts, "valid", "", "stage2", {"new": scored.new, "dropped": scored.dropped},
-                       runtime_s=round(eval_s, 4))
+        record = self._feedback(scored, mean, se, fit, n_planned) if with_feedback else None
+        return Outcome(metrics, {}, "valid", "", "stage2", {"new": scored.new, "dropped": scored.dropped},
+                       runtime_s=round(eval_s, 4), feedback=record)
 
     def _column_changes(self, T: pd.DataFrame) -> tuple[list[str], list[str]]:
         new = [str(c) for c in T.columns if c not in self._original]
@@ -408,10 +410,12 @@ class TabEvaluator:
 
     def _failed(self, stage: str, kind: str, reason: str, stdout: str | None = None) -> Outcome:
         metrics = self._metrics(valid=False, score=self.fitness.invalid_score, new=0, dropped=0)
-        artifacts = {"verdict": f"invalid ({kind})", "reason": reason, "failure_stage": stage}
-        if stdout:
-            artifacts["program_output"] = stdout[-1500:]
-        return Outcome(metrics, artifacts, f"invalid:{kind}", reason, stage)
+        record = failure_record("tab", kind, reason, stage, self._output_tail(stdout))
+        return Outcome(metrics, {}, f"invalid:{kind}", reason, stage, feedback=record)
+
+    def _output_tail(self, stdout: str | None) -> str:
+        """What the program printed, as much of its end as the prompt takes (``feedback.output_chars``)."""
+        return stdout[-self.feedback_settings.output_chars:] if stdout else ""
 
     @staticmethod
     def _redacted(failure: SandboxFailure) -> str:
@@ -420,49 +424,42 @@ class TabEvaluator:
                 f"{line} (message withheld: it may quote scoring-pool values; make transform robust to "
                 "unseen categories and missing values)")
 
-    def _feedback(self, scored: Scored, mean: float, se: float, fit, n_planned: int) -> dict:
+    def _feedback(self, scored: Scored, mean: float, se: float, fit, n_planned: int) -> FeedbackRecord:
         cfg = self.feedback_cfg
-        done = len(scored.deltas)
-        slow = (f"; program runtime {scored.runtime_per_fold:.0f}s per fold is penalised {fit.runtime_penalty:.2f}"
-                if fit.runtime_penalty else "")
-        stopped = ("" if done >= n_planned else
-                   f"; stopped after {done} of {n_planned} folds: even an optimistic reading of these folds "
-                   "could not beat the best program so far")
-        se_text = f"{se:.4f}" if np.isfinite(se) else "unknown"
-        scores = (f"AUC baseline {np.mean(scored.auc_base):.4f}, candidate {np.mean(scored.auc_candidate):.4f}, "
-                  f"delta {mean:+.4f} (standard error {se_text}, {done} paired folds); "
-                  f"fitness {fit.score:.4f} = {self.fitness.offset} + {self.fitness.auc_weight}*(delta - "
-                  f"{self.fitness.confidence_z}*SE = {fit.delta_auc:+.4f}) "
-                  f"- complexity {fit.complexity_penalty:.4f} - runtime {fit.runtime_penalty:.2f}; "
-                  f"per fold: pool A {len(self.folds.y) - int(np.mean(scored.n_b))} rows, pool B {int(np.mean(scored.n_b))} "
-                  f"rows{stopped}{slow}")
+        n_b = int(np.mean(scored.n_b))
+        scores = TabScores(
+            auc_base=float(np.mean(scored.auc_base)), auc_candidate=float(np.mean(scored.auc_candidate)),
+            delta=float(mean), delta_se=float(se), n_folds=len(scored.deltas), n_planned=int(n_planned),
+            fitness=float(fit.score), fitness_offset=self.fitness.offset, auc_weight=self.fitness.auc_weight,
+            confidence_z=self.fitness.confidence_z, delta_lcb=float(fit.delta_auc),
+            complexity_penalty=float(fit.complexity_penalty), runtime_penalty=float(fit.runtime_penalty),
+            runtime_per_fold=float(scored.runtime_per_fold), pool_a_rows=len(self.folds.y) - n_b, pool_b_rows=n_b)
         TA, yA = scored.first_fold
-        artifacts = {
-            "verdict": "valid",
-            "scores": scores,
-            "new_columns": ", ".join(scored.new) or "(none)",
-            "dropped_columns": ", ".join(scored.dropped) or "(none)",
-            "output_column_count": str(TA.shape[1]),
-        }
+        explained: dict[str, Any] = {}
+        error = ""
         if cfg.get("enabled", True):
             try:
                 with self.clock.part("feedback"):
-                    artifacts.update(self._explanations(scored, TA, yA, cfg))
+                    explained = self._explanations(scored, TA, yA, cfg)
             except Exception as exc:  # noqa: BLE001 - feedback must never sink an evaluation
-                artifacts["feedback_error"] = f"{type(exc).__name__}: {exc}"[:200]
-        if scored.stdout:
-            artifacts["program_output"] = scored.stdout[-1500:]
-        return artifacts
+                error = f"{type(exc).__name__}: {exc}"[:self.feedback_settings.error_chars]
+        tab = TabFeedback(scores, tuple(scored.new), tuple(scored.dropped), int(TA.shape[1]),
+                          feedback_error=error, **explained)
+        return FeedbackRecord("tab", "valid", "", "stage2", self._output_tail(scored.stdout), tab=tab)
 
-    def _explanations(self, scored: Scored, TA: pd.DataFrame, yA: pd.Series, cfg: dict) -> dict[str, str]:
+    def _explanations(self, scored: Scored, TA: pd.DataFrame, yA: pd.Series, cfg: dict) -> dict[str, Any]:
         """Importances and a readable tree, learnt on pool A (a sample of it above ``feedback.max_rows``)."""
         top = int(cfg.get("max_features", 20))
         TA_s, yA_s = scoring_rows(TA, yA, cfg.get("max_rows", 2000), self.seed)
-        out = {}
+        models = self.feedback_settings
         if cfg.get("importance", "scorer") == "scorer" and scored.importances:
-            out["importance_pool_a"] = feedback.importance_report(list(TA.columns), scored.importances, top)
+            method = "scorer"
+            ranked = feedback.scorer_importance(list(TA.columns), scored.importances, top)
         else:  # permutation importance of a small model of its own (scorers without importances: TabPFN)
-            out["permutation_importance_pool_a"] = feedback.permutation_report(
-                TA_s, yA_s, self.seed, int(cfg.get("permutation_repeats", 3)), top)
-        out["tree_pool_a"] = feedback.tree_report(TA_s, yA_s, self.seed, int(cfg.get("tree_depth", 3)))
-        return out
+            method = "permutation"
+            ranked = feedback.permutation_importances(TA_s, yA_s, self.seed, int(cfg.get("permutation_repeats", 3)),
+                                                      top, models)
+        importance, more = ranked or ((), 0)
+        return {"importance_method": method, "importance": importance, "importance_more": more,
+                "importance_note": "" if ranked is not None else feedback.TOO_SMALL,
+                "tree": feedback.tree_report(TA_s, yA_s, self.seed, int(cfg.get("tree_depth", 3)), models)}
