@@ -196,3 +196,25 @@ def test_time_proposer_reads_mase_harm_and_the_gate_reason_from_the_record(tmp_p
         counts[name] = sum(": remove" in n for n in notes)
     assert counts["worse"] > counts["better"]
     assert np.isfinite(view["help_rate"])
+
+
+def test_the_offline_back_end_hands_the_proposer_the_runs_feedback_and_move_limits(tmp_path, tab_context):
+    """The run spec names the outcomes directory (the record's transport) and ``proposer.moves``."""
+    import asyncio
+    import json
+
+    from efe.llm.backends import OfflineBackend
+
+    (tmp_path / "context.json").write_text(json.dumps(tab_context))
+    parent = render_program([Move("log", ("income",)), Move("ratio", ("income", "debt"))])
+    write_feedback(tmp_path / "outcomes", parent, failure_record("tab", "gate:row_count", "rows changed", "stage1"))
+    spec = {"offline_proposer": "efe.tab.proposer:propose_from_prompt", "seed": 0,
+            "context_path": str(tmp_path / "context.json"), "outcomes_dir": str(tmp_path / "outcomes"),
+            "offline_moves": {"max_moves": 2}}
+    backend = OfflineBackend(spec)
+    text, _ = asyncio.run(backend.complete("system", [{"role": "user", "content": _prompt(parent)}], 0))
+    assert "the parent was invalid" in text
+    write_feedback(tmp_path / "outcomes", parent, FeedbackRecord("tab", tab=TabFeedback(SCORES)))
+    for sample in range(8):  # a valid parent at max_moves=2 is never grown
+        text, _ = asyncio.run(backend.complete("system", [{"role": "user", "content": _prompt(parent)}], sample))
+        assert ": add " not in text and ("remove" in text or "swap" in text)
