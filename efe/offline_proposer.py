@@ -20,6 +20,11 @@ from efe.programs import prompt_parts
 Propose = Callable[..., tuple[str, str]]
 
 
+def verdict_view(record: FeedbackRecord) -> dict[str, Any]:
+    """The parent's validity, and an invalid parent's reason: what both libraries weigh first."""
+    return {"valid": True} if record.valid else {"valid": False, "reason": record.reason}
+
+
 def request_feedback(prompt: str, feedback_dir: str | None,
                      view: Callable[[FeedbackRecord], dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
     """(parent source, what the library weighs): the parent's record, its role and the memory rules."""

@@ -10,16 +10,14 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from efe.feedback_record import FeedbackRecord
-from efe.offline_proposer import answer
+from efe.offline_proposer import answer, verdict_view
 from efe.tab.moves import MoveLimits, propose
 from efe.tab.roles import ROLE_KINDS
 
 
 def feedback_view(record: FeedbackRecord) -> dict[str, Any]:
     """What ``efe.tab.moves.propose`` weighs: validity, importances on pool A, the paired AUC delta."""
-    feedback: dict[str, Any] = {"valid": record.valid}
-    if not record.valid:
-        feedback["reason"] = record.reason
+    feedback = verdict_view(record)
     tab = record.tab
     if tab is not None:
         feedback["delta_auc"] = tab.scores.delta

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from efe.feedback_record import FeedbackRecord
-from efe.offline_proposer import answer
+from efe.offline_proposer import answer, verdict_view
 from efe.time.moves import propose
 from efe.time.roles import ROLE_KINDS
 
 
 def feedback_view(record: FeedbackRecord) -> dict[str, Any]:
     """What ``efe.time.moves.propose`` weighs: validity and the gate's reason, MASE ratio, help/harm rates."""
-    feedback: dict[str, Any] = {"valid": record.valid}
-    if not record.valid:
-        feedback["reason"] = record.reason
+    feedback = verdict_view(record)
     ts = record.time
     if ts is not None:
         feedback["mase_ratio"] = ts.mase_ratio
