@@ -235,6 +235,7 @@ def search_spec(cfg: DictConfig, run_dir: Path, llm: dict, steering: dict, mode:
         "outcomes_dir": str((run_dir / "outcomes").resolve()),
         "llm": llm,
         "offline_proposer": str(required(cfg, "proposer.offline")),
+        "offline_moves": plain_dict(required(cfg, "proposer.moves")),
         "proposal": {"plan_first": bool(required(cfg, "proposer.plan_first")), "judge": required(cfg, "judge"),
                      "novelty": required(cfg, "proposer.novelty")},
         "executor": executor_settings(cfg),

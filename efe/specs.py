@@ -61,6 +61,7 @@ class SearchSpec:
     outcomes_dir: str
     llm: dict[str, Any]            # the llm config group, with the resolved ``backend``
     offline_proposer: str
+    offline_moves: dict[str, Any]  # proposer.moves: the offline proposer's move-library limits
     proposal: ProposalSpec
     executor: dict[str, Any]       # evolution.executor (``kind``) with the executor section (Ray adds its gate)
     sandbox_mode: str
@@ -94,6 +95,8 @@ class TabGateSpec:
     rtol: float
     atol: float
     label_free_state: bool
+    reindex_stride: int
+    reindex_offset: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,15 @@ class FeedbackSpec:
     tree_depth: int
     max_features: int
     max_rows: int
+    perm_n_estimators: int
+    perm_learning_rate: float
+    perm_num_leaves: int
+    perm_eval_fraction: float
+    perm_min_rows: int
+    tree_min_leaf: int
+    tree_rows_per_leaf: int
+    output_chars: int
+    error_chars: int
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from efe.feedback_record import failure_record
 from efe.sandbox import Sandbox
 from evaluators.outcome import Outcome
 
-PROGRAM_OUTPUT_CHARS = 1500  # the tail of a program's printed output that reaches the prompt
 
 
 class Evaluator(ABC):
     """One setting's evaluation of program sources (tabular: ``TabEvaluator``, time series: ``TimeEvaluator``)."""
 
     sandbox: Sandbox
+    setting: str                  # "tab" | "time": the feedback record's setting
+    output_chars: int = 1500      # the tail of a program's printed output that reaches the prompt
+                                  #   (tabular: conf feedback.output_chars)
 
     def close(self) -> None:
         self.sandbox.close()
@@ -42,16 +45,18 @@ class Evaluator(ABC):
     def invalid_metrics(self, source: str) -> dict[str, float]:
         """Every metric of the setting, at the invalid score (``combined_score`` and each MAP-Elites axis)."""
 
-    def internal_error(self, source: str, message: str) -> Outcome:
-        """An evaluator bug must cost one candidate, never the run."""
+    def internal_error(self, source: str, message: str, max_chars: int = 500) -> Outcome:
+        """An evaluator bug must cost one candidate, never the run (the reason keeps ``max_chars``)."""
         return self.failure(self.invalid_metrics(source), "internal", "internal",
-                            f"evaluator error: {message}"[:500])
+                            f"evaluator error: {message}"[:max_chars])
 
-    @staticmethod
-    def failure(metrics: dict[str, float], stage: str, kind: str, reason: str,
+    def failure(self, metrics: dict[str, float], stage: str, kind: str, reason: str,
                 stdout: str | None = None) -> Outcome:
-        """An invalid outcome: its verdict, reason and stage for the lineage, and the same as prompt feedback."""
-        artifacts = {"verdict": f"invalid ({kind})", "reason": reason, "failure_stage": stage}
-        if stdout:
-            artifacts["program_output"] = stdout[-PROGRAM_OUTPUT_CHARS:]
-        return Outcome(metrics, artifacts, f"invalid:{kind}", reason, stage)
+        """An invalid outcome: its verdict, reason and stage for the lineage, and the same as prompt feedback
+        (a record; the artifacts are rendered from it), with the tail of what the program printed."""
+        return Outcome(metrics, {}, f"invalid:{kind}", reason, stage,
+                       feedback=failure_record(self.setting, kind, reason, stage, self._output_tail(stdout)))
+
+    def _output_tail(self, stdout: str | None) -> str:
+        """What the program printed, as much of its end as the prompt takes (``output_chars``)."""
+        return stdout[-self.output_chars:] if stdout else ""

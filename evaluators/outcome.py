@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from efe.feedback_record import FeedbackRecord, render_artifacts
+
 
 @dataclass
 class Outcome:
@@ -14,6 +16,17 @@ class Outcome:
     stage: str = "stage2"
     columns: dict[str, list[str]] = field(default_factory=dict)  # tabular: new / dropped columns
     runtime_s: float | None = None  # kept out of metrics and prompts: it varies run to run
+    feedback: FeedbackRecord | None = None  # the feedback as data; ``artifacts`` is rendered from it
+
+    def __post_init__(self) -> None:
+        if self.feedback is not None:
+            self.artifacts = render_artifacts(self.feedback)
+
+    def with_feedback(self, feedback: FeedbackRecord) -> "Outcome":
+        """This outcome with other feedback (and the artifacts rendered from it)."""
+        self.feedback = feedback
+        self.artifacts = render_artifacts(feedback)
+        return self
 
     @property
     def valid(self) -> bool:

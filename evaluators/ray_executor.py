@@ -15,6 +15,7 @@ evaluators and the local executor import without it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -128,5 +129,8 @@ def infrastructure_outcome(local: Outcome, failures: list[str]) -> Outcome:
     """An internal-error outcome (every metric present) marked as an infrastructure failure."""
     reason = f"infrastructure failure: the Ray worker was lost {len(failures)} time(s) ({failures[-1]})"
     local.verdict, local.reason = "invalid:infrastructure", reason[:500]
+    if local.feedback is not None:
+        return local.with_feedback(dataclasses.replace(local.feedback, verdict="invalid (infrastructure)",
+                                                       reason=reason[:500]))
     local.artifacts = {**local.artifacts, "verdict": "invalid (infrastructure)", "reason": reason[:500]}
     return local

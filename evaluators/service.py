@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from openevolve.evaluation_result import EvaluationResult
 
+from efe.feedback_record import write_feedback
 from efe.outcomes import write_outcome
 from efe.runspec import SPEC_ENV, read_spec
 from efe.specs import load_spec
@@ -62,6 +63,8 @@ class EvaluatorRegistry:
             outcome = outcome_of(self.get(), source, stage)
         if search is not None:
             write_outcome(search.outcomes_dir, source, outcome.summary())
+            if outcome.feedback is not None:  # the offline proposer reads it when this program is a parent
+                write_feedback(search.outcomes_dir, source, outcome.feedback)
         return EvaluationResult(metrics=dict(outcome.metrics), artifacts=dict(outcome.artifacts))
 
     def _run_on_ray(self, spec: dict, source: str, stage: str) -> Outcome:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from efe.tab.moves import (
     propose,
     render_program,
 )
+from efe.tab.proposer import feedback_view
 from evaluators.tabular import gates
 from evaluators.tabular.evaluator import TabEvaluator
 from tests.conftest import IDENTITY_TAB, make_spec
@@ -224,11 +224,6 @@ def test_no_move_available():
         propose(IDENTITY_TAB, build_context(ds), {}, np.random.default_rng(0))
 
 
-def parse_importance(report: str) -> dict[str, float]:
-    found = re.findall(r"^(.+): ([+-]\d+\.\d+) ±", report, re.MULTILINE)
-    return {name: float(value) for name, value in found}
-
-
 def test_all_kinds_are_valid_under_the_evaluator(mixed, tmp_path):
     ds, ctx = mixed
     moves = list(one_of_each(ctx).values())
@@ -256,8 +251,6 @@ def test_proposal_chain_on_bundled_data_is_valid(name, tmp_path):
             source, description = propose(source, ctx, feedback, rng)
             outcome = ev.evaluate(source)
             assert outcome.valid, f"{description}: {outcome.reason}"
-            feedback = {"valid": True, "delta_auc": outcome.metrics["delta_auc"],
-                        "importance": parse_importance(outcome.artifacts["importance_pool_a"]),
-                        "new_columns": outcome.columns["new"]}
+            feedback = feedback_view(outcome.feedback)  # what the offline proposer reads from the sidecar
     finally:
         ev.close()

@@ -147,11 +147,13 @@ class OfflineBackend:
         self.propose = getattr(importlib.import_module(module), function)
         self.seed = spec.seed
         self.context = json.loads(Path(spec.search.context_path).read_text())
+        # the parent's feedback record is read from the outcome sidecars (as data, never from the prompt's prose)
+        self.settings = {"feedback_dir": spec.search.outcomes_dir, "moves": dict(spec.search.offline_moves)}
 
     async def complete(self, system: str, messages: list[dict], sample: int) -> tuple[str, dict]:
         user = messages[-1]["content"] if messages else ""
         digest = hashlib.sha256(f"{self.seed}|{sample}|{user}".encode()).hexdigest()
         seed = int(digest[:16], 16)
-        code, note = self.propose(user, self.context, seed)
+        code, note = self.propose(user, self.context, seed, **self.settings)
         text = f"{note}\n\n```python\n{code}\n```\n"
         return text, _usage(system + user, text)

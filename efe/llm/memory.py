@@ -11,35 +11,16 @@ back as data (``parse_rules``): helped moves gain weight, useless and failing on
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 from efe.llm.router import gain_over_parent, parent_scores
+from efe.manifest import manifest_keys
 
 RULES_SECTION = "memory_rules"
 VERDICTS = ("helped", "no effect", "failed")
-_MANIFEST = re.compile(r"^[ \t]*# efe-moves:[ \t]*(.*)$", re.M)
 _RULE = re.compile(r"^- \[(?P<verdict>helped|no effect|failed)\] add (?P<change>\S.*?\))", re.M)
-
-
-def _manifest_keys(code: str) -> set[str] | None:
-    """``kind(arg, ...)`` of every move in the program's manifest; None without one."""
-    match = _MANIFEST.search(code or "")
-    if not match:
-        return None
-    try:
-        entries = json.loads(match.group(1))
-    except ValueError:
-        return None
-    keys = set()
-    for entry in entries:
-        if not isinstance(entry, list) or not entry:
-            continue
-        args = entry[1] if len(entry) > 1 else []  # tab: [kind, columns, params]; time: [kind, params]
-        keys.add(f"{entry[0]}({', '.join(str(a) for a in args)})")
-    return keys
 
 
 class RuleBook:
@@ -55,7 +36,7 @@ class RuleBook:
             return None
         if sha not in self._keys:
             path = self.programs / f"{sha}.py"
-            self._keys[sha] = _manifest_keys(path.read_text()) if path.exists() else None
+            self._keys[sha] = manifest_keys(path.read_text()) if path.exists() else None
         return self._keys[sha]
 
     def distill(self, lineage: list[dict]) -> list[dict]:

@@ -18,7 +18,8 @@ import re
 import shutil
 from pathlib import Path
 
-_MANIFEST = re.compile(r"^[ \t]*# efe-moves:[ \t]*(.*)$", re.M)
+from efe.manifest import manifest_text
+
 _COMMENT = re.compile(r"#[^\n]*")
 CLAIMS_DIR = "novelty_claims"
 
@@ -45,9 +46,9 @@ def normalised_source(code: str) -> str:
 def novelty_keys(code: str) -> set[str]:
     """What identifies a program for the duplicate check: its normalised source and its move list."""
     keys = {"src:" + hashlib.sha256(normalised_source(code).encode()).hexdigest()}
-    match = _MANIFEST.search(code)
-    if match and match.group(1).strip():
-        keys.add("moves:" + hashlib.sha256(match.group(1).strip().encode()).hexdigest())
+    moves = manifest_text(code)
+    if moves:
+        keys.add("moves:" + hashlib.sha256(moves.encode()).hexdigest())
     return keys
 
 

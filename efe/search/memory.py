@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from efe.llm.memory import RuleBook
 from efe.llm.router import read_jsonl
+from efe.manifest import read_manifest
 from efe.programs import code_hash
 from efe.specs import RunSpec
 
@@ -69,16 +70,11 @@ def similarity(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> floa
 
 def manifest_columns(code: str) -> set[str] | None:
     """The columns a tabular program's moves name (``# efe-moves:`` manifest); None without one."""
-    for line in (code or "").splitlines():
-        text = line.strip()
-        if text.startswith("# efe-moves:"):
-            try:
-                entries = json.loads(text[len("# efe-moves:"):])
-            except ValueError:
-                return None
-            return {str(c) for e in entries if isinstance(e, list) and len(e) > 1 and isinstance(e[1], list)
-                    for c in e[1]}
-    return None
+    entries = read_manifest(code)
+    if entries is None:
+        return None
+    return {str(c) for e in entries if isinstance(e, list) and len(e) > 1 and isinstance(e[1], list)
+            for c in e[1]}
 
 
 def _matching(records: list[dict], key: str, schema: Mapping[str, Any] | None, setting: str | None,

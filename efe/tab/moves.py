@@ -9,17 +9,20 @@ statistics in ``fit`` only and treats each row on its own in ``transform``, so i
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
+from efe.config import dataclass_from_mapping
 from efe.contracts import EVOLVE_END, EVOLVE_START
+from efe.manifest import MANIFEST as MANIFEST  # re-exported: the marker the rendered programs carry
+from efe.manifest import manifest_line, read_manifest
+from efe.moves_common import NoMoveAvailable as NoMoveAvailable  # re-exported: what propose raises
+from efe.moves_common import pick, rule_weight
 
-MANIFEST = "# efe-moves:"
 KINDS = ("log", "ratio", "product", "diff", "freq", "target_enc", "group_mean", "group_dev", "bin",
          "missing", "len", "token", "drop", "date_part", "outlier", "qrank")
 ARITY = {"ratio": 2, "product": 2, "diff": 2, "group_mean": 2, "group_dev": 2}
@@ -31,11 +34,23 @@ ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
 BASE_WEIGHT = {"log": 0.6, "ratio": 1.0, "product": 0.6, "diff": 0.6, "freq": 0.4, "target_enc": 0.9,
                "group_mean": 0.4, "group_dev": 0.6, "bin": 0.25, "missing": 0.5, "len": 0.3,
                "token": 1.2, "drop": 0.3, "date_part": 0.8, "outlier": 0.4, "qrank": 0.3}
-PAIR_TOP = 4        # numeric columns combined pairwise
-GROUP_TOP = 3       # numeric columns and grouping columns crossed for group statistics
-MAX_MISSING = 0.5   # above this, a derived column could be all-NaN on a small gate sample
-REDUNDANT_R = 0.95
 TITLE_RE = r"\b([A-Z][a-z]{0,9})\."
+
+
+@dataclass(frozen=True)
+class MoveLimits:
+    """How wide the library looks and how long a program may grow (conf ``proposer.moves``)."""
+
+    pair_top: int = 4           # the most informative numeric columns combined pairwise
+    group_top: int = 3          # numeric columns and grouping columns crossed for group statistics
+    max_missing: float = 0.5    # columns missing more often than this get no derived feature (it could be
+                                # all-NaN on the small gate sample)
+    redundant_r: float = 0.95   # |correlation| above which one of the two columns is offered for dropping
+    max_moves: int = 8          # moves in one program (and at most 4x the input columns)
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any] | None) -> "MoveLimits":
+        return dataclass_from_mapping(cls, m)
 
 
 @dataclass(frozen=True)
@@ -77,7 +92,8 @@ class Move:
 # --------------------------------------------------------------------------- candidates
 
 
-def candidate_moves(context: dict, importance: dict[str, float] | None = None) -> list[tuple[Move, float]]:
+def candidate_moves(context: dict, importance: dict[str, float] | None = None,
+                    limits: MoveLimits = MoveLimits()) -> list[tuple[Move, float]]:
     """Every sensible move for this dataset, with a positive weight from context and feedback."""
     cols: dict[str, dict] = context.get("columns", {})
     n_rows = int(context.get("n_rows") or 0)
@@ -88,7 +104,7 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
         raw.append((Move(kind, columns, DEFAULT_PARAMS.get(kind, ())),
                     BASE_WEIGHT[kind] if base is None else base))
 
-    usable = {c: i for c, i in cols.items() if (i.get("missing_rate") or 0.0) <= MAX_MISSING}
+    usable = {c: i for c, i in cols.items() if (i.get("missing_rate") or 0.0) <= limits.max_missing}
     numeric = [c for c, i in usable.items() if i.get("kind") == "numeric" and i.get("n_unique", 0) >= 3]
     ranked = sorted(numeric, key=lambda c: -(info[c] + 5 * max(0.0, (importance or {}).get(c, 0.0))))
     for c in numeric:
@@ -101,7 +117,7 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
         if abs(i.get("skew") or 0.0) > 1.0:
             add("outlier", (c,))
     order = {c: k for k, c in enumerate(cols)}
-    top = sorted(ranked[:PAIR_TOP], key=order.get)  # canonical order: a pair is one move whatever the ranking
+    top = sorted(ranked[:limits.pair_top], key=order.get)  # canonical order: a pair is one move whatever the ranking
     for k, a in enumerate(top):
         for b in top[k + 1:]:
             if _mostly_nonzero(cols[b]):
@@ -120,8 +136,8 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
                 add("target_enc", (c,), BASE_WEIGHT["target_enc"] * (1.0 + min(n, 20) / 20))
     groupers = sorted([c for c in categorical if cols[c].get("n_unique", 0) <= 50]
                       + [c for c, i in usable.items() if i.get("kind") == "boolean"],
-                      key=lambda c: -info[c])[:GROUP_TOP]
-    for a in ranked[:GROUP_TOP]:
+                      key=lambda c: -info[c])[:limits.group_top]
+    for a in ranked[:limits.group_top]:
         for g in groupers:
             add("group_mean", (a, g))
             add("group_dev", (a, g))
@@ -151,7 +167,7 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None) -
         boost = sum(_boost(col_imp, c, importance) for c in move.columns) / len(move.columns)
         out.append((move, float(base * (0.1 + mean_info) * boost)))
     for a, b, r in context.get("top_correlations", []):
-        if abs(float(r)) > REDUNDANT_R and a in cols and b in cols:
+        if abs(float(r)) > limits.redundant_r and a in cols and b in cols:
             keep_score = {c: info[c] + 5 * col_imp.get(c, 0.0) for c in (a, b)}
             victim = b if keep_score[a] >= keep_score[b] else a
             move = Move("drop", (victim,))
@@ -350,8 +366,11 @@ def _comment(text: str) -> str:
     return re.sub(r"[\r\n\x00-\x1f]+", " ", text).strip()
 
 
-def render_program(moves: list[Move], rationale: str = "") -> str:
-    """A complete feature program applying ``moves`` in order (duplicate feature names dropped)."""
+def render_program(moves: list[Move], rationale: str = "", redundant_r: float = MoveLimits.redundant_r) -> str:
+    """A complete feature program applying ``moves`` in order (duplicate feature names dropped).
+
+    ``redundant_r`` is the correlation a drop move's comment names (the limit it was proposed under).
+    """
     kept: list[Move] = []
     names: set[str] = set()
     for move in moves:
@@ -360,7 +379,7 @@ def render_program(moves: list[Move], rationale: str = "") -> str:
         if key not in names:
             names.add(key)
             kept.append(move)
-    manifest = json.dumps([[m.kind, list(m.columns), list(m.params)] for m in kept])
+    manifest = manifest_line([[m.kind, list(m.columns), list(m.params)] for m in kept])
     features = [m for m in kept if m.kind != "drop"]
     drops = [m for m in kept if m.kind == "drop"]
     fit: list[str] = []
@@ -375,7 +394,7 @@ def render_program(moves: list[Move], rationale: str = "") -> str:
         transform.append("")
         for move in drops:
             transform.append(f"# --- drop {_comment(move.columns[0])}: nearly a copy of another column "
-                             f"(|r| > {REDUNDANT_R}); removing it drops redundant input")
+                             f"(|r| > {redundant_r}); removing it drops redundant input")
         transform.append(f"out = out.drop(columns=[{', '.join(_literal(m.columns[0]) for m in drops)}])")
     needs_target = any(m.kind == "target_enc" for m in features)
     fit_body = (['target = pd.Series(np.asarray(y, dtype="float64"), index=X.index)'] if needs_target else []) \
@@ -387,7 +406,7 @@ def render_program(moves: list[Move], rationale: str = "") -> str:
     return f'''"""Feature program written by efe's offline proposer from its move library (efe.tab.moves)."""
 
 {EVOLVE_START}
-{MANIFEST} {manifest}
+{manifest}
 # Moves, in order:
 {listing}{why}import math
 
@@ -417,11 +436,10 @@ def build_feature_program(seed: int = 0) -> FeatureProgram:
 
 def parse_moves(source: str) -> list[Move] | None:
     """The moves of a program rendered here; None without a (well-formed) manifest."""
-    match = re.search(r"^[ \t]*" + re.escape(MANIFEST) + r"[ \t]*(.*)$", source, re.MULTILINE)
-    if not match:
+    entries = read_manifest(source)
+    if entries is None:
         return None
     try:
-        entries = json.loads(match.group(1))
         moves = [Move(str(kind), tuple(str(c) for c in cols), tuple(params)) for kind, cols, params in entries]
         for move in moves:
             _check(move)
@@ -433,24 +451,24 @@ def parse_moves(source: str) -> list[Move] | None:
 # --------------------------------------------------------------------------- proposing
 
 
-class NoMoveAvailable(ValueError):
-    """Nothing to add or remove: the dataset offers no sound move and the parent has none."""
-
-
 def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Generator,
-            max_moves: int = 8, kinds: tuple[str, ...] | None = None) -> tuple[str, str]:
+            max_moves: int | None = None, kinds: tuple[str, ...] | None = None,
+            limits: MoveLimits = MoveLimits()) -> tuple[str, str]:
     """One search step from the parent: add, remove or swap a move. Deterministic given ``rng``.
 
     ``kinds`` (a proposer role's slice of the library) limits what is added; the memory rules in
     ``feedback["rules"]`` (move descriptor -> helped / no effect / failed) reweight the candidates.
+    ``feedback`` also holds the parent's ``valid``, ``importance`` (column -> importance on pool A)
+    and ``delta_auc``; ``max_moves`` (default ``limits.max_moves``) caps the program's length.
     """
+    max_moves = limits.max_moves if max_moves is None else max_moves
     current = parse_moves(parent_source) or []
     importance = feedback.get("importance") or None
     n_cols = int(context.get("n_columns") or len(context.get("columns", {})) or 1)
     limit = max(1, min(max_moves, 4 * n_cols))  # the gates allow at most 5x the input columns
     present = {m.feature_name() or f"drop:{m.columns[0]}" for m in current}
     available = [(m, w * rule_weight(feedback.get("rules"), move_key(m)))
-                 for m, w in candidate_moves(context, importance)
+                 for m, w in candidate_moves(context, importance, limits)
                  if (m.feature_name() or f"drop:{m.columns[0]}") not in present]
     in_role = [(m, w) for m, w in available if kinds is None or m.kind in kinds]
     if in_role or not current:
@@ -476,40 +494,27 @@ def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Ge
     moves = list(current)
     if action == "remove_last":
         gone = moves.pop()
-        return _result(moves, f"remove {gone.describe()} (the parent was invalid)")
+        return _result(limits, moves, f"remove {gone.describe()} (the parent was invalid)")
     if action == "add":
-        new = _pick(available, rng)
-        return _result(moves + [new], f"add {new.describe()}")
+        new = pick(available, rng)
+        return _result(limits, moves + [new], f"add {new.describe()}")
     gone = moves.pop(_pick_removal(moves, feedback, rng))
     if action == "remove":
-        return _result(moves, f"remove {gone.describe()}")
+        return _result(limits, moves, f"remove {gone.describe()}")
     choices = [(m, w) for m, w in available if m != gone]
     if not choices:
-        return _result(moves, f"remove {gone.describe()}")
-    new = _pick(choices, rng)
-    return _result(moves + [new], f"swap {gone.describe()} for {new.describe()}")
+        return _result(limits, moves, f"remove {gone.describe()}")
+    new = pick(choices, rng)
+    return _result(limits, moves + [new], f"swap {gone.describe()} for {new.describe()}")
 
 
-def _result(moves: list[Move], description: str) -> tuple[str, str]:
-    return render_program(moves, description), description
+def _result(limits: MoveLimits, moves: list[Move], description: str) -> tuple[str, str]:
+    return render_program(moves, description, limits.redundant_r), description
 
 
 def move_key(move: Move) -> str:
     """A move as the memory rules name it: ``kind(column, ...)``."""
     return f"{move.kind}({', '.join(move.columns)})"
-
-
-RULE_WEIGHTS = {"helped": 2.0, "no effect": 0.4, "failed": 0.1}
-
-
-def rule_weight(rules: dict[str, str] | None, key: str) -> float:
-    """How a distilled rule about this move changes its weight (1 without a rule)."""
-    return RULE_WEIGHTS.get((rules or {}).get(key, ""), 1.0)
-
-
-def _pick(weighted: list[tuple[Move, float]], rng: np.random.Generator) -> Move:
-    w = np.asarray([max(float(x), 1e-9) for _, x in weighted])
-    return weighted[int(rng.choice(len(weighted), p=w / w.sum()))][0]
 
 
 def _pick_removal(moves: list[Move], feedback: dict, rng: np.random.Generator) -> int:

@@ -12,15 +12,17 @@ dataset context and the evaluator's feedback, and needs no LLM.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from efe.contracts import EVOLVE_END, EVOLVE_START
+from efe.manifest import MANIFEST as MANIFEST  # re-exported: the marker the rendered programs carry
+from efe.manifest import manifest_line, read_manifest
+from efe.moves_common import NoMoveAvailable as NoMoveAvailable  # re-exported: what propose raises
+from efe.moves_common import pick, rule_weight
 
-MANIFEST = "# efe-moves:"
 KINDS = ("log", "boxcox", "detrend", "difference", "seasonal_adjust", "robust_scale", "recent_scale",
          "level_anchor")
 # At most one move per group; a chain keeps the groups in this order (stabilise the variance,
@@ -405,7 +407,7 @@ def render_program(moves: list[Move], rationale: str = "") -> str:
     moves = list(moves)
     for move in moves:
         _check(move)
-    manifest = json.dumps([[m.kind, list(m.params)] for m in moves])
+    manifest = manifest_line([[m.kind, list(m.params)] for m in moves])
     kinds = list(dict.fromkeys(m.kind for m in moves))
     helpers = _COMMON
     for block in dict.fromkeys(b for k in kinds for b in _NEEDS.get(k, ())):
@@ -431,7 +433,7 @@ def render_program(moves: list[Move], rationale: str = "") -> str:
     return f'''"""Transform program written by efe's offline proposer from its move library (efe.time.moves)."""
 
 {EVOLVE_START}
-{MANIFEST} {manifest}
+{manifest}
 # Moves, applied in order by transform and undone in reverse order by inverse_transform:
 {listing}{why}{imports}
 
@@ -471,11 +473,10 @@ def build_transform_program(seed: int = 0) -> TransformProgram:
 
 def parse_moves(source: str) -> list[Move] | None:
     """The moves of a program rendered here; None without a (well-formed) manifest."""
-    match = re.search(r"^[ \t]*" + re.escape(MANIFEST) + r"[ \t]*(.*)$", source or "", re.MULTILINE)
-    if not match:
+    entries = read_manifest(source)
+    if entries is None:
         return None
     try:
-        entries = json.loads(match.group(1))
         moves = [Move(str(kind), tuple(params)) for kind, params in entries]
         for move in moves:
             _check(move)
@@ -487,16 +488,15 @@ def parse_moves(source: str) -> list[Move] | None:
 # --------------------------------------------------------------------------- proposing
 
 
-class NoMoveAvailable(ValueError):
-    """Nothing to add or remove: no sound move applies and the parent has none."""
-
-
 def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Generator,
-            max_moves: int = 4, kinds: tuple[str, ...] | None = None) -> tuple[str, str]:
+            max_moves: int = 4, kinds: tuple[str, ...] | None = None, reason_chars: int = 120) -> tuple[str, str]:
     """One search step from the parent: add, remove or swap a move. Deterministic given ``rng``.
 
     ``kinds`` (a proposer role's slice of the library) limits what is added or swapped in; the
     memory rules in ``feedback["rules"]`` (move descriptor -> helped / no effect / failed) reweight.
+    ``feedback`` also holds the parent's ``valid`` and ``reason``, ``mase_ratio``, ``help_rate`` and
+    ``harm_rate``. ``max_moves`` (conf ``proposer.moves.max_moves``) caps the chain; ``reason_chars``
+    is how much of an invalid parent's reason the description quotes.
     """
     feedback = feedback or {}
     current = parse_moves(parent_source) or []
@@ -513,7 +513,7 @@ def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Ge
     if feedback.get("valid") is False and current:
         gone = current[-1]
         return _result(current[:-1], f"remove {gone.describe()} (the parent was invalid: "
-                                     f"{_comment(str(feedback.get('reason') or 'failed a gate'))[:120]})")
+                                     f"{_comment(str(feedback.get('reason') or 'failed a gate'))[:reason_chars]})")
     worse = _worse(feedback)
     better = feedback.get("mase_ratio") is not None and not worse and _num(feedback.get("mase_ratio"), 1.0) < 1.0
     probs = {"add": 0.3, "remove": 0.35, "swap": 0.35} if worse else \
@@ -527,7 +527,7 @@ def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Ge
     action = actions[int(rng.choice(len(actions), p=p / p.sum()))]
 
     if action == "add":
-        new = _pick(addable, rng)
+        new = pick(addable, rng)
         return _result(_insert(current, new), f"add {new.describe()}{_because(new, context)}")
     index = _pick_removal(current, worse, rng)
     gone = current[index]
@@ -536,7 +536,7 @@ def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Ge
         left = {GROUP[m.kind] for m in rest}
         choices = [(m, w) for m, w in candidates if m != gone and GROUP[m.kind] not in left]
         if choices:
-            new = _pick(choices, rng)
+            new = pick(choices, rng)
             return _result(_insert(rest, new), f"swap {gone.describe()} for {new.describe()}"
                                                f"{_because(new, context)}")
     why = " (the parent forecast worse than the identity)" if worse else ""
@@ -578,19 +578,6 @@ def _result(moves: list[Move], description: str) -> tuple[str, str]:
 def move_key(move: Move) -> str:
     """A move as the memory rules name it: ``kind(param, ...)``."""
     return f"{move.kind}({', '.join(str(p) for p in move.params)})"
-
-
-RULE_WEIGHTS = {"helped": 2.0, "no effect": 0.4, "failed": 0.1}
-
-
-def rule_weight(rules: dict[str, str] | None, key: str) -> float:
-    """How a distilled rule about this move changes its weight (1 without a rule)."""
-    return RULE_WEIGHTS.get((rules or {}).get(key, ""), 1.0)
-
-
-def _pick(weighted: list[tuple[Move, float]], rng: np.random.Generator) -> Move:
-    w = np.asarray([max(float(x), 1e-9) for _, x in weighted])
-    return weighted[int(rng.choice(len(weighted), p=w / w.sum()))][0]
 
 
 def _pick_removal(moves: list[Move], worse: bool, rng: np.random.Generator) -> int:

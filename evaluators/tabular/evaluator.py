@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
 from efe import plain
 from efe.datasets.split import read_train
+from efe.feedback_record import FeedbackRecord, TabFeedback, TabScores
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from efe.specs import FeedbackSpec, TabSpec, tab_spec
 from evaluators.base import Evaluator
@@ -92,6 +93,8 @@ def _failure_of(error: dict) -> SandboxFailure:
 
 
 class TabEvaluator(Evaluator):
+    setting = "tab"
+
     def __init__(self, spec: TabSpec | Mapping[str, Any], sandbox: Sandbox | None = None) -> None:
         self.spec = spec = tab_spec(spec)
         self.seed = spec.seed
@@ -114,6 +117,8 @@ class TabEvaluator(Evaluator):
         self.fitness = FitnessConstants.from_mapping(dataclasses.asdict(spec.fitness))
         self.scorer = make_scorer(spec.scorer, self.seed)
         self.limits = SandboxLimits.from_mapping(dataclasses.asdict(spec.sandbox))
+        self.feedback_settings = feedback.FeedbackSettings.from_mapping(dataclasses.asdict(spec.feedback))
+        self.output_chars = self.feedback_settings.output_chars
         self.sandbox = sandbox or Sandbox(self.limits)
         self._baselines: dict[tuple, float] = {}
         self._original = list(self.X.columns)
@@ -146,8 +151,8 @@ class TabEvaluator(Evaluator):
         self._stash = (source, result)
         new, dropped = self._column_changes(T)
         metrics = self._metrics(valid=True, score=self.fitness.offset, new=len(new), dropped=len(dropped))
-        return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1",
-                       {"new": new, "dropped": dropped})
+        return Outcome(metrics, {}, "valid", "", "stage1", {"new": new, "dropped": dropped},
+                       feedback=FeedbackRecord("tab", stage="stage1"))
 
     def _gate_data(self) -> dict[str, Any]:
         """The stage-1 sample, its random partition and its re-indexed copy, and the plan run on them (built once)."""
@@ -157,7 +162,9 @@ class TabEvaluator(Evaluator):
             labels = rng.integers(0, self.gate_parts, size=len(X))
             parts = {f"X_part{k}": X[labels == k] for k in range(self.gate_parts) if (labels == k).any()}
             reindexed = X.copy()
-            reindexed.index = pd.Index(rng.permutation(len(X)) * 7 + 1_000_003, name=X.index.name)
+            limits = self.gate_limits
+            reindexed.index = pd.Index(rng.permutation(len(X)) * limits.reindex_stride + limits.reindex_offset,
+                                       name=X.index.name)
             values = {"X": X, "y": y, "X_reindexed": reindexed, **parts}
             plan = [
                 {"op": "fit", "args": ["X", "y"], "out": "state"},
@@ -332,7 +339,7 @@ class TabEvaluator(Evaluator):
                 auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock)
             except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
                 return self._failed("stage2", "scorer", f"the scorer could not use the features: "
-                                    f"{type(exc).__name__}: {str(exc)[:200]}")
+                                    f"{type(exc).__name__}: {str(exc)[:self.feedback_settings.error_chars]}")
             if scored.first_fold is None:
                 scored.new, scored.dropped = self._column_changes(TA)
                 scored.first_fold = (TA, yA)
@@ -368,11 +375,9 @@ class TabEvaluator(Evaluator):
         metrics = self._metrics(valid=True, score=fit.score, new=len(scored.new), dropped=len(scored.dropped),
                                 scored=scored, se=se, n_planned=n_planned)
         metrics["delta_auc_lcb"] = float(fit.delta_auc)
-        artifacts = {}
-        if with_feedback:
-            artifacts = self._feedback(scored, mean, se, fit, n_planned)
-        return Outcome(metrics, artifacts, "valid", "", "stage2", {"new": scored.new, "dropped": scored.dropped},
-                       runtime_s=round(eval_s, 4))
+        record = self._feedback(scored, mean, se, fit, n_planned) if with_feedback else None
+        return Outcome(metrics, {}, "valid", "", "stage2", {"new": scored.new, "dropped": scored.dropped},
+                       runtime_s=round(eval_s, 4), feedback=record)
 
     def _column_changes(self, T: pd.DataFrame) -> tuple[list[str], list[str]]:
         new = [str(c) for c in T.columns if c not in self._original]
@@ -407,49 +412,42 @@ class TabEvaluator(Evaluator):
                 f"{line} (message withheld: it may quote scoring-pool values; make transform robust to "
                 "unseen categories and missing values)")
 
-    def _feedback(self, scored: Scored, mean: float, se: float, fit, n_planned: int) -> dict:
+    def _feedback(self, scored: Scored, mean: float, se: float, fit, n_planned: int) -> FeedbackRecord:
         cfg = self.spec.feedback
-        done = len(scored.deltas)
-        slow = (f"; program runtime {scored.runtime_per_fold:.0f}s per fold is penalised {fit.runtime_penalty:.2f}"
-                if fit.runtime_penalty else "")
-        stopped = ("" if done >= n_planned else
-                   f"; stopped after {done} of {n_planned} folds: even an optimistic reading of these folds "
-                   "could not beat the best program so far")
-        se_text = f"{se:.4f}" if np.isfinite(se) else "unknown"
-        scores = (f"AUC baseline {np.mean(scored.auc_base):.4f}, candidate {np.mean(scored.auc_candidate):.4f}, "
-                  f"delta {mean:+.4f} (standard error {se_text}, {done} paired folds); "
-                  f"fitness {fit.score:.4f} = {self.fitness.offset} + {self.fitness.auc_weight}*(delta - "
-                  f"{self.fitness.confidence_z}*SE = {fit.delta_auc:+.4f}) "
-                  f"- complexity {fit.complexity_penalty:.4f} - runtime {fit.runtime_penalty:.2f}; "
-                  f"per fold: pool A {len(self.folds.y) - int(np.mean(scored.n_b))} rows, pool B {int(np.mean(scored.n_b))} "
-                  f"rows{stopped}{slow}")
+        n_b = int(np.mean(scored.n_b))
+        scores = TabScores(
+            auc_base=float(np.mean(scored.auc_base)), auc_candidate=float(np.mean(scored.auc_candidate)),
+            delta=float(mean), delta_se=float(se), n_folds=len(scored.deltas), n_planned=int(n_planned),
+            fitness=float(fit.score), fitness_offset=self.fitness.offset, auc_weight=self.fitness.auc_weight,
+            confidence_z=self.fitness.confidence_z, delta_lcb=float(fit.delta_auc),
+            complexity_penalty=float(fit.complexity_penalty), runtime_penalty=float(fit.runtime_penalty),
+            runtime_per_fold=float(scored.runtime_per_fold), pool_a_rows=len(self.folds.y) - n_b, pool_b_rows=n_b)
         TA, yA = scored.first_fold
-        artifacts = {
-            "verdict": "valid",
-            "scores": scores,
-            "new_columns": ", ".join(scored.new) or "(none)",
-            "dropped_columns": ", ".join(scored.dropped) or "(none)",
-            "output_column_count": str(TA.shape[1]),
-        }
+        explained: dict[str, Any] = {}
+        error = ""
         if cfg.enabled:
             try:
                 with self.clock.part("feedback"):
-                    artifacts.update(self._explanations(scored, TA, yA, cfg))
+                    explained = self._explanations(scored, TA, yA, cfg)
             except Exception as exc:  # noqa: BLE001 - feedback must never sink an evaluation
-                artifacts["feedback_error"] = f"{type(exc).__name__}: {exc}"[:200]
-        if scored.stdout:
-            artifacts["program_output"] = scored.stdout[-1500:]
-        return artifacts
+                error = f"{type(exc).__name__}: {exc}"[:self.feedback_settings.error_chars]
+        tab = TabFeedback(scores, tuple(scored.new), tuple(scored.dropped), int(TA.shape[1]),
+                          feedback_error=error, **explained)
+        return FeedbackRecord("tab", "valid", "", "stage2", self._output_tail(scored.stdout), tab=tab)
 
-    def _explanations(self, scored: Scored, TA: pd.DataFrame, yA: pd.Series, cfg: FeedbackSpec) -> dict[str, str]:
+    def _explanations(self, scored: Scored, TA: pd.DataFrame, yA: pd.Series, cfg: FeedbackSpec) -> dict[str, Any]:
         """Importances and a readable tree, learnt on pool A (a sample of it above ``feedback.max_rows``)."""
         top = cfg.max_features
         TA_s, yA_s = scoring_rows(TA, yA, cfg.max_rows, self.seed)
-        out = {}
+        models = self.feedback_settings
         if cfg.importance == "scorer" and scored.importances:
-            out["importance_pool_a"] = feedback.importance_report(list(TA.columns), scored.importances, top)
+            method = "scorer"
+            ranked = feedback.scorer_importance(list(TA.columns), scored.importances, top)
         else:  # permutation importance of a small model of its own (scorers without importances: TabPFN)
-            out["permutation_importance_pool_a"] = feedback.permutation_report(
-                TA_s, yA_s, self.seed, cfg.permutation_repeats, top)
-        out["tree_pool_a"] = feedback.tree_report(TA_s, yA_s, self.seed, cfg.tree_depth)
-        return out
+            method = "permutation"
+            ranked = feedback.permutation_importances(TA_s, yA_s, self.seed, cfg.permutation_repeats,
+                                                      top, models)
+        importance, more = ranked or ((), 0)
+        return {"importance_method": method, "importance": importance, "importance_more": more,
+                "importance_note": "" if ranked is not None else feedback.TOO_SMALL,
+                "tree": feedback.tree_report(TA_s, yA_s, self.seed, cfg.tree_depth, models)}

@@ -9,16 +9,57 @@ importance of a small model of its own is the alternative (``feedback.importance
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Mapping
+
 import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, export_text
 
+from efe.config import dataclass_from_mapping
+from efe.feedback_record import Importance
 from evaluators.tabular.preprocess import ScorerInput
 
+TOO_SMALL = "(pool A too small for importances)"
 
-def importance_report(columns: list[str], per_fold: list[np.ndarray], top: int) -> str:
+
+@dataclass(frozen=True)
+class FeedbackSettings:
+    """The small models feedback learns on pool A, and how much text it passes on (conf ``feedback``).
+
+    ``perm_*``: the LightGBM model whose ROC-AUC drop gives permutation importance, fitted on
+    ``1 - perm_eval_fraction`` of pool A and scored on the rest; pool A needs ``perm_min_rows`` rows.
+    ``tree_min_leaf`` / ``tree_rows_per_leaf``: the readable tree's leaves hold at least
+    max(min_leaf, rows // rows_per_leaf) rows.
+    ``output_chars``: the tail of the program's printed output kept for the prompt; ``error_chars``: the
+    longest error message quoted (the scorer's or the feedback's own).
+    """
+
+    perm_n_estimators: int = 60
+    perm_learning_rate: float = 0.1
+    perm_num_leaves: int = 15
+    perm_eval_fraction: float = 0.3
+    perm_min_rows: int = 40
+    tree_min_leaf: int = 5
+    tree_rows_per_leaf: int = 100
+    output_chars: int = 1500
+    error_chars: int = 200
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any] | None) -> "FeedbackSettings":
+        return dataclass_from_mapping(cls, m)
+
+
+def _ranked(columns: list, mean: np.ndarray, sd: np.ndarray, order: np.ndarray,
+            top: int) -> tuple[tuple[Importance, ...], int]:
+    """(the ``top`` columns in this order, how many were left out)."""
+    kept = tuple(Importance(str(columns[i]), float(mean[i]), float(sd[i])) for i in order[:top])
+    return kept, max(len(order) - top, 0)
+
+
+def scorer_importance(columns: list[str], per_fold: list[np.ndarray], top: int) -> tuple[tuple[Importance, ...], int]:
     """Each column's share of the scorer's importance, mean ± SD over the scored folds."""
     shares = []
     for values in per_fold:
@@ -28,41 +69,36 @@ def importance_report(columns: list[str], per_fold: list[np.ndarray], top: int) 
     shares = np.vstack(shares)
     mean = shares.mean(axis=0)
     sd = shares.std(axis=0, ddof=1) if len(shares) > 1 else np.zeros_like(mean)
-    order = np.argsort(-mean, kind="stable")
-    lines = [f"{columns[i]}: {mean[i]:+.4f} ± {sd[i]:.4f}" for i in order[:top]]
-    if len(order) > top:
-        lines.append(f"... {len(order) - top} more columns")
-    return "\n".join(lines)
+    return _ranked(columns, mean, sd, np.argsort(-mean, kind="stable"), top)
 
 
-def permutation_report(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats: int, top: int) -> str:
-    """Permutation importance (ROC-AUC drop) of each column, on a split of pool A."""
+def permutation_importances(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats: int, top: int,
+                            models: FeedbackSettings = FeedbackSettings()) -> tuple[tuple[Importance, ...], int] | None:
+    """Permutation importance (ROC-AUC drop) of each column, on a split of pool A; None when pool A is too small."""
     import lightgbm as lgb  # lazy: lightgbm is slow to import (~0.6 s); only this fallback needs it
 
-    if yA.nunique() < 2 or len(TA) < 40:
-        return "(pool A too small for importances)"
-    fit_idx, eval_idx = train_test_split(np.arange(len(TA)), test_size=0.3, stratify=yA,
+    if yA.nunique() < 2 or len(TA) < models.perm_min_rows:
+        return None
+    fit_idx, eval_idx = train_test_split(np.arange(len(TA)), test_size=models.perm_eval_fraction, stratify=yA,
                                          random_state=seed)
     prep = ScorerInput().fit(TA.iloc[fit_idx])
     Xf, Xe = prep.transform(TA.iloc[fit_idx]), prep.transform(TA.iloc[eval_idx])
-    model = lgb.LGBMClassifier(n_estimators=60, learning_rate=0.1, num_leaves=15, random_state=seed,
+    model = lgb.LGBMClassifier(n_estimators=models.perm_n_estimators, learning_rate=models.perm_learning_rate,
+                               num_leaves=models.perm_num_leaves, random_state=seed,
                                n_jobs=1, deterministic=True, force_row_wise=True, verbose=-1)
     model.fit(Xf, yA.iloc[fit_idx].to_numpy())
     result = permutation_importance(model, Xe, yA.iloc[eval_idx].to_numpy(), scoring="roc_auc",
                                     n_repeats=repeats, random_state=seed, n_jobs=1)
-    order = np.argsort(-result.importances_mean)
-    lines = [f"{TA.columns[i]}: {result.importances_mean[i]:+.4f} ± {result.importances_std[i]:.4f}"
-             for i in order[:top]]
-    if len(order) > top:
-        lines.append(f"... {len(order) - top} more columns")
-    return "\n".join(lines)
+    return _ranked(list(TA.columns), result.importances_mean, result.importances_std,
+                   np.argsort(-result.importances_mean), top)
 
 
-def tree_report(TA: pd.DataFrame, yA: pd.Series, seed: int, depth: int) -> str:
+def tree_report(TA: pd.DataFrame, yA: pd.Series, seed: int, depth: int,
+                models: FeedbackSettings = FeedbackSettings()) -> str:
     """A readable shallow tree on the candidate's representation of pool A."""
     prep = ScorerInput().fit(TA)
     X = prep.transform(TA)
-    tree = DecisionTreeClassifier(max_depth=depth, min_samples_leaf=max(5, len(X) // 100),
-                                  random_state=seed)
+    leaf = max(models.tree_min_leaf, len(X) // models.tree_rows_per_leaf)
+    tree = DecisionTreeClassifier(max_depth=depth, min_samples_leaf=leaf, random_state=seed)
     tree.fit(X, yA.to_numpy())
     return export_text(tree, feature_names=[str(c) for c in TA.columns], decimals=3)  # the user's names

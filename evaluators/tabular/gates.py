@@ -18,10 +18,18 @@ from efe.config import dataclass_from_mapping
 
 @dataclass(frozen=True)
 class GateLimits:
+    """The gates' thresholds (conf ``gate``).
+
+    ``reindex_stride`` / ``reindex_offset``: the index-invariance check gives the sample the index
+    ``permutation * stride + offset`` (far from any 0..n range a program could rely on).
+    """
+
     max_column_factor: float = 5.0
     max_abs_value: float = 1e12
     rtol: float = 1e-9
     atol: float = 1e-12
+    reindex_stride: int = 7
+    reindex_offset: int = 1_000_003
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "GateLimits":

@@ -18,6 +18,7 @@ import numpy as np
 
 from efe.contracts import EVOLVE_END, EVOLVE_START
 from efe.datasets.ts_store import read_series
+from efe.feedback_record import FeedbackRecord, TimeFeedback
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from efe.specs import TimeSpec, time_spec
 from evaluators.base import Evaluator
@@ -72,6 +73,8 @@ def block_lines(source: str) -> int:
 
 
 class TimeEvaluator(Evaluator):
+    setting = "time"
+
     def __init__(self, spec: TimeSpec | Mapping[str, Any], sandbox: Sandbox | None = None) -> None:
         self.spec = spec = time_spec(spec)
         self.seed = spec.seed
@@ -182,7 +185,7 @@ class TimeEvaluator(Evaluator):
         except gates.GateFailure as exc:
             return self._failed("stage1", f"gate:{exc.gate}", exc.reason, rotation)
         metrics = self._metrics(True, self.fitness.offset, rotation)
-        return Outcome(metrics, {"stage1": "passed all gates"}, "valid", "", "stage1")
+        return Outcome(metrics, {}, "valid", "", "stage1", feedback=FeedbackRecord("time", stage="stage1"))
 
     def stage2(self, source: str, rotation: int | None = None, full: bool = False) -> Outcome:
         """Score on the rotation's windows; if the program looks promising there (or ``full``), on all of them.
@@ -246,23 +249,16 @@ class TimeEvaluator(Evaluator):
             "help_rate": float(helped.mean()), "harm_rate": float(harmed.mean()),
             "fallback_rate": float(run.fallback.mean()), "eval_seconds": float(runtime),
         })
-        errors = ", ".join(f"{k}: {v}" for k, v in run.errors.items()) or "none"
-        z = self.fitness.confidence_z
-        scope = (f"screened on {n} of {len(self.instances)} windows (no gain there, so not scored further)"
-                 if screened else f"all {n} windows")
-        artifacts = {
-            "verdict": "valid",
-            "scores": (f"MASE ratio {metrics['mase_ratio']:.4f} (geometric mean over {scope}); gain "
-                       f"{gain:+.4f} ± {se:.4f} SE in log MASE, lower bound {bound:+.4f} at z={z:g}; mean MASE "
-                       f"identity {base['mase']:.4f}, candidate {scores['mase']:.4f}; WQL ratio "
-                       f"{metrics['wql_ratio']:.4f}; MAE ratio {metrics['mae_ratio']:.4f}; fitness {fit.score:.4f} = "
-                       f"{self.fitness.offset} + {self.fitness.mase_weight}*(1 - exp(-lower bound)) - harm "
-                       f"{fit.harm_penalty:.4f} - complexity {fit.complexity_penalty:.4f}"),
-            "series": (f"{n} forecast windows: helped {int(helped.sum())}, harmed {int(harmed.sum())}, fell back to "
-                       f"identity {int(run.fallback.sum())} (program errors: {errors})"),
-            "timing": f"program + forecaster {runtime:.1f}s",
-        }
-        return Outcome(metrics, artifacts, "valid", "", "stage2", runtime_s=runtime)
+        record = FeedbackRecord("time", "valid", "", "stage2", time=TimeFeedback(
+            mase_ratio=metrics["mase_ratio"], n_windows=n, total_windows=len(self.instances), screened=screened,
+            gain=float(gain), gain_se=float(se), gain_lcb=float(bound), confidence_z=self.fitness.confidence_z,
+            mase_base=float(base["mase"]), mase_candidate=float(scores["mase"]), wql_ratio=metrics["wql_ratio"],
+            mae_ratio=metrics["mae_ratio"], fitness=float(fit.score), fitness_offset=self.fitness.offset,
+            mase_weight=self.fitness.mase_weight, harm_penalty=float(fit.harm_penalty),
+            complexity_penalty=float(fit.complexity_penalty), helped=int(helped.sum()), harmed=int(harmed.sum()),
+            fallback=int(run.fallback.sum()), errors={str(k): int(v) for k, v in run.errors.items()},
+            runtime_s=float(runtime)))
+        return Outcome(metrics, {}, "valid", "", "stage2", runtime_s=runtime, feedback=record)
 
     # ------------------------------------------------------------------ forecasting
     def forecast_through(self, source: str, instances: list[Instance], metas: list[dict]) -> Forecasts | SandboxFailure:
