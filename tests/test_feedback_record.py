@@ -208,9 +208,13 @@ def test_the_offline_back_end_hands_the_proposer_the_runs_feedback_and_move_limi
     (tmp_path / "context.json").write_text(json.dumps(tab_context))
     parent = render_program([Move("log", ("income",)), Move("ratio", ("income", "debt"))])
     write_feedback(tmp_path / "outcomes", parent, failure_record("tab", "gate:row_count", "rows changed", "stage1"))
-    spec = {"offline_proposer": "efe.tab.proposer:propose_from_prompt", "seed": 0,
-            "context_path": str(tmp_path / "context.json"), "outcomes_dir": str(tmp_path / "outcomes"),
-            "offline_moves": {"max_moves": 2}}
+    from types import SimpleNamespace
+
+    # the two parts of the typed run spec the back end reads (efe.specs.RunSpec: seed, search)
+    search = SimpleNamespace(offline_proposer="efe.tab.proposer:propose_from_prompt",
+                             context_path=str(tmp_path / "context.json"), outcomes_dir=str(tmp_path / "outcomes"),
+                             offline_moves={"max_moves": 2})
+    spec = SimpleNamespace(seed=0, search=search)
     backend = OfflineBackend(spec)
     text, _ = asyncio.run(backend.complete("system", [{"role": "user", "content": _prompt(parent)}], 0))
     assert "the parent was invalid" in text
