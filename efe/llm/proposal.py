@@ -102,14 +102,17 @@ class ProposalLLM(LLMInterface):
         remembered = self._remembered(messages)
         if remembered is not None:
             return remembered
-        role = None
-        if messages:
-            content, role = self.steering.steer(messages[-1]["content"])
-            messages = [*messages[:-1], {**messages[-1], "content": content}]
+        exhausted: set[str] = set()  # roles whose proposal repeated a program: the retry asks another role
         for attempt in range(self.novelty_retries + 1):
-            normalised, code, sha, duplicate = await self._propose(system_message, messages, role)
+            steered, role = messages, None
+            if messages:
+                content, role = self.steering.steer(messages[-1]["content"], frozenset(exhausted))
+                steered = [*messages[:-1], {**messages[-1], "content": content}]
+            normalised, code, sha, duplicate = await self._propose(system_message, steered, role)
             if duplicate is None:
                 return normalised
+            if role is not None:
+                exhausted.add(role)
         raise DuplicateRejected(duplicate_message(sha, duplicate))
 
     def _remembered(self, messages: list[dict]) -> str | None:

@@ -66,19 +66,21 @@ class Steering:
         """A number no other proposal of this run (in any worker process) has drawn."""
         return claim_sample_index(self.run_dir / "router_tickets", "ticket")
 
-    def steer(self, prompt: str) -> tuple[str, str | None]:
-        """(the prompt with role and memory sections, the role) for one proposal."""
-        if not self.names and not self.rules_in_prompt:
+    def steer(self, prompt: str, exclude: frozenset[str] = frozenset()) -> tuple[str, str | None]:
+        """(the prompt with role and memory sections, the role) for one proposal; ``exclude``: roles
+        whose proposal was just turned down as a duplicate (none left: the generic proposer)."""
+        names = [n for n in self.names if n not in exclude]
+        if not names and not self.rules_in_prompt:
             return prompt, None
         lineage = read_jsonl(self.run_dir / "lineage.jsonl")
         role = None
-        if self.names:
+        if names:
             # a ticket per proposal: workers asking at the same moment, with the same lineage, still draw apart
             digest = hashlib.sha256(f"{self.seed}|{self._ticket()}|{len(lineage)}|{prompt}".encode()).hexdigest()
             rng = random.Random(int(digest[:16], 16))
             # the lineage alone (not proposals still in flight) decides, so a re-run asks the same prompts
             # and a response cache answers them
-            role = choose_role(self.router, self.names, role_stats(lineage, self.names), rng,
+            role = choose_role(self.router, names, role_stats(lineage, names), rng,
                                self.exploration, self.cost_weight)
             prompt += render_role(self.setting, role)
         if self.rules_in_prompt:
