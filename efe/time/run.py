@@ -69,6 +69,7 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[dict, dict]:
                     "min_instances_per_rotation": int(cfg.windows.min_instances_per_rotation)},
         "selection": {"windows": n_sel, "claim_windows": n_claim, "top_k": int(sel_cfg.get("top_k", 0) or 0),
                       "require_gain": bool(sel_cfg.get("require_gain", True)),
+                      "confirm": bool(sel_cfg.confirm),
                       "min_gain": float(sel_cfg.get("min_gain", 0.0) or 0.0),
                       "max_series_loss": (None if sel_cfg.get("max_series_loss") is None
                                           else float(sel_cfg.get("max_series_loss"))),
