@@ -187,6 +187,7 @@ class TimeSelectionSpec:
     claim_windows: int
     top_k: int
     require_gain: bool
+    confirm: bool
     min_gain: float
     max_series_loss: float | None
     interval_z: float

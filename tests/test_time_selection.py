@@ -93,8 +93,8 @@ def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
             "windows": {"n_windows": 4, "stride": 6, "min_history": 24, "end_offset": 0, "max_history": 120,
                         "max_total": 0, "n_rotations": 3, "min_instances_per_rotation": 10},
             "heldout": {"windows": 1, "stride": 12}, "gate": {},
-            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "min_gain": 0.0,
-                          "max_series_loss": 0.05, "interval_z": 2.0}}
+            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "confirm": False,
+                          "min_gain": 0.0, "max_series_loss": 0.05, "interval_z": 2.0}}
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
     assert row["gain_lcb"] > 0 and row["worst_series"] == "grow" and not row["series_ok"], row
@@ -104,3 +104,57 @@ def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
     assert mean_only.decision == "gain" and mean_only.chosen["kind"] == "candidate"
     claimed = mean_only.claimed  # measured on the claim windows, after the choice
     assert "claim windows" in claimed["source"] and claimed["n_windows"] == 2 * len(series)
+
+
+LATE_HARM = STANDARDIZE.replace('''    def transform(self, y, state):
+        return (np.asarray(y, dtype=float) - state["mean"]) / state["std"]
+
+    def inverse_transform(self, z, state):
+        return np.asarray(z, dtype=float) * state["std"] + state["mean"]''', '''    def _wiggle(self, n, state):
+        # from a history of LATE points on: a 3-std wave of period 5 the forecaster cannot follow
+        on = 3.0 if state["hist_len"] >= LATE else 0.0
+        return on * np.sin(2 * np.pi * np.arange(n) / 5 + 1.0)
+
+    def transform(self, y, state):
+        y = np.asarray(y, dtype=float)
+        return (y - state["mean"]) / state["std"] + self._wiggle(len(y), state)
+
+    def inverse_transform(self, z, state):
+        z = np.asarray(z, dtype=float)
+        return (z - self._wiggle(len(z), state)) * state["std"] + state["mean"]''').replace(
+    "import numpy as np\n", "import numpy as np\n\nLATE = 124\n", 1)
+
+
+def test_a_gain_the_claim_windows_do_not_confirm_is_not_frozen(tmp_path):
+    """A program that helps on every selection window and hurts on the claim windows (the latest ones,
+    longer histories): its selection lower bound is positive, the claim windows say otherwise, and the
+    identity is frozen; without selection.confirm the same program would be frozen."""
+    rng = np.random.default_rng(2)
+    t = np.arange(144)
+    series = {f"add{k}": 50 + 40 * np.sin(2 * np.pi * (t + k) / 12) + 0.2 * t + rng.standard_normal(len(t))
+              for k in range(4)}
+    write_series(tmp_path / "train.parquet", series)
+    (tmp_path / "programs").mkdir()
+    lineage = []
+    for kind, source, fitness in (("seed", seed_program("time").read_text(), 0.5), ("candidate", LATE_HARM, 1.2)):
+        sha = hashlib.sha256(source.encode()).hexdigest()
+        (tmp_path / "programs" / f"{sha}.py").write_text(source)
+        lineage.append({"id": kind, "kind": kind, "code_sha256": sha,
+                        "metrics": {"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}})
+    spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
+            "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {}, "freq": "M", "run_dir": None,
+            "dataset": {"name": "test", "description": "", "warnings": [], "n_series": len(series)},
+            "windows": {"n_windows": 4, "stride": 6, "min_history": 24, "end_offset": 0, "max_history": 120,
+                        "max_total": 0, "n_rotations": 3, "min_instances_per_rotation": 10},
+            "heldout": {"windows": 1, "stride": 12}, "gate": {},
+            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "confirm": True,
+                          "min_gain": 0.0, "max_series_loss": 0.05, "interval_z": 2.0}}
+    guarded = select_time(lineage, tmp_path, spec)
+    row = next(r for r in guarded.table if r["kind"] == "candidate")
+    assert row["gain_lcb"] > 0 and row["series_ok"], row
+    assert guarded.decision == "not confirmed" and guarded.chosen["kind"] == "seed", (guarded.decision, guarded.claimed)
+    assert guarded.unconfirmed["gain"] < 0 and guarded.unconfirmed["n_windows"] == 2 * len(series)
+    assert guarded.claimed["gain"] == 0.0
+    unguarded = select_time(lineage, tmp_path, {**spec, "selection": {**spec["selection"], "confirm": False}})
+    assert unguarded.decision == "gain" and unguarded.chosen["kind"] == "candidate"
+    assert unguarded.claimed["gain"] == guarded.unconfirmed["gain"]

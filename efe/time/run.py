@@ -79,6 +79,7 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[TimeSpec, dict]:
                     "min_instances_per_rotation": int(cfg.windows.min_instances_per_rotation)},
         "selection": {"windows": n_sel, "claim_windows": n_claim, "top_k": int(sel_cfg["top_k"] or 0),
                       "require_gain": bool(sel_cfg["require_gain"]),
+                      "confirm": bool(sel_cfg["confirm"]),
                       "min_gain": float(sel_cfg["min_gain"] or 0.0),
                       "max_series_loss": (None if sel_cfg["max_series_loss"] is None
                                           else float(sel_cfg["max_series_loss"])),
@@ -98,6 +99,9 @@ def _selection_md(selection: dict, z: float) -> list[str]:
     said = {"gain": "the best eligible finalist's lower bound is above zero, so it is frozen",
             "no gain found": "no gain found: no eligible finalist's lower bound is above zero, so the identity is "
                              "frozen",
+            "not confirmed": "no gain confirmed: the best eligible finalist's lower bound is above zero on the "
+                             "selection windows, but the claim windows did not confirm it (selection.confirm), "
+                             "so the identity is frozen",
             "gain not required": "the best eligible finalist is frozen although its lower bound is not above zero "
                                  "(selection.require_gain=false)"}[selection["decision"]]
     max_loss = selection.get("max_series_loss")
@@ -122,6 +126,13 @@ def _selection_md(selection: dict, z: float) -> list[str]:
                      f"| {f['gain']:+.4f} ± {f['gain_se']:.4f} | {f['gain_lcb']:+.4f} | "
                      f"{f.get('worst_series')} ({f.get('worst_series_gain', 0.0):+.4f}) | {eligible} | "
                      f"{f['n_windows']} |")
+    unconfirmed = selection.get("unconfirmed")
+    if unconfirmed:
+        lo, hi = unconfirmed["interval"]
+        lines += ["", f"On the {unconfirmed['n_windows']} claim windows the finalist gained {unconfirmed['gain']:+.4f} "
+                  f"log MASE, interval [{lo:+.4f}, {hi:+.4f}]; worst series {unconfirmed['worst_series']} "
+                  f"({unconfirmed['worst_series_gain']:+.4f}). A gain must be above zero there, and no series worse "
+                  "than the per-series rule allows, for a program to be frozen."]
     claimed = selection.get("claimed")
     if claimed:
         lo, hi = claimed["interval"]
@@ -181,7 +192,7 @@ def run_time(cfg: DictConfig, run_dir: Path) -> Path:
             f"{spec.selection.windows} selection window(s) the search never saw")
         picked = select_time(result.lineage, run_dir, spec)
         selection.update(decision=picked.decision, table=picked.table, best=picked.best, claimed=picked.claimed,
-                         rejected_for_series=picked.rejected_for_series,
+                         rejected_for_series=picked.rejected_for_series, unconfirmed=picked.unconfirmed,
                          claim_windows=spec.selection.claim_windows,
                          max_series_loss=spec.selection.max_series_loss)
         if picked.chosen is not None:
@@ -258,7 +269,8 @@ def _finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner:
           *summary_line(d["search"]["judge"]),
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
           f"{d['winner']['fitness']:.4f}, search MASE ratio {d['winner']['mase_ratio']:.4f}"
-          + (" (the identity: no gain found)." if selection["decision"] == "no gain found" else "."),
+          + (f" (the identity: {selection['decision']})." if selection["decision"] in ("no gain found", "not confirmed")
+             else "."),
           f"- Cost: {search_windows} search windows per evaluation, each forecaster fit on at most "
           f"{spec.windows.max_history} points of history; "
           + (f"{mean_eval_s:.2f} s per scored program on average." if mean_eval_s else "no program was scored."), "",

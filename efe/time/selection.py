@@ -28,11 +28,12 @@ from evaluators.timeseries.windows import span
 @dataclass
 class TimeSelection:
     chosen: dict | None                 # the lineage entry to freeze (None: keep the search's winner)
-    decision: str                       # "gain" | "no gain found" | "gain not required" | "skipped"
+    decision: str                       # "gain" | "no gain found" | "not confirmed" | "gain not required" | "skipped"
     table: list[dict] = field(default_factory=list)
     best: dict | None = None            # the best eligible finalist's row (by lower bound), frozen or not
     claimed: dict | None = None         # the frozen program's gain as reported (see ``claim``)
     rejected_for_series: int = 0        # finalists with a positive lower bound that hurt one series too much
+    unconfirmed: dict | None = None     # "not confirmed": the chosen finalist's claim-window result
 
 
 def selection_spec(spec: TimeSpec, part: str = "choose") -> TimeSpec:
@@ -121,10 +122,25 @@ def select_time(lineage: list[dict], run_dir: Path, spec: TimeSpec | Mapping[str
         return _decide(seed, "no gain found", table, None, rejected, spec)
     entry, best, code = max(ranked, key=lambda item: (item[1]["gain_lcb"], item[1]["gain"]))
     if best["gain_lcb"] > sel.min_gain:  # above rounding noise, not just above 0
-        return _decide(entry, "gain", table, best, rejected, spec, code)
+        chosen = _decide(entry, "gain", table, best, rejected, spec, code)
+        if sel.confirm and not _confirmed(chosen.claimed, sel.min_gain, max_loss):
+            unconfirmed = _decide(seed, "not confirmed", table, best, rejected, spec)
+            unconfirmed.unconfirmed = chosen.claimed
+            return unconfirmed
+        return chosen
     if not sel.require_gain:
         return _decide(entry, "gain not required", table, best, rejected, spec, code)
     return _decide(seed, "no gain found", table, best, rejected, spec)
+
+
+def _confirmed(claimed: dict | None, min_gain: float, max_loss: float | None) -> bool:
+    """The claim windows agree with the choice: a gain above rounding level and, with the per-series
+    rule, no series worse than it allows there (claim windows only: nothing else is chosen on them)."""
+    if not claimed or not claimed["n_windows"]:
+        return True  # no claim windows (claim_windows: 0): nothing to confirm on
+    if claimed["gain"] <= min_gain:
+        return False
+    return max_loss is None or claimed["worst_series_gain"] >= -max_loss
 
 
 def _decide(entry: dict | None, decision: str, table: list[dict], best: dict | None, rejected: int,
