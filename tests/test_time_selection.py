@@ -38,6 +38,29 @@ def run_on(tmp_path: Path, series: dict[str, np.ndarray], description: str, iter
             "frozen": (run / "frozen" / "program.py").read_text()}
 
 
+def seed_and_candidate(tmp_path: Path, series: dict[str, np.ndarray], candidate: str, confirm: bool
+                       ) -> tuple[list[dict], dict]:
+    """A lineage of the identity and one candidate, and the time spec final selection reads (4 selection
+    and 2 claim windows, 6 steps apart, theta, the per-series rule at 0.05)."""
+    write_series(tmp_path / "train.parquet", series)
+    (tmp_path / "programs").mkdir()
+    lineage = []
+    for kind, source, fitness in (("seed", seed_program("time").read_text(), 0.5), ("candidate", candidate, 1.2)):
+        sha = hashlib.sha256(source.encode()).hexdigest()
+        (tmp_path / "programs" / f"{sha}.py").write_text(source)
+        lineage.append({"id": kind, "kind": kind, "code_sha256": sha,
+                        "metrics": {"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}})
+    spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
+            "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {}, "freq": "M", "run_dir": None,
+            "dataset": {"name": "test", "description": "", "warnings": [], "n_series": len(series)},
+            "windows": {"n_windows": 4, "stride": 6, "min_history": 24, "end_offset": 0, "max_history": 120,
+                        "max_total": 0, "n_rotations": 3, "min_instances_per_rotation": 10},
+            "heldout": {"windows": 1, "stride": 12}, "gate": {},
+            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "confirm": confirm,
+                          "min_gain": 0.0, "max_series_loss": 0.05, "interval_z": 2.0}}
+    return lineage, spec
+
+
 def test_noise_around_a_level_freezes_the_identity(tmp_path):
     rng = np.random.default_rng(0)
     series = {f"s{k}": 100.0 + 5.0 * rng.standard_normal(132) for k in range(4)}
@@ -79,22 +102,7 @@ def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
               for k in range(5)}
     series["grow"] = (10.0 * np.exp(0.03 * t) * (1.0 + 0.35 * np.sin(2 * np.pi * t / 12))
                       * np.exp(0.03 * rng.standard_normal(len(t))))
-    write_series(tmp_path / "train.parquet", series)
-    (tmp_path / "programs").mkdir()
-    lineage = []
-    for kind, source, fitness in (("seed", seed_program("time").read_text(), 0.5), ("candidate", STANDARDIZE, 1.2)):
-        sha = hashlib.sha256(source.encode()).hexdigest()
-        (tmp_path / "programs" / f"{sha}.py").write_text(source)
-        lineage.append({"id": kind, "kind": kind, "code_sha256": sha,
-                        "metrics": {"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}})
-    spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
-            "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {}, "freq": "M", "run_dir": None,
-            "dataset": {"name": "test", "description": "", "warnings": [], "n_series": len(series)},
-            "windows": {"n_windows": 4, "stride": 6, "min_history": 24, "end_offset": 0, "max_history": 120,
-                        "max_total": 0, "n_rotations": 3, "min_instances_per_rotation": 10},
-            "heldout": {"windows": 1, "stride": 12}, "gate": {},
-            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "confirm": False,
-                          "min_gain": 0.0, "max_series_loss": 0.05, "interval_z": 2.0}}
+    lineage, spec = seed_and_candidate(tmp_path, series, STANDARDIZE, confirm=False)
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
     assert row["gain_lcb"] > 0 and row["worst_series"] == "grow" and not row["series_ok"], row
@@ -133,22 +141,7 @@ def test_a_gain_the_claim_windows_do_not_confirm_is_not_frozen(tmp_path):
     t = np.arange(144)
     series = {f"add{k}": 50 + 40 * np.sin(2 * np.pi * (t + k) / 12) + 0.2 * t + rng.standard_normal(len(t))
               for k in range(4)}
-    write_series(tmp_path / "train.parquet", series)
-    (tmp_path / "programs").mkdir()
-    lineage = []
-    for kind, source, fitness in (("seed", seed_program("time").read_text(), 0.5), ("candidate", LATE_HARM, 1.2)):
-        sha = hashlib.sha256(source.encode()).hexdigest()
-        (tmp_path / "programs" / f"{sha}.py").write_text(source)
-        lineage.append({"id": kind, "kind": kind, "code_sha256": sha,
-                        "metrics": {"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}})
-    spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
-            "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {}, "freq": "M", "run_dir": None,
-            "dataset": {"name": "test", "description": "", "warnings": [], "n_series": len(series)},
-            "windows": {"n_windows": 4, "stride": 6, "min_history": 24, "end_offset": 0, "max_history": 120,
-                        "max_total": 0, "n_rotations": 3, "min_instances_per_rotation": 10},
-            "heldout": {"windows": 1, "stride": 12}, "gate": {},
-            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "confirm": True,
-                          "min_gain": 0.0, "max_series_loss": 0.05, "interval_z": 2.0}}
+    lineage, spec = seed_and_candidate(tmp_path, series, LATE_HARM, confirm=True)
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
     assert row["gain_lcb"] > 0 and row["series_ok"], row
