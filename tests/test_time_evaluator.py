@@ -54,7 +54,8 @@ def spec_for(tmp: Path, forecaster: str = "seasonal_naive", n_series: int = 12) 
         "windows": {"n_windows": 3, "min_history": 24, "n_rotations": 1, "stride": 12, "end_offset": 0,
                     "max_history": 96, "max_total": 0, "min_instances_per_rotation": 10},
         "heldout": {"windows": 1, "stride": 12},
-        "selection": {"windows": 0, "claim_windows": 0, "top_k": 0, "require_gain": True, "min_gain": 0.0,
+        "selection": {"windows": 0, "claim_windows": 0, "top_k": 0, "require_gain": True, "confirm": True,
+                      "min_gain": 0.0,
                       "max_series_loss": None, "interval_z": 2.0},
         "gate": {"sample_series": 3}, "fitness": {}, "sandbox": {"timeout_s": 30, "memory_mb": 1024, "cpu_s": 60},
     }
