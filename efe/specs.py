@@ -1,6 +1,6 @@
 """Typed run specs: what a tabular or time-series run was started with, as frozen dataclasses.
 
-A spec is built once from the resolved Hydra config (``efe.tab.prepare``, ``efe.time.run``,
+A spec is built once from the resolved Hydra config (``efe.tab.prepare``, ``efe.time.prepare``,
 ``efe.cli_common``), written to ``spec.json`` in the run directory and read back here, also by
 the evaluators inside openevolve's worker processes. The dataclasses hold no defaults: every
 tunable value comes from ``conf/``. A spec.json of an earlier efe version may lack a section

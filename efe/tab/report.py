@@ -9,14 +9,28 @@ plus a sentence when the held-out part is too small to confirm a gain of the cla
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
+from efe.config import required
+from efe.datasets.split import read_train
+from efe.freeze import freeze, input_schema
+from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
+from efe.llm.ledger import Ledger
+from efe.plot import write_plots
+from efe.sandbox import SandboxLimits
 from efe.search.memory import memory_markdown
-from efe.search.steering import steering_markdown
+from efe.search.steering import steering_markdown, steering_summary
+from efe.specs import TabSpec
+from efe.tab.heldout import refit, score_heldout, scorer_configs
+from efe.tab.parallel import worker_count
+from evaluators.tabular.gates import GateLimits
 
 
 def _interval(mean: float, se: float, z: float) -> dict:
@@ -248,3 +262,82 @@ def _estimate_lines(d: dict) -> list[str]:
             lines.append(f"- {h['model']}: {h['note']}.{agree}")
     lines.append("")
     return lines
+
+
+def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: dict, result: Any,
+            llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict,
+            memory: dict | None = None) -> Path:
+    """Freeze the winner, score it on the held-out part, write report.json, the plots and report.md."""
+    X_train, y_train = read_train(spec.train_path, spec.target)
+    X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec.target)
+    models = scorer_configs(list(cfg.report.models), spec.scorer)
+    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(asdict(spec.sandbox)),
+                 spec.seed, GateLimits.from_mapping(asdict(spec.gate)))
+    fresh_row = next((f for f in finalists if f["id"] == winner.get("id")), None)
+    interval_z = float(required(cfg, "report.interval_z"))
+
+    def freeze_winner() -> dict:
+        claimed = estimates(winner, fresh_row, held.rows, interval_z, spec.scorer["name"])
+        freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
+               output_columns=[str(c) for c in held.test_out.columns],
+               extra={"dataset": spec.dataset.name, "target": spec.target,
+                      "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
+                      "positive_label": spec.dataset.positive_label,
+                      "search_fitness": winner["metrics"].get("combined_score"),
+                      "search_delta_auc": winner["metrics"].get("delta_auc"),
+                      "selection": selection.get("verdict"), "estimates": claimed,
+                      "heldout_auc": {r["model"]: round(r["auc_efe"], 6) for r in held.rows}, "heldout": held.rows,
+                      "new_columns": winner.get("new_columns", []),
+                      "dropped_columns": winner.get("dropped_columns", [])})
+        return claimed
+
+    freeze_winner()  # the result is safe before any report model runs
+    score_heldout(held, X_train, y_train, X_test, y_test, models, spec.seed,
+                  worker_count(required(cfg, "selection.workers")))
+    claimed = freeze_winner()  # the same files, now with the held-out scores in the manifest
+
+    totals = Ledger(run_dir, llm.get("prices")).totals()
+    candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
+    valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
+    data = {
+        "dataset": {"name": spec.dataset.name, "target": spec.target,
+                    "positive_label": spec.dataset.positive_label, "train_rows": len(X_train),
+                    "heldout_rows": len(X_test), "n_features": X_train.shape[1],
+                    "heldout_source": _heldout_source(run_dir), "warnings": spec.dataset.warnings},
+        "search_scorer": spec.scorer["name"],
+        "sandbox_mode": spec.search.sandbox_mode,
+        "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
+                   "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
+                   "valid": valid,
+                   "invalid": len(candidates) - valid,
+                   "no_program": sum(1 for e in result.lineage if e.get("kind") == "no_program"),
+                   "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
+                   "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
+        "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
+                   "fitness": winner["metrics"].get("combined_score", 0.0),
+                   "delta_auc": winner["metrics"].get("delta_auc", 0.0),
+                   "delta_auc_se": winner["metrics"].get("delta_auc_se", 0.0),
+                   "n_folds": winner["metrics"].get("n_folds", 0.0), "kind": winner.get("kind", "candidate"),
+                   "new_columns": winner.get("new_columns", []), "dropped_columns": winner.get("dropped_columns", []),
+                   "source": source},
+        "heldout": held.rows,
+        "heldout_skipped": held.skipped,
+        "finalists": finalists,
+        "selection": selection,
+        "estimates": claimed,
+        "search_cost": search_cost(candidates),
+        "steering": steering_summary(result.lineage, run_dir, spec.search.roles),
+        "memory": memory,
+        "files": {"frozen program": "frozen/", "winner source": "best/program.py", "lineage": "lineage.jsonl",
+                  "LLM ledger": "llm.jsonl", "dataset context": "context.json", "configuration": "config.yaml",
+                  "openevolve output": "evolution/"},
+    }
+    write_report(run_dir, data)  # report.json first: the plots read the winner from it
+    data["plots"] = write_plots(run_dir)
+    md, _ = write_report(run_dir, data)
+    return md
+
+
+def _heldout_source(run_dir: Path) -> str | None:
+    path = run_dir / "data" / "heldout.json"
+    return json.loads(path.read_text()).get("source") if path.exists() else None

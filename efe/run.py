@@ -1,0 +1,60 @@
+"""One EFE run, the same steps for every setting: load → split → context → spec → search → select → freeze → report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from efe.cli_common import open_run, say
+from efe.config import plain_dict, required
+from efe.search.memory import remember_run
+from efe.search.oe_config import build_config
+from efe.search.runner import run_search
+from efe.setting import Choice, Setting
+from efe.tracking import track_run
+
+
+def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
+    """A new run, or a resumed one (``resume=<run dir>``); the setting supplies every step's specifics."""
+    started = time.time()
+    iterations = int(cfg.evolution.iterations)
+    # load → split → context → spec (a resumed run reads them back from run_dir)
+    spec, context, llm, spec_path, resume = open_run(cfg, run_dir, f"efe.{setting.name}",
+                                                     lambda: setting.prepare(cfg, run_dir))
+    headline, backend = setting.describe(spec, llm, iterations)
+    say(headline)
+    say(f"LLM: {backend}")
+    say(f"run directory: {run_dir}")
+    seed_source = (run_dir / "seed_program.py").read_text()
+    # search
+    oe_config = build_config(plain_dict(cfg.evolution.openevolve), llm,
+                             system_message=setting.system_message(spec, context, seed_source),
+                             template_dir=str(setting.template_dir), seed=int(cfg.seed), iterations=iterations,
+                             output_dir=str(run_dir / "evolution"))
+    result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
+                        iterations, llm, resume=resume, **setting.score_names)
+    say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
+    # select
+    choice = setting.select(cfg, spec, run_dir, result, seed_source)
+    memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, choice.winner)
+    _write_best(run_dir, choice)
+    # freeze → report
+    report = setting.finish(cfg, spec, run_dir, choice, result, llm, iterations, started, memory)
+    track_run(cfg, run_dir, setting.name)
+    say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
+    say(f"  report:          {report}")
+    say(f"  frozen program:  {run_dir / 'frozen'}")
+    say(f"  lineage:         {run_dir / 'lineage.jsonl'} ({len(result.lineage)} entries)")
+    for line in setting.next_steps(run_dir):
+        say(line)
+    return run_dir
+
+
+def _write_best(run_dir: Path, choice: Choice) -> None:
+    best_dir = run_dir / "best"
+    best_dir.mkdir(exist_ok=True)
+    (best_dir / "program.py").write_text(choice.source)
+    (best_dir / "info.json").write_text(json.dumps(choice.winner, indent=2, default=str))

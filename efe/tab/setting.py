@@ -1,0 +1,110 @@
+"""EFE-Tab as a ``Setting``: one table, ROC-AUC of a fixed downstream model, a held-out part of rows."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from efe.cli_common import say
+from efe.config import required
+from efe.resources import evaluator_file, seed_program
+from efe.search.memory import memory_spec, tab_fingerprint, tab_schema
+from efe.search.steering import roles_spec
+from efe.setting import Choice
+from efe.specs import TabSpec, replace
+from efe.tab import report
+from efe.tab.context import build_context
+from efe.tab.heldout import scorer_configs
+from efe.tab.prepare import prepare_tab_run, search_part
+from efe.tab.prompts import TEMPLATE_DIR, system_message
+from efe.tab.roles import applicable_roles
+from efe.tab.selection import select_tab
+from evaluators.tabular.evaluator import TabEvaluator
+
+log = logging.getLogger("efe.tab.run")  # the logger name efe.log has always shown for a run's report failure
+
+
+class TabSetting:
+    name = "tab"
+    evaluator_file = evaluator_file("tab")
+    seed_program = seed_program("tab")
+    template_dir = TEMPLATE_DIR
+    system_message = staticmethod(system_message)
+    score_names: dict[str, str] = {}
+    after_search = "refitting the winner on the whole training part"
+
+    def __init__(self, split: tuple | None = None) -> None:
+        self.split = split  # (training, held-out) parts given directly, e.g. a benchmark's outer fold
+
+    def prepare(self, cfg: DictConfig, run_dir: Path) -> tuple[TabSpec, dict, dict]:
+        spec, train, _ = prepare_tab_run(cfg, run_dir, self.split)
+        context = build_context(search_part(train, spec), seed=int(cfg.seed))  # not the selection pool
+        allowed = required(cfg, "proposer.allowed_moves")
+        if allowed:
+            context["allowed_moves"] = list(allowed)
+        steering = {"roles": roles_spec(required(cfg, "proposer"), "tab", applicable_roles(context)),
+                    "memory": memory_spec(required(cfg, "memory"), tab_fingerprint(context, spec.target),
+                                          tab_schema(context, spec.target), "tab")}
+        recalled = steering["memory"]
+        if recalled["programs"]:
+            say(f"memory: {len(recalled['programs'])} stored program(s) of {recalled['runs']} earlier "
+                f"run(s) on this table go first; {len(recalled['rules'])} stored rule(s) in the prompts")
+        (run_dir / "context.json").write_text(json.dumps(context, indent=2))
+        shutil.copyfile(self.seed_program, run_dir / "seed_program.py")
+        return spec, context, steering
+
+    def describe(self, spec: TabSpec, llm: dict, iterations: int) -> tuple[str, str]:
+        if llm["backend"] == "offline":
+            backend = ("offline proposer (no LLM endpoint configured; set EFE_LLM_API_BASE or use "
+                       "llm=openai llm.api_base=... to let a model write the programs)")
+        elif llm["backend"] == "replay":
+            backend = f"replay of {llm.get('path')}"
+        else:
+            backend = f"{', '.join(m['name'] for m in llm.get('models', []))} at {llm.get('api_base')}"
+        return (f"efe.tab: dataset {spec.dataset.name} (target '{spec.target}'), scorer {spec.scorer['name']}, "
+                f"{iterations} iterations"), backend
+
+    def select(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, result: Any, seed_source: str) -> Choice:
+        """The program to freeze: re-scored on the selection pool; the identity unless a gain is confirmed."""
+        seed_entry = next((e for e in result.lineage if e.get("kind") == "seed"), None)
+        fallback = result.best or seed_entry or {"id": "seed", "kind": "seed", "iteration": 0,
+                                                 "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
+                                                 "new_columns": [], "dropped_columns": []}
+        sel = required(cfg, "selection")
+        top_k = int(sel["top_k"] or 0)
+        if top_k <= 0 or result.best is None:
+            return Choice(fallback, result.best_code or seed_source,
+                          {"verdict": "final selection off (selection.top_k=0)"})
+        say(f"final selection: re-scoring the seed and the {top_k} best candidates on the selection pool (rows the search never scored)")
+        no_harm = [c for c in scorer_configs(list(sel["no_harm_scorers"] or []), spec.scorer)
+                   if c.get("name") != spec.scorer["name"]]
+        chosen, table, summary = select_tab(
+            result.lineage, run_dir,
+            lambda scorer=None: TabEvaluator(replace(spec, scorer=scorer) if scorer else spec),
+            top_k, sel, spec.seed, no_harm)
+        say(f"final selection: {summary['verdict']}")
+        if chosen is None:
+            return Choice(fallback, result.best_code or seed_source, summary, table)
+        return Choice(chosen, (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text(), summary, table)
+
+    def finish(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, result: Any, llm: dict,
+               iterations: int, started: float, memory: dict | None) -> Path:
+        try:
+            return report.finish(cfg, spec, run_dir, choice.source, choice.winner, result, llm, iterations,
+                                 started, choice.finalists, choice.selection, memory)
+        except Exception as exc:  # noqa: BLE001 - a failing report must not hide the frozen result
+            if not (run_dir / "frozen" / "manifest.json").exists():
+                raise
+            log.error("writing the report failed", exc_info=True)
+            say(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+                f"the frozen program is complete (details in {run_dir / 'efe.log'})")
+            return run_dir / "report.md"
+
+    def next_steps(self, run_dir: Path) -> list[str]:
+        return [f"  LLM ledger:      {run_dir / 'llm.jsonl'}",
+                f"  resume with:     python -m efe.tab resume={run_dir} evolution.iterations=<more>"]
