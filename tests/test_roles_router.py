@@ -134,13 +134,15 @@ def test_offline_proposer_adds_only_its_roles_moves_and_reads_the_rules(mixed_co
 def test_steering_puts_role_and_rules_in_the_prompt_and_learns_from_the_lineage(tmp_path):
     (tmp_path / "lineage.jsonl").write_text("".join(json.dumps(e) + "\n" for e in LINEAGE))
     spec = {"run_dir": str(tmp_path), "seed": 0,
-            "roles": {"setting": "tab", "names": ["interactions", "unary"], "router": "ucb"},
-            "memory": {"rules": [{"verdict": "helped", "change": "freq(city)", "gain": 0.02, "count": 1}]}}
+            "roles": {"setting": "tab", "names": ["interactions", "unary"], "router": "ucb", "exploration": 1.0,
+                      "cost_weight": 0.0},
+            "memory": {"max_rules": 12, "rules_in_prompt": True,
+                       "rules": [{"verdict": "helped", "change": "freq(city)", "gain": 0.02, "count": 1}]}}
     prompt, role = Steering(**spec).steer("base prompt")
     assert role == "interactions" and role_of(prompt) == "interactions"
     assert "# Your role this iteration: interactions" in prompt
     assert "[helped] add freq(city)" in prompt and "[earlier run]" in prompt
-    assert Steering(**{**spec, "roles": {}}).steer("base")[1] is None
+    assert Steering(**{**spec, "roles": {**spec["roles"], "names": []}}).steer("base")[1] is None
 
 
 def test_memory_store_lives_under_the_user_cache_dir_unless_memory_path_says(tmp_path, monkeypatch):
@@ -200,8 +202,9 @@ def test_offline_time_proposer_adds_only_its_roles_moves():
 
 
 def test_proposals_asked_at_the_same_moment_do_not_all_get_the_same_role(tmp_path):
-    spec = {"run_dir": str(tmp_path), "seed": 0, "memory": {"rules_in_prompt": False},
-            "roles": {"setting": "tab", "names": list(TAB_ROLES), "router": "ucb"}}
+    spec = {"run_dir": str(tmp_path), "seed": 0, "memory": {"max_rules": 12, "rules_in_prompt": False, "rules": []},
+            "roles": {"setting": "tab", "names": list(TAB_ROLES), "router": "ucb", "exploration": 1.0,
+                      "cost_weight": 0.0}}
     steering = Steering(**spec)
     roles = [steering.steer("the same prompt, the same empty lineage")[1] for _ in range(4)]
     assert len(set(roles)) > 1

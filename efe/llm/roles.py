@@ -47,15 +47,16 @@ class Steering:
     def __init__(self, run_dir: str | Path, seed: int, roles: Mapping[str, Any], memory: Mapping[str, Any]) -> None:
         """``roles`` and ``memory``: the search spec's parts (``roles_spec``, ``memory_spec`` of efe.search)."""
         self.run_dir = Path(run_dir)
-        self.setting = str(roles.get("setting") or "tab")
-        self.names = [str(r) for r in roles.get("names") or []]
-        self.router = str(roles.get("router") or "ucb")
-        self.exploration = float(roles.get("exploration", 1.0))
-        self.cost_weight = float(roles.get("cost_weight", 0.0))
+        # every key is there: roles_spec / memory_spec build them from conf (no defaults repeated here)
+        self.setting = str(roles["setting"])
+        self.names = [str(r) for r in roles["names"]]
+        self.router = str(roles["router"])
+        self.exploration = float(roles["exploration"])
+        self.cost_weight = float(roles["cost_weight"])
         self.seed = int(seed)
-        self.max_rules = int(memory.get("max_rules", 12))
-        self.rules_in_prompt = bool(memory.get("rules_in_prompt", True))
-        self.earlier_rules = list(memory.get("rules") or [])
+        self.max_rules = int(memory["max_rules"])
+        self.rules_in_prompt = bool(memory["rules_in_prompt"])
+        self.earlier_rules = list(memory["rules"])
         self.rulebook = RuleBook(self.run_dir, self.max_rules)
 
     @property

@@ -112,7 +112,7 @@ def recall(memory: Mapping[str, Any], key: str, schema: Mapping[str, Any] | None
     programs.sort(key=lambda p: -float(p.get("fitness") or 0.0))
     latest = max(records, key=lambda r: r.get("time") or 0.0) if records else {}
     return {"fingerprint": key, "runs": len(records), "similarity": alike if records else None,
-            "skipped_programs": skipped, "programs": programs[: int(memory.get("max_programs", 2))],
+            "skipped_programs": skipped, "programs": programs[: int(memory["max_programs"])],
             "rules": list(latest.get("rules") or [])}
 
 
