@@ -15,6 +15,7 @@ program is scored there once, after the choice, and that estimate is reported wh
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -124,9 +125,7 @@ def select_time(lineage: list[dict], run_dir: Path, spec: TimeSpec | Mapping[str
     if best["gain_lcb"] > sel.min_gain:  # above rounding noise, not just above 0
         chosen = _decide(entry, "gain", table, best, rejected, spec, code)
         if sel.confirm and not _confirmed(chosen.claimed, sel.min_gain, max_loss):
-            unconfirmed = _decide(seed, "not confirmed", table, best, rejected, spec)
-            unconfirmed.unconfirmed = chosen.claimed
-            return unconfirmed
+            return dataclasses.replace(_decide(seed, "not confirmed", table, best, rejected, spec), unconfirmed=chosen.claimed)
         return chosen
     if not sel.require_gain:
         return _decide(entry, "gain not required", table, best, rejected, spec, code)
