@@ -194,3 +194,20 @@ def test_child_cannot_fork_or_print_into_protocol(runtime_only):
     assert isinstance(result, SandboxResult)
     assert result.stdout.startswith("xxx") and len(result.stdout) <= 4000
     assert_still_works(runtime_only)
+
+
+def test_children_are_reaped_after_the_worker_answers(sandbox):
+    """The worker answers as soon as a child's result is complete and reaps the child afterwards."""
+    for _ in range(3):
+        assert isinstance(run(sandbox, IDENTITY_TAB), SandboxResult)
+    sandbox.load("reap-check", {"X": X})  # any next request comes after the last child was reaped
+    sandbox.drop("reap-check")
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == sandbox.worker_pid:
+            children.append((stat.parent.name, fields[0]))
+    assert children == [], f"worker children left (pid, state): {children}"

@@ -112,17 +112,21 @@ def _collect(pid: int, read_fd: int, timeout_s: float, max_bytes: int) -> dict:
                 break
         if expected is not None and len(buf) >= 8 + expected:
             break
+    complete = verdict is None and expected is not None and len(buf) >= 8 + expected
+    os.close(read_fd)
+    result: dict = {"verdict": verdict}
+    if complete:  # the child is exiting on its own: answer now, reap it after the reply (see serve)
+        result["payload"] = bytes(buf[8 : 8 + expected])
+        result["reap_later"] = True
+        return result
     if verdict is not None:
         _kill(pid)
     _, status = _reap(pid, deadline + 5)
-    os.close(read_fd)
-    result: dict = {"verdict": verdict}
     if os.WIFSIGNALED(status):
         result["signal"] = signal.Signals(os.WTERMSIG(status)).name
     elif os.WIFEXITED(status):
         result["exit_code"] = os.WEXITSTATUS(status)
-    complete = expected is not None and len(buf) >= 8 + expected
-    result["payload"] = bytes(buf[8 : 8 + expected]) if complete and verdict is None else b""
+    result["payload"] = b""
     return result
 
 
@@ -182,8 +186,11 @@ def serve(in_fd: int, out_fd: int, empty_root: str) -> None:
             limits = header["limits"]
             result = _collect(pid, read_fd, float(limits["timeout_s"]), int(limits["max_output_bytes"]))
             payload_out = result.pop("payload")
+            reap_later = result.pop("reap_later", False)
             result["elapsed_s"] = time.perf_counter() - start
             write_message(out_fd, result, payload_out)
+            if reap_later:  # a child that sent its whole result has only os._exit left to do
+                _reap(pid, time.monotonic() + 5)
         else:
             write_message(out_fd, {"verdict": "bad_command", "cmd": cmd})
 
