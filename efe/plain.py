@@ -9,6 +9,7 @@ or ``__eq__`` is refused at encoding time with the path where it was found.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -73,6 +74,39 @@ def decode(data: bytes) -> Any:
 def roundtrip(value: Any) -> Any:
     """What the other side of a boundary will see; used so evaluation and freezing agree."""
     return decode(encode(value))
+
+
+def digest(value: Any) -> Any:
+    """A fingerprint of ``value`` that changes with any change to it, far cheaper to send than the value.
+
+    The sandbox returns fingerprints instead of copies for the checks that only ask "was this
+    changed?" (an input mutated in place, a state mutated by transform). Frames and series get one
+    hash per column, so a changed column can be named; anything else hashes its plain encoding.
+    A value that cannot be hashed gets a fingerprint naming why, which equals no real one.
+    """
+    try:
+        if type(value) is pd.DataFrame:
+            return {"frame": [repr(c) for c in value.columns], "index": _index_hash(value.index),
+                    "cells": [_series_hash(value.iloc[:, j]) for j in range(value.shape[1])]}
+        if type(value) is pd.Series:
+            return {"series": repr(value.name), "index": _index_hash(value.index), "cells": _series_hash(value)}
+        return hashlib.sha256(encode(value)).hexdigest()
+    except Exception as exc:  # noqa: BLE001 - whatever a program left behind must still get a fingerprint
+        return f"unhashable: {type(exc).__name__}"
+
+
+def _series_hash(s: pd.Series) -> str:
+    values = s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biufmM" else None
+    if values is not None:  # the raw bytes of a numpy column: microseconds
+        return hashlib.sha256(f"{s.dtype}|".encode() + np.ascontiguousarray(values).tobytes()).hexdigest()
+    # dtype and inferred kind too: hashing text alone equates 1 with "1"
+    head = f"{s.dtype}|{pd.api.types.infer_dtype(s, skipna=False)}|".encode()
+    cells = pd.util.hash_array(np.asarray(s, dtype=object), categorize=False)
+    return hashlib.sha256(head + cells.tobytes()).hexdigest()
+
+
+def _index_hash(index: pd.Index) -> str:
+    return _series_hash(index.to_series(index=pd.RangeIndex(len(index)))) + f"|{index.name!r}"
 
 
 # --------------------------------------------------------------------------- encoding

@@ -159,3 +159,61 @@ def test_bench_profile_splits_the_evaluation_by_part(tmp_path):
     assert profile.ratio > 1.0
     assert any(line.startswith("  ratio whole evaluation / scorer fits") for line in profile.lines())
     assert len(candidate_set({"columns": {}}, 3)) == 0  # nothing applies: no candidates, no crash
+
+
+def test_a_fingerprint_changes_with_any_change_and_names_the_column():
+    """The gates get fingerprints instead of copies for "was it changed?": every change must show."""
+    from efe import plain
+    from evaluators.tabular import gates
+
+    X = pd.DataFrame({"a": np.linspace(0, 1, 50), "b": np.where(np.arange(50) % 3, "x", None),
+                      "c": pd.Categorical(np.where(np.arange(50) % 2, "p", "q"))})
+    seen = plain.roundtrip(X)
+    assert plain.digest(seen) == plain.digest(X)
+    changed = {
+        "a value by 1e-15": seen.assign(a=seen["a"] + np.where(np.arange(50) == 7, 1e-15, 0.0)),
+        "a text value": seen.assign(b=seen["b"].where(np.arange(50) != 4, "z")),
+        "a missing value": seen.assign(b=seen["b"].where(np.arange(50) != 1, None)),
+        "a dtype": seen.assign(b=seen["b"].astype("category")),
+        "a category label": seen.assign(c=seen["c"].cat.rename_categories({"p": "r"})),
+        "the index": seen.set_axis(seen.index + 1),
+        "a column added": seen.assign(d=1.0),
+    }
+    for what, other in changed.items():
+        assert plain.digest(other) != plain.digest(X), what
+    assert plain.digest(pd.Series([1, 2])) != plain.digest(pd.Series(["1", "2"]))
+    assert plain.digest(pd.DataFrame({"a": [[1], [2]]})).startswith("unhashable")
+    with pytest.raises(gates.GateFailure, match=r"fit modified its input X in place \(columns 'b'\)"):
+        gates.check_unmutated({"X": plain.digest(X)}, {"X": plain.digest(changed["a text value"])}, "fit")
+    gates.check_unmutated({"X": X}, {"X": plain.digest(seen)}, "fit")  # values or fingerprints, alike
+
+
+def test_coded_raw_columns_are_reused_only_when_exactly_unchanged():
+    """Scorer input built with the per-fold cache of raw columns is the one built without it."""
+    from evaluators.tabular.preprocess import RawColumns, ScorerInput
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"n": rng.normal(size=60), "t": rng.choice(["u", "v", "w", None], 60),
+                          "d": pd.date_range("2020-01-01", periods=60, freq="D"), "f": rng.random(60) < 0.5})
+    A, B = plain_copy(frame.iloc[:40]), plain_copy(frame.iloc[40:])
+    raw = RawColumns(A, B)
+    programs = {
+        "kept": (A.assign(new=A["n"] * 2), B.assign(new=B["n"] * 2)),
+        "changed in B only": (A, B.assign(t=B["t"].where(B["n"] > 0, "unseen"))),
+        "changed in A and B": (A.assign(n=A["n"] + 1e-12), B.assign(n=B["n"] + 1e-12)),
+        "retyped": (A.assign(t=A["t"].astype("category")), B.assign(t=B["t"].astype("category"))),
+        "reordered": (A[["t", "n", "d", "f"]], B[["t", "n", "d", "f"]]),
+    }
+    for what, (TA, TB) in programs.items():
+        cached, plain_prep = ScorerInput().fit(TA, raw), ScorerInput().fit(TA)
+        assert cached.categorical_indices_ == plain_prep.categorical_indices_, what
+        for T in (TA, TB):
+            pd.testing.assert_frame_equal(cached.transform(T), plain_prep.transform(T), obj=what)
+    assert ScorerInput().fit(programs["kept"][0], raw).reused_ == {"n", "t", "d", "f"}
+    assert "n" not in ScorerInput().fit(programs["changed in A and B"][0], raw).reused_
+
+
+def plain_copy(frame: pd.DataFrame) -> pd.DataFrame:
+    from efe import plain
+
+    return plain.roundtrip(frame)

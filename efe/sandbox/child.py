@@ -1,9 +1,10 @@
 """What a forked sandbox child does: lock down, load the program, run a plan, report plain data.
 
-A plan is a short list of calls on the program (``fit``, ``transform``, ``inverse_transform``)
-whose arguments name values the child holds (the data the program may see, and states sent
-in). Every state returned by ``fit`` goes through the plain-data codec before anything uses
-it, so what is evaluated is exactly what a frozen program will reload.
+A plan is a short list of calls on the program (``fit``, ``transform``, ``inverse_transform``,
+and ``snapshot`` / ``digest`` of values as they are at that step) whose arguments name values the
+child holds (the data the program may see, and states sent in). Every state returned by ``fit``
+goes through the plain-data codec before anything uses it, so what is evaluated is exactly what a
+frozen program will reload.
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ def _call(program: Any, op: dict, values: dict, source: str) -> Any:
         except plain.PlainDataError as exc:
             raise ProgramError({"kind": "invalid_output", "op": "snapshot",
                                 "message": f"value is not plain data: {exc}"}) from None
+    if method == "digest":  # fingerprints of values as they are now: a "was it changed?" check, sent cheaply
+        return [plain.digest(a) for a in args]
     if method not in ("fit", "transform", "inverse_transform"):
         raise ProgramError({"kind": "crash", "message": f"unknown plan step {method!r}"})
     try:

@@ -41,6 +41,7 @@ from evaluators.tabular.pools import (
     carve_selection_pool,
     paired_estimate,
 )
+from evaluators.tabular.preprocess import RawColumns
 from evaluators.tabular.sampling import scoring_rows
 from evaluators.tabular.scorers import auc, auc_explained, make_scorer
 
@@ -61,6 +62,7 @@ class Scored:
     new: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     first_fold: tuple | None = None  # (TA, yA) of the first scored fold, for pool-A feedback
+    first_raw: RawColumns | None = None  # that fold's raw pools in scorer input
     importances: list[np.ndarray] = field(default_factory=list)  # the scorer's own, per fold (pool A)
     stdout: str = ""
 
@@ -121,6 +123,7 @@ class TabEvaluator(Evaluator):
         self.output_chars = self.feedback_settings.output_chars
         self.sandbox = sandbox or Sandbox(self.limits)
         self._baselines: dict[tuple, float] = {}
+        self._raw: dict[tuple, RawColumns] = {}  # per fold: the raw pools in scorer input, shared by programs
         self._original = list(self.X.columns)
         self.clock = CostClock()
         self._gate: dict[str, Any] | None = None
@@ -145,7 +148,7 @@ class TabEvaluator(Evaluator):
             return self._failed("stage1", result.kind, result.reason, stdout=result.detail.get("stdout"))
         try:
             with self.clock.part("gates"):
-                T = self._judge_gates(result.outputs, gate["X"], gate["y"], gate["X_reindexed"], gate["parts"])
+                T = self._judge_gates(result.outputs, gate["X"], gate["X_reindexed"], gate["parts"])
         except gates.GateFailure as exc:
             return self._failed("stage1", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
         self._stash = (source, result)
@@ -166,37 +169,42 @@ class TabEvaluator(Evaluator):
             reindexed.index = pd.Index(rng.permutation(len(X)) * limits.reindex_stride + limits.reindex_offset,
                                        name=X.index.name)
             values = {"X": X, "y": y, "X_reindexed": reindexed, **parts}
+            inputs = ["X", "X_reindexed", *parts]
+            # "was it changed?" checks get fingerprints (plain.digest) back, not copies of the inputs
             plan = [
                 {"op": "fit", "args": ["X", "y"], "out": "state"},
-                {"op": "snapshot", "args": ["X", "y"], "out": "after_fit"},
-                {"op": "snapshot", "args": ["state"], "out": "state_after_fit"},
+                {"op": "digest", "args": ["X", "y", "state"], "out": "after_fit"},
                 {"op": "transform", "args": ["X", "state"], "out": "T"},
                 *({"op": "transform", "args": [name, "state"], "out": "T_" + name} for name in parts),
                 {"op": "transform", "args": ["X_reindexed", "state"], "out": "T_X_reindexed"},
+                {"op": "digest", "args": [*inputs, "state"], "out": "after_transform"},
             ]
-            returns = ["after_fit", "state_after_fit", "state", "T", "T_X_reindexed", "X", "y",
-                       "X_reindexed", *parts, *("T_" + n for n in parts)]
+            returns = ["after_fit", "after_transform", "T", "T_X_reindexed", *("T_" + n for n in parts)]
             if self.label_free_state:  # LLM-FE-style searches: fit may not learn from the labels
                 values["y_permuted"] = pd.Series(rng.permutation(y.to_numpy()), index=y.index, name=y.name)
-                plan.append({"op": "fit", "args": ["X", "y_permuted"], "out": "state_permuted"})
+                plan += [{"op": "fit", "args": ["X", "y_permuted"], "out": "state_permuted"},
+                         {"op": "digest", "args": ["state_permuted"], "out": "state_permuted"}]
                 returns.append("state_permuted")
+            seen = plain.roundtrip(values)  # the worker's copy, as the program sees it
+            pristine = {name: plain.digest(seen[name]) for name in ["y", *inputs]}
             self._gate = {"X": X, "y": y, "X_reindexed": reindexed, "parts": parts, "values": values,
-                          "plan": plan, "returns": returns}
+                          "plan": plan, "returns": returns, "inputs": inputs, "pristine": pristine}
         return self._gate
 
-    def _judge_gates(self, out: dict, X: pd.DataFrame, y: pd.Series, reindexed: pd.DataFrame,
+    def _judge_gates(self, out: dict, X: pd.DataFrame, reindexed: pd.DataFrame,
                      parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
         """Every stage-1 rule on what the sandbox returned; the checked sample output, or GateFailure."""
-        snap = out["after_fit"]
-        gates.check_unmutated({"X": X, "y": y}, {"X": snap[0], "y": snap[1]}, "fit")
-        gates.check_unmutated({"X": X, "X_reindexed": reindexed, **parts},
-                              {k: out.get(k) for k in ["X", "X_reindexed", *parts]}, "transform")
+        pristine, inputs = self._gate["pristine"], self._gate["inputs"]
+        x_fit, y_fit, state_fit = out["after_fit"]
+        gates.check_unmutated({"X": pristine["X"], "y": pristine["y"]}, {"X": x_fit, "y": y_fit}, "fit")
+        *inputs_after, state_after = out["after_transform"]
+        gates.check_unmutated({name: pristine[name] for name in inputs}, dict(zip(inputs, inputs_after)), "transform")
         T = gates.check_output("the sample", X, out.get("T"), self.gate_limits)
         for name, part in parts.items():
             gates.check_output("a subset of the rows", part, out.get("T_" + name), self.gate_limits)
         T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"), self.gate_limits)
-        gates.check_state_unchanged(out["state_after_fit"], out["state"])
-        if self.label_free_state and plain.encode(out["state_after_fit"]) != plain.encode(out.get("state_permuted")):
+        gates.check_state_unchanged(state_fit, state_after)
+        if self.label_free_state and state_fit != out.get("state_permuted", [None])[0]:
             raise gates.GateFailure("label_dependent_state",
                                     "this search evolves stateless feature functions: fit must not learn "
                                     "from the labels y (no target encodings or label statistics)")
@@ -259,7 +267,9 @@ class TabEvaluator(Evaluator):
             XA, yA = plan.pool_a(fold)
             XB, yB = plan.pool_b(fold)
             XA_seen, XB_seen = plain.roundtrip(XA), plain.roundtrip(XB)
-            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB)  # cached: not on the clock
+            self._raw[key] = RawColumns(XA_seen, XB_seen)
+            # cached: not on the clock
+            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB, raw=self._raw[key])
         return self._baselines[key]
 
     def invalid_metrics(self, source: str = "") -> dict[str, float]:
@@ -336,13 +346,15 @@ class TabEvaluator(Evaluator):
                 return self._failed("stage2", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
             base = self.baseline(plan, i)
             try:
-                auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock)
+                auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock,
+                                                  raw=self._raw[(id(plan), i)])
             except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
                 return self._failed("stage2", "scorer", f"the scorer could not use the features: "
                                     f"{type(exc).__name__}: {str(exc)[:self.feedback_settings.error_chars]}")
             if scored.first_fold is None:
                 scored.new, scored.dropped = self._column_changes(TA)
                 scored.first_fold = (TA, yA)
+                scored.first_raw = self._raw[(id(plan), i)]
             if importance is not None:
                 scored.importances.append(importance)
             scored.deltas.append(auc_c - base)
@@ -450,4 +462,4 @@ class TabEvaluator(Evaluator):
         importance, more = ranked or ((), 0)
         return {"importance_method": method, "importance": importance, "importance_more": more,
                 "importance_note": "" if ranked is not None else feedback.TOO_SMALL,
-                "tree": feedback.tree_report(TA_s, yA_s, self.seed, cfg.tree_depth, models)}
+                "tree": feedback.tree_report(TA_s, yA_s, self.seed, cfg.tree_depth, models, scored.first_raw)}

@@ -20,7 +20,7 @@ from sklearn.tree import DecisionTreeClassifier, export_text
 
 from efe.config import dataclass_from_mapping
 from efe.feedback_record import Importance
-from evaluators.tabular.preprocess import ScorerInput
+from evaluators.tabular.preprocess import RawColumns, ScorerInput
 
 TOO_SMALL = "(pool A too small for importances)"
 
@@ -94,9 +94,9 @@ def permutation_importances(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats:
 
 
 def tree_report(TA: pd.DataFrame, yA: pd.Series, seed: int, depth: int,
-                models: FeedbackSettings = FeedbackSettings()) -> str:
+                models: FeedbackSettings = FeedbackSettings(), raw: RawColumns | None = None) -> str:
     """A readable shallow tree on the candidate's representation of pool A."""
-    prep = ScorerInput().fit(TA)
+    prep = ScorerInput().fit(TA, raw)
     X = prep.transform(TA)
     leaf = max(models.tree_min_leaf, len(X) // models.tree_rows_per_leaf)
     tree = DecisionTreeClassifier(max_depth=depth, min_samples_leaf=leaf, random_state=seed)

@@ -15,14 +15,22 @@ import pandas as pd
 
 
 class ScorerInput:
-    def fit(self, X: pd.DataFrame) -> "ScorerInput":
+    def fit(self, X: pd.DataFrame, raw: "RawColumns | None" = None) -> "ScorerInput":
+        """Kinds and category levels from ``X`` (pool A); columns equal to the raw pool's are taken from ``raw``."""
         self.columns_ = list(X.columns)
         self.aliases_ = [f"f{i}" for i in range(len(self.columns_))]
         self.kinds_: dict[str, str] = {}
         self.levels_: dict[str, dict] = {}
+        self.raw_ = raw if raw is not None and raw.side_of(X) == "A" else None
+        self.reused_: set = set()
         for col in self.columns_:
             s = X[col]
-            if pd.api.types.is_bool_dtype(s):
+            if self.raw_ is not None and self.raw_.same("A", col, s):
+                self.reused_.add(col)
+                self.kinds_[col] = self.raw_.prep.kinds_[col]
+                if col in self.raw_.prep.levels_:
+                    self.levels_[col] = self.raw_.prep.levels_[col]
+            elif pd.api.types.is_bool_dtype(s):
                 self.kinds_[col] = "bool"
             elif pd.api.types.is_datetime64_any_dtype(s):
                 self.kinds_[col] = "datetime"
@@ -43,21 +51,60 @@ class ScorerInput:
         missing = [c for c in self.columns_ if c not in X.columns]
         if missing:
             raise ValueError(f"columns missing at scoring time: {missing}")
+        side = self.raw_.side_of(X) if self.raw_ is not None and self.reused_ else None
         out = {}
         for col in self.columns_:
             s = X[col]
-            kind = self.kinds_[col]
-            if kind == "numeric":
-                out[col] = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
-            elif kind == "bool":
-                out[col] = s.astype("float64").to_numpy()
-            elif kind == "datetime":
-                stamps = pd.to_datetime(s, errors="coerce")
-                seconds = stamps.astype("int64").astype("float64") / 1e9
-                out[col] = np.where(stamps.isna(), np.nan, seconds)
-            else:  # the level's position in the sorted pool-A levels; unseen and missing -> NaN
-                codes = pd.Categorical(s.astype(str), categories=self._categories[col]).codes.astype("float64")
-                codes[(codes < 0) | s.isna().to_numpy()] = np.nan
-                out[col] = codes
+            if side is not None and col in self.reused_ and self.raw_.same(side, col, s):
+                out[col] = self.raw_.codes(side, col)
+            else:
+                out[col] = self._column(col, s)
         return pd.DataFrame(dict(zip(self.aliases_, (out[c] for c in self.columns_))), index=X.index,
                             columns=self.aliases_)
+
+    def _column(self, col: str, s: pd.Series) -> np.ndarray:
+        kind = self.kinds_[col]
+        if kind == "numeric":
+            return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+        if kind == "bool":
+            return s.astype("float64").to_numpy()
+        if kind == "datetime":
+            stamps = pd.to_datetime(s, errors="coerce")
+            seconds = stamps.astype("int64").astype("float64") / 1e9
+            return np.where(stamps.isna(), np.nan, seconds)
+        # the level's position in the sorted pool-A levels; unseen and missing -> NaN
+        codes = pd.Categorical(s.astype(str), categories=self._categories[col]).codes.astype("float64")
+        codes[(codes < 0) | s.isna().to_numpy()] = np.nan
+        return codes
+
+
+class RawColumns:
+    """The scorer input of one fold's raw pools, column by column, computed once.
+
+    Most programs keep most input columns as they are; their coded form is the same for every
+    program, so it is computed on the first use and reused whenever a column is exactly (values and
+    dtype) the raw pool's. Anything else is coded afresh.
+    """
+
+    def __init__(self, XA: pd.DataFrame, XB: pd.DataFrame) -> None:
+        self.pools = {"A": XA, "B": XB}
+        self.prep = ScorerInput().fit(XA)
+        self._codes: dict[tuple[str, str], np.ndarray] = {}
+
+    def side_of(self, X: pd.DataFrame) -> str | None:
+        """Which raw pool ``X`` holds the rows of (same index), if any."""
+        for side, raw in self.pools.items():
+            if len(raw) == len(X) and raw.index.equals(X.index):
+                return side
+        return None
+
+    def same(self, side: str, col: str, s: pd.Series) -> bool:
+        raw = self.pools[side]
+        return col in self.prep.kinds_ and raw[col].dtype == s.dtype and raw[col].array.equals(s.array)
+
+    def codes(self, side: str, col: str) -> np.ndarray:
+        key = (side, col)
+        if key not in self._codes:
+            self._codes[key] = self.prep._column(col, self.pools[side][col])
+            self._codes[key].setflags(write=False)
+        return self._codes[key]

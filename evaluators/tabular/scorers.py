@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 
 from evaluators.tabular.costs import CostClock, charged
-from evaluators.tabular.preprocess import ScorerInput
+from evaluators.tabular.preprocess import RawColumns, ScorerInput
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class Scorer(Protocol):
                       clock: CostClock | None = None) -> np.ndarray: ...
 
     def predict_explained(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
-                          clock: CostClock | None = None) -> tuple[np.ndarray, np.ndarray | None]: ...
+                          clock: CostClock | None = None,
+                          raw: RawColumns | None = None) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
 class _OnScorerInput:
@@ -45,10 +46,14 @@ class _OnScorerInput:
         return self.predict_explained(XA, yA, XB, clock)[0]
 
     def predict_explained(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
-                          clock: CostClock | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities for XB, and the fitted model's own importance of each column of XA (None if it has none)."""
+                          clock: CostClock | None = None,
+                          raw: RawColumns | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities for XB, and the fitted model's own importance of each column of XA (None if it has none).
+
+        ``raw``: the coded raw pools of this fold, reused for the columns a program kept as they are.
+        """
         with charged(clock, "preprocess"):
-            prep = ScorerInput().fit(XA)
+            prep = ScorerInput().fit(XA, raw)
             A, B = prep.transform(XA), prep.transform(XB)
         with charged(clock, "scorer"):
             if clock is not None:
@@ -157,13 +162,13 @@ def make_scorer(cfg: Mapping[str, Any], seed: int = 0) -> Scorer:
 
 
 def auc(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
-        clock: CostClock | None = None) -> float:
-    return auc_explained(scorer, XA, yA, XB, yB, clock)[0]
+        clock: CostClock | None = None, raw: RawColumns | None = None) -> float:
+    return auc_explained(scorer, XA, yA, XB, yB, clock, raw)[0]
 
 
 def auc_explained(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
-                  clock: CostClock | None = None) -> tuple[float, np.ndarray | None]:
+                  clock: CostClock | None = None, raw: RawColumns | None = None) -> tuple[float, np.ndarray | None]:
     """ROC-AUC on B of the scorer fitted on A, and the fitted model's own importances (pool A)."""
-    proba, importance = scorer.predict_explained(XA, yA, XB, clock)
+    proba, importance = scorer.predict_explained(XA, yA, XB, clock, raw)
     with charged(clock, "scorer"):
         return float(roc_auc_score(yB.to_numpy(), proba)), importance
