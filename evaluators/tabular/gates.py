@@ -155,7 +155,7 @@ def same_values(a: pd.Series, b: pd.Series, limits: GateLimits) -> bool:
     """Equal values and equal missing pattern; floats within tolerance."""
     if len(a) != len(b):
         return False
-    if a.dtype == b.dtype and a.array.equals(b.array):  # identical (NaN where NaN): the common case, fast
+    if a.dtype == b.dtype and _identical(a, b):  # the common case, fast
         return True
     na_a, na_b = pd.isna(a).to_numpy(), pd.isna(b).to_numpy()
     if not np.array_equal(na_a, na_b):
@@ -170,3 +170,19 @@ def same_values(a: pd.Series, b: pd.Series, limits: GateLimits) -> bool:
     va = np.asarray(a.astype(object))[keep]
     vb = np.asarray(b.astype(object))[keep]
     return bool(np.all(va == vb))
+
+
+def _identical(a: pd.Series, b: pd.Series) -> bool:
+    """Exactly equal values of the same numpy dtype (NaN where NaN); False means "look closer", not "differ"."""
+    if not isinstance(a.dtype, np.dtype):
+        return bool(a.array.equals(b.array))
+    va, vb = a.to_numpy(), b.to_numpy()
+    if a.dtype.kind in "fc":
+        return bool(np.array_equal(va, vb, equal_nan=True))
+    if a.dtype.kind == "O":
+        try:
+            return bool(np.all(va == vb))  # None == None holds; NaN cells fall through to the closer look
+        except (TypeError, ValueError):
+            return False
+    return bool(np.array_equal(va, vb))
+
