@@ -64,10 +64,21 @@ def test_gate_failures_still_stop_at_stage1(counted):
 
 def test_a_failing_fold_step_is_a_stage2_failure_with_its_reason(counted):
     ev, _ = counted
+    # a row of the first fold's pool B: absent from the pool A the gates run on, present in every other pool A
+    row = int(ev.folds.X.index[ev.folds.indices(0)[1][0]])
+    program = tab_program("return X.assign(b2=X['b'] * state['scale'])",
+                          fit_body=f"if {row} in X.index:\n    raise ValueError('too many rows')\nreturn {{'scale': 2.0}}")
+    outcome = ev.evaluate(program)  # the gates pass on the first fold; the second fold's fit fails
+    assert outcome.verdict == "invalid:exception" and outcome.stage == "stage2"
+    assert "too many rows" in outcome.reason and "ValueError" in outcome.reason
+
+
+def test_a_failing_first_fold_is_a_stage1_failure_with_its_reason(counted):
+    ev, _ = counted
     program = tab_program("return X.assign(b2=X['b'] * state['scale'])",
                           fit_body="if len(X) > 150:\n    raise ValueError('too many rows')\nreturn {'scale': 2.0}")
-    outcome = ev.evaluate(program)  # fine on the 120-row gate sample, fails on the folds' pool A
-    assert outcome.verdict == "invalid:exception" and outcome.stage == "stage2"
+    outcome = ev.evaluate(program)  # the gates run on the first fold's own fit
+    assert outcome.verdict == "invalid:exception" and outcome.stage == "stage1"
     assert "too many rows" in outcome.reason and "ValueError" in outcome.reason
 
 

@@ -127,90 +127,114 @@ class TabEvaluator(Evaluator):
         self._original = list(self.X.columns)
         self.clock = CostClock()
         self._gate: dict[str, Any] | None = None
-        self._stash: tuple[str, Any] | None = None  # (source, sandbox result) of stage 1's fold steps
+        self._stash: tuple[str, Any, dict] | None = None  # (source, sandbox result, checked outputs) of stage 1
 
     # ------------------------------------------------------------------ public
     def stage1(self, source: str) -> Outcome:
-        """Gates on a small sample of pool A: validity, mutation, batch and index leakage.
+        """Gates: validity, mutation, batch and index leakage, judged on the first fold's own run.
 
-        The same sandbox call runs the program on the cascade's first folds (steps allowed to
-        fail without stopping the gates); stage 2 scores those outputs if the gates pass.
+        One sandbox call fits the program on the first fold's pool A, transforms its pools A and B,
+        and transforms parts of a small sample of pool A with that same state (one part re-indexed);
+        then it runs the cascade's other first folds (steps allowed to fail without stopping the
+        gates). Stage 2 scores those fold outputs if the gates pass.
         """
-        gate = self._gate_data()
         first = self._cascade_folds()[0]
+        gate = self._gate_data()
         ops, returns = self._fold_steps(first)
-        plan = [*gate["plan"], *ops]
+        fit0, (ta0, tb0), rest = ops[0], ops[1:3], ops[3:]
+        plan = [fit0, gate["after_fit"], ta0, tb0, *gate["plan"], *rest]
         key = self._fold_data(self.folds, "search", first, with_gate=True)
         limits = self._limits_for(len(first) + 1)
         result = self._run(source, plan, [*gate["returns"], *returns], data=key, limits=limits)
         self._stash = None
         if isinstance(result, SandboxFailure):
             return self._failed("stage1", result.kind, result.reason, stdout=result.detail.get("stdout"))
+        failed = self._fold_failure(result, 0, "stage1") or self._gate_step_failure(result, gate)
+        if failed is not None:
+            return failed
         try:
             with self.clock.part("gates"):
-                T = self._judge_gates(result.outputs, gate["X"], gate["X_reindexed"], gate["parts"])
+                checked = self._judge_gates(result.outputs, gate)
         except gates.GateFailure as exc:
             return self._failed("stage1", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
-        self._stash = (source, result)
-        new, dropped = self._column_changes(T)
+        self._stash = (source, result, {0: checked})
+        new, dropped = self._column_changes(checked[0])
         metrics = self._metrics(valid=True, score=self.fitness.offset, new=len(new), dropped=len(dropped))
         return Outcome(metrics, {}, "valid", "", "stage1", {"new": new, "dropped": dropped},
                        feedback=FeedbackRecord("tab", stage="stage1"))
 
     def _gate_data(self) -> dict[str, Any]:
-        """The stage-1 sample, its random partition and its re-indexed copy, and the plan run on them (built once)."""
+        """The gate's sample of the first fold's pool A in parts (the last re-indexed), and its plan steps (built once).
+
+        A part's output must equal the same rows of the whole pool A's output (batch independence);
+        the re-indexed part's, position by position (index invariance). "Was it changed?" checks
+        get fingerprints (``plain.digest``) back, never copies of the inputs.
+        """
         if self._gate is None:
-            X, y = self.folds.gate_sample(self.gate_rows)
+            X, _ = self.folds.gate_sample(self.gate_rows)
+            XA, yA = self.folds.pool_a(0)
+            XB, _ = self.folds.pool_b(0)
             rng = np.random.default_rng(self.seed)
-            labels = rng.integers(0, self.gate_parts, size=len(X))
-            parts = {f"X_part{k}": X[labels == k] for k in range(self.gate_parts) if (labels == k).any()}
-            reindexed = X.copy()
+            labels = rng.integers(0, max(self.gate_parts, 2), size=len(X))
+            parts = {f"X_part{k}": X[labels == k] for k in range(max(self.gate_parts, 2)) if (labels == k).any()}
+            last = list(parts)[-1]
+            original_index = parts[last].index
+            reindexed = parts.pop(last).copy()
             limits = self.gate_limits
-            reindexed.index = pd.Index(rng.permutation(len(X)) * limits.reindex_stride + limits.reindex_offset,
+            reindexed.index = pd.Index(rng.permutation(len(reindexed)) * limits.reindex_stride + limits.reindex_offset,
                                        name=X.index.name)
-            values = {"X": X, "y": y, "X_reindexed": reindexed, **parts}
-            inputs = ["X", "X_reindexed", *parts]
-            # "was it changed?" checks get fingerprints (plain.digest) back, not copies of the inputs
-            plan = [
-                {"op": "fit", "args": ["X", "y"], "out": "state"},
-                {"op": "digest", "args": ["X", "y", "state"], "out": "after_fit"},
-                {"op": "transform", "args": ["X", "state"], "out": "T"},
-                *({"op": "transform", "args": [name, "state"], "out": "T_" + name} for name in parts),
-                {"op": "transform", "args": ["X_reindexed", "state"], "out": "T_X_reindexed"},
-                {"op": "digest", "args": [*inputs, "state"], "out": "after_transform"},
-            ]
-            returns = ["after_fit", "after_transform", "T", "T_X_reindexed", *("T_" + n for n in parts)]
+            values = {"X_reindexed": reindexed, **parts}
+            inputs = ["XA0", "XB0", *values]
+            plan = [{"op": "transform", "args": [name, "state0"], "out": "T_" + name, "keep_going": True}
+                    for name in values]
+            plan.append({"op": "digest", "args": [*inputs, "state0"], "out": "after_transform", "keep_going": True})
+            returns = ["after_fit", "after_transform", *("T_" + name for name in values)]
             if self.label_free_state:  # LLM-FE-style searches: fit may not learn from the labels
-                values["y_permuted"] = pd.Series(rng.permutation(y.to_numpy()), index=y.index, name=y.name)
-                plan += [{"op": "fit", "args": ["X", "y_permuted"], "out": "state_permuted"},
-                         {"op": "digest", "args": ["state_permuted"], "out": "state_permuted"}]
+                values["yA0_permuted"] = pd.Series(rng.permutation(yA.to_numpy()), index=yA.index, name=yA.name)
+                plan += [{"op": "fit", "args": ["XA0", "yA0_permuted"], "out": "state_permuted", "keep_going": True},
+                         {"op": "digest", "args": ["state_permuted"], "out": "state_permuted", "keep_going": True}]
                 returns.append("state_permuted")
-            seen = plain.roundtrip(values)  # the worker's copy, as the program sees it
-            pristine = {name: plain.digest(seen[name]) for name in ["y", *inputs]}
-            self._gate = {"X": X, "y": y, "X_reindexed": reindexed, "parts": parts, "values": values,
-                          "plan": plan, "returns": returns, "inputs": inputs, "pristine": pristine}
+            seen = plain.roundtrip({"XA0": XA, "yA0": yA, "XB0": XB, **values})  # as the worker holds them
+            self._gate = {
+                "parts": parts, "reindexed": reindexed, "reindexed_from": original_index, "values": values,
+                "after_fit": {"op": "digest", "args": ["XA0", "yA0", "state0"], "out": "after_fit", "keep_going": True},
+                "plan": plan, "returns": returns, "inputs": inputs,
+                "pristine": {name: plain.digest(seen[name]) for name in ["yA0", *inputs]},
+            }
         return self._gate
 
-    def _judge_gates(self, out: dict, X: pd.DataFrame, reindexed: pd.DataFrame,
-                     parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        """Every stage-1 rule on what the sandbox returned; the checked sample output, or GateFailure."""
-        pristine, inputs = self._gate["pristine"], self._gate["inputs"]
+    def _gate_step_failure(self, result: Any, gate: dict[str, Any]) -> Outcome | None:
+        """A gate step that failed (an exception on a part of pool A, or an unencodable value), as the outcome."""
+        for name in ["after_fit", *(step["out"] for step in gate["plan"])]:
+            error = result.errors.get(name)
+            if error is not None:
+                failure = _failure_of(error)
+                return self._failed("stage1", failure.kind, failure.reason, stdout=result.stdout)
+        return None
+
+    def _judge_gates(self, out: dict, gate: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every stage-1 rule on what the sandbox returned; the first fold's checked outputs, or GateFailure."""
+        pristine, inputs, parts, limits = gate["pristine"], gate["inputs"], gate["parts"], self.gate_limits
         x_fit, y_fit, state_fit = out["after_fit"]
-        gates.check_unmutated({"X": pristine["X"], "y": pristine["y"]}, {"X": x_fit, "y": y_fit}, "fit")
+        gates.check_unmutated({"X": pristine["XA0"], "y": pristine["yA0"]}, {"X": x_fit, "y": y_fit}, "fit")
         *inputs_after, state_after = out["after_transform"]
         gates.check_unmutated({name: pristine[name] for name in inputs}, dict(zip(inputs, inputs_after)), "transform")
-        T = gates.check_output("the sample", X, out.get("T"), self.gate_limits)
+        XA, _ = self.folds.pool_a(0)
+        XB, _ = self.folds.pool_b(0)
+        TA = gates.check_output("pool A", XA, out.get("TA0"), limits)
+        TB = gates.check_output("the scoring pool", XB, out.get("TB0"), limits)
         for name, part in parts.items():
-            gates.check_output("a subset of the rows", part, out.get("T_" + name), self.gate_limits)
-        T_re = gates.check_output("the re-indexed sample", reindexed, out.get("T_X_reindexed"), self.gate_limits)
+            gates.check_output("a subset of the rows", part, out.get("T_" + name), limits)
+        T_re = gates.check_output("the re-indexed sample", gate["reindexed"], out.get("T_X_reindexed"), limits)
         gates.check_state_unchanged(state_fit, state_after)
         if self.label_free_state and state_fit != out.get("state_permuted", [None])[0]:
             raise gates.GateFailure("label_dependent_state",
                                     "this search evolves stateless feature functions: fit must not learn "
                                     "from the labels y (no target encodings or label statistics)")
-        gates.check_batch_independence(T, [out["T_" + n] for n in parts], self.gate_limits)
-        gates.check_index_invariance(T, T_re, self.gate_limits)
-        return T
+        rows = pd.Index(np.concatenate([part.index.to_numpy() for part in parts.values()]))
+        gates.check_batch_independence(TA.loc[rows.sort_values()], [out["T_" + n] for n in parts], limits)
+        gates.check_index_invariance(TA.loc[gate["reindexed_from"]], T_re, limits)
+        return TA, TB
 
     def stage2(self, source: str) -> Outcome:
         """Paired scoring on the search folds, with a cascade.
@@ -224,7 +248,7 @@ class TabEvaluator(Evaluator):
         started = time.time()
         stash, self._stash = self._stash, None
         if stash is not None and stash[0] == source:  # stage 1 already ran the program on these folds
-            scored = self._score_outputs(self.folds, stash[1], first)
+            scored = self._score_outputs(self.folds, stash[1], first, checked=stash[2])
         else:
             scored = self._score_folds(self.folds, "search", source, first)
         if isinstance(scored, Outcome):
@@ -320,16 +344,25 @@ class TabEvaluator(Evaluator):
             return self._failed("stage2", result.kind, result.reason, stdout=result.detail.get("stdout"))
         return self._score_outputs(plan, result, folds)
 
-    def _score_outputs(self, plan: FoldPlan, result: Any, folds: list[int]) -> Scored | Outcome:
-        """Check each fold's outputs and score them against the cached baseline."""
+    def _fold_failure(self, result: Any, fold: int, stage: str) -> Outcome | None:
+        """A failed step of this fold as the outcome; a transform's exception message is withheld."""
+        error = next((result.errors[n] for n in (f"state{fold}", f"TA{fold}", f"TB{fold}") if n in result.errors), None)
+        if error is None:
+            return None
+        failure = _failure_of(error)
+        reason = failure.reason
+        if failure.detail.get("op") == "transform" and failure.kind == "exception":
+            reason = self._redacted(failure)
+        return self._failed(stage, failure.kind, reason, stdout=result.stdout)
+
+    def _score_outputs(self, plan: FoldPlan, result: Any, folds: list[int],
+                       checked: dict[int, tuple[pd.DataFrame, pd.DataFrame]] | None = None) -> Scored | Outcome:
+        """Check each fold's outputs (unless ``checked`` has them) and score them against the cached baseline."""
+        checked = checked or {}
         for i in folds:
-            error = next((result.errors[n] for n in (f"state{i}", f"TA{i}", f"TB{i}") if n in result.errors), None)
-            if error is not None:
-                failure = _failure_of(error)
-                reason = failure.reason
-                if failure.detail.get("op") == "transform" and failure.kind == "exception":
-                    reason = self._redacted(failure)
-                return self._failed("stage2", failure.kind, reason, stdout=result.stdout)
+            failed = self._fold_failure(result, i, "stage2")
+            if failed is not None:
+                return failed
         runtime = sum(result.timings.get(n, 0.0) for i in folds for n in (f"state{i}", f"TA{i}", f"TB{i}"))
         scored = Scored(runtime_s=float(runtime), stdout=result.stdout or "")
         for i in folds:
@@ -337,8 +370,9 @@ class TabEvaluator(Evaluator):
             XB, yB = plan.pool_b(i)
             try:
                 with self.clock.part("gates"):
-                    TA = gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits)
-                    TB = gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits)
+                    TA, TB = checked.get(i) or (
+                        gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits),
+                        gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits))
                     if list(TA.columns) != list(TB.columns):
                         raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
                                                                    "fitting pool and the scoring pool")
