@@ -11,7 +11,10 @@ unchanged, on ``--heldout-windows`` held-out origins per series (never seen by t
 selection), in front of the same forecaster (claimed vs realised gain) and the other forecasters
 (transfer), next to the identity and two fixed normalizations (standardisation, log). Gains are
 geometric-mean MASE changes vs the identity, 100·(1 − exp(−mean log ratio)); the optimism gap is
-claimed − realised. Every number is computed by the run.
+claimed − realised. Each series' held-out change carries a standard error (the within-series SD of
+its per-window log MASE ratios, pooled over the series of that dataset × forecaster, over the square
+root of its effective window count); a loss counts as significant when change + z·SE < −max loss.
+Every number is computed by the run.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ def main() -> int:
     parser.add_argument("--heldout-windows", type=int, default=3)
     parser.add_argument("--heldout-stride", type=float, default=0.5, help="in horizons")
     parser.add_argument("--tie", type=float, default=0.5, help="|change| %% within which a result is a tie")
+    parser.add_argument("--max-series-loss", type=float, default=5.0,
+                        help="%% loss of one series x forecaster that counts as 'worse'")
+    parser.add_argument("--loss-z", type=float, default=2.0,
+                        help="a series' loss is significant when change + z*SE < -max-series-loss")
     parser.add_argument("--out", default="bench/time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("overrides", nargs="*")
@@ -59,7 +66,7 @@ def main() -> int:
     from efe.datasets.ts_store import read_series
     from efe.sandbox import Sandbox, SandboxLimits
     from efe.specs import load_spec
-    from efe.time.heldout import evaluate_program
+    from efe.time.heldout import evaluate_program, significant_losses
     from efe.time.run import run_time
     from efe.transfer import forecaster_config
     from evaluators.timeseries.forecasters import with_max_history
@@ -107,13 +114,16 @@ def main() -> int:
                         base = {"dataset": name, "forecaster": fc_name, "windows": r["n_windows"],
                                 "realised_pct": r["gain"]["pct"], "realised_se_log": r["gain"]["se"],
                                 "mean_mase_pct": r["improvement_pct"]["mase"], "wql_pct": r["improvement_pct"]["wql"],
-                                "per_series": r["per_series_gain_pct"], "fallback": r["fallback"]}
+                                "per_series": r["per_series_gain_pct"], "per_series_se": r["per_series"],
+                                "significant_losses": significant_losses(r["per_series"], args.max_series_loss,
+                                                                         args.loss_z),
+                                "fallback": r["fallback"]}
                         if label == "EFE":
                             rows.append({**base, "search": search_fc, "own": fc_name == search_fc})
                         else:
                             fixed_rows.append({**base, "method": label})
     frame = pd.DataFrame(rows)
-    frame.drop(columns=["per_series"]).to_csv(out / "results.csv", index=False)
+    frame.drop(columns=["per_series", "per_series_se", "significant_losses"]).to_csv(out / "results.csv", index=False)
     text = render(args, pd.DataFrame(runs), frame, pd.DataFrame(fixed_rows))
     (out / "summary.md").write_text(text)
     print(text)
@@ -121,8 +131,13 @@ def main() -> int:
     return 0
 
 
+def _worst_with_se(per_series: dict[str, dict]) -> str:
+    worst = min(per_series.values(), key=lambda r: r["pct"])
+    return f"{worst['pct']:+.1f} ± {worst['se_pct']:.1f}"
+
+
 def render(args, runs: pd.DataFrame, frame: pd.DataFrame, fixed: pd.DataFrame) -> str:
-    tie = args.tie
+    tie, max_loss, z = args.tie, args.max_series_loss, args.loss_z
     own = frame[frame["own"]].merge(runs, left_on=["dataset", "search"], right_on=["dataset", "search"])
     lines = [f"# Time-series benchmark\n",
              f"Datasets: {', '.join(args.datasets)}; each forecaster searches its own program "
@@ -134,18 +149,24 @@ def render(args, runs: pd.DataFrame, frame: pd.DataFrame, fixed: pd.DataFrame) -
              "scored once after the choice; 0 for the identity). Selection worst series = the frozen program's "
              "worst series on the selection windows; rejected = finalists with a positive lower bound that were "
              "not eligible because one series lost more than selection.max_series_loss.\n",
+             "± SE: a series' held-out standard error = the within-series SD of its per-window log MASE ratios "
+             "vs the identity, pooled over the series of that dataset × forecaster the program changed, over "
+             "sqrt(effective windows) (overlapping origins count as windows / (horizon / stride), as for every "
+             "paired gain); 0 for a series left unchanged. In %: 100·exp(−log gain)·SE (first-order conversion of "
+             "the log SE to the % change 100·(1 − exp(−log gain))).\n",
              "| dataset | forecaster | selection | rejected | claimed % (lower bound) | realised % | mean-MASE % | "
-             "W/T/L series | selection worst series % | held-out worst series % | optimism gap pp | wall s | s / eval |",
+             "W/T/L series | selection worst series % | held-out worst series % ± SE | optimism gap pp | wall s | s / eval |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    series_vals = []
+    series_vals, significant = [], 0
     for _, r in own.iterrows():
         per = list(r["per_series"].values())
         series_vals += per
+        significant += len(r["significant_losses"])
         eval_s = f"{r['eval_s']:.2f}" if r["eval_s"] else "-"
         lines.append(f"| {r['dataset']} | {r['forecaster']} | {r['decision']} | {r['rejected']} | "
                      f"{r['claimed_pct']:+.1f} ({r['claimed_lcb_pct']:+.1f}) | {r['realised_pct']:+.1f} | "
                      f"{r['mean_mase_pct']:+.1f} | {_wtl(per, tie)} | {r['selection_worst_pct']:+.1f} | "
-                     f"{min(per):+.1f} | {r['claimed_pct'] - r['realised_pct']:+.1f} | "
+                     f"{_worst_with_se(r['per_series_se'])} | {r['claimed_pct'] - r['realised_pct']:+.1f} | "
                      f"{r['wall_s']:.0f} | {eval_s} |")
     realised = own["realised_pct"].to_numpy()
     gap = (own["claimed_pct"] - own["realised_pct"]).to_numpy()
@@ -156,6 +177,8 @@ def render(args, runs: pd.DataFrame, frame: pd.DataFrame, fixed: pd.DataFrame) -
               f"- dataset × forecaster W/T/L {_wtl(realised, tie)}; series × forecaster W/T/L "
               f"{_wtl(series_vals, tie)}, worst {min(series_vals):+.2f}%; worse than -5%: "
               f"{sum(1 for v in series_vals if v < -5.0)} of {len(series_vals)}",
+              f"- significant series × forecaster losses (change + {z:g}·SE < -{max_loss:g}%, SE as above): "
+              f"{significant} of {len(series_vals)}",
               f"- optimism gap (claimed − realised): mean {gap.mean():+.2f} pp, max {gap.max():+.2f} pp",
               f"- programs frozen: {int((own['decision'] == 'gain').sum())} of {len(own)} (the rest froze the identity)",
               ""]

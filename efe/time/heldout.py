@@ -13,6 +13,7 @@ import numpy as np
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.timeseries.forecasters import make_forecaster
 from evaluators.timeseries.pipeline import (
+    effective_windows,
     forecast_through,
     log_gains,
     paired_gain,
@@ -48,10 +49,12 @@ def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, s
     quantiles = [q if not fb else base_q[j] for j, (q, fb) in enumerate(zip(run.quantiles, run.fallback))]
     prog = score_forecasts(instances, quantiles, levels, season)
     gains = log_gains(prog["per_instance"], base["per_instance"])
-    gain, se = paired_gain(gains, horizon / max(1, int(stride or horizon)))
+    overlap = horizon / max(1, int(stride or horizon))
+    gain, se = paired_gain(gains, overlap)
     items = [i.item_id for i in instances]
     per_series = {k: float(-100.0 * np.expm1(-np.mean([g for g, it in zip(gains, items) if it == k])))
                   for k in dict.fromkeys(items)}
+    per_series_se = per_series_gains(gains, items, overlap)
     shown = _examples(instances, [base_q[j] for j in range(len(instances))], quantiles, levels, horizon, examples)
     return {
         "examples": shown,
@@ -63,7 +66,45 @@ def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, s
         "improvement_pct": {m: (100.0 * (1.0 - prog[m] / base[m]) if base[m] > 0 else 0.0) for m in METRICS},
         "gain": {"log_mase": gain, "se": se, "pct": float(-100.0 * np.expm1(-gain))},
         "per_series_gain_pct": per_series,
+        "per_series": per_series_se,
     }
+
+
+def per_series_gains(gains: Sequence[float], items: Sequence[str], overlap: float = 1.0) -> dict[str, dict]:
+    """Each series' held-out change with its standard error, from its own paired windows.
+
+    A series has only a few overlapping held-out origins, whose own SD is unstable (3 origins half a
+    horizon apart are worth 1.5 windows), so the within-series SD is pooled over the series the program
+    changed (deviations from each series' own mean), and a series' SE is that SD over the square root of
+    its effective window count (``effective_windows``, as for every paired gain). A series the program left
+    unchanged on every window (the identity) has SE 0 and does not enter the pool. With no within-series
+    degree of freedom the SE is unknown and set to |mean|, as in ``paired_gain``. Units: ``log``/``se``
+    are log MASE ratios; ``pct`` = 100·(1 − exp(−log)) as everywhere in the report, ``se_pct`` its
+    first-order (delta-method) conversion 100·exp(−log)·se.
+    """
+    g = np.asarray(gains, dtype="float64")
+    keys = np.asarray(items, dtype=object)
+    groups = {k: g[(keys == k) & np.isfinite(g)] for k in dict.fromkeys(items)}
+    changed = [v for v in groups.values() if len(v) and np.any(v != 0.0)]
+    dof = sum(len(v) - 1 for v in changed)
+    pooled_sd = float(np.sqrt(sum(float(np.sum((v - v.mean()) ** 2)) for v in changed) / dof)) if dof else None
+    out = {}
+    for k, v in groups.items():
+        mean = float(v.mean()) if len(v) else 0.0
+        if not len(v) or not np.any(v != 0.0):
+            se = 0.0
+        elif pooled_sd is None:
+            se = abs(mean)
+        else:
+            se = pooled_sd / float(np.sqrt(max(1.0, effective_windows(len(v), overlap))))
+        out[k] = {"log": mean, "se": se, "windows": int(len(v)), "pct": float(-100.0 * np.expm1(-mean)),
+                  "se_pct": float(100.0 * np.exp(-mean) * se)}
+    return out
+
+
+def significant_losses(per_series: dict[str, dict], max_loss_pct: float, z: float) -> list[str]:
+    """Series whose held-out loss is beyond noise: change + z·SE < −max_loss_pct (in %, see per_series_gains)."""
+    return [k for k, r in per_series.items() if r["pct"] + z * r["se_pct"] < -max_loss_pct]
 
 
 def _examples(instances, base, prog, levels, horizon: int, count: int) -> list[dict]:

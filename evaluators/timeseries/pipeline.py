@@ -112,6 +112,12 @@ def log_gains(per_program: np.ndarray, per_identity: np.ndarray) -> np.ndarray:
                   / np.maximum(np.asarray(per_program, dtype="float64"), tiny))
 
 
+def effective_windows(n: int, overlap: float = 1.0) -> float:
+    """How many independent windows ``n`` paired windows are worth when ``overlap`` of them (horizon /
+    stride) share each future point: n / overlap."""
+    return n / max(float(overlap), 1.0)
+
+
 def paired_gain(gains: np.ndarray, overlap: float = 1.0) -> tuple[float, float]:
     """(mean gain, its standard error) over paired windows.
 
@@ -124,7 +130,7 @@ def paired_gain(gains: np.ndarray, overlap: float = 1.0) -> tuple[float, float]:
     if len(g) == 0:
         return 0.0, 0.0
     mean = float(np.mean(g))
-    n_eff = len(g) / max(float(overlap), 1.0)
+    n_eff = effective_windows(len(g), overlap)
     if len(g) < 2 or n_eff < 2:
         return mean, abs(mean)
     return mean, float(np.std(g, ddof=1) / np.sqrt(n_eff))
