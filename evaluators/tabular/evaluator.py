@@ -172,11 +172,11 @@ class TabEvaluator(Evaluator):
         """
         if self._gate is None:
             X, _ = self.folds.gate_sample(self.gate_rows)
-            XA, yA = self.folds.pool_a(0)
-            XB, _ = self.folds.pool_b(0)
+            _, yA = self.folds.pool_a(0)
             rng = np.random.default_rng(self.seed)
-            labels = rng.integers(0, max(self.gate_parts, 2), size=len(X))
-            parts = {f"X_part{k}": X[labels == k] for k in range(max(self.gate_parts, 2)) if (labels == k).any()}
+            n_parts = max(self.gate_parts, 2)  # one part is re-indexed: at least one keeps its index
+            labels = rng.integers(0, n_parts, size=len(X))
+            parts = {f"X_part{k}": X[labels == k] for k in range(n_parts) if (labels == k).any()}
             last = list(parts)[-1]
             original_index = parts[last].index
             reindexed = parts.pop(last).copy()
@@ -194,7 +194,8 @@ class TabEvaluator(Evaluator):
                 plan += [{"op": "fit", "args": ["XA0", "yA0_permuted"], "out": "state_permuted", "keep_going": True},
                          {"op": "digest", "args": ["state_permuted"], "out": "state_permuted", "keep_going": True}]
                 returns.append("state_permuted")
-            seen = plain.roundtrip({"XA0": XA, "yA0": yA, "XB0": XB, **values})  # as the worker holds them
+            raw = self._raw_columns(self.folds, 0).pools  # the first fold's pools as the worker holds them
+            seen = {"XA0": raw["A"], "XB0": raw["B"], **plain.roundtrip({"yA0": yA, **values})}
             self._gate = {
                 "parts": parts, "reindexed": reindexed, "reindexed_from": original_index, "values": values,
                 "after_fit": {"op": "digest", "args": ["XA0", "yA0", "state0"], "out": "after_fit", "keep_going": True},
@@ -288,13 +289,21 @@ class TabEvaluator(Evaluator):
         """ROC-AUC of the scorer on raw features (as a program would see them), cached per fold."""
         key = (id(plan), fold)
         if key not in self._baselines:
-            XA, yA = plan.pool_a(fold)
-            XB, yB = plan.pool_b(fold)
-            XA_seen, XB_seen = plain.roundtrip(XA), plain.roundtrip(XB)
-            self._raw[key] = RawColumns(XA_seen, XB_seen)
+            _, yA = plan.pool_a(fold)
+            _, yB = plan.pool_b(fold)
+            raw = self._raw_columns(plan, fold)
             # cached: not on the clock
-            self._baselines[key] = auc(self.scorer, XA_seen, yA, XB_seen, yB, raw=self._raw[key])
+            self._baselines[key] = auc(self.scorer, raw.pools["A"], yA, raw.pools["B"], yB, raw=raw)
         return self._baselines[key]
+
+    def _raw_columns(self, plan: FoldPlan, fold: int) -> RawColumns:
+        """The fold's raw pools as a program sees them (through the plain-data codec), coded for the scorer once."""
+        key = (id(plan), fold)
+        if key not in self._raw:
+            XA, _ = plan.pool_a(fold)
+            XB, _ = plan.pool_b(fold)
+            self._raw[key] = RawColumns(plain.roundtrip(XA), plain.roundtrip(XB))
+        return self._raw[key]
 
     def invalid_metrics(self, source: str = "") -> dict[str, float]:
         return self._metrics(valid=False, score=self.fitness.invalid_score, new=0, dropped=0)
@@ -379,16 +388,16 @@ class TabEvaluator(Evaluator):
             except gates.GateFailure as exc:
                 return self._failed("stage2", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
             base = self.baseline(plan, i)
+            raw = self._raw_columns(plan, i)
             try:
-                auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock,
-                                                  raw=self._raw[(id(plan), i)])
+                auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock, raw=raw)
             except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
                 return self._failed("stage2", "scorer", f"the scorer could not use the features: "
                                     f"{type(exc).__name__}: {str(exc)[:self.feedback_settings.error_chars]}")
             if scored.first_fold is None:
                 scored.new, scored.dropped = self._column_changes(TA)
                 scored.first_fold = (TA, yA)
-                scored.first_raw = self._raw[(id(plan), i)]
+                scored.first_raw = raw
             if importance is not None:
                 scored.importances.append(importance)
             scored.deltas.append(auc_c - base)
