@@ -14,13 +14,6 @@ from typing import Any
 SPEC_ENV = "EFE_RUN_SPEC"
 
 
-def write_spec(path: str | Path, spec: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec, indent=2, sort_keys=True, default=str))
-    return path
-
-
 def read_spec(path: str | Path | None = None) -> dict[str, Any]:
     if path is None:
         path = os.environ.get(SPEC_ENV)

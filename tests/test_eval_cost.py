@@ -95,6 +95,16 @@ def test_feedback_uses_the_scorers_own_importances(counted):
     assert fits == 3 and seconds["feedback"] < seconds["scorer"]
 
 
+def test_gate_steps_in_the_sandbox_are_charged_to_the_gates_not_the_program(counted):
+    ev, _ = counted
+    # slow only on the gate's parts of its 120-row sample (folds have 200+ rows)
+    slow_on_parts = tab_program("if len(X) < 100:\n    sum(range(5_000_000))\nreturn X.assign(b2=X['b'] * 2.0)")
+    ev.clock.take()
+    assert ev.evaluate(slow_on_parts).valid
+    seconds, _ = ev.clock.take()
+    assert seconds["gates"] > 2 * seconds["program"], seconds
+
+
 def test_permutation_importance_stays_available(tmp_path):
     spec = make_spec(tmp_path, ratio_table(300), "label")
     spec["feedback"] = {**spec["feedback"], "importance": "permutation"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
@@ -188,9 +189,9 @@ def test_tabpfn_without_weights_says_what_to_set(tmp_path):
 
 def test_openevolve_evaluator_file(tmp_path, monkeypatch):
     spec_path = tmp_path / "spec.json"
-    from efe.runspec import SPEC_ENV, write_spec
+    from efe.runspec import SPEC_ENV
 
-    write_spec(spec_path, make_spec(tmp_path, ratio_table(300), "label"))
+    spec_path.write_text(json.dumps(make_spec(tmp_path, ratio_table(300), "label")))
     monkeypatch.setenv(SPEC_ENV, str(spec_path))
     module_spec = importlib.util.spec_from_file_location("efe_eval_file", ROOT / "evaluators" / "tab.py")
     module = importlib.util.module_from_spec(module_spec)

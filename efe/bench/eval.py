@@ -2,10 +2,12 @@
 
 The profile runs the tabular evaluator in this process on a representative candidate set (the
 offline proposer's moves chained from the seed program, as a search would produce them) and
-reads the evaluator's cost clock: gates, sandbox overhead (data transfer, fork, lock-down,
-encoding), the program's own fit/transform, preprocessing, scorer fits, feedback, and the rest
-(bookkeeping). The ratio "whole evaluation / scorer fits" is taken from the same evaluations at
-the same moment, so machine load inflates both sides alike. A run is a real ``python -m efe.tab``
+reads the evaluator's cost clock: gates (with their steps inside the sandbox), sandbox overhead
+(data transfer, fork, lock-down, encoding), the program's own fit/transform on the folds,
+preprocessing, scorer fits, feedback, and the rest (bookkeeping). The ratio "whole evaluation /
+scorer fits" is taken from the same evaluations at the same moment, so machine load inflates both
+sides alike; the floor next to it is the ratio an evaluator that cost nothing would reach, since
+the candidate's own code must run on every fold it is scored on. A run is a real ``python -m efe.tab``
 in a child process whose process tree is sampled from /proc for its peak memory.
 """
 
@@ -110,12 +112,27 @@ class Profile:
     walls: list[float] = field(default_factory=list)
     fits: list[int] = field(default_factory=list)
     verdicts: list[str] = field(default_factory=list)
+    empty_calls: list[float] = field(default_factory=list)  # seconds of sandbox calls with an empty plan
     load: str = ""
 
     @property
     def ratio(self) -> float:
         scorer = sum(self.parts["scorer"])
         return sum(self.walls) / scorer if scorer else float("nan")
+
+    @property
+    def floor(self) -> float:
+        """The ratio if everything but the scorer fits and the program's own fold calls cost nothing."""
+        scorer = sum(self.parts["scorer"])
+        return (scorer + sum(self.parts["program"])) / scorer if scorer else float("nan")
+
+    @property
+    def sandboxed_floor(self) -> float:
+        """The floor plus one sandbox call with an empty plan per candidate: fork and lock-down at least once."""
+        scorer = sum(self.parts["scorer"])
+        if not scorer or not self.empty_calls:
+            return float("nan")
+        return self.floor + len(self.walls) * float(np.median(self.empty_calls)) / scorer
 
     def lines(self) -> list[str]:
         n = max(len(self.walls), 1)
@@ -132,6 +149,11 @@ class Profile:
             out.append(f"  {part:<12} {ms:13.1f} {100 * ms / (1000 * wall) if wall else 0:6.1f}%")
         out.append(f"  {'whole':<12} {1000 * wall:13.1f}")
         out.append(f"  ratio whole evaluation / scorer fits = {self.ratio:.2f}")
+        out.append(f"  floor (scorer fits + the program's own fold calls) / scorer fits = {self.floor:.2f}")
+        if self.empty_calls:
+            out.append(f"  one sandbox call with an empty plan (fork, lock-down): median "
+                       f"{1000 * float(np.median(self.empty_calls)):.1f} ms of {len(self.empty_calls)}; "
+                       f"floor with one such call per candidate = {self.sandboxed_floor:.2f}")
         return out
 
 
@@ -160,9 +182,22 @@ def profile_table(table: str, workdir: Path, n_candidates: int, rows: int = 2000
             for part in PARTS:
                 profile.parts[part].append(seconds[part])
             profile.parts["bookkeeping"].append(wall - sum(seconds.values()))
+        profile.empty_calls = _empty_calls(ev, len(candidates) * 2)
     finally:
         ev.close()
     return profile
+
+
+def _empty_calls(ev: TabEvaluator, n: int) -> list[float]:
+    """Seconds of ``n`` sandbox calls that run no step of the identity: what isolating a program costs at least."""
+    identity = seed_program("tab").read_text()
+    seconds = []
+    for _ in range(n):
+        started = time.perf_counter()
+        ev.sandbox.run(identity, "tab", [], [], limits=ev.limits)
+        seconds.append(time.perf_counter() - started)
+        time.sleep(0.02)  # like the scoring between two real calls: the worker reaps the last child meanwhile
+    return seconds
 
 
 def _load() -> str:
