@@ -201,14 +201,14 @@ class TabEvaluator(Evaluator):
                 "parts": parts, "reindexed": reindexed, "reindexed_from": original_index, "values": values,
                 "after_fit": {"op": "digest", "args": ["XA0", "yA0", "state0"], "out": "after_fit", "keep_going": True},
                 "plan": plan, "returns": returns, "inputs": inputs,
-                "steps": frozenset(["after_fit", *(step["out"] for step in plan)]),
+                "steps": ("after_fit", *(step["out"] for step in plan)),  # every gate step's output, in plan order
                 "pristine": {name: plain.digest(seen[name]) for name in ["yA0", *inputs]},
             }
         return self._gate
 
     def _gate_step_failure(self, result: Any, gate: dict[str, Any]) -> Outcome | None:
         """A gate step that failed (an exception on a part of pool A, or an unencodable value), as the outcome."""
-        for name in ["after_fit", *(step["out"] for step in gate["plan"])]:
+        for name in gate["steps"]:
             error = result.errors.get(name)
             if error is not None:
                 failure = _failure_of(error)
@@ -409,7 +409,7 @@ class TabEvaluator(Evaluator):
         return scored
 
     def _run(self, source: str, plan: list[dict], returns: list[str], *, limits: SandboxLimits,
-             data: str | None = None, values: dict | None = None, gate_steps: frozenset[str] = frozenset()) -> Any:
+             data: str | None = None, values: dict | None = None, gate_steps: tuple[str, ...] = ()) -> Any:
         """One sandbox call, charged to the clock: the folds' fit/transform as the program's own time,
         the gate steps run in the child (``gate_steps``: transforms of the gate's parts, fingerprints) as
         gates, and the rest as sandbox."""
