@@ -13,10 +13,10 @@ __all__ = ["load_program"]
 
 
 def load_program(path: Any, refit: bool = False, sandboxed: bool = False, require_review: bool = False) -> Any:
-    """A frozen program, ready to use (see ``efe.transformer.load_program``): ``refit=True`` re-learns its
+    """A frozen program, ready to use (see ``efe.frozen.transformer.load_program``): ``refit=True`` re-learns its
     state on the data given to ``fit``; ``sandboxed=True`` runs its ``transform`` in the sandbox;
     ``require_review=True`` refuses a program nobody approved with ``python -m efe.review``."""
-    # lazy: every ``import efe.<module>`` runs this file; efe.transformer pulls scikit-learn and pyarrow
-    from efe.transformer import load_program as _load_program
+    # lazy: every ``import efe.<module>`` runs this file; efe.frozen.transformer pulls scikit-learn and pyarrow
+    from efe.frozen.transformer import load_program as _load_program
 
     return _load_program(path, refit=refit, sandboxed=sandboxed, require_review=require_review)

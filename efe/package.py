@@ -3,7 +3,7 @@
 Writes the standalone module (``efe.export``), a copy of the frozen program (with its review log),
 a pytest suite with sample rows (training rows, labels removed) and their expected outputs,
 ``package.json`` (input and output schema, versions, hashes) and ``MODEL_CARD.md``
-(see ``efe.packaging``). ``pytest <dir>`` needs only numpy, pandas and pytest.
+(see ``efe.handover.package``). ``pytest <dir>`` needs only numpy, pandas and pytest.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from efe.config import ConfigError, compose, plain_dict
-from efe.freeze import FrozenProgramError
-from efe.packaging import build_package
-from efe.review_log import LOG_NAME
+from efe.core.config import ConfigError, compose, plain_dict
+from efe.frozen.freeze import FrozenProgramError
+from efe.handover.package import build_package
+from efe.frozen.review_log import LOG_NAME
 
 USAGE = "usage: python -m efe.package run=<run dir> out=<package dir> [sample_rows=40 ...] (conf/package.yaml)"
 

@@ -2,7 +2,7 @@
 
 Shows what the program changes against the identity (a diff), the model card and the report, then
 records ``approve`` or ``reject`` with the reviewer's name and a note in the hash-chained review
-log next to the manifest (``efe.review_log``). Without ``decision=`` it asks on a terminal and only
+log next to the manifest (``efe.frozen.review_log``). Without ``decision=`` it asks on a terminal and only
 shows otherwise; ``decision=approve reviewer=NAME note=TEXT`` records without asking (CI, tests).
 ``show=false`` skips the listing. ``efe.load_program(path, require_review=True)`` then refuses the
 program unless its latest review approved exactly the files there now.
@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from efe.freeze import FrozenProgramError
-from efe.model_card import render_card
-from efe.review_log import (
+from efe.rundir.paths import frozen_dir_of
+from efe.frozen.freeze import FrozenProgramError
+from efe.handover.model_card import render_card
+from efe.frozen.review_log import (
     DECISIONS,
     ReviewError,
-    frozen_dir_of,
     read_log,
     record,
     review_status,

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from efe.cli_common import open_run, say
-from efe.config import plain_dict, required
-from efe.search.memory import remember_run
+from efe.cli.common import open_run
+from efe.core.console import say
+from efe.core.config import plain_dict, required
+from efe.steering.memory import remember_run
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.setting import Choice, Setting
-from efe.tracking import track_run
+from efe.report.tracking import track_run
 
 
 def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:

@@ -11,10 +11,10 @@ import sys
 import tempfile
 from typing import Sequence
 
-from efe.cli_common import shell_overrides
-from efe.config import ConfigError, compose
+from efe.cli.common import shell_overrides
+from efe.core.config import ConfigError, compose
 from efe.datasets.tabular import DatasetError
-from efe.programs import ProgramContractError, read_program
+from efe.core.programs import ProgramContractError, read_program
 from efe.tab.prepare import prepare_tab_run
 from evaluators.tabular.evaluator import TabEvaluator
 

@@ -16,11 +16,11 @@ from typing import Sequence
 import pandas as pd
 from omegaconf import OmegaConf
 
-from efe.config import CONF_DIR, ConfigError, compose, plain_dict
+from efe.core.config import CONF_DIR, ConfigError, compose, plain_dict
 from efe.datasets.ts_store import read_series
-from efe.freeze import FrozenProgramError, load_frozen
+from efe.frozen.freeze import FrozenProgramError, load_frozen
 from efe.sandbox import Sandbox, SandboxLimits
-from efe.specs import SpecError, TimeSpec, load_spec
+from efe.core.specs import SpecError, TimeSpec, load_spec
 from efe.time.heldout import evaluate_program, render_table
 from evaluators.timeseries.forecasters import with_max_history
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from efe.feedback_record import failure_record
+from efe.core.feedback_record import failure_record
 from efe.sandbox import Sandbox
 from evaluators.outcome import Outcome
 

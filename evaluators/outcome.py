@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from efe.feedback_record import FeedbackRecord, render_artifacts
+from efe.core.feedback_record import FeedbackRecord, render_artifacts
 
 
 @dataclass

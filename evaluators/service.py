@@ -18,10 +18,10 @@ from typing import Any, Callable
 
 from openevolve.evaluation_result import EvaluationResult
 
-from efe.feedback_record import write_feedback
-from efe.outcomes import write_outcome
-from efe.runspec import SPEC_ENV, read_spec
-from efe.specs import load_spec
+from efe.rundir.outcomes import write_feedback
+from efe.rundir.outcomes import write_outcome
+from efe.core.runspec import SPEC_ENV, read_spec
+from efe.core.specs import load_spec
 from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 from evaluators.ray_executor import (

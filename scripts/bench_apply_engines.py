@@ -24,7 +24,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from efe.apply import apply  # noqa: E402
-from efe.freeze import freeze, input_schema, instantiate  # noqa: E402
+from efe.frozen.freeze import freeze, input_schema, instantiate  # noqa: E402
 
 PROGRAM = '''
 # EVOLVE-BLOCK-START

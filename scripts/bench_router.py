@@ -39,7 +39,7 @@ def first_found(lineage: list[dict], sha: str | None) -> int | None:
 
 
 def search_facts(run_dir: Path) -> dict:
-    from efe.search.lineage import read_lineage
+    from efe.rundir.records import read_lineage
     from efe.search.runner import best_valid
 
     lineage = read_lineage(run_dir / "lineage.jsonl")

@@ -62,10 +62,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from efe.bench.time_fixed import FIXED
-    from efe.config import compose
+    from efe.core.config import compose
     from efe.datasets.ts_store import read_series
     from efe.sandbox import Sandbox, SandboxLimits
-    from efe.specs import load_spec
+    from efe.core.specs import load_spec
     from efe.time.heldout import evaluate_program, significant_losses
     from efe.time.run import run_time
     from efe.transfer import forecaster_config

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from efe.apply import apply, main
-from efe.freeze import freeze, input_schema, instantiate
+from efe.frozen.freeze import freeze, input_schema, instantiate
 from tests.conftest import tab_program
 
 PROGRAM = tab_program(

@@ -70,7 +70,7 @@ def _run_outside(target: Path, cwd: Path, *args: str) -> subprocess.CompletedPro
 
 def test_wheel_ships_conf_and_seed_programs_and_runs_outside_the_checkout(installed_wheel, tmp_path):
     where = _run_outside(installed_wheel, tmp_path, "-c",
-                         "import efe, efe.resources as r; print(efe.__file__); print(r.conf_dir()); "
+                         "import efe, efe.core.resources as r; print(efe.__file__); print(r.conf_dir()); "
                          "print(r.seed_program('tab'))")
     assert where.returncode == 0, where.stderr
     lines = where.stdout.split()

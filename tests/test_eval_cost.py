@@ -184,7 +184,7 @@ def test_bench_profile_splits_the_evaluation_by_part(tmp_path):
 
 def test_a_fingerprint_changes_with_any_change_and_names_the_column():
     """The gates get fingerprints instead of copies for "was it changed?": every change must show."""
-    from efe import plain
+    from efe.core import plain
     from evaluators.tabular import gates
 
     X = pd.DataFrame({"a": np.linspace(0, 1, 50), "b": np.where(np.arange(50) % 3, "x", None),
@@ -235,6 +235,6 @@ def test_coded_raw_columns_are_reused_only_when_exactly_unchanged():
 
 
 def plain_copy(frame: pd.DataFrame) -> pd.DataFrame:
-    from efe import plain
+    from efe.core import plain
 
     return plain.roundtrip(frame)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from efe.feedback_record import (
+from efe.core.feedback_record import (
     FeedbackRecord,
     Importance,
     TabFeedback,
@@ -19,9 +19,9 @@ from efe.feedback_record import (
     render_artifacts,
     write_feedback,
 )
-from efe.tab.moves import Move, parse_moves, render_program
-from efe.tab.proposer import feedback_view as tab_view
-from efe.tab.proposer import propose_from_prompt as propose_tab
+from efe.proposer.tab_moves import Move, parse_moves, render_program
+from efe.proposer.tab import feedback_view as tab_view
+from efe.proposer.tab import propose_from_prompt as propose_tab
 from evaluators.tabular.evaluator import TabEvaluator
 from tests.conftest import make_spec, ratio_table, tab_program
 
@@ -163,12 +163,12 @@ def test_a_worse_tab_parent_loses_the_move_its_record_shows_useless(tmp_path, ta
 
 
 def test_time_proposer_reads_mase_harm_and_the_gate_reason_from_the_record(tmp_path):
-    from efe.time.moves import Move as TimeMove
-    from efe.time.moves import candidate_moves
-    from efe.time.moves import parse_moves as parse_time
-    from efe.time.moves import render_program as render_time
-    from efe.time.proposer import feedback_view as time_view
-    from efe.time.proposer import propose_from_prompt as propose_time
+    from efe.proposer.time_moves import Move as TimeMove
+    from efe.proposer.time_moves import candidate_moves
+    from efe.proposer.time_moves import parse_moves as parse_time
+    from efe.proposer.time_moves import render_program as render_time
+    from efe.proposer.time import feedback_view as time_view
+    from efe.proposer.time import propose_from_prompt as propose_time
     from tests.test_time_moves import context
 
     ctx = context()
@@ -210,8 +210,8 @@ def test_the_offline_back_end_hands_the_proposer_the_runs_feedback_and_move_limi
     write_feedback(tmp_path / "outcomes", parent, failure_record("tab", "gate:row_count", "rows changed", "stage1"))
     from types import SimpleNamespace
 
-    # the two parts of the typed run spec the back end reads (efe.specs.RunSpec: seed, search)
-    search = SimpleNamespace(offline_proposer="efe.tab.proposer:propose_from_prompt",
+    # the two parts of the typed run spec the back end reads (efe.core.specs.RunSpec: seed, search)
+    search = SimpleNamespace(offline_proposer="efe.proposer.tab:propose_from_prompt",
                              context_path=str(tmp_path / "context.json"), outcomes_dir=str(tmp_path / "outcomes"),
                              offline_moves={"max_moves": 2})
     spec = SimpleNamespace(seed=0, search=search)

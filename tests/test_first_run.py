@@ -16,12 +16,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 import efe
-from efe.cli_common import _run_dir, shell_overrides
-from efe.config import ConfigError, compose
+from efe.cli.common import _run_dir, shell_overrides
+from efe.core.config import ConfigError, compose
 from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout
 from efe.datasets.tabular import DatasetError, load_tabular, prepare
-from efe.freeze import freeze, input_schema
+from efe.frozen.freeze import freeze, input_schema
 from tests.conftest import ROOT, tab_program
 from tests.helpers.example_data import churn_table, write_churn_files
 

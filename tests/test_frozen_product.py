@@ -79,7 +79,7 @@ def test_estimator_checks_that_apply_to_a_fixed_schema_pass(tab_run):
     given columns; every check either passes or fails only on that fixed-schema message."""
     from sklearn.utils.estimator_checks import check_estimator
 
-    from efe.transformer import FrozenFeatureProgram
+    from efe.frozen.transformer import FrozenFeatureProgram
 
     results = check_estimator(FrozenFeatureProgram(tab_run / "frozen"), on_fail=None)
     schema_messages = ("the frozen program expects", "as when frozen")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import efe
-from efe.freeze import FrozenProgramError, freeze, input_schema
+from efe.frozen.freeze import FrozenProgramError, freeze, input_schema
 from tests.conftest import tab_program
 
 X = pd.DataFrame({"a": [1.0, 2.0, 4.0], "b": [2.0, 1.0, 8.0]})

@@ -9,7 +9,7 @@ import pytest
 
 from efe.llm.judge import LLMJudge, parse_score, rule_problems
 from efe.llm.plan import with_plan_docstring
-from efe.programs import code_hash
+from efe.core.programs import code_hash
 from tests.conftest import tab_program
 
 COLUMNS = ["a", "b", "n1", "n2"]

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from efe import plain
-from efe.contracts import TAB
+from efe.core import plain
+from efe.core.contracts import TAB
 from efe.datasets.tabular import load_tabular, prepare
-from efe.programs import contract_problems
+from efe.core.programs import contract_problems
 from efe.sandbox.policy import find_violations
 from efe.tab.context import build_context
-from efe.tab.moves import (
+from efe.proposer.tab_moves import (
     KINDS,
     Move,
     NoMoveAvailable,
@@ -23,7 +23,7 @@ from efe.tab.moves import (
     propose,
     render_program,
 )
-from efe.tab.proposer import feedback_view
+from efe.proposer.tab import feedback_view
 from evaluators.tabular import gates
 from evaluators.tabular.evaluator import TabEvaluator
 from tests.conftest import IDENTITY_TAB, make_spec

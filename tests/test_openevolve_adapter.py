@@ -24,7 +24,8 @@ from openevolve.llm.openai import OpenAILLM
 from openevolve.population import PopulationStrategy, ProgramState
 
 from efe.search import openevolve_adapter as oe
-from efe.search.lineage import LineageRecorder, read_lineage
+from efe.search.lineage import LineageRecorder
+from efe.rundir.records import read_lineage
 from tests.helpers import oe_fake
 
 

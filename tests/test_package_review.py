@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import efe
-from efe.freeze import FrozenProgramError
+from efe.frozen.freeze import FrozenProgramError
 from efe.package import main as package_main
-from efe.packaging import requirements
+from efe.handover.package import requirements
 from efe.review import main as review
-from efe.review_log import ReviewError
+from efe.frozen.review_log import ReviewError
 from tests.conftest import ROOT, ratio_table, tab_program
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from efe import plain
+from efe.core import plain
 
 
 def test_round_trip_keeps_types_and_values():

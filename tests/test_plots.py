@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from efe.plot import main, write_plots
-from efe.plots import load_run, read_lineage
-from efe.plots.grid import latest_checkpoint
-from efe.plots.tree import layout
+from efe.plot import main
+from efe.report.plots.write import write_plots
+from efe.report.plots import load_run
+from efe.rundir.records import read_lineage
+from efe.report.plots.grid import latest_checkpoint
+from efe.report.plots.tree import layout
 from tests.conftest import ROOT
 
 EXISTING = {"tab": ["/tmp/efe-int/tab/hmda/*", "/tmp/efe-default/tab/titanic/*"],
@@ -171,7 +173,7 @@ def test_partial_run_skips_what_is_missing_with_a_warning(tab_source, tmp_path, 
     shutil.rmtree(run / "evolution")
     with open(run / "lineage.jsonl", "a") as fh:
         fh.write('{"kind": "candidate", "id": "torn')  # a run killed mid-write
-    with caplog.at_level(logging.WARNING, logger="efe.plots"):
+    with caplog.at_level(logging.WARNING, logger="efe.report.plots"):
         written = write_plots(run)
     assert set(written) == {"Evolution tree", "Evolution tree (interactive)", "Fitness over iterations"}
     assert "MAP-Elites grid plot skipped" in caplog.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from efe.programs import ProgramContractError, read_program
+from efe.core.programs import ProgramContractError, read_program
 from tests.conftest import ROOT
 
 

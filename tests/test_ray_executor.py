@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from efe.search.lineage import read_lineage
+from efe.rundir.records import read_lineage
 from tests.conftest import IDENTITY_TAB, ROOT, make_spec, ratio_table, tab_program
 from tests.test_tab_run import SYNTAX, fenced
 

@@ -7,16 +7,16 @@ import random
 
 import pytest
 
-from efe.llm.memory import RuleBook, bounded, parse_rules, render_rules
+from efe.steering.rules import RuleBook, bounded, parse_rules, render_rules
 from efe.llm.novelty import NoveltyIndex, normalised_source, novelty_keys
-from efe.llm.roles import ROLE_PROMPTS, Steering, render_role, role_of
-from efe.llm.router import RoleStats, choose_role, role_stats
-from efe.programs import code_hash
-from efe.tab.moves import Move, parse_moves, render_program
-from efe.tab.proposer import propose_from_prompt
-from efe.tab.roles import ROLE_KINDS as TAB_ROLES
-from efe.tab.roles import applicable_roles
-from efe.time.roles import ROLE_KINDS as TIME_ROLES
+from efe.steering.roles import ROLE_PROMPTS, Steering, render_role, role_of
+from efe.steering.router import RoleStats, choose_role, role_stats
+from efe.core.programs import code_hash
+from efe.proposer.tab_moves import Move, parse_moves, render_program
+from efe.proposer.tab import propose_from_prompt
+from efe.proposer.tab_roles import ROLE_KINDS as TAB_ROLES
+from efe.proposer.tab_roles import applicable_roles
+from efe.proposer.time_roles import ROLE_KINDS as TIME_ROLES
 from tests.conftest import ROOT
 from tests.test_moves import mixed_frame
 
@@ -146,7 +146,7 @@ def test_steering_puts_role_and_rules_in_the_prompt_and_learns_from_the_lineage(
 
 
 def test_memory_store_lives_under_the_user_cache_dir_unless_memory_path_says(tmp_path, monkeypatch):
-    from efe.search.memory import memory_path
+    from efe.steering.memory import memory_path
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert memory_path({"path": None}) == tmp_path / "xdg" / "efe" / "memory.jsonl"
@@ -154,7 +154,7 @@ def test_memory_store_lives_under_the_user_cache_dir_unless_memory_path_says(tmp
 
 
 def test_memory_recalls_the_most_similar_table_and_leaves_out_programs_naming_missing_columns(tmp_path):
-    from efe.search.memory import recall, remember, tab_fingerprint, tab_schema
+    from efe.steering.memory import recall, remember, tab_fingerprint, tab_schema
 
     store = {"path": str(tmp_path / "memory.jsonl"), "min_similarity": 0.75, "max_programs": 5}
     old = {"columns": {c: {"kind": "numeric"} for c in ("a", "b", "c", "d", "gone")}}
@@ -185,10 +185,10 @@ def test_memory_recalls_the_most_similar_table_and_leaves_out_programs_naming_mi
 
 
 def test_offline_time_proposer_adds_only_its_roles_moves():
-    from efe.time.moves import parse_moves as parse_time_moves
-    from efe.time.moves import render_program as render_time_program
-    from efe.time.proposer import propose_from_prompt as propose_time
-    from efe.time.roles import applicable_roles as time_roles
+    from efe.proposer.time_moves import parse_moves as parse_time_moves
+    from efe.proposer.time_moves import render_program as render_time_program
+    from efe.proposer.time import propose_from_prompt as propose_time
+    from efe.proposer.time_roles import applicable_roles as time_roles
     from tests.test_time_moves import context
 
     ctx = context()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from efe.programs import code_hash
-from efe.search.lineage import read_lineage
-from efe.tab.roles import ROLE_KINDS
+from efe.core.programs import code_hash
+from efe.rundir.records import read_lineage
+from efe.proposer.tab_roles import ROLE_KINDS
 from tests.conftest import IDENTITY_TAB, ratio_table
 from tests.helpers.fake_openai import FakeOpenAI
 from tests.test_tab_run import GOOD_1, GOOD_2, efe_tab, fenced, only_run

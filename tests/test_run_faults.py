@@ -16,7 +16,7 @@ import pytest
 from omegaconf import OmegaConf
 
 import efe
-from efe.search.lineage import read_lineage
+from efe.rundir.records import read_lineage
 from tests.conftest import ROOT, ratio_table
 from tests.helpers.fake_openai import FakeOpenAI
 from tests.test_tab_run import GOOD_1, efe_tab, fenced, only_run

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from efe import specs
-from efe.cli_common import search_spec
-from efe.config import compose, plain_dict
-from efe.specs import (
+from efe.core import specs
+from efe.cli.common import search_spec
+from efe.core.config import compose, plain_dict
+from efe.core.specs import (
     SpecError,
     TabSpec,
     TimeSpec,

@@ -189,7 +189,7 @@ def test_tabpfn_without_weights_says_what_to_set(tmp_path):
 
 def test_openevolve_evaluator_file(tmp_path, monkeypatch):
     spec_path = tmp_path / "spec.json"
-    from efe.runspec import SPEC_ENV
+    from efe.core.runspec import SPEC_ENV
 
     spec_path.write_text(json.dumps(make_spec(tmp_path, ratio_table(300), "label")))
     monkeypatch.setenv(SPEC_ENV, str(spec_path))

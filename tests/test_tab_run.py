@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from efe.search.lineage import read_lineage
+from efe.rundir.records import read_lineage
 from efe.tab.selection import family_z
 from tests.conftest import ROOT, ratio_table, scale_ratio_table, tab_program
 from tests.helpers.fake_openai import FakeOpenAI

@@ -8,7 +8,7 @@ import pytest
 
 from efe.datasets.synthetic import SyntheticExpParams, generate
 from efe.datasets.ts_store import write_series
-from efe.time.moves import Move, render_program
+from efe.proposer.time_moves import Move, render_program
 from evaluators.timeseries.evaluator import TimeEvaluator
 from tests.conftest import ROOT
 

@@ -10,11 +10,11 @@ import warnings
 import numpy as np
 import pytest
 
-from efe import plain
-from efe.contracts import TIME
-from efe.programs import contract_problems
+from efe.core import plain
+from efe.core.contracts import TIME
+from efe.core.programs import contract_problems
 from efe.sandbox.policy import find_violations
-from efe.time.moves import (
+from efe.proposer.time_moves import (
     GROUP,
     KINDS,
     Move,

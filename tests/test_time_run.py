@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from efe.freeze import load_frozen
-from efe.search.lineage import read_lineage
+from efe.frozen.freeze import load_frozen
+from efe.rundir.records import read_lineage
 from tests.conftest import ROOT
 
 SMALL = ["dataset=synthetic_exp", "dataset.n_series=8", "dataset.length=100", "dataset.prediction_length=12",

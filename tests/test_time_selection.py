@@ -13,8 +13,8 @@ import pandas as pd
 
 from efe.bench.time_fixed import STANDARDIZE
 from efe.datasets.ts_store import write_series
-from efe.resources import seed_program
-from efe.time.moves import MANIFEST
+from efe.core.resources import seed_program
+from efe.proposer.time_moves import MANIFEST
 from efe.time.selection import select_time
 from tests.test_time_run import efe, only_run
 

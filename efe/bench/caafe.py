@@ -20,9 +20,9 @@ from typing import Any
 from efe.bench.cv import cv_scores, splits
 from efe.llm.client import EfeLLM
 from efe.llm.ledger import BudgetExhausted
-from efe.programs import extract_code
+from efe.core.programs import extract_code
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
-from efe.specs import TabSpec
+from efe.core.specs import TabSpec
 from evaluators.tabular.evaluator import TabEvaluator
 from evaluators.tabular.scorers import make_scorer
 

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from efe import plain
+from efe.core import plain
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from evaluators.tabular.scorers import Scorer
 

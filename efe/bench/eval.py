@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from efe.config import compose
-from efe.resources import seed_program
+from efe.core.config import compose
+from efe.core.resources import seed_program
 from efe.tab.context import build_context
-from efe.tab.moves import NoMoveAvailable, propose
+from efe.proposer.tab_moves import NoMoveAvailable, propose
 from efe.tab.prepare import prepare_tab_run
 from evaluators.tabular.costs import PARTS
 from evaluators.tabular.evaluator import TabEvaluator

@@ -17,16 +17,16 @@ from typing import Any
 
 import pandas as pd
 
-from efe.cli_common import search_spec
+from efe.cli.common import search_spec
 from efe.bench.caafe import run_caafe
-from efe.config import compose, plain_dict
+from efe.core.config import compose, plain_dict
 from efe.datasets.split import write_table
 from efe.datasets.tabular import TabularDataset
 from efe.llm.client import resolve_backend
 from efe.llm.ledger import Ledger
-from efe.resources import seed_program
+from efe.core.resources import seed_program
 from efe.sandbox import SandboxLimits
-from efe.specs import replace
+from efe.core.specs import replace
 from efe.tab.context import build_context
 from efe.tab.heldout import refit_and_score, scorer_configs
 from efe.tab.prepare import prepare_tab_run

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from efe.config import dataclass_from_mapping
+from efe.core.config import dataclass_from_mapping
 from efe.datasets.tabular import TabularDataset
 
 ID_WORDS = {"id", "uuid", "guid", "key"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from efe.core.errors import EfeError
 
-class DatasetError(ValueError):
+
+class DatasetError(EfeError):
     """Input data that cannot be used, with a message naming the problem."""
 
 

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 from efe.datasets import bundled
 from efe.datasets.errors import DatasetError
-from efe.freeze import input_schema
-from efe.transformer import coerce_to_schema
+from efe.frozen.freeze import input_schema
+from efe.frozen.transformer import coerce_to_schema
 
 log = logging.getLogger(__name__)
 

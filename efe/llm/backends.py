@@ -21,7 +21,7 @@ import yaml
 from openevolve.llm.openai import OpenAILLM
 
 from efe.llm.ledger import BudgetExhausted
-from efe.specs import RunSpec
+from efe.core.specs import RunSpec
 
 log = logging.getLogger(__name__)
 

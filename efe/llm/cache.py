@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from efe.rundir.atomic import atomic_write_text
 
 
 def request_key(model: str, system: str, messages: list[dict]) -> str:
     payload = json.dumps({"model": model, "system": system, "messages": messages}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def claim_sample_index(claims_dir: Path, key: str) -> int:
-    claims_dir.mkdir(parents=True, exist_ok=True)
-    i = 0
-    while True:
-        try:
-            os.close(os.open(claims_dir / f"{key[:32]}-{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            return i
-        except FileExistsError:
-            i += 1
 
 
 class ResponseCache:
@@ -50,8 +40,4 @@ class ResponseCache:
     def put(self, key: str, sample: int, entry: dict[str, Any]) -> None:
         if self.dir is None:
             return
-        path = self._path(key, sample)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(entry))
-        tmp.replace(path)
+        atomic_write_text(self._path(key, sample), json.dumps(entry))

@@ -20,10 +20,11 @@ from efe.llm.backends import (
     OpenAIBackend,
     ReplayBackend,
 )
-from efe.llm.cache import ResponseCache, claim_sample_index, request_key
+from efe.llm.cache import ResponseCache, request_key
 from efe.llm.ledger import BudgetExhausted, EndpointFailing, Ledger
-from efe.programs import normalise_response
-from efe.specs import RunSpec, load_spec
+from efe.core.programs import normalise_response
+from efe.rundir.claims import claim_index
+from efe.core.specs import RunSpec, load_spec
 
 
 def resolve_backend(llm: Mapping[str, Any]) -> str:
@@ -67,7 +68,7 @@ class EfeLLM(LLMInterface):
 
     async def generate_with_context(self, system_message: str, messages: list[dict], **kwargs: Any) -> str:
         key = request_key(f"{self.backend_name}:{self.model}", system_message, messages)
-        sample = claim_sample_index(self.claims, key)
+        sample = claim_index(self.claims, key)
         start = time.perf_counter()
         cached = self.cache.get(key, sample)
         if cached is not None:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from efe.proposals import read_proposals
+from efe.rundir.proposals import read_proposals
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

@@ -7,12 +7,13 @@ with exclusive claim files: two workers can never both take the last call.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+from efe.rundir.jsonl import append_jsonl, iter_jsonl, read_jsonl
 
 
 class BudgetExhausted(RuntimeError):
@@ -51,24 +52,15 @@ class Ledger:
 
     def record(self, **entry: Any) -> None:
         entry.setdefault("time", time.time())
-        line = (json.dumps(entry, default=str) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        append_jsonl(self.path, entry)
 
     def totals(self) -> Totals:
         if not self.path.exists():
             return Totals()
         calls = cached = pt = ct = 0
         cost = 0.0
-        for line in self.path.read_text().splitlines():
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
+        for e in iter_jsonl(self.path):
             if e.get("cache_hit"):
                 cached += 1
                 continue
@@ -85,11 +77,7 @@ class Ledger:
         if not self.path.exists():
             return 0, ""
         count, last = 0, ""
-        for line in reversed(self.path.read_text().splitlines()):
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
+        for e in reversed(read_jsonl(self.path)):
             if not e.get("error"):
                 break
             count += 1

@@ -18,7 +18,7 @@ import re
 import shutil
 from pathlib import Path
 
-from efe.manifest import manifest_text
+from efe.core.moves_manifest import manifest_text
 
 _COMMENT = re.compile(r"#[^\n]*")
 CLAIMS_DIR = "novelty_claims"

@@ -32,13 +32,13 @@ from openevolve.llm.base import LLMInterface
 from efe.llm.backends import ReplayBackend
 from efe.llm.client import EfeLLM
 from efe.llm.judge import LLMJudge, RulesJudge, Verdict
-from efe.llm.memory import claim_memory_program
+from efe.steering.rules import claim_memory_program
 from efe.llm.novelty import NoveltyIndex
 from efe.llm.plan import plan_conversation, with_plan_docstring
-from efe.llm.roles import Steering
-from efe.programs import code_hash, extract_code, prompt_parts
-from efe.proposals import append_proposal, duplicate_message, rejection_message
-from efe.specs import RunSpec, load_spec, replace
+from efe.steering.roles import Steering
+from efe.core.programs import code_hash, extract_code, prompt_parts
+from efe.rundir.proposals import append_proposal, duplicate_message, rejection_message
+from efe.core.specs import RunSpec, load_spec, replace
 
 
 class JudgeRejected(RuntimeError):

@@ -18,8 +18,8 @@ import time
 import traceback
 from typing import Any
 
-from efe import plain
-from efe.contracts import contract_for
+from efe.core import plain
+from efe.core.contracts import contract_for
 from efe.sandbox import guard, policy
 
 MAX_STDOUT = 4000

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from efe import plain
-from efe.contracts import contract_for
+from efe.core import plain
+from efe.core.contracts import contract_for
 from efe.sandbox import guard, policy
 from efe.sandbox.worker import read_message, write_message
 

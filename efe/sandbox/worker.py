@@ -26,7 +26,7 @@ import time
 import typing  # noqa: F401
 from collections import OrderedDict
 
-from efe import plain
+from efe.core import plain
 from efe.sandbox import child, guard
 
 MAX_CACHED_DATASETS = 16

@@ -17,17 +17,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from efe.llm.router import read_jsonl
-from efe.outcomes import read_outcome
-from efe.programs import code_hash
-from efe.proposals import ProposalIndex, duplicate_sha, rejected_sha
+from efe.rundir.atomic import atomic_write_text
+from efe.rundir.jsonl import append_jsonl
+from efe.rundir.outcomes import read_outcome
+from efe.core.programs import code_hash
+from efe.rundir.proposals import ProposalIndex, duplicate_sha, rejected_sha
 
 if TYPE_CHECKING:  # the recorder only reads the candidate's fields; reading a lineage needs no openevolve
     from efe.search.openevolve_adapter import ProgramState
-
-
-def read_lineage(path: str | Path) -> list[dict]:
-    return read_jsonl(path)
 
 
 def _lost_iterations(seen: set[int], through_iteration: int | None) -> list[dict]:
@@ -78,9 +75,7 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
     lost = _lost_iterations(seen, through_iteration)
     kept += [json.dumps(entry) for entry in lost]
     if orphaned or torn or lost:
-        tmp = p.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in kept))
-        tmp.replace(p)
+        atomic_write_text(p, "".join(f"{line}\n" for line in kept))
     return len(orphaned), torn
 
 
@@ -157,8 +152,7 @@ class LineageRecorder:
         entry.setdefault("time", time.time())
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as fh:
-                fh.write(json.dumps(entry, default=str) + "\n")
+            append_jsonl(self.path, entry)
         if self.on_entry is not None:
             self.on_entry(entry)
 

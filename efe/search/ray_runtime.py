@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from efe.config import ConfigError
-from efe.specs import load_spec, replace, save_spec, spec_to_dict
+from efe.core.config import ConfigError
+from efe.core.specs import load_spec, replace, save_spec, spec_to_dict
 from evaluators.ray_executor import start_gate
 
 log = logging.getLogger(__name__)

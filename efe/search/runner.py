@@ -16,9 +16,10 @@ from typing import Any
 
 from efe.llm.ledger import Ledger
 from efe.llm.novelty import clear_claims
-from efe.runspec import SPEC_ENV
+from efe.core.runspec import SPEC_ENV
 from efe.search import openevolve_adapter as oe
-from efe.search.lineage import LineageRecorder, read_lineage, rewind_lineage
+from efe.rundir.records import read_lineage
+from efe.search.lineage import LineageRecorder, rewind_lineage
 from efe.search.progress import Progress
 from efe.search.ray_runtime import executor_runtime
 from efe.search.status import STATUS_FILE, search_status

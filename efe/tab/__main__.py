@@ -5,7 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from efe.cli_common import hydra_argv, register_resolvers, run_app
+from efe.cli.common import hydra_argv, register_resolvers, run_app
 
 register_resolvers()
 
@@ -14,9 +14,9 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     # lazy: Hydra answers --help and config errors before main runs; a run's imports (openevolve,
     # scikit-learn, the evaluators) load only for a run
-    from efe.config import ConfigError
+    from efe.core.config import ConfigError
     from efe.datasets.tabular import DatasetError
-    from efe.programs import ProgramContractError
+    from efe.core.programs import ProgramContractError
     from efe.tab.run import run_tab
     from evaluators.tabular.scorers import ScorerConfigError
 

@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from efe import plain
-from efe.config import CONF_DIR
+from efe.core import plain
+from efe.core.config import CONF_DIR
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 from efe.tab.parallel import map_parallel
 from evaluators.tabular import gates

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Sequence, TypeVar
 
-from efe.cli_common import say
+from efe.core.console import say
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from efe.config import plain_dict, required
+from efe.core.config import plain_dict, required
 from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
-from efe.specs import TabSpec, build, save_spec
+from efe.core.specs import TabSpec, build, save_spec
 from evaluators.tabular.pools import carve_selection_pool, usable_pool_fraction
 
 log = logging.getLogger(__name__)

@@ -17,17 +17,17 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from efe.config import required
+from efe.core.config import required
 from efe.datasets.split import read_train
-from efe.freeze import freeze, input_schema
+from efe.frozen.freeze import freeze, input_schema
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
-from efe.plot import write_plots
+from efe.report.plots.write import write_plots
 from efe.sandbox import SandboxLimits
-from efe.search.memory import memory_markdown
-from efe.search.steering import steering_markdown, steering_summary
-from efe.specs import TabSpec
+from efe.steering.memory import memory_markdown
+from efe.steering.summary import steering_markdown, steering_summary
+from efe.core.specs import TabSpec
 from efe.tab.heldout import refit, score_heldout, scorer_configs
 from efe.tab.parallel import worker_count
 from evaluators.tabular.gates import GateLimits

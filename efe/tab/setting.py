@@ -10,19 +10,19 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from efe.cli_common import say
-from efe.config import required
-from efe.resources import evaluator_file, seed_program
-from efe.search.memory import memory_spec, tab_fingerprint, tab_schema
-from efe.search.steering import roles_spec
+from efe.core.console import say
+from efe.core.config import required
+from efe.core.resources import evaluator_file, seed_program
+from efe.steering.memory import memory_spec, tab_fingerprint, tab_schema
+from efe.steering.summary import roles_spec
 from efe.setting import Choice
-from efe.specs import TabSpec, replace
+from efe.core.specs import TabSpec, replace
 from efe.tab import report
 from efe.tab.context import build_context
 from efe.tab.heldout import scorer_configs
 from efe.tab.prepare import prepare_tab_run, search_part
 from efe.tab.prompts import TEMPLATE_DIR, system_message
-from efe.tab.roles import applicable_roles
+from efe.proposer.tab_roles import applicable_roles
 from efe.tab.selection import select_tab
 from evaluators.tabular.evaluator import TabEvaluator
 

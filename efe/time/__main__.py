@@ -5,7 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from efe.cli_common import hydra_argv, register_resolvers, run_app
+from efe.cli.common import hydra_argv, register_resolvers, run_app
 
 register_resolvers()
 
@@ -14,7 +14,7 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     # lazy: Hydra answers --help and config errors before main runs; a run's imports (openevolve,
     # scikit-learn, the evaluators) load only for a run
-    from efe.config import ConfigError
+    from efe.core.config import ConfigError
     from efe.datasets.timeseries import TimeSeriesError
     from efe.time.run import run_time
 

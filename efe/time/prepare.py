@@ -8,11 +8,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from efe.config import plain_dict, required
+from efe.core.config import plain_dict, required
 from efe.datasets.timeseries import check_lengths, load_timeseries
 from efe.datasets.ts_store import write_series
-from efe.resources import seed_program
-from efe.specs import TimeSpec, build
+from efe.core.resources import seed_program
+from efe.core.specs import TimeSpec, build
 from efe.time.context import build_context
 from evaluators.timeseries.forecasters import with_max_history
 from evaluators.timeseries.windows import span, stride_steps

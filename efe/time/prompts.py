@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from efe.sandbox.policy import allowed_imports_text
-from efe.specs import TimeSpec
+from efe.core.specs import TimeSpec
 from efe.time.context import render_context
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "prompts" / "time"

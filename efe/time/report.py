@@ -11,15 +11,15 @@ from typing import Any
 from omegaconf import DictConfig
 
 from efe.datasets.ts_store import read_series
-from efe.freeze import freeze
+from efe.frozen.freeze import freeze
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
-from efe.plot import write_plots
+from efe.report.plots.write import write_plots
 from efe.sandbox import SandboxLimits
-from efe.search.memory import memory_markdown
-from efe.search.steering import steering_markdown, steering_summary
-from efe.specs import TimeSpec
+from efe.steering.memory import memory_markdown
+from efe.steering.summary import steering_markdown, steering_summary
+from efe.core.specs import TimeSpec
 from efe.time.heldout import evaluate_program, render_table
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from efe.search.finalists import finalists
-from efe.specs import TimeSpec, replace, time_spec
+from efe.core.specs import TimeSpec, replace, time_spec
 from evaluators.timeseries.evaluator import TimeEvaluator
 from evaluators.timeseries.windows import span
 

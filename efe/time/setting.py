@@ -7,17 +7,17 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from efe.cli_common import say
-from efe.config import required
-from efe.resources import evaluator_file, seed_program
-from efe.search.memory import fingerprint, memory_spec, time_schema
-from efe.search.steering import roles_spec
+from efe.core.console import say
+from efe.core.config import required
+from efe.core.resources import evaluator_file, seed_program
+from efe.steering.memory import fingerprint, memory_spec, time_schema
+from efe.steering.summary import roles_spec
 from efe.setting import Choice
-from efe.specs import TimeSpec
+from efe.core.specs import TimeSpec
 from efe.time import report
 from efe.time.prepare import prepare_time_run
 from efe.time.prompts import TEMPLATE_DIR, system_message
-from efe.time.roles import applicable_roles
+from efe.proposer.time_roles import applicable_roles
 from efe.time.selection import select_time
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from pathlib import Path
+
+from efe.rundir.atomic import atomic_write_text
 
 
 class SharedBest:
@@ -40,8 +41,6 @@ class SharedBest:
             try:
                 current = self.read()
                 if current is None or fitness > current:
-                    tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-                    tmp.write_text(json.dumps({"fitness": fitness}))
-                    tmp.replace(self.path)
+                    atomic_write_text(self.path, json.dumps({"fitness": fitness}))
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)

@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
-from efe import plain
+from efe.core import plain
 from efe.datasets.split import read_train
-from efe.feedback_record import FeedbackRecord, TabFeedback, TabScores
+from efe.core.feedback_record import FeedbackRecord, TabFeedback, TabScores
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
-from efe.specs import FeedbackSpec, TabSpec, tab_spec
+from efe.core.specs import FeedbackSpec, TabSpec, tab_spec
 from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates

@@ -18,8 +18,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, export_text
 
-from efe.config import dataclass_from_mapping
-from efe.feedback_record import Importance
+from efe.core.config import dataclass_from_mapping
+from efe.core.feedback_record import Importance
 from evaluators.tabular.preprocess import RawColumns, ScorerInput
 
 TOO_SMALL = "(pool A too small for importances)"

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from efe.config import dataclass_from_mapping
+from efe.core.config import dataclass_from_mapping
 
 
 @dataclass(frozen=True)

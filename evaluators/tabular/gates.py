@@ -12,8 +12,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from efe import plain
-from efe.config import dataclass_from_mapping
+from efe.core import plain
+from efe.core.config import dataclass_from_mapping
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 
+from efe.core.errors import EfeError
 from evaluators.tabular.costs import CostClock, charged
 from evaluators.tabular.preprocess import RawColumns, ScorerInput
 
 log = logging.getLogger(__name__)
 
 
-class ScorerConfigError(ValueError):
+class ScorerConfigError(EfeError):
     pass
 
 

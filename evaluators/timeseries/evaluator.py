@@ -16,11 +16,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from efe.contracts import EVOLVE_END, EVOLVE_START
+from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.datasets.ts_store import read_series
-from efe.feedback_record import FeedbackRecord, TimeFeedback
+from efe.core.feedback_record import FeedbackRecord, TimeFeedback
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
-from efe.specs import TimeSpec, time_spec
+from efe.core.specs import TimeSpec, time_spec
 from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 from evaluators.timeseries import gates

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from efe.config import dataclass_from_mapping
+from efe.core.config import dataclass_from_mapping
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from efe import plain
+from efe.core import plain
 
 
 class GateFailure(Exception):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from efe.series_meta import history_meta  # noqa: F401 - re-exported: the evaluator and held-out scoring use it
+from efe.core.series_meta import history_meta  # noqa: F401 - re-exported: the evaluator and held-out scoring use it
 
 
 @dataclass(frozen=True)

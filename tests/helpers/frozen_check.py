@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from efe.contracts import TAB
+from efe.core.contracts import TAB
 from efe.datasets.split import read_train
-from efe.freeze import instantiate, load_frozen
+from efe.frozen.freeze import instantiate, load_frozen
 from efe.sandbox import Sandbox, SandboxFailure
-from efe.specs import load_spec
+from efe.core.specs import load_spec
 
 
 def reload_and_transform(run_dir: str | Path, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,5 @@
+"""``python -m efe.apply``: a frozen program applied to files with pandas, Dask or Spark, partition by partition."""
+
+from efe.apply.command import apply, main
+
+__all__ = ["apply", "main"]

@@ -1,0 +1,8 @@
+"""``python -m efe.apply``: see :mod:`efe.apply.command`."""
+
+import sys
+
+from efe.apply.command import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The base layer: program contracts, the plain-data codec, typed specs, configuration and shipped resources."""

@@ -1,0 +1,1 @@
+"""A run directory on disk: its paths, JSONL logs, atomic writes, typed records and the files workers share."""
