@@ -15,10 +15,9 @@ from efe.core.feedback_record import (
     TabScores,
     TimeFeedback,
     failure_record,
-    read_feedback,
     render_artifacts,
-    write_feedback,
 )
+from efe.rundir.outcomes import read_feedback, write_feedback
 from efe.proposer.tab_moves import Move, parse_moves, render_program
 from efe.proposer.tab import feedback_view as tab_view
 from efe.proposer.tab import propose_from_prompt as propose_tab
