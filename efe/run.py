@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
 from efe.cli.common import open_run
 from efe.core.console import say
+from efe.core.errors import EfeError
 from efe.core.config import plain_dict, required
 from efe.steering.memory import remember_run
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.setting import Choice, Setting
 from efe.report.tracking import track_run
+
+log = logging.getLogger("efe.run")
 
 
 def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
@@ -42,8 +47,10 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     choice = setting.select(cfg, spec, run_dir, result, seed_source)
     memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, choice.winner)
     _write_best(run_dir, choice)
-    # freeze → report
-    report = setting.finish(cfg, spec, run_dir, choice, result, llm, iterations, started, memory)
+    # freeze
+    frozen = setting.freeze(cfg, spec, run_dir, choice)
+    # report (the frozen program is complete whatever happens here)
+    report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
     track_run(cfg, run_dir, setting.name)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
@@ -52,6 +59,19 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     for line in setting.next_steps(run_dir):
         say(line)
     return run_dir
+
+
+def _report(setting: Setting, cfg: DictConfig, spec: Any, run_dir: Path, choice: Choice, frozen: Any, result: Any,
+            llm: dict, iterations: int, started: float, memory: dict | None) -> Path:
+    try:
+        return setting.report(cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
+    except EfeError:
+        raise  # the user's problem (e.g. a model that cannot be loaded): one line, exit 2
+    except Exception as exc:  # noqa: BLE001 - a failing report must not hide the frozen result
+        log.error("writing the report failed", exc_info=True)
+        say(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+            f"the frozen program is complete (details in {run_dir / 'efe.log'})")
+        return run_dir / "report.md"
 
 
 def _write_best(run_dir: Path, choice: Choice) -> None:

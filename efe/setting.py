@@ -44,9 +44,12 @@ class Setting(Protocol):
     def select(self, cfg: DictConfig, spec: Any, run_dir: Path, result: Any, seed_source: str) -> Choice:
         """The final selection on data the search never scored; the identity unless a gain is confirmed."""
 
-    def finish(self, cfg: DictConfig, spec: Any, run_dir: Path, choice: Choice, result: Any, llm: dict,
+    def freeze(self, cfg: DictConfig, spec: Any, run_dir: Path, choice: Choice) -> Any:
+        """Refit the chosen program on the whole training part and write ``frozen/``, once; what the report needs of it."""
+
+    def report(self, cfg: DictConfig, spec: Any, run_dir: Path, choice: Choice, frozen: Any, result: Any, llm: dict,
                iterations: int, started: float, memory: dict | None) -> Path:
-        """freeze → held-out scoring → report; the path of report.md."""
+        """Held-out scoring and report.json/report.md (reads the frozen program, never writes it); report.md's path."""
 
     def next_steps(self, run_dir: Path) -> list[str]:
         """The last console lines: where the other outputs are and what to run next."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,65 +18,18 @@ from omegaconf import DictConfig
 
 from efe.core.config import required
 from efe.datasets.split import read_train
-from efe.frozen.freeze import freeze, input_schema
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
-from efe.sandbox import SandboxLimits
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.specs import TabSpec
-from efe.tab.heldout import refit, score_heldout, scorer_configs
+from efe.setting import Choice
+from efe.tab.estimates import estimates
+from efe.tab.freeze import TabFrozen
+from efe.tab.heldout import score_heldout, scorer_configs
 from efe.tab.parallel import worker_count
-from evaluators.tabular.gates import GateLimits
-
-
-def _interval(mean: float, se: float, z: float) -> dict:
-    se = float(se) if se is not None and np.isfinite(se) else float("nan")
-    return {"delta_auc": float(mean), "se": se, "low": float(mean - z * se), "high": float(mean + z * se)}
-
-
-def estimates(winner: dict, fresh_row: dict | None, heldout_rows: list[dict], z: float,
-              search_model: str | None = None) -> dict:
-    """The frozen program's gain as the search saw it, on the selection pool ("fresh"), and held out."""
-    m = winner.get("metrics", {})
-    identity = winner.get("kind") == "seed"
-    search = {**_interval(m.get("delta_auc", 0.0), m.get("delta_auc_se", 0.0), z), "n_folds": m.get("n_folds", 0)}
-    fresh = None
-    if fresh_row is not None:
-        fresh = {**_interval(fresh_row["fresh_delta_auc"], fresh_row["fresh_delta_auc_se"], z),
-                 "n_folds": fresh_row["fresh_n_folds"]}
-    claimed = (fresh or search)["delta_auc"]
-    claimed_se = (fresh or search)["se"]
-    held = []
-    for row in heldout_rows:
-        entry = {"model": row["model"], **_interval(row["delta"], row.get("delta_se", float("nan")), z)}
-        entry["inside_fresh_interval"] = bool(fresh is not None and fresh["low"] <= row["delta"] <= fresh["high"])
-        if search_model is None or row["model"] == search_model:  # the claim was measured with this model
-            # where the held-out Δ should land if the claim is right: both estimates are noisy, so the
-            # prediction interval adds the held-out SE to the claim's
-            spread = z * float(np.hypot(claimed_se, entry["se"]))
-            entry["expected"] = {"low": claimed - spread, "high": claimed + spread}
-            entry["inside_expected"] = bool(entry["expected"]["low"] <= row["delta"] <= entry["expected"]["high"])
-        entry["note"] = _heldout_note(identity, claimed, entry, z)
-        held.append(entry)
-    return {"interval_z": z, "frozen_is_identity": identity, "claimed_delta_auc": claimed,
-            "search": search, "fresh": fresh, "heldout": held}
-
-
-def _heldout_note(identity: bool, claimed: float, held: dict, z: float) -> str:
-    if identity:
-        return "identity frozen: no change by construction"
-    se = held["se"]
-    if not np.isfinite(se):
-        return "held-out part too small to estimate the uncertainty"
-    if abs(claimed) < z * se:
-        return (f"too small to confirm a gain of {claimed:+.4f}: the held-out difference has SE {se:.4f}, "
-                f"so only gains beyond ±{z * se:.4f} stand out from noise")
-    if held["low"] > 0:
-        return "gain confirmed on the held-out part"
-    return "the held-out part does not confirm the claimed gain"
 
 
 def search_cost(candidates: list[dict]) -> dict:
@@ -264,37 +216,18 @@ def _estimate_lines(d: dict) -> list[str]:
     return lines
 
 
-def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: dict, result: Any,
-            llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict,
-            memory: dict | None = None) -> Path:
-    """Freeze the winner, score it on the held-out part, write report.json, the plots and report.md."""
+def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen: TabFrozen, result: Any,
+          llm: dict, iterations: int, started: float, memory: dict | None = None) -> Path:
+    """Score the frozen winner on the held-out part, then write report.json, the plots and report.md."""
+    source, winner, finalists, selection = choice.source, choice.winner, choice.finalists, choice.selection
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec.target)
     models = scorer_configs(list(cfg.report.models), spec.scorer)
-    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(asdict(spec.sandbox)),
-                 spec.seed, GateLimits.from_mapping(asdict(spec.gate)))
-    fresh_row = next((f for f in finalists if f["id"] == winner.get("id")), None)
-    interval_z = float(required(cfg, "report.interval_z"))
-
-    def freeze_winner() -> dict:
-        claimed = estimates(winner, fresh_row, held.rows, interval_z, spec.scorer["name"])
-        freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
-               output_columns=[str(c) for c in held.test_out.columns],
-               extra={"dataset": spec.dataset.name, "target": spec.target,
-                      "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
-                      "positive_label": spec.dataset.positive_label,
-                      "search_fitness": winner["metrics"].get("combined_score"),
-                      "search_delta_auc": winner["metrics"].get("delta_auc"),
-                      "selection": selection.get("verdict"), "estimates": claimed,
-                      "heldout_auc": {r["model"]: round(r["auc_efe"], 6) for r in held.rows}, "heldout": held.rows,
-                      "new_columns": winner.get("new_columns", []),
-                      "dropped_columns": winner.get("dropped_columns", [])})
-        return claimed
-
-    freeze_winner()  # the result is safe before any report model runs
+    held = frozen.held
     score_heldout(held, X_train, y_train, X_test, y_test, models, spec.seed,
                   worker_count(required(cfg, "selection.workers")))
-    claimed = freeze_winner()  # the same files, now with the held-out scores in the manifest
+    claimed = estimates(winner, frozen.fresh_row, held.rows, float(required(cfg, "report.interval_z")),
+                        spec.scorer["name"])
 
     totals = Ledger(run_dir, llm.get("prices")).totals()
     candidates = [e for e in result.lineage if e.get("kind") == "candidate"]

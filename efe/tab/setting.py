@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,13 @@ from efe.setting import Choice
 from efe.core.specs import TabSpec, replace
 from efe.tab import report
 from efe.tab.context import build_context
+from efe.tab.freeze import TabFrozen, freeze_winner
 from efe.tab.heldout import scorer_configs
 from efe.tab.prepare import prepare_tab_run, search_part
 from efe.tab.prompts import TEMPLATE_DIR, system_message
 from efe.proposer.tab_roles import applicable_roles
 from efe.tab.selection import select_tab
 from evaluators.tabular.evaluator import TabEvaluator
-
-log = logging.getLogger("efe.tab.run")  # the logger name efe.log has always shown for a run's report failure
-
 
 class TabSetting:
     name = "tab"
@@ -92,18 +89,12 @@ class TabSetting:
             return Choice(fallback, result.best_code or seed_source, summary, table)
         return Choice(chosen, (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text(), summary, table)
 
-    def finish(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, result: Any, llm: dict,
-               iterations: int, started: float, memory: dict | None) -> Path:
-        try:
-            return report.finish(cfg, spec, run_dir, choice.source, choice.winner, result, llm, iterations,
-                                 started, choice.finalists, choice.selection, memory)
-        except Exception as exc:  # noqa: BLE001 - a failing report must not hide the frozen result
-            if not (run_dir / "frozen" / "manifest.json").exists():
-                raise
-            log.error("writing the report failed", exc_info=True)
-            say(f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
-                f"the frozen program is complete (details in {run_dir / 'efe.log'})")
-            return run_dir / "report.md"
+    def freeze(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice) -> TabFrozen:
+        return freeze_winner(cfg, spec, run_dir, choice)
+
+    def report(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen: TabFrozen, result: Any,
+               llm: dict, iterations: int, started: float, memory: dict | None) -> Path:
+        return report.write(cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
 
     def next_steps(self, run_dir: Path) -> list[str]:
         return [f"  LLM ledger:      {run_dir / 'llm.jsonl'}",

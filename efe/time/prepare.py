@@ -14,7 +14,7 @@ from efe.datasets.ts_store import write_series
 from efe.core.resources import seed_program
 from efe.core.specs import TimeSpec, build
 from efe.time.context import build_context
-from evaluators.timeseries.forecasters import with_max_history
+from evaluators.timeseries.forecasters import make_forecaster, with_max_history
 from evaluators.timeseries.windows import span, stride_steps
 
 SEED_PROGRAM = seed_program("time")
@@ -40,13 +40,15 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[TimeSpec, dict]:
     write_series(run_dir / "data" / "series.parquet", ds.series)
     context = build_context(ds.name, ds.description, train, ds.freq, h, ds.season)
     (run_dir / "context.json").write_text(json.dumps(context, indent=2))
+    forecaster = with_max_history(plain_dict(cfg.forecaster), int(max_history))
+    make_forecaster(forecaster)  # a forecaster that cannot be built is one line now, not after the search
     spec = build(TimeSpec, {
         "setting": "time", "run_dir": str(run_dir.resolve()), "seed": int(cfg.seed), "train_path": str((run_dir / "data" / "train.parquet").resolve()),
         "dataset": {"name": ds.name, "description": ds.description, "warnings": ds.warnings,
                     "n_series": len(ds.series)},
         "freq": ds.freq, "prediction_length": h, "season": int(ds.season),
         "quantile_levels": list(cfg.quantile_levels),
-        "forecaster": with_max_history(plain_dict(cfg.forecaster), int(max_history)),
+        "forecaster": forecaster,
         "windows": {"n_windows": n_val, "stride": stride, "min_history": min_history, "end_offset": sel_span,
                     "max_history": int(max_history), "max_total": int(required(cfg, "windows.max_total") or 0),
                     "n_rotations": int(cfg.windows.n_rotations),

@@ -11,7 +11,6 @@ from typing import Any
 from omegaconf import DictConfig
 
 from efe.datasets.ts_store import read_series
-from efe.frozen.freeze import freeze
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
@@ -20,12 +19,14 @@ from efe.sandbox import SandboxLimits
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.specs import TimeSpec
+from efe.setting import Choice
 from efe.time.heldout import evaluate_program, render_table
 
 
-def finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
-            iterations: int, started: float, selection: dict, memory: dict | None = None) -> Path:
-    """Score the winner on the held-out windows, freeze it, write report.json, the plots and report.md."""
+def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result: Any, llm: dict,
+          iterations: int, started: float, memory: dict | None = None) -> Path:
+    """Score the frozen winner on the held-out windows, then write report.json, the plots and report.md."""
+    source, winner, selection = choice.source, choice.winner, choice.selection
     series = read_series(run_dir / "data" / "series.parquet")
     row = evaluate_program(source, series, spec.prediction_length, spec.season, spec.heldout.windows,
                            spec.forecaster, spec.quantile_levels, SandboxLimits.from_mapping(asdict(spec.sandbox)),
@@ -33,13 +34,6 @@ def finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: 
     examples = row.pop("examples")
     (run_dir / "heldout_examples.json").write_text(json.dumps(
         {"horizon": spec.prediction_length, "levels": spec.quantile_levels, "examples": examples}))
-    freeze(run_dir / "frozen", "time", source, {}, extra={
-        "dataset": spec.dataset.name, "freq": spec.freq, "prediction_length": spec.prediction_length,
-        "season": spec.season, "forecaster": spec.forecaster["name"],
-        "search_fitness": winner["metrics"].get("combined_score"),
-        "search_mase_ratio": winner["metrics"].get("mase_ratio"), "heldout": row,
-        "note": "time-series programs are fitted on each history at forecast time; the frozen state is empty",
-    })
     totals = Ledger(run_dir, llm.get("prices")).totals()
     candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
     valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)

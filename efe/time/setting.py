@@ -15,6 +15,7 @@ from efe.steering.summary import roles_spec
 from efe.setting import Choice
 from efe.core.specs import TimeSpec
 from efe.time import report
+from efe.time.freeze import freeze_winner
 from efe.time.prepare import prepare_time_run
 from efe.time.prompts import TEMPLATE_DIR, system_message
 from efe.proposer.time_roles import applicable_roles
@@ -67,10 +68,12 @@ class TimeSetting:
         selection["frozen_id"] = winner.get("id")
         return Choice(winner, source, selection)
 
-    def finish(self, cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result: Any, llm: dict,
-               iterations: int, started: float, memory: dict | None) -> Path:
-        return report.finish(cfg, spec, run_dir, choice.source, choice.winner, result, llm, iterations, started,
-                             choice.selection, memory)
+    def freeze(self, cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice) -> Path:
+        return freeze_winner(spec, run_dir, choice)
+
+    def report(self, cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, frozen: Any, result: Any,
+               llm: dict, iterations: int, started: float, memory: dict | None) -> Path:
+        return report.write(cfg, spec, run_dir, choice, result, llm, iterations, started, memory)
 
     def next_steps(self, run_dir: Path) -> list[str]:
         return [f"  transfer with:   python -m efe.transfer run={run_dir} forecasters=[seasonal_naive,ets,theta]"]

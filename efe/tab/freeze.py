@@ -1,0 +1,56 @@
+"""Freezing an EFE-Tab winner: its state re-learnt on the whole training part, written once to ``frozen/``.
+
+The manifest records what was known when the program was chosen (the search's and the selection
+pool's estimates of its gain); the held-out verdict comes after, in ``report.json`` beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from efe.core.config import required
+from efe.core.specs import TabSpec
+from efe.datasets.split import read_train
+from efe.frozen.freeze import freeze, input_schema
+from efe.sandbox import SandboxLimits
+from efe.setting import Choice
+from efe.tab.estimates import estimates
+from efe.tab.heldout import HeldoutResult, refit
+from evaluators.tabular.gates import GateLimits
+
+
+@dataclass
+class TabFrozen:
+    """The frozen winner's refit: its state and the transformed training and held-out parts, for the report."""
+
+    held: HeldoutResult
+    fresh_row: dict | None  # the winner's row of the final selection table (None: not re-scored)
+
+
+def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice) -> TabFrozen:
+    """Refit the winner on the whole training part and write ``frozen/`` (code, state, manifest)."""
+    winner, source = choice.winner, choice.source
+    X_train, y_train = read_train(spec.train_path, spec.target)
+    X_test, _ = read_train(run_dir / "data" / "heldout.parquet", spec.target)
+    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(asdict(spec.sandbox)),
+                 spec.seed, GateLimits.from_mapping(asdict(spec.gate)))
+    fresh_row = next((f for f in choice.finalists if f["id"] == winner.get("id")), None)
+    claimed = estimates(winner, fresh_row, [], float(required(cfg, "report.interval_z")), spec.scorer["name"])
+    freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
+           output_columns=[str(c) for c in held.test_out.columns],
+           extra={"dataset": spec.dataset.name, "target": spec.target,
+                  "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
+                  "positive_label": spec.dataset.positive_label,
+                  "scorer": spec.scorer["name"],
+                  "search_fitness": winner["metrics"].get("combined_score"),
+                  "search_delta_auc": winner["metrics"].get("delta_auc"),
+                  "selection": choice.selection.get("verdict"),
+                  "estimates": {k: claimed[k] for k in ("interval_z", "frozen_is_identity", "claimed_delta_auc",
+                                                        "search", "fresh")},
+                  "heldout_report": "report.json (scored after freezing, on rows the search never saw)",
+                  "new_columns": winner.get("new_columns", []),
+                  "dropped_columns": winner.get("dropped_columns", [])})
+    return TabFrozen(held, fresh_row)
