@@ -10,7 +10,9 @@ import pytest
 from efe.datasets.timeseries import load_timeseries
 from efe.frozen.freeze import load_frozen
 from efe.transfer import forecaster_config
+from evaluators.timeseries.evaluator import TimeEvaluator
 from evaluators.timeseries.forecasters import make_forecaster
+from tests.test_time_evaluator import IDENTITY, spec_for, time_program
 from tests.test_time_run import efe, only_run
 
 LEVELS = [0.1, 0.5, 0.9]
@@ -94,6 +96,29 @@ def test_config_file_and_bad_params():
         make_forecaster({"name": "mlforecast", "params": {"trees": 3}})
     with pytest.raises(ValueError, match="lag"):
         make_forecaster({"name": "mlforecast", "params": {"lags": [], "seasonal_lags": []}})
+
+
+def test_the_identity_gains_exactly_zero_on_every_batch(tmp_path):
+    """A global model's forecast of a window depends on its batch: the evaluator compares a program with
+    the identity fitted on the very same batch (rotation group, then the rest), whatever was cached before."""
+    spec = spec_for(tmp_path, "mlforecast", n_series=6)
+    spec["forecaster"]["params"] = dict(TINY)
+    spec["windows"].update(n_rotations=3, min_instances_per_rotation=3)
+    ev = TimeEvaluator(spec)
+    try:
+        assert ev.n_rotations == 3
+        for rotation in (0, 1, 2):
+            out = ev.stage2(IDENTITY, rotation=rotation, full=True)
+            assert out.valid, out.reason
+            assert out.metrics["gain"] == 0.0 and out.metrics["mase_ratio"] == 1.0
+            assert out.metrics["n_windows"] == len(ev.instances)
+        scaled = time_program(fit="return {'hist_len': int(len(y_hist)), 's': float(np.nanmax(np.abs(y_hist)))}",
+                              transform="return np.asarray(y, dtype=float) / state['s']",
+                              inverse="return np.asarray(z, dtype=float) * state['s']")
+        out = ev.stage2(scaled, rotation=1, full=True)
+        assert out.valid and out.metrics["fallback_rate"] == 0.0 and out.metrics["gain"] != 0.0
+    finally:
+        ev.close()
 
 
 @pytest.mark.parametrize("name, n_series, freq, length", [
