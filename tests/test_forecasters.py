@@ -77,7 +77,7 @@ def test_factory_errors(tmp_path):
         make_forecaster({"name": "ets", "params": {"no_such_param": 1}})
     with pytest.raises(ValueError, match="0.5"):
         make_forecaster({"name": "theta"}).forecast(histories(), 3, 12, [0.1, 0.9])
-    assert set(FORECASTERS) == {"chronos2", "chronos_bolt", "seasonal_naive", "ets", "theta"}
+    assert set(FORECASTERS) == {"chronos2", "chronos_bolt", "mlforecast", "seasonal_naive", "ets", "theta"}
 
 
 @pytest.mark.parametrize("name", ["chronos2", "chronos_bolt"])

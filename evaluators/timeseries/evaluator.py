@@ -104,7 +104,10 @@ class TimeEvaluator(Evaluator):
         self.limits = SandboxLimits.from_mapping(dataclasses.asdict(spec.sandbox))
         self.sandbox = sandbox or Sandbox(self.limits)
         self._metas = [history_meta(i.history, self.horizon, self.season) for i in self.instances]
-        self._base_q: dict[int, np.ndarray] = {}  # the identity's forecast per instance, computed once
+        # The identity's forecasts, computed once: per instance, or per (batch, instance) for a global
+        # forecaster (one model across the batch), whose forecast of a window depends on the batch.
+        self._global = bool(getattr(self.forecaster, "global_model", False))
+        self._base_q: dict[Any, np.ndarray] = {}
 
     @property
     def n_rotations(self) -> int:
@@ -210,29 +213,33 @@ class TimeEvaluator(Evaluator):
         start = time.perf_counter()
         members = list(self.groups[rotation])
         none = np.zeros(0)
-        scored = self._forecast_members(source, members)
-        if isinstance(scored, SandboxFailure):
-            return self._failed("stage2", scored.kind, scored.reason, rotation), [], none
-        gains = log_gains(*self._per_instance(members, scored))
+        first = self._forecast_members(source, members)
+        if isinstance(first, SandboxFailure):
+            return self._failed("stage2", first.kind, first.reason, rotation), [], none
+        scored, base = first
+        gains = log_gains(*self._per_instance(members, scored, base))
         rest = [i for i in range(len(self.instances)) if i not in set(members)]
         screened = bool(rest) and not full and float(np.mean(gains)) <= 0.0
         if rest and not screened:
-            more = self._forecast_members(source, rest)
-            if isinstance(more, SandboxFailure):
-                return self._failed("stage2", more.kind, more.reason, rotation), [], none
+            second = self._forecast_members(source, rest)
+            if isinstance(second, SandboxFailure):
+                return self._failed("stage2", second.kind, second.reason, rotation), [], none
+            more, more_base = second
             members, scored = members + rest, Forecasts(scored.quantiles + more.quantiles,
                                                         np.concatenate([scored.fallback, more.fallback]),
                                                         _merge_counts(scored.errors, more.errors))
+            base = base + more_base
         runtime = time.perf_counter() - start
-        per_c, per_b = self._per_instance(members, scored)
-        return (self._valid_outcome(source, rotation, members, scored, screened, runtime, per_c, per_b), members,
-                log_gains(per_c, per_b))
+        per_c, per_b = self._per_instance(members, scored, base)
+        return (self._valid_outcome(source, rotation, members, scored, base, screened, runtime, per_c, per_b),
+                members, log_gains(per_c, per_b))
 
-    def _valid_outcome(self, source: str, rotation: int, members: list[int], run: Forecasts, screened: bool,
-                       runtime: float, per_c: np.ndarray, per_b: np.ndarray) -> Outcome:
+    def _valid_outcome(self, source: str, rotation: int, members: list[int], run: Forecasts,
+                       base_q: list[np.ndarray], screened: bool, runtime: float, per_c: np.ndarray,
+                       per_b: np.ndarray) -> Outcome:
         gain, se = paired_gain(log_gains(per_c, per_b), self.horizon / self.stride)
         insts = [self.instances[i] for i in members]
-        base, scores = self._scores(insts, [self._base_q[i] for i in members]), self._scores(insts, run.quantiles)
+        base, scores = self._scores(insts, base_q), self._scores(insts, run.quantiles)
         harmed = (per_c > per_b * (1 + self.harm_tolerance)) | run.fallback
         helped = (per_c < per_b * (1 - self.harm_tolerance)) & ~run.fallback
         n = len(members)
@@ -265,27 +272,39 @@ class TimeEvaluator(Evaluator):
         return forecast_through(self.sandbox, self.limits, source, instances, metas, self.forecaster,
                                 self.horizon, self.season, self.levels, self.seed)
 
-    def _forecast_members(self, source: str, members: list[int]) -> Forecasts | SandboxFailure:
-        """The program's forecasts on these instances; the identity's where it fell back."""
+    def _forecast_members(self, source: str,
+                          members: list[int]) -> tuple[Forecasts, list[np.ndarray]] | SandboxFailure:
+        """The program's forecasts on these instances (the identity's where it fell back), and the identity's."""
         run = self.forecast_through(source, [self.instances[i] for i in members], [self._metas[i] for i in members])
         if isinstance(run, SandboxFailure):
             return run
-        self.baseline(members)
-        run.quantiles = [q if not fb else self._base_q[i] for q, fb, i in zip(run.quantiles, run.fallback, members)]
-        return run
+        base = self.baseline(members)
+        run.quantiles = [q if not fb else b for q, fb, b in zip(run.quantiles, run.fallback, base)]
+        return run, base
 
-    def baseline(self, members: list[int]) -> None:
-        """Forecast the identity once per instance (cached): every program is compared on the same windows."""
-        todo = [i for i in members if i not in self._base_q]
+    def baseline(self, members: list[int]) -> list[np.ndarray]:
+        """The identity's forecasts of these instances, computed once: every program is compared on the same windows.
+
+        A global forecaster fits one model across the batch, so its forecast of a window depends on the
+        other windows in the batch; its identity forecasts are kept per batch, and a program's forecasts
+        are always compared with the identity's from the very same batch (the identity then gains exactly 0).
+        """
+        batch = tuple(members) if self._global else None
+
+        def key(i: int) -> Any:
+            return (batch, i) if self._global else i
+
+        todo = [i for i in members if key(i) not in self._base_q]
         if todo:
             q = self.forecaster.forecast([self.instances[i].history for i in todo], self.horizon, self.season,
                                          self.levels)
-            self._base_q.update({i: q[j] for j, i in enumerate(todo)})
+            self._base_q.update({key(i): q[j] for j, i in enumerate(todo)})
+        return [self._base_q[key(i)] for i in members]
 
-    def _per_instance(self, members: list[int], run: Forecasts) -> tuple[np.ndarray, np.ndarray]:
+    def _per_instance(self, members: list[int], run: Forecasts,
+                      base: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         insts = [self.instances[i] for i in members]
-        return (self._scores(insts, run.quantiles)["per_instance"],
-                self._scores(insts, [self._base_q[i] for i in members])["per_instance"])
+        return self._scores(insts, run.quantiles)["per_instance"], self._scores(insts, base)["per_instance"]
 
     def _scores(self, insts: list[Instance], quantiles: list[np.ndarray]) -> dict:
         return score_forecasts(insts, quantiles, self.levels, self.season)

@@ -5,6 +5,8 @@ quantile forecasts of shape ``(n_series, horizon, n_levels)``: float64, finite, 
 along the levels. The search only changes what the forecaster sees, never the forecaster, so
 none of them is tuned per program; and a forecaster never fails a whole batch because one
 series is awkward: that series falls back to seasonal naive (or to its last value).
+Most forecast each history on its own; ``mlforecast`` is global (``global_model = True``): one
+LightGBM across the histories of a batch, so its forecast of a window depends on the batch.
 """
 
 from __future__ import annotations
@@ -229,13 +231,156 @@ class ChronosBoltForecaster(_ChronosForecaster):
         return quantiles.double().numpy()  # (batch, h, Q); the pipeline left-pads with NaN
 
 
+# --------------------------------------------------------------------------- global LightGBM (mlforecast)
+
+class _SeasonPhase:
+    """mlforecast date feature on an integer time index: the position within the season (0..m-1)."""
+
+    def __init__(self, season: int) -> None:
+        self.season = int(season)
+        self.__name__ = "season_phase"
+
+    def __call__(self, ds: Any) -> np.ndarray:
+        return np.asarray(ds, dtype=np.int64) % self.season
+
+
+class MLForecastForecaster:
+    """One GLOBAL LightGBM model from Nixtla's ``mlforecast`` over all series of a forecast origin.
+
+    All histories of the batch that end at the same origin (equal length) are fitted together in one
+    ``MLForecast.fit`` call, one model across all series, and forecast recursively ``horizon`` steps.
+    Histories of different lengths are different origins: with rolling windows they are often the same
+    series cut at another point, whose later history holds this window's future, so they get their own
+    model (never one that trained on the window's answer). The histories carry no calendar, so time is
+    an integer index aligned across the series of an origin; features come from mlforecast's own API:
+    ``lags``, seasonal lags (multiples of the season), rolling means of lag 1 (``lag_transforms``) and the
+    position within the season (``date_features``).
+
+    Quantiles: mlforecast's conformal prediction intervals (``conformal_windows`` cross-validation
+    windows, symmetric around the point forecast, which is used as the median). Where a history is too
+    short for them, the fallback keeps the LightGBM point forecast and takes the spread of each level
+    from statsforecast's seasonal naive intervals of that history.
+    """
+
+    global_model = True  # forecasts depend on the batch: compare programs on the same batches
+
+    def __init__(self, name: str, lags: Sequence[int] = (1, 2, 3), seasonal_lags: Sequence[int] = (1,),
+                 rolling_mean_windows: Sequence[int] = (), season_phase: bool = True, n_estimators: int = 50,
+                 num_leaves: int = 15, learning_rate: float = 0.1, min_child_samples: int = 5, seed: int = 0,
+                 n_jobs: int = 1, conformal_windows: int = 2, context_length: int | None = None) -> None:
+        self.name = name
+        self.lags = sorted({int(x) for x in lags})
+        self.seasonal_lags = sorted({int(x) for x in seasonal_lags})
+        self.rolling_mean_windows = sorted({int(x) for x in rolling_mean_windows})
+        self.season_phase = bool(season_phase)
+        self.lgbm = {"n_estimators": int(n_estimators), "num_leaves": int(num_leaves),
+                     "learning_rate": float(learning_rate), "min_child_samples": int(min_child_samples),
+                     "random_state": int(seed), "n_jobs": int(n_jobs), "deterministic": True,
+                     "force_col_wise": True, "verbose": -1}
+        self.conformal_windows = int(conformal_windows)
+        self.context_length = context_length
+        if not self.lags and not self.seasonal_lags:
+            raise ValueError("mlforecast needs at least one lag (params.lags or params.seasonal_lags)")
+        if min(self.lags + self.seasonal_lags + self.rolling_mean_windows + [1]) < 1:
+            raise ValueError("mlforecast lags, seasonal_lags and rolling_mean_windows must be positive")
+
+    def _model(self, season: int) -> Any:
+        # lazy: mlforecast and lightgbm are needed only by this forecaster
+        import lightgbm as lgb
+        from mlforecast import MLForecast
+        from mlforecast.lag_transforms import RollingMean
+
+        lags = set(self.lags)
+        if season >= 2:
+            lags |= {k * season for k in self.seasonal_lags}
+        return MLForecast(
+            models={"lgbm": lgb.LGBMRegressor(**self.lgbm)}, freq=1, lags=sorted(lags),
+            lag_transforms={1: [RollingMean(window_size=w) for w in self.rolling_mean_windows]}
+            if self.rolling_mean_windows else None,
+            date_features=[_SeasonPhase(season)] if self.season_phase and season >= 2 else None,
+            num_threads=1)
+
+    def _fit_predict(self, ys: list[np.ndarray], horizon: int, season: int, levels: list[float]) -> np.ndarray:
+        """One global model over ``ys`` (equal lengths); quantiles (len(ys), horizon, L)."""
+        import pandas as pd  # lazy, with mlforecast
+
+        n = len(ys[0])
+        frame = pd.DataFrame({"unique_id": np.repeat(np.arange(len(ys)), n), "ds": np.tile(np.arange(n), len(ys)),
+                              "y": np.concatenate(ys)})
+        interval_levels = sorted({_interval_level(q) for q in levels if q != 0.5})
+        pred = None
+        if interval_levels and self.conformal_windows >= 2:
+            from mlforecast.utils import PredictionIntervals  # lazy, with mlforecast
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = self._model(season).fit(frame, prediction_intervals=PredictionIntervals(
+                        n_windows=self.conformal_windows, h=horizon))
+                    pred = model.predict(horizon, level=[_level_arg(v) for v in interval_levels])
+            except Exception as exc:  # noqa: BLE001 - too short for conformal windows: seasonal naive spread
+                log.debug("mlforecast conformal intervals unavailable (%s); using seasonal naive spread", exc)
+        if pred is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pred = self._model(season).fit(frame).predict(horizon)
+        pred = pred.sort_values(["unique_id", "ds"])
+        point = pred["lgbm"].to_numpy(dtype=np.float64).reshape(len(ys), horizon)
+        out = np.empty((len(ys), horizon, len(levels)))
+        for l, q in enumerate(levels):
+            if q == 0.5:
+                out[:, :, l] = point
+                continue
+            col = f"lgbm-{'lo' if q < 0.5 else 'hi'}-{_level_arg(_interval_level(q))}"
+            if col in pred:
+                out[:, :, l] = pred[col].to_numpy(dtype=np.float64).reshape(len(ys), horizon)
+            else:
+                out[:, :, l] = np.nan  # filled below from the seasonal naive spread
+        for i in np.flatnonzero(~np.isfinite(out).all(axis=(1, 2))):
+            spread = _seasonal_naive(ys[i], horizon, season, levels)
+            spread = spread - spread[:, [levels.index(0.5)]]
+            out[i] = np.where(np.isfinite(out[i]), out[i], point[i][:, None] + spread)
+        return out
+
+    def forecast(self, histories: list[np.ndarray], horizon: int, season: int,
+                 quantile_levels: Sequence[float]) -> np.ndarray:
+        levels = _check_request(horizon, quantile_levels)
+        out = np.full((len(histories), horizon, len(levels)), np.nan)
+        origins: dict[int, list[int]] = {}
+        prepared: list[np.ndarray] = []
+        for i, h in enumerate(histories):
+            y = np.asarray(h, dtype=np.float64).ravel()
+            prepared.append(y)
+            if np.isfinite(y).sum() < 3:
+                out[i] = _repeat_last(y, horizon, len(levels))
+                continue
+            origins.setdefault(len(y), []).append(i)
+        for members in origins.values():
+            ys = [_fill_missing(prepared[i]) for i in members]
+            if self.context_length:
+                ys = [y[-int(self.context_length):] for y in ys]
+            try:
+                out[members] = self._fit_predict(ys, horizon, season, levels)
+            except Exception as exc:  # noqa: BLE001 - e.g. histories shorter than the lags: seasonal naive
+                log.warning("mlforecast failed on %d histories of length %d (%s); using seasonal naive",
+                            len(members), len(prepared[members[0]]), exc)
+        return _finalize(out, list(histories), season, levels, self.name)
+
+
+def _level_arg(level: float) -> int | float:
+    """mlforecast names interval columns after the level as given: 80 -> 'lo-80', 80.5 -> 'lo-80.5'."""
+    return int(level) if float(level).is_integer() else float(level)
+
+
 # --------------------------------------------------------------------------- factory
 
 CLASSICAL = ("seasonal_naive", "ets", "theta")
+BOUNDED_HISTORY = CLASSICAL + ("mlforecast",)  # forecasters whose history with_max_history caps
 
 FORECASTERS: dict[str, Callable[..., Forecaster]] = {
     "chronos2": Chronos2Forecaster,
     "chronos_bolt": ChronosBoltForecaster,
+    "mlforecast": MLForecastForecaster,
     "seasonal_naive": StatsForecaster,
     "ets": StatsForecaster,
     "theta": StatsForecaster,
@@ -243,14 +388,14 @@ FORECASTERS: dict[str, Callable[..., Forecaster]] = {
 
 
 def with_max_history(cfg: Mapping[str, Any], max_history: int | None) -> dict:
-    """A classical forecaster's config that sees at most ``max_history`` points of each history.
+    """A classical (or mlforecast) forecaster's config that sees at most ``max_history`` points of each history.
 
     Bounds the cost of a fit by the horizon and season rather than by the series length; an explicit
     ``params.context_length`` wins, and Chronos models keep their own ``context_length``.
     """
     cfg = dict(cfg)
     params = dict(cfg.get("params") or {})
-    if max_history and cfg.get("name") in CLASSICAL and not params.get("context_length"):
+    if max_history and cfg.get("name") in BOUNDED_HISTORY and not params.get("context_length"):
         cfg["params"] = {**params, "context_length": int(max_history)}
     return cfg
 
