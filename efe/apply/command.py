@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from efe.apply.dask_engine import apply_dask
-from efe.apply.io import ChunkWriter, input_files, read_chunks
+from efe.apply.io import ChunkWriter, check_input, option, read_chunks
 from efe.apply.partition import PartitionTransformer
 from efe.apply.spark_engine import apply_spark
 from efe.frozen.freeze import FrozenProgramError, input_schema, load_frozen
@@ -29,7 +29,8 @@ ENGINES = ("pandas", "dask", "spark")
 def apply_file(frozen_dir: Path, source: Path, output: Path, chunk_rows: int = 50_000,
                sandboxed: bool = True, progress: bool = True) -> int:
     transformer = PartitionTransformer(load_frozen(frozen_dir), sandboxed)
-    input_files(source)  # a missing or unsupported input fails before anything is written
+    # a missing, unsupported or empty input, a missing, renamed or retyped column: refused before anything is written
+    check_input(source, transformer.input_schema, int(option({}, "check_rows")))
     chunks = read_chunks(source, chunk_rows)
     output.parent.mkdir(parents=True, exist_ok=True)
     writer = ChunkWriter(output)
@@ -57,7 +58,7 @@ def apply(frozen_dir: Path, source: Path, output: Path, engine: str = "pandas", 
     options = options or {}
     sandboxed = str(options.get("sandbox", "true")).lower() != "false"
     if engine == "pandas":
-        return apply_file(frozen_dir, source, output, int(options.get("chunk_rows", 50_000)), sandboxed,
+        return apply_file(frozen_dir, source, output, int(option(options, "chunk_rows")), sandboxed,
                           progress=bool(options.get("progress", True)))
     if engine in ("dask", "spark") and output.is_file():
         raise ValueError(f"output '{output}' is a file; engine={engine} writes a directory of part files there "

@@ -13,10 +13,29 @@ from typing import Iterator
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from omegaconf import OmegaConf
 
+from efe.core.errors import EfeError
+from efe.core.resources import conf_dir
 from efe.frozen.freeze import input_schema
+from efe.frozen.transformer import coerce_to_schema
 
 PARQUET, CSV = (".parquet", ".pq"), (".csv", ".tsv", ".gz", ".txt")
+
+
+class EmptyInputError(EfeError):
+    """An input file with nothing in it (not even a CSV header line)."""
+
+
+def apply_defaults() -> dict:
+    """``conf/apply.yaml``: chunk_rows, blocksize, check_rows (an engine option overrides each)."""
+    return OmegaConf.to_container(OmegaConf.load(conf_dir() / "apply.yaml"), resolve=True)
+
+
+def option(options: dict, key: str) -> object:
+    """An engine option as given (command line or API), else its default from ``conf/apply.yaml``."""
+    value = options.get(key)
+    return apply_defaults()[key] if value in (None, "") else value
 
 
 def natural_key(name: str) -> list:
@@ -47,6 +66,46 @@ def file_format(path: Path) -> str:
     if suffix in CSV:
         return "csv"
     raise ValueError(f"unsupported input type '{suffix}'; use .csv or .parquet")
+
+
+def csv_sep(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
+def by_header(files: list[Path]) -> dict[tuple[str, tuple[str, ...]], list[Path]]:
+    """CSV files grouped by (separator, header): a distributed reader takes one header per read."""
+    groups: dict[tuple[str, tuple[str, ...]], list[Path]] = {}
+    for path in files:
+        header = tuple(str(c) for c in pd.read_csv(path, nrows=0, sep=csv_sep(path)).columns)
+        groups.setdefault((csv_sep(path), header), []).append(path)
+    return groups
+
+
+def head(path: Path, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of one input file as pandas reads them, or an error naming an empty file."""
+    if path.stat().st_size == 0:
+        raise EmptyInputError(f"input file '{path.name}' is empty")
+    if path.suffix.lower() in PARQUET:
+        parquet = pq.ParquetFile(path)
+        batch = next(parquet.iter_batches(batch_size=rows), None)
+        return (batch if batch is not None else parquet.schema_arrow.empty_table()).to_pandas()
+    try:
+        return pd.read_csv(path, nrows=rows, sep=csv_sep(path))
+    except pd.errors.EmptyDataError:
+        raise EmptyInputError(f"input file '{path.name}' is empty (no header line)") from None
+
+
+def check_input(source: Path, schema: list[dict], rows: int) -> list[Path]:
+    """The input's files, each checked BY NAME against the frozen input schema before any engine runs.
+
+    The one input check of every engine (pandas, Dask, Spark): the first ``rows`` rows of each file
+    go through ``coerce_to_schema``, so a missing, renamed or retyped column, or an empty file, is
+    refused with one line naming the file, whichever engine reads it afterwards.
+    """
+    files = input_files(source)
+    for path in files:
+        coerce_to_schema(head(path, rows), schema, where=f"'{path.name}'")
+    return files
 
 
 def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
@@ -88,7 +147,13 @@ class ChunkWriter:
 def settle_output_schema(transformer, source: Path, rows: int = 1000) -> list[dict]:
     """The output schema: the manifest's, or (older frozen programs) that of the input's first rows."""
     if transformer.output_schema is None:
-        head = next(read_chunks(source, rows))
-        transformer.output_schema = input_schema(transformer(head, where=f"the first rows of '{source.name}'"))
+        settle_output_schema_from(transformer, next(read_chunks(source, rows)), f"the first rows of '{source.name}'")
+    return transformer.output_schema
+
+
+def settle_output_schema_from(transformer, head: pd.DataFrame, where: str) -> list[dict]:
+    """The output schema: the manifest's, or (older frozen programs) that of ``head`` transformed."""
+    if transformer.output_schema is None:
+        transformer.output_schema = input_schema(transformer(head, where=where))
         transformer.close()
     return transformer.output_schema

@@ -53,6 +53,13 @@ class PartitionTransformer:
             out = self._program().transform(X, self.state)
         return self.conform(out.reset_index(drop=True), where)
 
+    def in_chunks(self, frame: pd.DataFrame, rows: int, where: str = "a partition") -> pd.DataFrame:
+        """``self(frame)`` at most ``rows`` rows per sandbox call, so that one call's size stays bounded."""
+        if len(frame) <= rows:
+            return self(frame, where)
+        return pd.concat([self(frame.iloc[i:i + rows], f"{where} (rows {i}-{min(i + rows, len(frame)) - 1})")
+                          for i in range(0, len(frame), rows)], ignore_index=True)
+
     def conform(self, out: pd.DataFrame, where: str) -> pd.DataFrame:
         """The output in the schema's column order and dtypes, or an error naming the difference."""
         if not self.output_schema:
