@@ -19,7 +19,7 @@ from efe.tab.prepare import prepare_tab_run
 from evaluators.tabular.evaluator import TabEvaluator
 
 USAGE = ("usage: python -m efe.score <program.py> [dataset=<name> | dataset=csv dataset.path=<file> "
-         "dataset.target=<column> [dataset.test_path=<file>]] [scorer=lightgbm|tree|tabpfn] [key=value ...]")
+         "dataset.target=<column> [dataset.test_path=<file>]] [scorer=lightgbm|tree|tabpfn|linear|random_forest|sklearn] [key=value ...]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from efe.rundir.records import read_lineage
+from efe.core.scorer_names import model_label, scorer_phrase
 from efe.core.specs import load_spec
 
 
@@ -119,7 +120,7 @@ def _heldout_lines(manifest: dict, report: dict) -> list[str]:
         else:
             interval = "not reported"
         nan = float("nan")
-        out.append(f"| {r.get('model')} | {r.get('auc_no_fe', nan):.4f} | {r.get('auc_efe', nan):.4f} | "
+        out.append(f"| {model_label(r)} | {r.get('auc_no_fe', nan):.4f} | {r.get('auc_efe', nan):.4f} | "
                    f"{r.get('delta', float('nan')):+.4f} | {interval} |")
     notes = [f"- {e['model']}: {e['note']}" for e in intervals.values() if e.get("note")]
     return out + ([""] + notes if notes else [])
@@ -160,7 +161,10 @@ def render_card(manifest: dict, source: str, report: dict, run_dir: Path | None,
     fingerprint = (config or {}).get("data_fingerprint") or (data_fingerprint(run_dir) if run_dir else None)
     scorer = report.get("search_scorer") or "?"
     spec_scorer = ""
-    if run_dir is not None and (run_dir / "spec.json").exists():
+    described = report.get("scorer") or manifest.get("scorer")
+    if described:  # kind, estimator import path, parameters
+        scorer = scorer_phrase(described, scorer)
+    elif run_dir is not None and (run_dir / "spec.json").exists():  # a run from before scorers were described
         params = load_spec(run_dir / "spec.json").scorer["params"]
         spec_scorer = f" with parameters {json.dumps(params)}" if params else ""
     md = [f"# Model card: feature program for '{manifest.get('dataset')}' (target '{manifest.get('target')}')", "",
@@ -171,7 +175,8 @@ def render_card(manifest: dict, source: str, report: dict, run_dir: Path | None,
           "and without the program.", "", *_heldout_lines(manifest, report), "",
           "## Scorer", "",
           f"The search scored programs with **{scorer}**{spec_scorer}: ROC-AUC on pool B after fitting on pool A, "
-          f"against the same model on the raw columns. Search fitness of the frozen program: "
+          f"against the same model on the raw columns. The scorer was fixed for the whole run, never tuned per "
+          f"program. Search fitness of the frozen program: "
           f"{manifest.get('search_fitness')}, search ΔAUC: {manifest.get('search_delta_auc')}.", "",
           "## Data", "",
           (f"Training data fingerprint: sha256 `{fingerprint['sha256']}` over {fingerprint['rows']} rows × "

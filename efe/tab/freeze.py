@@ -20,6 +20,7 @@ from efe.setting import Choice
 from efe.tab.estimates import estimates
 from efe.tab.heldout import HeldoutResult, refit
 from evaluators.tabular.gates import GateLimits
+from evaluators.tabular.scorers import make_scorer
 
 
 @dataclass
@@ -44,7 +45,7 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
            extra={"dataset": spec.dataset.name, "target": spec.target,
                   "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
                   "positive_label": spec.dataset.positive_label,
-                  "scorer": spec.scorer["name"],
+                  "scorer": make_scorer(spec.scorer, spec.seed).describe(),
                   "search_fitness": winner["metrics"].get("combined_score"),
                   "search_delta_auc": winner["metrics"].get("delta_auc"),
                   "selection": choice.selection.get("verdict"),

@@ -36,8 +36,14 @@ class HeldoutResult:
 
 
 def scorer_configs(names: list[str], search_scorer: dict) -> list[dict]:
-    """Each report model's config group, with the search scorer's own settings where it is one."""
+    """Each report model's config group, with the search scorer's own settings where it is one.
+
+    The search scorer is always among them (first, when ``names`` does not list it): the held-out
+    table scores the frozen program with the model the search optimised for, next to the others.
+    """
     out = []
+    if search_scorer.get("name") not in names:
+        out.append(dict(search_scorer))
     for name in names:
         if name == search_scorer.get("name"):
             out.append(dict(search_scorer))
@@ -112,7 +118,7 @@ def score_heldout(out: HeldoutResult, X_train: pd.DataFrame, y_train: pd.Series,
         except Exception as exc:  # noqa: BLE001 - one model failing must not lose the others or the result
             out.skipped[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
             continue
-        out.rows.append({"model": name, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base,
+        out.rows.append({"model": name, "estimator": scorers[name].estimator, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base,
                          "delta_se": delong_se_of_difference(y_test.to_numpy(), p_fe, p_base)})
 
 

@@ -15,6 +15,7 @@ from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
 from efe.core.specs import TabSpec, build, save_spec
 from evaluators.tabular.pools import carve_selection_pool, usable_pool_fraction
+from evaluators.tabular.scorers import check_scorer
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
     Data warnings (a leak, an ID, a tiny class) are logged once here, before any search.
     """
     run_dir = Path(run_dir)
+    # the run's one scorer, built once now: one that cannot work is refused before any data or search
+    scorer = check_scorer(required(cfg, "scorer"), int(cfg.seed))
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
     if split is None:
         dataset_cfg = plain_dict(cfg.dataset)
@@ -61,7 +64,7 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         "train_path": str(train_path.resolve()),
         "target": dataset.target,
         "seed": int(cfg.seed),
-        "scorer": required(cfg, "scorer"),
+        "scorer": scorer,
         "pools": required(cfg, "pools"),
         "gate": required(cfg, "gate"),
         "fitness": required(cfg, "fitness"),

@@ -12,13 +12,21 @@ from efe.tab.context import render_context
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "prompts" / "tab"
 
 
+def _model_words(scorer: Mapping[str, Any]) -> str:
+    """The scorer as the LLM reads it; a scikit-learn kind also names its estimator and its encoding."""
+    if scorer.get("name") in ("linear", "random_forest", "sklearn") and scorer.get("estimator"):
+        return (f"{scorer['name']}: {scorer['estimator']}, after median imputation, standardisation and "
+                "one-hot encoding of categorical columns")
+    return str(scorer["name"])
+
+
 def system_message(spec: TabSpec, context: Mapping[str, Any], seed_source: str) -> str:
     f, gate = spec.fitness, spec.gate
     penalties = ", ".join(f"-{p} above {t}s" for t, p in f.runtime_penalties)
     clip = f.clip
     return f"""You are an expert data scientist evolving a feature-engineering program for a tabular
 binary classification task. Each program you write is run on held-back data and scored by a fixed
-downstream model ({spec.scorer['name']}); only the features change, never the model.
+downstream model ({_model_words(spec.scorer)}); only the features change, never the model.
 
 ## The program contract
 ```python

@@ -24,12 +24,14 @@ from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
+from efe.core.scorer_names import model_label, scorer_phrase
 from efe.core.specs import TabSpec
 from efe.setting import Choice
 from efe.tab.estimates import estimates
 from efe.tab.freeze import TabFrozen
 from efe.tab.heldout import score_heldout, scorer_configs
 from efe.tab.parallel import worker_count
+from evaluators.tabular.scorers import make_scorer
 
 
 def search_cost(candidates: list[dict]) -> dict:
@@ -62,7 +64,9 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"{d['dataset']['train_rows']} training rows, {d['dataset']['heldout_rows']} held-out rows "
         f"(never seen by the search), {d['dataset']['n_features']} input features.",
         *([f"- Held-out part: {d['dataset']['heldout_source']}."] if d["dataset"].get("heldout_source") else []),
-        f"- Search scorer: {d['search_scorer']}; LLM: {s['llm']}; {s['iterations_done']} of {s['iterations']} "
+        f"- Search scorer: {scorer_phrase(d.get('scorer'), d['search_scorer'])}; fixed for the whole run, "
+        f"never tuned per program.",
+        f"- LLM: {s['llm']}; {s['iterations_done']} of {s['iterations']} "
         f"iterations; search {s.get('status', 'finished')} ({s['stop_reason']}).",
         f"- Sandbox isolation of candidate programs: {d.get('sandbox_mode') or 'unknown'}.",
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
@@ -80,9 +84,13 @@ def render_markdown(d: dict[str, Any]) -> str:
     ]
     for row in d["heldout"]:
         se = f" ± {row['delta_se']:.4f}" if row.get("delta_se") is not None else ""
-        lines.append(f"| {row['model']} | {row['auc_no_fe']:.4f} | {row['auc_efe']:.4f} | {row['delta']:+.4f}{se} |")
+        lines.append(f"| {model_label(row)} | {row['auc_no_fe']:.4f} | {row['auc_efe']:.4f} | {row['delta']:+.4f}{se} |")
     for name, why in d.get("heldout_skipped", {}).items():
         lines.append(f"| {name} | skipped: {why} | | |")
+    if d.get("heldout"):
+        others = sorted({str(r["model"]) for r in d["heldout"]} - {str(d["search_scorer"])})
+        lines += ["", f"The search scored programs with {d['search_scorer']} only"
+                  + (f"; the others ({', '.join(others)}) are comparisons it did not optimise for." if others else ".")]
     if d.get("finalists"):
         sel = d.get("selection", {})
         lines += ["", "## Final selection", "",
@@ -223,6 +231,7 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec.target)
     models = scorer_configs(list(cfg.report.models), spec.scorer)
+    scorer = make_scorer(spec.scorer, spec.seed).describe()  # built before the search: it builds
     held = frozen.held
     score_heldout(held, X_train, y_train, X_test, y_test, models, spec.seed,
                   worker_count(required(cfg, "selection.workers")))
@@ -238,6 +247,7 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
                     "heldout_rows": len(X_test), "n_features": X_train.shape[1],
                     "heldout_source": _heldout_source(run_dir), "warnings": spec.dataset.warnings},
         "search_scorer": spec.scorer["name"],
+        "scorer": scorer,
         "sandbox_mode": spec.search.sandbox_mode,
         "search": {"llm": llm["backend"], "iterations": iterations, "iterations_done": result.iterations_done,
                    "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),

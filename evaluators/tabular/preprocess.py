@@ -2,13 +2,18 @@
 
 Programs may return text, categories, booleans or dates; scorers want numbers. Categories
 are coded with the levels seen in pool A (unseen levels become missing), booleans become 0/1,
-dates become seconds. Missing values stay missing: all three scorers handle NaN natively.
+dates become seconds. Missing values stay missing: LightGBM, the tree and TabPFN handle NaN
+natively; the scikit-learn scorers (``linear``, ``random_forest``, ``sklearn``) impute, scale and
+one-hot encode inside their own pipeline (``sklearn_encoding``), also learnt on pool A only.
 Scorers see safe aliases (``f0``, ``f1``, …) instead of the user's column names, which may
 hold characters a model rejects (LightGBM refuses ``[ ] { } " , :``); everything the user
 reads (reports, feedback, frozen programs, exports) keeps the real names.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -108,3 +113,46 @@ class RawColumns:
             self._codes[key] = self.prep._column(col, self.pools[side][col])
             self._codes[key].setflags(write=False)
         return self._codes[key]
+
+
+def sklearn_encoding(n_columns: int, categorical: list[int], settings: Mapping[str, Any]) -> Any:
+    """The scikit-learn scorers' own preprocessing of a ``ScorerInput`` output, fitted on pool A with the model.
+
+    Numeric columns (numbers, booleans, dates): median imputation (plus a 0/1 missing indicator per
+    column with missing values when ``missing_indicator``), then standardisation. Categorical columns
+    (the pool-A level codes): missing and unseen levels become their own level, then one-hot encoding
+    with at most ``max_categories`` columns per input column (rarer levels share one).
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cats = sorted(set(categorical))
+    numeric = [i for i in range(n_columns) if i not in set(cats)]
+    parts = []
+    if numeric:
+        parts.append(("num", Pipeline([
+            ("impute", SimpleImputer(strategy="median", add_indicator=bool(settings["missing_indicator"]),
+                                     keep_empty_features=True)),
+            ("scale", StandardScaler())]), numeric))
+    if cats:
+        parts.append(("cat", Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True)),
+            ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False,
+                                     max_categories=int(settings["max_categories"])))]), cats))
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=True)
+
+
+_ALIAS = re.compile(r"^(?:num|cat)__(?:missingindicator_)?f(\d+)(?:_|$)")
+
+
+def encoded_owners(encoding: Any) -> np.ndarray:
+    """For each output column of a fitted ``sklearn_encoding``, the index of the input column it came from."""
+    owners = []
+    for name in encoding.get_feature_names_out():
+        match = _ALIAS.match(str(name))
+        if match is None:
+            raise ValueError(f"cannot trace encoded column {name!r} to an input column")
+        owners.append(int(match.group(1)))
+    return np.asarray(owners, dtype=int)

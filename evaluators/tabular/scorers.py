@@ -1,12 +1,20 @@
-"""The fixed downstream models that score a representation: TabPFN, LightGBM, a decision tree.
+"""The fixed downstream models that score a representation.
+
+TabPFN, LightGBM and a decision tree take the coded columns as they are (NaN included);
+logistic regression (``linear``), a random forest (``random_forest``) and any scikit-learn-compatible
+classifier named by import path (``sklearn``) get their own imputation, scaling and one-hot encoding
+(``preprocess.sklearn_encoding``) inside one pipeline with the model.
 
 Each scorer is built from its config group (``conf/scorer/*.yaml``), fitted on pool A, and
 returns positive-class probabilities for pool B. None of them is tuned per program: the
-search changes only the features.
+search changes only the features. ``check_scorer`` builds the configured one before a run
+starts, so a scorer that cannot work is refused with one line.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import warnings
 from pathlib import Path
@@ -19,7 +27,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from efe.core.errors import EfeError
 from evaluators.tabular.costs import CostClock, charged
-from evaluators.tabular.preprocess import RawColumns, ScorerInput
+from evaluators.tabular.preprocess import RawColumns, ScorerInput, encoded_owners, sklearn_encoding
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,9 @@ class ScorerConfigError(EfeError):
 
 class Scorer(Protocol):
     name: str
+    estimator: str
+
+    def describe(self) -> dict[str, Any]: ...
 
     def predict_proba(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
                       clock: CostClock | None = None) -> np.ndarray: ...
@@ -68,9 +79,14 @@ class _OnScorerInput:
     def importance(self, model: Any) -> np.ndarray | None:
         return None
 
+    def describe(self) -> dict[str, Any]:
+        """What the report, the frozen manifest and the model card name: kind, estimator path, parameters."""
+        return {"kind": self.name, "estimator": self.estimator, "params": dict(self.params), "seed": self.seed}
+
 
 class LightGBMScorer(_OnScorerInput):
     name = "lightgbm"
+    estimator = "lightgbm.LGBMClassifier"
 
     def __init__(self, params: Mapping[str, Any], seed: int) -> None:
         self.params = dict(params)
@@ -93,6 +109,7 @@ class LightGBMScorer(_OnScorerInput):
 
 class TreeScorer(_OnScorerInput):
     name = "tree"
+    estimator = "sklearn.tree.DecisionTreeClassifier"
 
     def __init__(self, params: Mapping[str, Any], seed: int) -> None:
         self.params = dict(params)
@@ -111,6 +128,7 @@ class TreeScorer(_OnScorerInput):
 
 class TabPFNScorer(_OnScorerInput):
     name = "tabpfn"
+    estimator = "tabpfn.TabPFNClassifier"
 
     def __init__(self, params: Mapping[str, Any], seed: int) -> None:
         params = dict(params)
@@ -149,7 +167,147 @@ class TabPFNScorer(_OnScorerInput):
         return proba[:, positive], model
 
 
-SCORERS = {"lightgbm": LightGBMScorer, "tree": TreeScorer, "tabpfn": TabPFNScorer}
+def import_estimator(path: str) -> type:
+    """The class at ``package.module.ClassName`` (or ``package.module:ClassName``)."""
+    module_name, _, attr = str(path).replace(":", ".").rpartition(".")
+    if not module_name or not attr:
+        raise ScorerConfigError(f"scorer.estimator '{path}' is not an import path like "
+                                "sklearn.ensemble.ExtraTreesClassifier")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - ImportError, or whatever the module raises on import
+        raise ScorerConfigError(f"scorer.estimator '{path}' cannot be imported: {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ScorerConfigError(f"scorer.estimator '{path}' cannot be imported: module '{module_name}' has no "
+                                f"attribute '{attr}'")
+    return cls
+
+
+def _init_params(cls: type) -> set[str]:
+    """The constructor parameters of an estimator class (its defaults' get_params, else its signature)."""
+    try:
+        return set(cls().get_params(deep=False))
+    except Exception:  # noqa: BLE001 - a class that needs arguments, or has no get_params
+        try:
+            return {n for n, p in inspect.signature(cls).parameters.items()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        except (TypeError, ValueError):
+            return set()
+
+
+class SklearnScorer(_OnScorerInput):
+    """Any scikit-learn-compatible classifier with ``predict_proba``, behind the same encoding pipeline.
+
+    The encoding (median imputation with missing indicators, standardisation, one-hot encoding of
+    categoricals) is applied for every estimator, including ones that take NaN or categories
+    natively: every sklearn scorer then sees the same representation of a program's output, and
+    no estimator capability has to be guessed from tags that third-party libraries fill in
+    differently. ``random_state`` is the run's seed and ``n_jobs`` is 1 unless ``params`` sets them.
+    """
+
+    name = "sklearn"
+    fixed_estimator: str | None = None  # linear, random_forest: always this estimator
+
+    def __init__(self, params: Mapping[str, Any], seed: int, estimator: str | None = None,
+                 encoding: Mapping[str, Any] | None = None) -> None:
+        label = f"scorer={self.name}"
+        if self.fixed_estimator is not None:
+            if estimator not in (None, self.fixed_estimator):
+                raise ScorerConfigError(f"{label} always uses {self.fixed_estimator}; for another estimator "
+                                        f"use scorer=sklearn scorer.estimator={estimator}")
+            estimator = self.fixed_estimator
+        if not estimator:
+            raise ScorerConfigError(f"{label} needs scorer.estimator: the import path of a classifier, "
+                                    "e.g. scorer.estimator=sklearn.ensemble.ExtraTreesClassifier")
+        if not encoding or not {"missing_indicator", "max_categories"} <= set(encoding):
+            raise ScorerConfigError(f"{label} needs scorer.encoding.missing_indicator and "
+                                    "scorer.encoding.max_categories (see conf/scorer/sklearn.yaml)")
+        self.estimator = str(estimator)
+        self.encoding = {"missing_indicator": bool(encoding["missing_indicator"]),
+                         "max_categories": int(encoding["max_categories"])}
+        self.seed = seed
+        self.cls = import_estimator(self.estimator)
+        self.params = dict(params)
+        accepted = _init_params(self.cls)
+        if "random_state" in accepted and "random_state" not in self.params:
+            self.params["random_state"] = seed
+        if "n_jobs" in accepted and "n_jobs" not in self.params:
+            self.params["n_jobs"] = 1
+        self.build()  # refuse an estimator that cannot be built or lacks predict_proba now, not mid-search
+
+    def build(self) -> Any:
+        """A fresh, unfitted estimator with the configured parameters."""
+        try:
+            model = self.cls(**self.params)
+        except Exception as exc:  # noqa: BLE001 - bad parameters, or not a class at all
+            raise ScorerConfigError(f"scorer.estimator {self.estimator} cannot be built with parameters "
+                                    f"{self.params}: {type(exc).__name__}: {_first_line(exc)}") from None
+        if not hasattr(model, "fit") or not hasattr(model, "predict_proba"):
+            raise ScorerConfigError(f"scorer.estimator {self.estimator} has no "
+                                    f"{'fit' if not hasattr(model, 'fit') else 'predict_proba'}: ROC-AUC needs a "
+                                    "classifier that predicts class probabilities")
+        validate = getattr(model, "_validate_params", None)  # scikit-learn's own parameter check, without data
+        if callable(validate):
+            try:
+                validate()
+            except Exception as exc:  # noqa: BLE001 - InvalidParameterError and the like
+                raise ScorerConfigError(f"scorer.estimator {self.estimator}: {_first_line(exc)}") from None
+        return model
+
+    def fit_predict(self, A, y, B, categorical):
+        from sklearn.pipeline import Pipeline
+
+        model = Pipeline([("encode", sklearn_encoding(A.shape[1], categorical, self.encoding)),
+                          ("model", self.build())])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence and all-missing-column notices: the AUC tells
+            model.fit(A, y)
+            proba = model.predict_proba(B)
+        positive = list(model.classes_).index(1)
+        return proba[:, positive], model
+
+    def importance(self, model: Any) -> np.ndarray | None:
+        """The estimator's own importances (or |coefficients|), summed back onto the input columns."""
+        fitted = model.named_steps["model"]
+        values = getattr(fitted, "feature_importances_", None)
+        if values is None and getattr(fitted, "coef_", None) is not None:
+            values = np.abs(np.asarray(fitted.coef_, dtype="float64")).sum(axis=0)
+        if values is None:
+            return None
+        try:
+            owners = encoded_owners(model.named_steps["encode"])
+        except Exception:  # noqa: BLE001 - an encoder whose columns cannot be traced: no importances
+            return None
+        values = np.asarray(values, dtype="float64").ravel()
+        if len(values) != len(owners):
+            return None
+        n_inputs = len(model.named_steps["encode"].feature_names_in_)
+        return np.bincount(owners, weights=np.nan_to_num(values), minlength=n_inputs)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.name, "estimator": self.estimator, "params": dict(self.params),
+                "encoding": dict(self.encoding), "seed": self.seed}
+
+
+class LinearScorer(SklearnScorer):
+    name = "linear"
+    fixed_estimator = "sklearn.linear_model.LogisticRegression"
+
+
+class RandomForestScorer(SklearnScorer):
+    name = "random_forest"
+    fixed_estimator = "sklearn.ensemble.RandomForestClassifier"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+SCORERS = {"lightgbm": LightGBMScorer, "tree": TreeScorer, "tabpfn": TabPFNScorer,
+           "linear": LinearScorer, "random_forest": RandomForestScorer, "sklearn": SklearnScorer}
 
 
 def make_scorer(cfg: Mapping[str, Any], seed: int = 0) -> Scorer:
@@ -158,8 +316,27 @@ def make_scorer(cfg: Mapping[str, Any], seed: int = 0) -> Scorer:
     if name not in SCORERS:
         raise ScorerConfigError(f"unknown scorer {name!r}; choose one of {sorted(SCORERS)}")
     params = dict(cfg.pop("params", None) or {})
+    estimator = cfg.pop("estimator", None)
+    kind = SCORERS[name]
+    if issubclass(kind, SklearnScorer):
+        encoding = cfg.pop("encoding", None)
+        if cfg:
+            raise ScorerConfigError(f"scorer={name} has no setting {sorted(cfg)[0]!r}; it takes estimator, "
+                                    "params and encoding")
+        return kind(params, seed, estimator, encoding)
+    if estimator not in (None, kind.estimator):
+        raise ScorerConfigError(f"scorer={name} always uses {kind.estimator}; for another estimator use "
+                                f"scorer=sklearn scorer.estimator={estimator}")
     params.update({k: v for k, v in cfg.items() if v is not None})  # e.g. scorer.model_path
-    return SCORERS[name](params, seed)
+    return kind(params, seed)
+
+
+def check_scorer(cfg: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The run's scorer config as the spec records it (with its estimator's import path), once it is
+    known to build: an unknown kind, an estimator that cannot be imported or built, or one without
+    ``predict_proba`` raises ``ScorerConfigError`` before any search starts."""
+    scorer = make_scorer(cfg, seed)
+    return {**dict(cfg), "estimator": scorer.estimator}
 
 
 def auc(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
