@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,11 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
-from efe.sandbox import SandboxLimits
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.specs import TabSpec
 from efe.tab.heldout import refit, score_heldout, scorer_configs
 from efe.tab.parallel import worker_count
-from evaluators.tabular.gates import GateLimits
 
 
 def _interval(mean: float, se: float, z: float) -> dict:
@@ -271,8 +268,7 @@ def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: d
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec.target)
     models = scorer_configs(list(cfg.report.models), spec.scorer)
-    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(asdict(spec.sandbox)),
-                 spec.seed, GateLimits.from_mapping(asdict(spec.gate)))
+    held = refit(source, X_train, y_train, X_test, spec.sandbox, spec.seed, spec.gate)
     fresh_row = next((f for f in finalists if f["id"] == winner.get("id")), None)
     interval_z = float(required(cfg, "report.interval_z"))
 
