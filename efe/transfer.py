@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +18,7 @@ from omegaconf import OmegaConf
 from efe.core.config import CONF_DIR, ConfigError, compose, plain_dict
 from efe.datasets.ts_store import read_series
 from efe.frozen.freeze import FrozenProgramError, load_frozen
-from efe.sandbox import Sandbox, SandboxLimits
+from efe.sandbox import Sandbox
 from efe.core.specs import SpecError, TimeSpec, load_spec
 from efe.time.heldout import evaluate_program, render_table
 from evaluators.timeseries.forecasters import with_max_history
@@ -61,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, SpecError, FrozenProgramError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    limits = SandboxLimits.from_mapping(asdict(spec.sandbox))
+    limits = spec.sandbox
     rows = []
     with Sandbox(limits) as sandbox:
         for fc in configs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from efe.core.feedback_record import FeedbackRecord, render_artifacts
 
@@ -17,6 +18,9 @@ class Outcome:
     columns: dict[str, list[str]] = field(default_factory=dict)  # tabular: new / dropped columns
     runtime_s: float | None = None  # kept out of metrics and prompts: it varies run to run
     feedback: FeedbackRecord | None = None  # the feedback as data; ``artifacts`` is rendered from it
+    # what a passed stage 1 hands to the same program's stage 2 (tabular: ``FirstFolds``; None: nothing);
+    # never recorded, and dropped before the outcome leaves the evaluating process (``Pending``)
+    handoff: Any = None
 
     def __post_init__(self) -> None:
         if self.feedback is not None:

@@ -23,13 +23,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from evaluators.base import Evaluator
+from evaluators.base import Evaluator, Pending
 from evaluators.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
 GATE_NAME = "efe-evaluation-gate"
-_ON_WORKER: dict[str, Any] = {}  # run key -> evaluator, per Ray worker process
+_ON_WORKER: dict[str, tuple[Any, Pending]] = {}  # run key -> (evaluator, its stage-1 hand-off), per Ray worker process
 _GATES: dict[tuple[str, str], Any] = {}  # (address, namespace) -> gate handle, per openevolve worker
 
 
@@ -39,10 +39,11 @@ def shipped_files(spec: dict) -> dict[str, bytes]:
             if key.endswith("_path") and isinstance(value, str) and Path(value).is_file()}
 
 
-def outcome_of(evaluator: Evaluator, source: str, stage: str) -> Outcome:
-    """The evaluator's outcome for one stage; an evaluator error costs the candidate only."""
+def outcome_of(evaluator: Evaluator, source: str, stage: str, pending: Pending) -> Outcome:
+    """The evaluator's outcome for one stage (``pending``: its stage-1 hand-off, see ``Pending``);
+    an evaluator error costs the candidate only."""
     try:
-        return getattr(evaluator, stage)(source)
+        return pending.run(evaluator, source, stage)
     except Exception as exc:  # noqa: BLE001 - one candidate, never the run
         log.exception("evaluator error")
         return evaluator.internal_error(source, f"{type(exc).__name__}: {exc}")
@@ -52,16 +53,17 @@ def evaluate_on_worker(factory: Callable[[dict], Any], spec: dict, files: dict[s
                        stage: str) -> Outcome:
     """Body of the Ray task: the evaluator (built once per worker process from the shipped files)."""
     key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    evaluator = _ON_WORKER.get(key)
-    if evaluator is None:
+    cached = _ON_WORKER.get(key)
+    if cached is None:
         directory = Path(tempfile.mkdtemp(prefix=f"efe-ray-{key}-"))
         local = dict(spec)
         for name, content in files.items():
             path = directory / f"{name}{Path(spec[name]).suffix}"
             path.write_bytes(content)
             local[name] = str(path)
-        evaluator = _ON_WORKER[key] = factory(local)
-    return outcome_of(evaluator, source, stage)
+        cached = _ON_WORKER[key] = (factory(local), Pending())
+    evaluator, pending = cached
+    return outcome_of(evaluator, source, stage, pending)
 
 
 class EvaluationGate:

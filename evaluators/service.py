@@ -22,7 +22,7 @@ from efe.rundir.outcomes import write_feedback
 from efe.rundir.outcomes import write_outcome
 from efe.core.runspec import SPEC_ENV, read_spec
 from efe.core.specs import load_spec
-from evaluators.base import Evaluator
+from evaluators.base import Evaluator, Pending
 from evaluators.outcome import Outcome
 from evaluators.ray_executor import (
     evaluate_remotely,
@@ -37,6 +37,7 @@ class EvaluatorRegistry:
     def __init__(self, factory: Callable[[dict], Evaluator]) -> None:
         self.factory = factory
         self.instances: dict[str, Evaluator] = {}
+        self.pending: dict[str, Pending] = {}  # per instance: its stage-1 hand-off for the stage-2 call
         self.lock = threading.Lock()
         atexit.register(self.close_all)
 
@@ -45,6 +46,7 @@ class EvaluatorRegistry:
         with self.lock:
             if path not in self.instances:
                 self.instances[path] = self.factory(load_spec(path))
+                self.pending[path] = Pending()
             return self.instances[path]
 
     @staticmethod
@@ -60,7 +62,8 @@ class EvaluatorRegistry:
         if search is not None and search.executor["kind"] == "ray":
             outcome = self._run_on_ray(read_spec(self._spec_path()), source, stage)
         else:
-            outcome = outcome_of(self.get(), source, stage)
+            evaluator = self.get()
+            outcome = outcome_of(evaluator, source, stage, self.pending[self._spec_path()])
         if search is not None:
             write_outcome(search.outcomes_dir, source, outcome.summary())
             if outcome.feedback is not None:  # the offline proposer reads it when this program is a parent

@@ -20,7 +20,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from efe.sandbox import Sandbox, SandboxLimits, SandboxResult  # noqa: E402
+from efe.core.specs import SandboxSpec, conf_part  # noqa: E402
+from efe.sandbox import Sandbox, SandboxResult  # noqa: E402
 
 IDENTITY = (Path(__file__).resolve().parent.parent / "programs" / "tab_identity.py").read_text()
 
@@ -48,7 +49,7 @@ def main() -> None:
         direct.append(time.perf_counter() - start)
 
     t0 = time.perf_counter()
-    with Sandbox(SandboxLimits(timeout_s=30)) as sandbox:
+    with Sandbox(conf_part(SandboxSpec, "tab", "sandbox")) as sandbox:
         startup = time.perf_counter() - t0
         sandbox.load("bench", {"X": X, "y": y})
         walls, returned = [], []

@@ -23,7 +23,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +63,7 @@ def main() -> int:
     from efe.bench.time_fixed import FIXED
     from efe.core.config import compose
     from efe.datasets.ts_store import read_series
-    from efe.sandbox import Sandbox, SandboxLimits
+    from efe.sandbox import Sandbox
     from efe.core.specs import load_spec
     from efe.time.heldout import evaluate_program, significant_losses
     from efe.time.run import run_time
@@ -103,7 +102,7 @@ def main() -> int:
             programs = {"EFE": (run_dir / "frozen" / "program.py").read_text()}
             if search_fc == args.forecasters[0]:
                 programs.update(FIXED)
-            limits = SandboxLimits.from_mapping(asdict(spec.sandbox))
+            limits = spec.sandbox
             with Sandbox(limits) as sandbox:
                 for fc_name in args.forecasters:
                     fc = with_max_history(forecaster_config(fc_name, {}), spec.windows.max_history)

@@ -91,11 +91,18 @@ def make_spec(tmp: Path, frame: pd.DataFrame, target: str, scorer: dict | None =
     return spec
 
 
+def sandbox_limits(**changes):
+    """conf/tab.yaml's sandbox limits (the spec's ``SandboxSpec``) with ``changes``."""
+    from efe.core.specs import SandboxSpec, conf_part, replace
+
+    return replace(conf_part(SandboxSpec, "tab", "sandbox"), **changes)
+
+
 @pytest.fixture(scope="module")
 def sandbox():
-    from efe.sandbox import Sandbox, SandboxLimits
+    from efe.sandbox import Sandbox
 
-    with Sandbox(SandboxLimits(timeout_s=5, memory_mb=512, cpu_s=10)) as sb:
+    with Sandbox(sandbox_limits(timeout_s=5, memory_mb=512, cpu_s=10)) as sb:
         yield sb
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from efe.sandbox import Sandbox, SandboxLimits, SandboxResult
+from efe.core.specs import SandboxSpec, tab_spec
+from efe.sandbox import Sandbox, SandboxResult
 from evaluators.tabular.evaluator import TabEvaluator
 from evaluators.tabular.sampling import scoring_rows
 from tests.conftest import IDENTITY_TAB, make_spec, ratio_table, tab_program
@@ -18,7 +19,7 @@ RATIO = tab_program("out = X.copy()\nout['log_a_over_b'] = np.log(X['a'] / X['b'
 class CountingSandbox(Sandbox):
     """A real sandbox that counts what crosses into its worker."""
 
-    def __init__(self, limits: SandboxLimits) -> None:
+    def __init__(self, limits: SandboxSpec) -> None:
         super().__init__(limits)
         self.runs: list[str | None] = []
         self.loads: list[str] = []
@@ -35,7 +36,7 @@ class CountingSandbox(Sandbox):
 @pytest.fixture(scope="module")
 def counted(tmp_path_factory):
     spec = make_spec(tmp_path_factory.mktemp("cost"), ratio_table(), "label")
-    sandbox = CountingSandbox(SandboxLimits.from_mapping(spec["sandbox"]))
+    sandbox = CountingSandbox(tab_spec(spec).sandbox)
     ev = TabEvaluator(spec, sandbox=sandbox)
     yield ev, sandbox
     ev.close()
@@ -238,3 +239,25 @@ def plain_copy(frame: pd.DataFrame) -> pd.DataFrame:
     from efe.core import plain
 
     return plain.roundtrip(frame)
+
+
+def test_openevolves_separate_stage_calls_share_the_first_folds_run(counted):
+    """openevolve calls stage 1 and stage 2 apart: stage 1's run on the first folds is handed on, not redone."""
+    from evaluators.base import Pending
+
+    ev, sandbox = counted
+    assert ev.evaluate(IDENTITY_TAB).valid  # the cascade's best so far: at least the identity
+    pending = Pending()
+    hopeless = tab_program("return X.drop(columns=['b'])")
+    sandbox.runs.clear()
+    first = pending.run(ev, hopeless, "stage1")
+    assert first.valid and first.handoff is None, "the hand-off never leaves the evaluating process"
+    second = pending.run(ev, hopeless, "stage2")
+    assert second.metrics["full_scoring"] == 0.0 and len(sandbox.runs) == 1
+    sandbox.runs.clear()
+    assert pending.run(ev, hopeless, "stage2").metrics == second.metrics  # nothing handed on: stage 2 runs them
+    assert len(sandbox.runs) == 1
+    sandbox.runs.clear()
+    pending.run(ev, hopeless, "stage1")
+    other = pending.run(ev, tab_program("return X.drop(columns=['a'])"), "stage2")  # another program: not its run
+    assert other.metrics["full_scoring"] == 0.0 and len(sandbox.runs) == 2

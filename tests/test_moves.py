@@ -24,11 +24,12 @@ from efe.proposer.tab_moves import (
     render_program,
 )
 from efe.proposer.tab import feedback_view
+from efe.core.specs import TabGateSpec, conf_part
 from evaluators.tabular import gates
 from evaluators.tabular.evaluator import TabEvaluator
 from tests.conftest import IDENTITY_TAB, make_spec
 
-LIMITS = gates.GateLimits()
+LIMITS = conf_part(TabGateSpec, "tab", "gate")
 
 
 def mixed_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:

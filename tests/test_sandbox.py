@@ -11,11 +11,10 @@ import pytest
 from efe.sandbox import (
     Sandbox,
     SandboxFailure,
-    SandboxLimits,
     SandboxResult,
     check_source,
 )
-from tests.conftest import IDENTITY_TAB, tab_program
+from tests.conftest import IDENTITY_TAB, sandbox_limits, tab_program
 
 X = pd.DataFrame({"a": np.arange(20, dtype=float), "b": list("xyzw") * 5})
 Y = pd.Series(np.arange(20) % 2)
@@ -38,7 +37,7 @@ def assert_still_works(sb: Sandbox) -> None:
 @pytest.fixture(scope="module")
 def runtime_only():
     """A sandbox with the AST filter switched off: proves the run-time guard holds alone."""
-    with Sandbox(SandboxLimits(timeout_s=5, memory_mb=512, cpu_s=10), static_check=False) as sb:
+    with Sandbox(sandbox_limits(timeout_s=5, memory_mb=512, cpu_s=10), static_check=False) as sb:
         yield sb
 
 
@@ -63,7 +62,7 @@ def test_infinite_loop_times_out_and_worker_survives(sandbox):
 
 
 def test_sleeping_program_is_killed_on_wall_clock():
-    with Sandbox(SandboxLimits(timeout_s=1.0, memory_mb=512, cpu_s=30)) as sb:
+    with Sandbox(sandbox_limits(timeout_s=1.0, memory_mb=512, cpu_s=30)) as sb:
         source = tab_program("import time\ntime.sleep(30)\nreturn X")
         failure = run(sb, source)
         # 'time' is not an allowed import: the static gate stops it first
@@ -181,7 +180,7 @@ def test_interface_problems_are_named(sandbox):
 
 def test_worker_environment_is_scrubbed(runtime_only, monkeypatch):
     monkeypatch.setenv("EFE_TEST_SECRET_TOKEN", "hunter2")
-    with Sandbox(SandboxLimits(timeout_s=5), static_check=False) as sb:
+    with Sandbox(sandbox_limits(timeout_s=5, cpu_s=60), static_check=False) as sb:
         body = ("env = pd.io.common.os.environ\n"
                 "return X.assign(leak=float('EFE_TEST_SECRET_TOKEN' in env), n=float(len(env)))")
         result = run(sb, tab_program(body))

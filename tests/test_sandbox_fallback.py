@@ -11,7 +11,7 @@ import pytest
 
 from efe.sandbox import Sandbox, SandboxFailure
 from efe.sandbox.client import DISABLE_ENV
-from tests.conftest import ROOT, ratio_table, tab_program
+from tests.conftest import ROOT, ratio_table, sandbox_limits, tab_program
 
 X = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
 PLAN = [{"op": "transform", "args": ["X", "state"], "out": "T"}]
@@ -26,7 +26,7 @@ NUMPY_READ = tab_program("raw = getattr(np, 'from' + 'file')('/etc/passwd', dtyp
 
 def run(source: str, monkeypatch, disable: str) -> tuple[object, str]:
     monkeypatch.setenv(DISABLE_ENV, disable)
-    with Sandbox() as sandbox:
+    with Sandbox(sandbox_limits(timeout_s=30, cpu_s=60)) as sandbox:
         return sandbox.run(source, "tab", PLAN, ["T"], values={"X": X, "state": {}}), sandbox.isolation_mode()
 
 

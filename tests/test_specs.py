@@ -86,3 +86,22 @@ def test_spec_dataclasses_hold_no_defaults():
         if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == specs.__name__:
             for f in dataclasses.fields(cls):
                 assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, (cls, f.name)
+
+
+def test_sandbox_limits_outside_a_run_come_from_conf(tmp_path):
+    """A frozen program's sandbox (efe.apply, load_program(sandboxed=True)) takes conf/apply.yaml's limits."""
+    import yaml
+
+    from efe.apply.partition import PartitionTransformer
+    from efe.frozen.freeze import load_frozen
+    from efe.frozen.sandboxed import frozen_limits
+    from efe.core.specs import SandboxSpec, conf_part
+    from tests.test_frozen_safety import frozen_dir
+
+    written = yaml.safe_load((specs.conf_dir() / "apply.yaml").read_text())["sandbox"]
+    assert dataclasses.asdict(frozen_limits()) == written
+    transformer = PartitionTransformer(load_frozen(frozen_dir(tmp_path)))
+    assert transformer.limits == frozen_limits()
+    assert conf_part(SandboxSpec, "tab", "sandbox").timeout_s != frozen_limits().timeout_s
+    with pytest.raises(SpecError, match="no 'sandbox' section"):
+        conf_part(SandboxSpec, "package", "sandbox")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from evaluators.tabular.evaluator import TabEvaluator
-from tests.conftest import IDENTITY_TAB, ROOT, make_spec, ratio_table, tab_program
+from tests.conftest import IDENTITY_TAB, ROOT, make_spec, ratio_table, sandbox_limits, tab_program
 
 METRIC_KEYS = {"combined_score", "generated_feature_count", "dropped_feature_count", "auc_base",
                "auc_candidate", "delta_auc", "valid"}
@@ -271,10 +271,10 @@ class _RowSpy:
 
 def test_search_never_scores_selection_pool_rows(tmp_path):
     """Stage 1 and every search fold see only the search rows; the final selection validates only on the pool."""
-    from efe.sandbox import Sandbox, SandboxLimits
+    from efe.sandbox import Sandbox
 
     spec = make_spec(tmp_path, ratio_table(300), "label", selection_pool={"fraction": 0.25, "seed": 1000})
-    spy = _RowSpy(Sandbox(SandboxLimits(timeout_s=20, memory_mb=1024, cpu_s=30)))
+    spy = _RowSpy(Sandbox(sandbox_limits(timeout_s=20, memory_mb=1024, cpu_s=30)))
     ev = TabEvaluator(spec, sandbox=spy)
     try:
         pool = set(ev.X.index[ev.selection_rows].tolist())

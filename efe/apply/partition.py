@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from efe.frozen.freeze import FrozenProgram, instantiate
-from efe.frozen.sandboxed import APPLY_LIMITS, SandboxedProgram
-from efe.sandbox import SandboxLimits
+from efe.core.specs import SandboxSpec
+from efe.frozen.sandboxed import SandboxedProgram, frozen_limits
 from efe.frozen.transformer import coerce_to_schema
 
 
@@ -25,7 +25,7 @@ class PartitionTransformer:
     """Picklable: the sandbox (or the in-process program) is built lazily, once per worker thread."""
 
     def __init__(self, frozen: FrozenProgram, sandboxed: bool = True,
-                 limits: SandboxLimits | None = None, output_schema: list[dict] | None = None) -> None:
+                 limits: SandboxSpec | None = None, output_schema: list[dict] | None = None) -> None:
         if frozen.manifest.get("setting") != "tab":
             raise ValueError("efe.apply applies tabular feature programs")
         self.source = frozen.source
@@ -33,7 +33,7 @@ class PartitionTransformer:
         self.input_schema: list[dict] = frozen.manifest.get("input_schema", [])
         self.output_schema = output_schema if output_schema is not None else frozen.manifest.get("output_schema")
         self.sandboxed = sandboxed
-        self.limits = limits or APPLY_LIMITS
+        self.limits = limits or frozen_limits()  # conf/apply.yaml, read here (the driver), shipped to workers
         self._local = threading.local()
         self._boxes: list[SandboxedProgram] = []
 

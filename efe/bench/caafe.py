@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from efe.bench.cv import cv_scores, splits
 from efe.llm.client import EfeLLM
 from efe.llm.ledger import BudgetExhausted
 from efe.core.programs import extract_code
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.sandbox import Sandbox, SandboxFailure
 from efe.core.specs import TabSpec
 from evaluators.tabular.evaluator import TabEvaluator
 from evaluators.tabular.scorers import make_scorer
@@ -67,7 +67,7 @@ def run_caafe(spec: TabSpec, context: dict, seed_source: str, calls: int, *, fol
               ) -> CaafeResult:
     """Greedy loop on the training part named by ``spec``; ``spec`` also configures the LLM."""
     evaluator = TabEvaluator(spec)
-    limits = SandboxLimits.from_mapping(asdict(spec.sandbox))
+    limits = spec.sandbox
     scorer = make_scorer(spec.scorer, spec.seed)
     llm = EfeLLM(_Model(), spec)
     X, y = evaluator.X, evaluator.y

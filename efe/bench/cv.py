@@ -10,7 +10,8 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from efe.core import plain
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.core.specs import SandboxSpec
+from efe.sandbox import Sandbox, SandboxFailure
 from evaluators.tabular.scorers import Scorer
 
 
@@ -29,7 +30,7 @@ def splits(y: pd.Series, folds: int, repeats: int, seed: int) -> list[tuple[np.n
 
 
 def cv_scores(source: str | None, X: pd.DataFrame, y: pd.Series, folds: list, scorer: Scorer, sandbox: Sandbox,
-              limits: SandboxLimits) -> CVScores | SandboxFailure:
+              limits: SandboxSpec) -> CVScores | SandboxFailure:
     """AUC and accuracy per fold; ``source=None`` scores the raw features."""
     aucs, accs = [], []
     plan = [{"op": "fit", "args": ["X", "y"], "out": "state"},

@@ -25,13 +25,11 @@ from efe.datasets.tabular import TabularDataset
 from efe.llm.client import resolve_backend
 from efe.llm.ledger import Ledger
 from efe.core.resources import seed_program
-from efe.sandbox import SandboxLimits
-from efe.core.specs import replace
+from efe.core.specs import SandboxSpec, TabGateSpec, build, replace
 from efe.tab.context import build_context
 from efe.tab.heldout import refit_and_score, scorer_configs
 from efe.tab.prepare import prepare_tab_run
 from efe.tab.run import run_tab
-from evaluators.tabular.gates import GateLimits
 from evaluators.tabular.scorers import auc, make_scorer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,8 +116,8 @@ def _score_program(source: str, train, test, cfg) -> dict:
     scorer_cfg = plain_dict(cfg.scorer)
     held = refit_and_score(source, train.X, train.y, test.X, test.y,
                            scorer_configs(list(cfg.report.models), scorer_cfg),
-                           SandboxLimits.from_mapping(plain_dict(cfg.sandbox)), int(cfg.seed),
-                           GateLimits.from_mapping(plain_dict(cfg.gate)))
+                           build(SandboxSpec, plain_dict(cfg.sandbox), "sandbox"), int(cfg.seed),
+                           build(TabGateSpec, plain_dict(cfg.gate), "gate"))
     new = [c for c in held.test_out.columns if c not in train.X.columns]
     dropped = [c for c in train.X.columns if c not in held.test_out.columns]
     return {"auc": _rows_to_scores(held.rows), "n_new": len(new), "n_dropped": len(dropped)}

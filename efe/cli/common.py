@@ -22,7 +22,7 @@ from efe.core.config import CONF_DIR, ConfigError, plain_dict, required
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.search.status import exit_status
-from efe.core.specs import RunSpec, SearchSpec, build, load_spec, replace, save_spec
+from efe.core.specs import RunSpec, SandboxSpec, SearchSpec, build, conf_part, load_spec, replace, save_spec
 
 # overrides whose values are free text (a sentence, a file name): quoted for Hydra as typed
 TEXT_KEYS = ("dataset.description", "dataset.name", "dataset.target", "dataset.path", "dataset.test_path")
@@ -280,7 +280,7 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
 
 def sandbox_mode(require_isolation: bool) -> str:
     """What isolates candidate programs on this machine; refused if kernel isolation is required."""
-    with Sandbox() as sandbox:
+    with Sandbox(conf_part(SandboxSpec, "tab", "sandbox")) as sandbox:  # a trivial probe: conf's limits do
         mode = sandbox.isolation_mode()
     if mode == NO_KERNEL_ISOLATION:
         if require_isolation:

@@ -2,8 +2,11 @@
 
 A spec is built once from the resolved Hydra config (``efe.tab.prepare``, ``efe.time.prepare``,
 ``efe.cli.common``), written to ``spec.json`` in the run directory and read back here, also by
-the evaluators inside openevolve's worker processes. The dataclasses hold no defaults: every
-tunable value comes from ``conf/``. A spec.json of an earlier efe version may lack a section
+the evaluators inside openevolve's worker processes. These are the only typed configuration: the
+evaluators, the gates, the fitness formulas and the sandbox take the spec's parts (``TabGateSpec``,
+``TabFitnessSpec``, ``FeedbackSpec``, ``TimeFitnessSpec``, ``SandboxSpec``) as they are, and what runs
+outside a run builds them from the packaged ``conf/`` (``conf_part``). The dataclasses hold no
+defaults: every tunable value comes from ``conf/``. A spec.json of an earlier efe version may lack a section
 that ``conf/`` has since gained; ``spec_from_dict`` fills such keys from the packaged ``conf/``
 defaults (``CONF_SECTIONS``), once, and any other missing key is a one-line ``SpecError``.
 The JSON stays flat (one object, the search's keys beside the setting's), as earlier runs wrote it.
@@ -11,6 +14,7 @@ The JSON stays flat (one object, the search's keys beside the setting's), as ear
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -18,13 +22,16 @@ import typing
 from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, TypeVar, Union
 
 from omegaconf import OmegaConf
 
 from efe.core.errors import EfeError
 from efe.core.resources import conf_dir
 from efe.core.runspec import read_spec
+
+
+T = TypeVar("T")
 
 
 class SpecError(EfeError):
@@ -34,10 +41,12 @@ class SpecError(EfeError):
 # ---------------------------------------------------------------- parts both settings share
 @dataclass(frozen=True)
 class SandboxSpec:
-    timeout_s: float
+    """The limits of one sandboxed call (conf ``sandbox``): what ``efe.sandbox.Sandbox`` takes."""
+    timeout_s: float               # wall clock per call, then the child is killed
     cpu_s: float
-    memory_mb: int
-    require_isolation: bool
+    memory_mb: int                 # address space on top of the worker's own
+    require_isolation: bool        # the run commands refuse a machine without kernel isolation
+    max_output_bytes: int          # a larger result is refused (output_too_large)
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,11 @@ class PoolsSpec:
 
 @dataclass(frozen=True)
 class TabGateSpec:
+    """The tabular gates' sample and thresholds (conf ``gate``); the evaluator's gates take it.
+
+    ``reindex_stride`` / ``reindex_offset``: the index-invariance check gives the sample the index
+    ``permutation * stride + offset`` (far from any 0..n range a program could rely on).
+    """
     sample_rows: int
     n_partitions: int
     max_column_factor: float
@@ -105,14 +119,23 @@ class TabFitnessSpec:
     offset: float
     auc_weight: float
     complexity_weight: float
-    runtime_penalties: list[list[float]]
-    clip: list[float]
+    runtime_penalties: list[list[float]]  # [seconds, penalty] pairs: the largest exceeded applies
+    clip: list[float]                     # [low, high]
     invalid_score: float
     confidence_z: float
 
 
 @dataclass(frozen=True)
 class FeedbackSpec:
+    """What stage 2 explains about a program, learnt on pool A (conf ``feedback``).
+
+    ``perm_*``: the LightGBM model whose ROC-AUC drop gives permutation importance, fitted on
+    ``1 - perm_eval_fraction`` of pool A and scored on the rest; pool A needs ``perm_min_rows`` rows.
+    ``tree_min_leaf`` / ``tree_rows_per_leaf``: the readable tree's leaves hold at least
+    max(min_leaf, rows // rows_per_leaf) rows.
+    ``output_chars``: the tail of the program's printed output kept for the prompt; ``error_chars``: the
+    longest error message quoted (the scorer's or the feedback's own).
+    """
     enabled: bool
     importance: str
     permutation_repeats: int
@@ -211,14 +234,14 @@ class TimeGateSpec:
 class TimeFitnessSpec:
     offset: float
     mase_weight: float
-    fallback_weight: float
-    harm_weight: float
+    fallback_weight: float         # times the share of instances where the program failed (identity used)
+    harm_weight: float             # times max(0, harmed share - helped share)
     harm_tolerance: float
-    complexity_weight: float
+    complexity_weight: float       # times (EVOLVE-block lines beyond free_lines) / 100
     free_lines: int
-    clip: list[float]
+    clip: list[float]              # [low, high]
     invalid_score: float
-    confidence_z: float
+    confidence_z: float            # the gain counts at mean - z * SE (same name and meaning as on the tabular side)
 
 
 @dataclass(frozen=True)
@@ -387,9 +410,9 @@ def _fill(value: Any, default: Any) -> Any:
 
 
 @lru_cache(maxsize=None)
-def _conf_defaults(setting: str) -> dict[str, Any]:
-    """The packaged ``conf/<setting>.yaml`` (its own keys, not the config groups), resolved."""
-    raw = OmegaConf.load(conf_dir() / f"{setting}.yaml")
+def _conf_defaults(config_name: str) -> dict[str, Any]:
+    """The packaged ``conf/<config_name>.yaml`` (its own keys, not the config groups), resolved."""
+    raw = OmegaConf.load(conf_dir() / f"{config_name}.yaml")
     keep = {k: raw[k] for k in raw if k not in ("defaults", "hydra", "memory")}
     return OmegaConf.to_container(OmegaConf.create(keep), resolve=True)
 
@@ -397,6 +420,18 @@ def _conf_defaults(setting: str) -> dict[str, Any]:
 @lru_cache(maxsize=None)
 def _judge_default() -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.load(conf_dir() / "judge" / "none.yaml"), resolve=True)
+
+
+def conf_part(cls: type[T], config_name: str, key: str) -> T:
+    """A spec part built from the packaged ``conf/<config_name>.yaml``'s section ``key``.
+
+    For what runs outside a run (no spec.json to read): e.g. the sandbox limits of a frozen program
+    (``conf_part(SandboxSpec, "apply", "sandbox")``). A missing key is a ``SpecError`` naming it.
+    """
+    section = _conf_defaults(config_name).get(key)
+    if section is None:
+        raise SpecError(f"conf/{config_name}.yaml has no '{key}' section")
+    return build(cls, copy.deepcopy(section), key)
 
 
 def replace(spec: Any, **changes: Any) -> Any:

@@ -11,16 +11,20 @@ from typing import Any
 
 import pandas as pd
 
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.core.specs import SandboxSpec, conf_part
+from efe.sandbox import Sandbox, SandboxFailure
 
-# generous: a frozen program may see far more rows at once than a candidate in the search
-APPLY_LIMITS = SandboxLimits(timeout_s=600, memory_mb=4096, cpu_s=1200)
+
+def frozen_limits() -> SandboxSpec:
+    """The sandbox limits of a frozen program (conf/apply.yaml ``sandbox``)."""
+    return conf_part(SandboxSpec, "apply", "sandbox")
 
 
 class SandboxedProgram:
-    def __init__(self, source: str, state: Any, limits: SandboxLimits | None = None) -> None:
+    def __init__(self, source: str, state: Any, limits: SandboxSpec | None = None) -> None:
+        """``limits``: None gives ``frozen_limits()``."""
         self.source = source
-        self.sandbox = Sandbox(limits or APPLY_LIMITS)
+        self.sandbox = Sandbox(limits or frozen_limits())
         self.sandbox.load("frozen", {"state": state})
 
     def transform(self, X: pd.DataFrame, where: str = "the input") -> pd.DataFrame:

@@ -4,9 +4,8 @@ from efe.sandbox.client import (
     Sandbox,
     SandboxError,
     SandboxFailure,
-    SandboxLimits,
     SandboxResult,
     check_source,
 )
 
-__all__ = ["Sandbox", "SandboxError", "SandboxFailure", "SandboxLimits", "SandboxResult", "check_source"]
+__all__ = ["Sandbox", "SandboxError", "SandboxFailure", "SandboxResult", "check_source"]

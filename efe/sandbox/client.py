@@ -18,12 +18,15 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from efe.core import plain
 from efe.core.contracts import contract_for
 from efe.sandbox import guard, policy
 from efe.sandbox.worker import read_message, write_message
+
+if TYPE_CHECKING:  # not at run time: the worker process imports this module and stays lean
+    from efe.core.specs import SandboxSpec
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -42,24 +45,6 @@ _WORKER_BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from efe.sandbox.worker import main; main()"
 )
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    timeout_s: float = 30.0
-    memory_mb: int = 2048
-    cpu_s: int = 60
-    max_output_bytes: int = 512 * 1024 * 1024
-
-    @classmethod
-    def from_mapping(cls, m: Any) -> "SandboxLimits":
-        """From the ``sandbox`` section of a run spec (a plain mapping); unknown keys are ignored."""
-        m = dict(m or {})
-        return cls(**{k: m[k] for k in cls.__dataclass_fields__ if k in m})
-
-    def as_dict(self) -> dict:
-        return {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb,
-                "cpu_s": self.cpu_s, "max_output_bytes": self.max_output_bytes}
 
 
 @dataclass
@@ -128,10 +113,14 @@ def check_source(source: str) -> SandboxFailure | None:
 
 
 class Sandbox:
-    """A worker process and the protocol to it. Thread-safe; one request at a time."""
+    """A worker process and the protocol to it. Thread-safe; one request at a time.
 
-    def __init__(self, limits: SandboxLimits | None = None, *, static_check: bool = True) -> None:
-        self.limits = limits or SandboxLimits()
+    ``limits``: the spec's ``sandbox`` section (``efe.core.specs.SandboxSpec``, from conf/), for every
+    call that gives none of its own.
+    """
+
+    def __init__(self, limits: SandboxSpec, *, static_check: bool = True) -> None:
+        self.limits = limits
         self.static_check = static_check
         self._proc: subprocess.Popen | None = None
         self._loaded: dict[str, bytes] = {}
@@ -208,9 +197,11 @@ class Sandbox:
         data: str | None = None,
         values: dict[str, Any] | None = None,
         seed: int = 0,
-        limits: SandboxLimits | None = None,
+        limits: SandboxSpec | None = None,
     ) -> SandboxResult | SandboxFailure:
-        """Run ``plan`` on the program in a fresh child; return outputs or a typed failure."""
+        """Run ``plan`` on the program in a fresh child; return outputs or a typed failure.
+
+        ``limits``: this call's own (e.g. scaled to the work it holds); None: the sandbox's."""
         contract_for(setting)
         if self.static_check:
             failure = self._checked_source(source)
@@ -224,7 +215,7 @@ class Sandbox:
         limits = limits or self.limits
         header = {
             "cmd": "run", "source": source, "setting": setting, "plan": plan,
-            "returns": returns, "data": data, "seed": int(seed), "limits": limits.as_dict(),
+            "returns": returns, "data": data, "seed": int(seed), "limits": _limits_message(limits),
             "code_roots": self._code_roots, **_layers(),
         }
         payload = plain.encode(values) if values else b""
@@ -291,7 +282,13 @@ def _layers() -> dict:
     return {"namespaces": "namespaces" not in disabled, "seccomp": "seccomp" not in disabled}
 
 
-def _interpret(reply: dict, body: bytes, limits: SandboxLimits, wall: float) -> SandboxResult | SandboxFailure:
+def _limits_message(limits: SandboxSpec) -> dict:
+    """What the worker and the child enforce (``require_isolation`` is the run commands' check)."""
+    return {"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb,
+            "cpu_s": limits.cpu_s, "max_output_bytes": limits.max_output_bytes}
+
+
+def _interpret(reply: dict, body: bytes, limits: SandboxSpec, wall: float) -> SandboxResult | SandboxFailure:
     verdict = reply.get("verdict")
     sig = reply.get("signal")
     if verdict == "timeout":

@@ -6,7 +6,7 @@ pool's estimates of its gain); the held-out verdict comes after, in ``report.jso
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -15,11 +15,9 @@ from efe.core.config import required
 from efe.core.specs import TabSpec
 from efe.datasets.split import read_train
 from efe.frozen.freeze import freeze, input_schema
-from efe.sandbox import SandboxLimits
 from efe.setting import Choice
 from efe.tab.estimates import estimates
 from efe.tab.heldout import HeldoutResult, refit
-from evaluators.tabular.gates import GateLimits
 from evaluators.tabular.scorers import make_scorer
 
 
@@ -36,8 +34,7 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
     winner, source = choice.winner, choice.source
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, _ = read_train(run_dir / "data" / "heldout.parquet", spec.target)
-    held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(asdict(spec.sandbox)),
-                 spec.seed, GateLimits.from_mapping(asdict(spec.gate)))
+    held = refit(source, X_train, y_train, X_test, spec.sandbox, spec.seed, spec.gate)
     fresh_row = next((f for f in choice.finalists if f["id"] == winner.get("id")), None)
     claimed = estimates(winner, fresh_row, [], float(required(cfg, "report.interval_z")), spec.scorer["name"])
     freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),

@@ -18,7 +18,8 @@ from sklearn.metrics import roc_auc_score
 
 from efe.core import plain
 from efe.core.config import CONF_DIR
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.core.specs import SandboxSpec, TabGateSpec
+from efe.sandbox import Sandbox, SandboxFailure
 from efe.tab.parallel import map_parallel
 from evaluators.tabular import gates
 from evaluators.tabular.scorers import make_scorer
@@ -56,15 +57,15 @@ def scorer_configs(names: list[str], search_scorer: dict) -> list[dict]:
 
 
 def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
-                    y_test: pd.Series, models: list[dict], limits: SandboxLimits, seed: int,
-                    gate_limits: gates.GateLimits) -> HeldoutResult:
+                    y_test: pd.Series, models: list[dict], limits: SandboxSpec, seed: int,
+                    gate_limits: TabGateSpec) -> HeldoutResult:
     out = refit(source, X_train, y_train, X_test, limits, seed, gate_limits)
     score_heldout(out, X_train, y_train, X_test, y_test, models, seed)
     return out
 
 
-def refit(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, limits: SandboxLimits,
-          seed: int, gate_limits: gates.GateLimits) -> HeldoutResult:
+def refit(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, limits: SandboxSpec,
+          seed: int, gate_limits: TabGateSpec) -> HeldoutResult:
     """The winner fitted on the whole training part, and its output on both parts (no scoring yet)."""
     plan = [
         {"op": "fit", "args": ["X", "y"], "out": "state"},

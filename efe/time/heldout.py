@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.core.specs import SandboxSpec
+from efe.sandbox import Sandbox, SandboxFailure
 from evaluators.timeseries.forecasters import make_forecaster
 from evaluators.timeseries.pipeline import (
     effective_windows,
@@ -29,7 +30,7 @@ def heldout_instances(series: dict[str, np.ndarray], horizon: int, n_windows: in
 
 
 def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, season: int, n_windows: int,
-                     forecaster_cfg: dict, levels: Sequence[float], limits: SandboxLimits, seed: int,
+                     forecaster_cfg: dict, levels: Sequence[float], limits: SandboxSpec, seed: int,
                      sandbox: Sandbox | None = None, examples: int = 0, stride: int | None = None) -> dict[str, Any]:
     """Identity vs program on the held-out windows (origins ``stride`` steps apart), for one forecaster."""
     instances = heldout_instances(series, horizon, n_windows, stride)

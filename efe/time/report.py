@@ -15,7 +15,6 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
-from efe.sandbox import SandboxLimits
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.specs import TimeSpec
@@ -29,7 +28,7 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
     source, winner, selection = choice.source, choice.winner, choice.selection
     series = read_series(run_dir / "data" / "series.parquet")
     row = evaluate_program(source, series, spec.prediction_length, spec.season, spec.heldout.windows,
-                           spec.forecaster, spec.quantile_levels, SandboxLimits.from_mapping(asdict(spec.sandbox)),
+                           spec.forecaster, spec.quantile_levels, spec.sandbox,
                            spec.seed, examples=4, stride=spec.heldout.stride)
     examples = row.pop("examples")
     (run_dir / "heldout_examples.json").write_text(json.dumps(

@@ -6,9 +6,12 @@ Every outcome, including failures, carries ``combined_score`` and every MAP-Elit
 
 Lean by design (``scripts/bench_eval.py`` profiles it): data is sent to the sandbox worker once
 per sample or fold set and referenced afterwards; one sandbox call runs the gate plan and the
-program on the cascade's first folds (stage 1 judges the gates; stage 2 scores the stashed fold
-outputs), a second one the remaining folds when the cascade goes on; feedback reuses the importances
-of the scorer fits the scoring already made.
+program on the cascade's first folds (stage 1 judges the gates and hands those fold outputs on as
+``FirstFolds``; stage 2 scores them), a second one the remaining folds when the cascade goes on;
+feedback reuses the importances of the scorer fits the scoring already made.
+
+Configuration is the run spec's own parts (``spec.gate``, ``spec.fitness``, ``spec.feedback``,
+``spec.sandbox``), taken as they are.
 """
 
 from __future__ import annotations
@@ -27,14 +30,14 @@ from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 from efe.core import plain
 from efe.datasets.split import read_train
 from efe.core.feedback_record import FeedbackRecord, TabFeedback, TabScores
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
-from efe.core.specs import FeedbackSpec, TabSpec, tab_spec
+from efe.sandbox import Sandbox, SandboxFailure, SandboxResult
+from efe.core.specs import FeedbackSpec, SandboxSpec, TabSpec, tab_spec
 from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 from evaluators.tabular import feedback, gates
 from evaluators.tabular.cascade import SharedBest
 from evaluators.tabular.costs import CostClock
-from evaluators.tabular.fitness import FitnessConstants, paired_tab_fitness
+from evaluators.tabular.fitness import paired_tab_fitness
 from evaluators.tabular.pools import (
     FoldPlan,
     SelectionPlan,
@@ -81,6 +84,16 @@ class Scored:
         self.stdout = self.stdout or other.stdout
 
 
+@dataclass(frozen=True)
+class FirstFolds:
+    """What a passed stage 1 hands to stage 2 (``Outcome.handoff``): the program's run on the cascade's
+    first folds (made in the gates' sandbox call) and the first fold's outputs the gates already checked."""
+
+    source: str
+    result: SandboxResult
+    checked: dict[int, tuple[pd.DataFrame, pd.DataFrame]]
+
+
 def limit_threads(n: Any) -> None:
     """BLAS/OpenMP threads of this process: parallel evaluations already use every core."""
     if n:
@@ -114,20 +127,17 @@ class TabEvaluator(Evaluator):
         self.best = SharedBest(Path(spec.run_dir) / "cascade_best.json" if spec.run_dir else None)
         self.gate_rows = spec.gate.sample_rows
         self.gate_parts = spec.gate.n_partitions
-        self.gate_limits = gates.GateLimits.from_mapping(dataclasses.asdict(spec.gate))
         self.label_free_state = spec.gate.label_free_state
-        self.fitness = FitnessConstants.from_mapping(dataclasses.asdict(spec.fitness))
+        self.fitness = spec.fitness
         self.scorer = make_scorer(spec.scorer, self.seed)
-        self.limits = SandboxLimits.from_mapping(dataclasses.asdict(spec.sandbox))
-        self.feedback_settings = feedback.FeedbackSettings.from_mapping(dataclasses.asdict(spec.feedback))
-        self.output_chars = self.feedback_settings.output_chars
+        self.limits = spec.sandbox
+        self.output_chars = spec.feedback.output_chars
         self.sandbox = sandbox or Sandbox(self.limits)
         self._baselines: dict[tuple, float] = {}
         self._raw: dict[tuple, RawColumns] = {}  # per fold: the raw pools in scorer input, shared by programs
         self._original = list(self.X.columns)
         self.clock = CostClock()
         self._gate: dict[str, Any] | None = None
-        self._stash: tuple[str, Any, dict] | None = None  # (source, sandbox result, checked outputs) of stage 1
 
     # ------------------------------------------------------------------ public
     def stage1(self, source: str) -> Outcome:
@@ -136,7 +146,7 @@ class TabEvaluator(Evaluator):
         One sandbox call fits the program on the first fold's pool A, transforms its pools A and B,
         and transforms parts of a small sample of pool A with that same state (one part re-indexed);
         then it runs the cascade's other first folds (steps allowed to fail without stopping the
-        gates). Stage 2 scores those fold outputs if the gates pass.
+        gates). A valid outcome hands those fold outputs on (``handoff``: ``FirstFolds``) for stage 2 to score.
         """
         first = self._cascade_folds()[0]
         gate = self._gate_data()
@@ -147,7 +157,6 @@ class TabEvaluator(Evaluator):
         limits = self._limits_for(len(first) + 1)
         result = self._run(source, plan, [*gate["returns"], *returns], data=key, limits=limits,
                            gate_steps=gate["steps"])
-        self._stash = None
         if isinstance(result, SandboxFailure):
             return self._failed("stage1", result.kind, result.reason, stdout=result.detail.get("stdout"))
         failed = self._fold_failure(result, 0, "stage1") or self._gate_step_failure(result, gate)
@@ -158,11 +167,11 @@ class TabEvaluator(Evaluator):
                 checked = self._judge_gates(result.outputs, gate)
         except gates.GateFailure as exc:
             return self._failed("stage1", f"gate:{exc.gate}", exc.reason, stdout=result.stdout)
-        self._stash = (source, result, {0: checked})
         new, dropped = self._column_changes(checked[0])
         metrics = self._metrics(valid=True, score=self.fitness.offset, new=len(new), dropped=len(dropped))
         return Outcome(metrics, {}, "valid", "", "stage1", {"new": new, "dropped": dropped},
-                       feedback=FeedbackRecord("tab", stage="stage1"))
+                       feedback=FeedbackRecord("tab", stage="stage1"),
+                       handoff=FirstFolds(source, result, {0: checked}))
 
     def _gate_data(self) -> dict[str, Any]:
         """The gate's sample of the first fold's pool A in parts (the last re-indexed), and its plan steps (built once).
@@ -181,7 +190,7 @@ class TabEvaluator(Evaluator):
             last = list(parts)[-1]
             original_index = parts[last].index
             reindexed = parts.pop(last).copy()
-            limits = self.gate_limits
+            limits = self.spec.gate
             reindexed.index = pd.Index(rng.permutation(len(reindexed)) * limits.reindex_stride + limits.reindex_offset,
                                        name=X.index.name)
             values = {"X_reindexed": reindexed, **parts}
@@ -217,7 +226,7 @@ class TabEvaluator(Evaluator):
 
     def _judge_gates(self, out: dict, gate: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Every stage-1 rule on what the sandbox returned; the first fold's checked outputs, or GateFailure."""
-        pristine, inputs, parts, limits = gate["pristine"], gate["inputs"], gate["parts"], self.gate_limits
+        pristine, inputs, parts, limits = gate["pristine"], gate["inputs"], gate["parts"], self.spec.gate
         x_fit, y_fit, state_fit = out["after_fit"]
         gates.check_unmutated({"X": pristine["XA0"], "y": pristine["yA0"]}, {"X": x_fit, "y": y_fit}, "fit")
         *inputs_after, state_after = out["after_transform"]
@@ -239,19 +248,21 @@ class TabEvaluator(Evaluator):
         gates.check_index_invariance(TA.loc[gate["reindexed_from"]], T_re, limits)
         return TA, TB
 
-    def stage2(self, source: str) -> Outcome:
+    def stage2(self, source: str, first_folds: FirstFolds | None = None) -> Outcome:
         """Paired scoring on the search folds, with a cascade.
 
         The first ``cascade.first_folds`` folds are scored; if even the optimistic bound
         (mean + ``cascade.optimism_z``·SE) cannot beat the best fully scored fitness of the run so
         far, the candidate stops there, scored by the lower bound of what it has. Otherwise it gets
         all folds. Either way the outcome carries every metric.
+
+        ``first_folds``: what this program's stage 1 handed on (its run on the first folds); without it
+        (or for another source) those folds are run here.
         """
         first, rest = self._cascade_folds()
         started = time.time()
-        stash, self._stash = self._stash, None
-        if stash is not None and stash[0] == source:  # stage 1 already ran the program on these folds
-            scored = self._score_outputs(self.folds, stash[1], first, checked=stash[2])
+        if first_folds is not None and first_folds.source == source:  # stage 1 already ran these folds
+            scored = self._score_outputs(self.folds, first_folds.result, first, checked=first_folds.checked)
         else:
             scored = self._score_folds(self.folds, "search", source, first)
         if isinstance(scored, Outcome):
@@ -317,7 +328,7 @@ class TabEvaluator(Evaluator):
         first = self.cascade_first if self.cascade_first and self.cascade_first < len(folds) else len(folds)
         return folds[:first], folds[first:]
 
-    def _limits_for(self, n_calls: int) -> SandboxLimits:
+    def _limits_for(self, n_calls: int) -> SandboxSpec:
         """The per-call limits, scaled to a sandbox call that makes ``n_calls`` calls' worth of work."""
         return dataclasses.replace(self.limits, timeout_s=self.limits.timeout_s * n_calls,
                                    cpu_s=int(self.limits.cpu_s * n_calls))
@@ -382,8 +393,8 @@ class TabEvaluator(Evaluator):
             try:
                 with self.clock.part("gates"):
                     TA, TB = checked.get(i) or (
-                        gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.gate_limits),
-                        gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.gate_limits))
+                        gates.check_output("pool A", XA, result.outputs.get(f"TA{i}"), self.spec.gate),
+                        gates.check_output("the scoring pool", XB, result.outputs.get(f"TB{i}"), self.spec.gate))
                     if list(TA.columns) != list(TB.columns):
                         raise gates.GateFailure("schema_mismatch", "transform produced different columns for the "
                                                                    "fitting pool and the scoring pool")
@@ -395,7 +406,7 @@ class TabEvaluator(Evaluator):
                 auc_c, importance = auc_explained(self.scorer, TA, yA, TB, yB, self.clock, raw=raw)
             except Exception as exc:  # noqa: BLE001 - a representation the scorer cannot use
                 return self._failed("stage2", "scorer", f"the scorer could not use the features: "
-                                    f"{type(exc).__name__}: {str(exc)[:self.feedback_settings.error_chars]}")
+                                    f"{type(exc).__name__}: {str(exc)[:self.spec.feedback.error_chars]}")
             if scored.first_fold is None:
                 scored.new, scored.dropped = self._column_changes(TA)
                 scored.first_fold = (TA, yA)
@@ -408,7 +419,7 @@ class TabEvaluator(Evaluator):
             scored.n_b.append(len(XB))
         return scored
 
-    def _run(self, source: str, plan: list[dict], returns: list[str], *, limits: SandboxLimits,
+    def _run(self, source: str, plan: list[dict], returns: list[str], *, limits: SandboxSpec,
              data: str | None = None, values: dict | None = None, gate_steps: tuple[str, ...] = ()) -> Any:
         """One sandbox call, charged to the clock: the folds' fit/transform as the program's own time,
         the gate steps run in the child (``gate_steps``: transforms of the gate's parts, fingerprints) as
@@ -492,7 +503,7 @@ class TabEvaluator(Evaluator):
                 with self.clock.part("feedback"):
                     explained = self._explanations(scored, TA, yA, cfg)
             except Exception as exc:  # noqa: BLE001 - feedback must never sink an evaluation
-                error = f"{type(exc).__name__}: {exc}"[:self.feedback_settings.error_chars]
+                error = f"{type(exc).__name__}: {exc}"[:cfg.error_chars]
         tab = TabFeedback(scores, tuple(scored.new), tuple(scored.dropped), int(TA.shape[1]),
                           feedback_error=error, **explained)
         return FeedbackRecord("tab", "valid", "", "stage2", self._output_tail(scored.stdout), tab=tab)
@@ -501,15 +512,14 @@ class TabEvaluator(Evaluator):
         """Importances and a readable tree, learnt on pool A (a sample of it above ``feedback.max_rows``)."""
         top = cfg.max_features
         TA_s, yA_s = scoring_rows(TA, yA, cfg.max_rows, self.seed)
-        models = self.feedback_settings
         if cfg.importance == "scorer" and scored.importances:
             method = "scorer"
             ranked = feedback.scorer_importance(list(TA.columns), scored.importances, top)
         else:  # permutation importance of a small model of its own (scorers without importances: TabPFN)
             method = "permutation"
             ranked = feedback.permutation_importances(TA_s, yA_s, self.seed, cfg.permutation_repeats,
-                                                      top, models)
+                                                      top, cfg)
         importance, more = ranked or ((), 0)
         return {"importance_method": method, "importance": importance, "importance_more": more,
                 "importance_note": "" if ranked is not None else feedback.TOO_SMALL,
-                "tree": feedback.tree_report(TA_s, yA_s, self.seed, cfg.tree_depth, models, scored.first_raw)}
+                "tree": feedback.tree_report(TA_s, yA_s, self.seed, cfg.tree_depth, cfg, scored.first_raw)}

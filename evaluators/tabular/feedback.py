@@ -9,47 +9,17 @@ importance of a small model of its own is the alternative (``feedback.importance
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
-
 import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, export_text
 
-from efe.core.config import dataclass_from_mapping
 from efe.core.feedback_record import Importance
+from efe.core.specs import FeedbackSpec
 from evaluators.tabular.preprocess import RawColumns, ScorerInput
 
 TOO_SMALL = "(pool A too small for importances)"
-
-
-@dataclass(frozen=True)
-class FeedbackSettings:
-    """The small models feedback learns on pool A, and how much text it passes on (conf ``feedback``).
-
-    ``perm_*``: the LightGBM model whose ROC-AUC drop gives permutation importance, fitted on
-    ``1 - perm_eval_fraction`` of pool A and scored on the rest; pool A needs ``perm_min_rows`` rows.
-    ``tree_min_leaf`` / ``tree_rows_per_leaf``: the readable tree's leaves hold at least
-    max(min_leaf, rows // rows_per_leaf) rows.
-    ``output_chars``: the tail of the program's printed output kept for the prompt; ``error_chars``: the
-    longest error message quoted (the scorer's or the feedback's own).
-    """
-
-    perm_n_estimators: int = 60
-    perm_learning_rate: float = 0.1
-    perm_num_leaves: int = 15
-    perm_eval_fraction: float = 0.3
-    perm_min_rows: int = 40
-    tree_min_leaf: int = 5
-    tree_rows_per_leaf: int = 100
-    output_chars: int = 1500
-    error_chars: int = 200
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any] | None) -> "FeedbackSettings":
-        return dataclass_from_mapping(cls, m)
 
 
 def _ranked(columns: list, mean: np.ndarray, sd: np.ndarray, order: np.ndarray,
@@ -73,7 +43,7 @@ def scorer_importance(columns: list[str], per_fold: list[np.ndarray], top: int) 
 
 
 def permutation_importances(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats: int, top: int,
-                            models: FeedbackSettings = FeedbackSettings()) -> tuple[tuple[Importance, ...], int] | None:
+                            models: FeedbackSpec) -> tuple[tuple[Importance, ...], int] | None:
     """Permutation importance (ROC-AUC drop) of each column, on a split of pool A; None when pool A is too small."""
     import lightgbm as lgb  # lazy: lightgbm is slow to import (~0.6 s); only this fallback needs it
 
@@ -94,7 +64,7 @@ def permutation_importances(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats:
 
 
 def tree_report(TA: pd.DataFrame, yA: pd.Series, seed: int, depth: int,
-                models: FeedbackSettings = FeedbackSettings(), raw: RawColumns | None = None) -> str:
+                models: FeedbackSpec, raw: RawColumns | None = None) -> str:
     """A readable shallow tree on the candidate's representation of pool A."""
     prep = ScorerInput().fit(TA, raw)
     X = prep.transform(TA)

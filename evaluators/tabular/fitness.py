@@ -9,30 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
 
-from efe.core.config import dataclass_from_mapping
-
-
-@dataclass(frozen=True)
-class FitnessConstants:
-    offset: float = 0.5
-    auc_weight: float = 5.0
-    complexity_weight: float = 0.10
-    runtime_penalties: tuple[tuple[float, float], ...] = ((60.0, 0.05), (120.0, 0.10))
-    clip_low: float = 0.0
-    clip_high: float = 1.5
-    invalid_score: float = 0.0
-    confidence_z: float = 1.0
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any] | None) -> "FitnessConstants":
-        m = dict(m or {})
-        if "runtime_penalties" in m:
-            m["runtime_penalties"] = tuple((float(t), float(p)) for t, p in m["runtime_penalties"])
-        if "clip" in m:
-            m["clip_low"], m["clip_high"] = (float(v) for v in m.pop("clip"))
-        return dataclass_from_mapping(cls, m)
+from efe.core.specs import TabFitnessSpec
 
 
 @dataclass(frozen=True)
@@ -44,28 +22,29 @@ class TabFitness:
     parts: dict = field(default_factory=dict)
 
 
-def runtime_penalty(runtime_s: float, c: FitnessConstants) -> float:
+def runtime_penalty(runtime_s: float, c: TabFitnessSpec) -> float:
     """The largest penalty whose threshold the runtime exceeds."""
     penalty = 0.0
-    for threshold, value in sorted(c.runtime_penalties):
+    for threshold, value in sorted((float(t), float(p)) for t, p in c.runtime_penalties):
         if runtime_s > threshold:
             penalty = value
     return penalty
 
 
 def tab_fitness(auc_base: float, auc_candidate: float, n_changed: int, pool_b_rows: int,
-                runtime_s: float, c: FitnessConstants) -> TabFitness:
+                runtime_s: float, c: TabFitnessSpec) -> TabFitness:
     """0.5 + 5*dAUC - 0.10*sqrt((n_new + n_dropped)/|B|) - runtime penalty, clipped."""
     delta = auc_candidate - auc_base
     complexity = c.complexity_weight * math.sqrt(max(n_changed, 0) / max(pool_b_rows, 1))
     rt = runtime_penalty(runtime_s, c)
     raw = c.offset + c.auc_weight * delta - complexity - rt
-    score = min(max(raw, c.clip_low), c.clip_high)
+    low, high = (float(v) for v in c.clip)
+    score = min(max(raw, low), high)
     return TabFitness(score, delta, complexity, rt, {"raw": raw})
 
 
 def paired_tab_fitness(mean_delta: float, se: float, n_changed: int, pool_b_rows: int, runtime_s: float,
-                       c: FitnessConstants, z: float | None = None) -> TabFitness:
+                       c: TabFitnessSpec, z: float | None = None) -> TabFitness:
     """The fitness of a paired estimate: the formula above with ΔAUC = mean − z·SE.
 
     ``z`` defaults to ``confidence_z``; a negative ``z`` gives the optimistic bound the cascade

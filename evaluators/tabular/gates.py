@@ -6,34 +6,13 @@ returns a short, specific reason that goes back to the LLM as feedback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from efe.core import plain
-from efe.core.config import dataclass_from_mapping
-
-
-@dataclass(frozen=True)
-class GateLimits:
-    """The gates' thresholds (conf ``gate``).
-
-    ``reindex_stride`` / ``reindex_offset``: the index-invariance check gives the sample the index
-    ``permutation * stride + offset`` (far from any 0..n range a program could rely on).
-    """
-
-    max_column_factor: float = 5.0
-    max_abs_value: float = 1e12
-    rtol: float = 1e-9
-    atol: float = 1e-12
-    reindex_stride: int = 7
-    reindex_offset: int = 1_000_003
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any] | None) -> "GateLimits":
-        return dataclass_from_mapping(cls, m)
+from efe.core.specs import TabGateSpec
 
 
 class GateFailure(Exception):
@@ -45,7 +24,7 @@ class GateFailure(Exception):
         self.reason = reason
 
 
-def check_output(name: str, X: pd.DataFrame, out: Any, limits: GateLimits) -> pd.DataFrame:
+def check_output(name: str, X: pd.DataFrame, out: Any, limits: TabGateSpec) -> pd.DataFrame:
     """Shape and value rules for one transform output (used on the sample and on both pools)."""
     if not isinstance(out, pd.DataFrame):
         raise GateFailure("output_type", f"transform must return a pandas DataFrame, got "
@@ -114,7 +93,7 @@ def _fingerprint(value: Any) -> Any:
     return value if isinstance(value, (dict, str)) else plain.digest(value)
 
 
-def check_batch_independence(whole: pd.DataFrame, parts: Iterable[pd.DataFrame], limits: GateLimits) -> None:
+def check_batch_independence(whole: pd.DataFrame, parts: Iterable[pd.DataFrame], limits: TabGateSpec) -> None:
     parts = list(parts)
     for part in parts:
         if list(part.columns) != list(whole.columns):
@@ -129,7 +108,7 @@ def check_batch_independence(whole: pd.DataFrame, parts: Iterable[pd.DataFrame],
                               "compute statistics in fit and store them in state")
 
 
-def check_index_invariance(plain_out: pd.DataFrame, reindexed_out: pd.DataFrame, limits: GateLimits) -> None:
+def check_index_invariance(plain_out: pd.DataFrame, reindexed_out: pd.DataFrame, limits: TabGateSpec) -> None:
     if list(plain_out.columns) != list(reindexed_out.columns):
         raise GateFailure("index_dependence", "transform returned different columns when only the index changed")
     for col in plain_out.columns:
@@ -151,7 +130,7 @@ def _state_fingerprint(state: Any) -> str:
     return state if isinstance(state, str) else plain.digest(state)
 
 
-def same_values(a: pd.Series, b: pd.Series, limits: GateLimits) -> bool:
+def same_values(a: pd.Series, b: pd.Series, limits: TabGateSpec) -> bool:
     """Equal values and equal missing pattern; floats within tolerance."""
     if len(a) != len(b):
         return False

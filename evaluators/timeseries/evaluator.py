@@ -8,7 +8,6 @@ aggregate only: ratios, rates, counts, timing; never series values or forecasts.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import time
@@ -19,12 +18,12 @@ import numpy as np
 from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.datasets.ts_store import read_series
 from efe.core.feedback_record import FeedbackRecord, TimeFeedback
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.sandbox import Sandbox, SandboxFailure
 from efe.core.specs import TimeSpec, time_spec
 from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
 from evaluators.timeseries import gates
-from evaluators.timeseries.fitness import TimeFitnessConstants, gain_bound, time_fitness
+from evaluators.timeseries.fitness import gain_bound, time_fitness
 from evaluators.timeseries.forecasters import make_forecaster
 from evaluators.timeseries.pipeline import (
     Forecasts,
@@ -99,9 +98,9 @@ class TimeEvaluator(Evaluator):
         self.round_trip_rtol = spec.gate.round_trip_rtol
         self.widen = spec.gate.widen
         self.harm_tolerance = spec.fitness.harm_tolerance
-        self.fitness = TimeFitnessConstants.from_mapping(dataclasses.asdict(spec.fitness))
+        self.fitness = spec.fitness
         self.forecaster = make_forecaster(spec.forecaster)
-        self.limits = SandboxLimits.from_mapping(dataclasses.asdict(spec.sandbox))
+        self.limits = spec.sandbox
         self.sandbox = sandbox or Sandbox(self.limits)
         self._metas = [history_meta(i.history, self.horizon, self.season) for i in self.instances]
         # The identity's forecasts, computed once: per instance, or per (batch, instance) for a global
@@ -190,8 +189,10 @@ class TimeEvaluator(Evaluator):
         metrics = self._metrics(True, self.fitness.offset, rotation)
         return Outcome(metrics, {}, "valid", "", "stage1", feedback=FeedbackRecord("time", stage="stage1"))
 
-    def stage2(self, source: str, rotation: int | None = None, full: bool = False) -> Outcome:
+    def stage2(self, source: str, handoff: Any = None, *, rotation: int | None = None, full: bool = False) -> Outcome:
         """Score on the rotation's windows; if the program looks promising there (or ``full``), on all of them.
+
+        ``handoff`` is unused: this stage 1 hands nothing on (its gates run on other inputs than the scoring).
 
         Fitness comes from the paired gain over the scored windows: mean log MASE ratio against the
         identity, and its lower confidence bound.

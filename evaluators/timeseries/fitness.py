@@ -9,32 +9,10 @@ identity's 0.5.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import numpy as np
 
-from efe.core.config import dataclass_from_mapping
-
-
-@dataclass(frozen=True)
-class TimeFitnessConstants:
-    offset: float = 0.5
-    mase_weight: float = 5.0
-    fallback_weight: float = 0.5     # times the share of instances where the program failed (identity used)
-    harm_weight: float = 0.1         # times max(0, harmed share - helped share)
-    complexity_weight: float = 0.05  # times (EVOLVE-block lines beyond free_lines) / 100
-    free_lines: int = 60
-    clip_low: float = 0.0
-    clip_high: float = 1.5
-    invalid_score: float = 0.0
-    confidence_z: float = 1.0        # the gain counts at mean - z * SE (same name and meaning as on the tabular side)
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any] | None) -> "TimeFitnessConstants":
-        m = dict(m or {})
-        if "clip" in m:
-            m["clip_low"], m["clip_high"] = (float(v) for v in m.pop("clip"))
-        return dataclass_from_mapping(cls, m)
+from efe.core.specs import TimeFitnessSpec
 
 
 @dataclass(frozen=True)
@@ -51,10 +29,11 @@ def gain_bound(gain: float, se: float, z: float) -> float:
 
 
 def time_fitness(gain: float, gain_se: float, fallback_rate: float, harm_rate: float, help_rate: float,
-                 block_lines: int, c: TimeFitnessConstants) -> TimeFitness:
+                 block_lines: int, c: TimeFitnessSpec) -> TimeFitness:
     """0.5 + 5*(1 - exp(-(gain - z*SE))) - harm penalty - complexity penalty, clipped."""
     improvement = float(-np.expm1(-gain_bound(gain, gain_se, c.confidence_z)))
     harm = c.fallback_weight * fallback_rate + c.harm_weight * max(0.0, harm_rate - help_rate)
     complexity = c.complexity_weight * max(0, block_lines - c.free_lines) / 100.0
     raw = c.offset + c.mase_weight * improvement - harm - complexity
-    return TimeFitness(min(max(raw, c.clip_low), c.clip_high), improvement, harm, complexity)
+    low, high = (float(v) for v in c.clip)
+    return TimeFitness(min(max(raw, low), high), improvement, harm, complexity)

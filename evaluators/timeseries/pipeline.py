@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
+from efe.core.specs import SandboxSpec
+from efe.sandbox import Sandbox, SandboxFailure
 from evaluators.timeseries import gates
 from evaluators.timeseries.metrics import mae, mase, wql
 from evaluators.timeseries.windows import Instance
@@ -25,7 +26,7 @@ class Forecasts:
     errors: dict[str, int]
 
 
-def forecast_through(sandbox: Sandbox, limits: SandboxLimits, source: str, instances: list[Instance],
+def forecast_through(sandbox: Sandbox, limits: SandboxSpec, source: str, instances: list[Instance],
                      metas: list[dict], forecaster: Any, horizon: int, season: int, levels: Sequence[float],
                      seed: int) -> Forecasts | SandboxFailure:
     """Fit/transform in the sandbox, forecast here, inverse in the sandbox; identity where it fails."""

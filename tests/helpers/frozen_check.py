@@ -23,7 +23,7 @@ def reload_and_transform(run_dir: str | Path, X: pd.DataFrame) -> tuple[pd.DataF
     X_train, y_train = read_train(spec.train_path, spec.target)
     plan = [{"op": "fit", "args": ["X", "y"], "out": "state"},
             {"op": "transform", "args": ["X_new", "state"], "out": "T"}]
-    with Sandbox() as sandbox:
+    with Sandbox(spec.sandbox) as sandbox:
         result = sandbox.run(frozen.source, "tab", plan, ["T"], values={"X": X_train, "y": y_train, "X_new": X})
     if isinstance(result, SandboxFailure):
         raise RuntimeError(result.reason)
