@@ -8,6 +8,7 @@ The last test drives openevolve itself for a few iterations with a fake model.
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import logging
 from importlib.metadata import version
@@ -23,7 +24,9 @@ from openevolve.llm.ensemble import LLMEnsemble
 from openevolve.llm.openai import OpenAILLM
 from openevolve.population import PopulationStrategy, ProgramState
 
+from efe.llm.ledger import Ledger
 from efe.search import openevolve_adapter as oe
+from efe.search.progress import Progress
 from efe.search.lineage import LineageRecorder
 from efe.rundir.records import read_lineage
 from tests.helpers import oe_fake
@@ -172,11 +175,6 @@ def test_a_real_run_logs_to_its_file_and_checkpoints_where_efe_reads(tiny_run):
 def test_a_rejected_proposal_stays_off_the_console_and_the_progress_line_counts_it(tmp_path):
     """openevolve logs a duplicate as an ERROR (worker) and a WARNING (``Iteration N error``): both reach
     the run's log files only; any other record of openevolve still reaches the console."""
-    import io
-
-    from efe.llm.ledger import Ledger
-    from efe.search.progress import Progress
-
     console_text = io.StringIO()
     console = logging.StreamHandler(console_text)
     log_file = logging.FileHandler(tmp_path / "efe.log")
