@@ -463,7 +463,7 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
                  "t = target.to_numpy()",
                  "prior = _plain(t.mean())",
                  f"fold = np.random.default_rng(self.seed).permutation(len(t)) % {folds}",
-                 "best, best_loss = None, math.inf",
+                 f"best, best_loss = {grid[0]!r}, math.inf",
                  f"for m in {grid!r}:",
                  "    pred = np.full(len(t), prior)",
                  f"    for k in range({folds}):",
@@ -584,8 +584,9 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
                  "ranked = ranked.sort_values([\"n\", \"word\"], ascending=[False, True])[\"word\"].tolist()",
                  f'state[{n}] = {{"word": str(ranked[{r}]) if len(ranked) > {r} else ""}}'],
                 [f"s = out[{a}]",
-                 f'word = state[{n}]["word"] or "(none)"',
-                 f'found = s.astype(str).str.lower().str.contains(r"(?<![a-z])" + word + r"(?![a-z])", regex=True)',
+                 f'word = state[{n}]["word"]  # "" when fit found no word: never present',
+                 'found = s.astype(str).str.lower().str.contains(r"(?<![a-z])" + word + r"(?![a-z])", regex=True) '
+                 '& (word != "")',
                  f'out[{n}] = found.astype("float64").where(s.notna())'])
     if k == "rare":
         share = float(p[0])
