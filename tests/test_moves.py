@@ -47,7 +47,7 @@ def mixed_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     logit = 1.5 * np.log(income / debt) + score + (city == "north") - 0.5 * owner + rng.normal(0, 0.5, n)
     return pd.DataFrame({
         "income": income, "debt": debt, "score": score, "age": age, "city": city, "owner": owner,
-        "name": [f"Surname{i}, {t}. Given{i % 7}" for i, t in enumerate(titles)],
+        "name": [f"Surname{i % 50}, {t}. Given{i % 7}" + (" Middle" if i % 3 == 0 else "") for i, t in enumerate(titles)],
         "income_reported": income * 1.01 + rng.normal(0, 0.01, n),
         "opened": pd.Series(pd.date_range("2015-01-01", periods=n, freq="3D")).sample(frac=1.0, random_state=seed)
         .dt.strftime("%Y-%m-%d").to_numpy(),  # ISO date text: the date-part moves
@@ -122,9 +122,10 @@ def test_each_kind_passes_the_gates(mixed, kind):
     if kind == "drop":
         assert move.columns[0] not in T.columns and T.shape[1] == ds.X.shape[1] - 1
     else:
-        new = T[move.feature_name()]
-        assert list(T.columns) == list(ds.X.columns) + [move.feature_name()]
-        assert new.notna().any() and new.nunique() > 1
+        assert list(T.columns) == list(ds.X.columns) + move.outputs()
+        for name in move.outputs():
+            new = T[name]
+            assert new.notna().any() and new.nunique() > 1, name
 
 
 def test_all_kinds_together_and_unseen_values(mixed):
@@ -132,7 +133,7 @@ def test_all_kinds_together_and_unseen_values(mixed):
     moves = list(one_of_each(ctx).values())
     source = render_program(moves)
     T, state = run_gates(source, ds.X, ds.y, seed=3)
-    assert T.shape[1] == ds.X.shape[1] + len(moves) - 2  # one drop
+    assert T.shape[1] == ds.X.shape[1] + sum(len(m.outputs()) for m in moves) - 1  # one drop
     odd = ds.X.head(3).copy()
     odd.loc[0, "city"] = "atlantis"
     odd.loc[1, ["city", "age", "income", "name"]] = [None, np.nan, np.nan, None]
@@ -232,7 +233,7 @@ def test_all_kinds_are_valid_under_the_evaluator(mixed, tmp_path):
     try:
         outcome = ev.evaluate(render_program(moves))
         assert outcome.valid, outcome.reason
-        assert outcome.columns["new"] == [m.feature_name() for m in moves if m.kind != "drop"]
+        assert outcome.columns["new"] == [name for m in moves for name in m.outputs()]
         assert outcome.columns["dropped"] == ["income_reported"]
         ratio = ev.evaluate(render_program([Move("ratio", ("income", "debt"))]))
         assert ratio.valid and ratio.metrics["delta_auc"] > 0

@@ -8,6 +8,7 @@ The last test drives openevolve itself for a few iterations with a fake model.
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import logging
 from importlib.metadata import version
@@ -23,7 +24,9 @@ from openevolve.llm.ensemble import LLMEnsemble
 from openevolve.llm.openai import OpenAILLM
 from openevolve.population import PopulationStrategy, ProgramState
 
+from efe.llm.ledger import Ledger
 from efe.search import openevolve_adapter as oe
+from efe.search.progress import Progress
 from efe.search.lineage import LineageRecorder
 from efe.rundir.records import read_lineage
 from tests.helpers import oe_fake
@@ -167,3 +170,36 @@ def test_a_real_run_logs_to_its_file_and_checkpoints_where_efe_reads(tiny_run):
     ids = {e["id"] for e in tiny_run["lineage"] if e["kind"] in ("seed", "candidate")}
     assert set(maps[0].values()) <= ids
     assert all(all(part.isdigit() for part in key.split("-")) for key in maps[0])
+
+
+def test_a_rejected_proposal_stays_off_the_console_and_the_progress_line_counts_it(tmp_path):
+    """openevolve logs a duplicate as an ERROR (worker) and a WARNING (``Iteration N error``): both reach
+    the run's log files only; any other record of openevolve still reaches the console."""
+    console_text = io.StringIO()
+    console = logging.StreamHandler(console_text)
+    log_file = logging.FileHandler(tmp_path / "efe.log")
+    root = logging.getLogger()
+    logger = logging.getLogger("openevolve.efe_test")
+    logger.propagate = False
+    forward = oe.RunLogs()
+    logger.addHandler(forward)
+    root.addHandler(console)
+    root.addHandler(log_file)
+    duplicate = ("duplicate rejected [" + "a" * 64 + "]: repeats evaluated program bbbbbbbbbbbb (novelty check)")
+    try:
+        logger.error(f"LLM generation failed: {duplicate}")
+        logger.warning(f"Iteration 3 error: LLM generation failed: {duplicate}")
+        logger.warning("Iteration 4 error: LLM generation failed: connection refused")
+    finally:
+        root.removeHandler(console)
+        root.removeHandler(log_file)
+        logger.removeHandler(forward)
+        log_file.close()
+    assert "duplicate" not in console_text.getvalue() and "connection refused" in console_text.getvalue()
+    assert (tmp_path / "efe.log").read_text().count("duplicate rejected [") == 2
+
+    stream = io.StringIO()
+    progress = Progress(10, Ledger(tmp_path), stream=stream)
+    progress.on_entry({"kind": "no_program", "iteration": 3, "verdict": "duplicate_rejected"})
+    progress.on_entry({"kind": "no_program", "iteration": 4, "verdict": "judge_rejected"})
+    assert "1 duplicates rejected | 1 rejected by the judge" in progress.line()

@@ -78,6 +78,11 @@ def test_near_duplicate_is_rejected_unevaluated_and_a_second_run_starts_from_the
     report1 = json.loads((run1 / "report.json").read_text())
     assert report1["steering"]["novelty"] == {"duplicates_caught": 1, "iterations_rejected": 1}
     assert "1 proposal(s) repeated an evaluated program" in (run1 / "report.md").read_text()
+    # a quiet console: the rejection is a verdict, kept in the run's logs and counted by the progress line
+    assert not [line for line in first.stderr.splitlines() if "openevolve" in line or "duplicate rejected" in line]
+    assert "1 duplicates rejected" in first.stderr
+    assert "duplicate rejected [" in (run1 / "evolution" / "logs" / "openevolve.log").read_text()
+    assert "duplicate rejected [" in (run1 / "efe.log").read_text()
 
     best1 = max((e for e in lineage1 if e["metrics"].get("valid") == 1.0), key=lambda e: e["metrics"]["combined_score"])
     assert best1["kind"] == "candidate", "the first run found nothing better than the identity"

@@ -12,11 +12,11 @@ from efe.proposer.tab_moves import candidate_moves
 
 ROLE_KINDS: dict[str, tuple[str, ...]] = {
     "unary": ("log", "bin"),
-    "interactions": ("ratio", "product", "diff"),
-    "aggregations": ("group_mean", "group_dev"),
-    "encodings": ("freq", "target_enc"),
-    "dates": ("date_part",),
-    "patterns": ("outlier", "qrank", "missing", "len", "token"),
+    "interactions": ("ratio", "product", "diff", "expand"),
+    "aggregations": ("group_mean", "group_dev", "group_std", "group_rank"),
+    "encodings": ("freq", "count", "target_enc", "te_oof", "rare", "combo"),
+    "dates": ("date_part", "date_cyc"),
+    "patterns": ("outlier", "qrank", "missing", "len", "token", "extract", "words", "has_word"),
     "pruning": ("drop",),
 }
 

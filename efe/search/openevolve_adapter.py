@@ -7,7 +7,10 @@ of them, so a version bump fails loudly in one place:
 
 - ``_setup_logging`` is overridden: openevolve's own adds a console handler to the root logger
   (and a file per start); efe keeps one ``openevolve.log`` in the run directory instead, so the
-  console shows efe's progress line;
+  console shows efe's progress line. openevolve's records reach efe's own handlers (efe.log, the
+  console) through one forwarding handler, except that a rejected proposal (a duplicate, a judge's
+  verdict: openevolve logs it as ``LLM generation failed`` and ``Iteration N error``) stays in the
+  log files: it is a verdict recorded in the lineage and counted by the progress line, not an error;
 - ``_save_checkpoint`` is called once more after the search stops (a resume point even after Ctrl-C
   or a budget stop, which openevolve does not checkpoint);
 - ``database.add`` is wrapped to learn the iteration a candidate belongs to (the admission hook
@@ -37,10 +40,13 @@ from openevolve.config import Config
 from openevolve.controller import OpenEvolve
 from openevolve.population import PopulationStrategy, ProgramState
 
+from efe.rundir.proposals import duplicate_sha, rejected_sha
+
 __all__ = ["Config", "ProgramState", "OPENEVOLVE_VERSION", "PROCESS_LOGGER", "IterationErrors",
            "config_from_dict", "latest_checkpoint", "checkpoint_iteration",
            "island_feature_maps", "make_controller", "run_controller", "request_stop", "last_iteration",
-           "save_checkpoint", "track_iterations", "parse_iteration_error", "installed_version"]
+           "save_checkpoint", "track_iterations", "parse_iteration_error", "installed_version", "RunLogs",
+           "is_rejection"]
 
 OPENEVOLVE_VERSION = "0.4.0"  # the version every internal below was read from
 PROCESS_LOGGER = "openevolve.process_parallel"  # logs "Iteration N error: ..." for iterations without a program
@@ -58,17 +64,43 @@ def config_from_dict(d: dict[str, Any]) -> Config:
 
 
 # ------------------------------------------------------------------ controller
+def is_rejection(message: str) -> bool:
+    """A proposal turned down before evaluation (duplicate, judge): a verdict, not an error."""
+    return bool(duplicate_sha(message) or rejected_sha(message))
+
+
+class RunLogs(logging.Handler):
+    """Passes openevolve's records on to the root logger's handlers (efe.log, the console), keeping
+    rejected proposals off every handler that is not a file."""
+
+    def emit(self, record: logging.LogRecord) -> None:  # logging.Handler
+        quiet = is_rejection(record.getMessage())
+        for handler in logging.getLogger().handlers:
+            if quiet and not isinstance(handler, logging.FileHandler):
+                continue
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
 class FileLoggingOpenEvolve(OpenEvolve):
     """openevolve with its log in the run directory only: the console shows efe's progress line."""
 
     def _setup_logging(self) -> None:  # overrides openevolve's (root-logger console + file handlers)
         log_dir = self.config.log_dir or os.path.join(self.output_dir, "logs")
         os.makedirs(log_dir, exist_ok=True)
+        logger = logging.getLogger("openevolve")
+        for old in [h for h in logger.handlers if getattr(h, "efe_run_log", False)]:
+            logger.removeHandler(old)  # an earlier run in this process: its files are not this run's
+            old.close()
         handler = logging.FileHandler(os.path.join(log_dir, LOG_FILE))
         handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
         handler.setLevel(getattr(logging, self.config.log_level))
-        logging.getLogger("openevolve").addHandler(handler)
-        logging.getLogger("openevolve").setLevel(getattr(logging, self.config.log_level))
+        forward = RunLogs()
+        for h in (handler, forward):
+            h.efe_run_log = True
+            logger.addHandler(h)
+        logger.propagate = False  # the forwarding handler decides what reaches the root's handlers
+        logger.setLevel(getattr(logging, self.config.log_level))
 
 
 def make_controller(seed_program: str | Path, evaluator_file: str | Path, config: Config, output_dir: str | Path,

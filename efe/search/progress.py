@@ -33,6 +33,7 @@ class Progress:
         self.done_iterations: set[int] = set()
         self.valid = self.evaluated = 0
         self.duplicates = 0   # iterations whose proposal repeated an evaluated program (novelty check)
+        self.judged = 0       # iterations whose proposal the judge turned down
         self.best_score = None
         self.best_delta = None
         self._stop_cb: Callable[[str], None] | None = None
@@ -48,7 +49,9 @@ class Progress:
             return
         if entry.get("iteration") is not None:
             self.done_iterations.add(int(entry["iteration"]))
+        # rejections are kept off the console (efe.search.openevolve_adapter): the line counts them
         self.duplicates += int(entry.get("verdict") == "duplicate_rejected")
+        self.judged += int(entry.get("verdict") == "judge_rejected")
         if entry.get("kind") == "candidate":
             self.evaluated += 1
             self.valid += int(entry.get("metrics", {}).get("valid", 0) == 1.0)
@@ -72,8 +75,10 @@ class Progress:
         valid_rate = f"{100 * self.valid / self.evaluated:.0f}%" if self.evaluated else "-"
         best = f"{self.best_score:.4f}" if self.best_score is not None else "-"
         delta = format(self.best_delta, self.score_format) if isinstance(self.best_delta, (int, float)) else "-"
+        rejected = (f"{self.duplicates} duplicates rejected | " if self.duplicates else "") \
+            + (f"{self.judged} rejected by the judge | " if self.judged else "")
         return (f"iter {self.start_iteration + done}/{self.total} | best {best} ({self.score_label} {delta}) | "
-                f"valid {valid_rate} | {f'{self.duplicates} duplicates rejected | ' if self.duplicates else ''}LLM {totals.calls} calls (+{totals.cached} cached) ${totals.cost_usd:.4f} | "
+                f"valid {valid_rate} | {rejected}LLM {totals.calls} calls (+{totals.cached} cached) ${totals.cost_usd:.4f} | "
                 f"{_clock(elapsed)} elapsed, ETA {eta}")
 
     def render(self, force: bool = False) -> None:
