@@ -24,6 +24,7 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
+from efe.rundir.records import CANDIDATE, NO_PROGRAM, SEED, LineageEntry
 from efe.sandbox import SandboxLimits
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
@@ -38,11 +39,11 @@ def _interval(mean: float, se: float, z: float) -> dict:
     return {"delta_auc": float(mean), "se": se, "low": float(mean - z * se), "high": float(mean + z * se)}
 
 
-def estimates(winner: dict, fresh_row: dict | None, heldout_rows: list[dict], z: float,
+def estimates(winner: LineageEntry, fresh_row: dict | None, heldout_rows: list[dict], z: float,
               search_model: str | None = None) -> dict:
     """The frozen program's gain as the search saw it, on the selection pool ("fresh"), and held out."""
-    m = winner.get("metrics", {})
-    identity = winner.get("kind") == "seed"
+    m = winner.metrics
+    identity = winner.kind == SEED
     search = {**_interval(m.get("delta_auc", 0.0), m.get("delta_auc_se", 0.0), z), "n_folds": m.get("n_folds", 0)}
     fresh = None
     if fresh_row is not None:
@@ -80,15 +81,15 @@ def _heldout_note(identity: bool, claimed: float, held: dict, z: float) -> str:
     return "the held-out part does not confirm the claimed gain"
 
 
-def search_cost(candidates: list[dict]) -> dict:
+def search_cost(candidates: list[LineageEntry]) -> dict:
     """Cascade figures: folds and seconds per stage-2 candidate, share that reached full scoring."""
-    scored = [e for e in candidates if e.get("metrics", {}).get("n_folds", 0) > 0]
+    scored = [e for e in candidates if e.metrics.get("n_folds", 0) > 0]
     if not scored:
         return {"scored_candidates": 0}
-    folds = [e["metrics"]["n_folds"] for e in scored]
-    seconds = [e["runtime_s"] for e in scored if isinstance(e.get("runtime_s"), (int, float))]
+    folds = [e.metrics["n_folds"] for e in scored]
+    seconds = [e.runtime_s for e in scored if e.runtime_s is not None]
     return {"scored_candidates": len(scored), "mean_folds": float(np.mean(folds)), "max_folds": float(max(folds)),
-            "full_scoring_fraction": float(np.mean([e["metrics"].get("full_scoring", 0.0) for e in scored])),
+            "full_scoring_fraction": float(np.mean([e.metrics.get("full_scoring", 0.0) for e in scored])),
             "mean_eval_s": float(np.mean(seconds)) if seconds else None}
 
 
@@ -264,7 +265,7 @@ def _estimate_lines(d: dict) -> list[str]:
     return lines
 
 
-def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: dict, result: Any,
+def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: LineageEntry, result: Any,
             llm: dict, iterations: int, started: float, finalists: list[dict], selection: dict,
             memory: dict | None = None) -> Path:
     """Freeze the winner, score it on the held-out part, write report.json, the plots and report.md."""
@@ -273,7 +274,7 @@ def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: d
     models = scorer_configs(list(cfg.report.models), spec.scorer)
     held = refit(source, X_train, y_train, X_test, SandboxLimits.from_mapping(asdict(spec.sandbox)),
                  spec.seed, GateLimits.from_mapping(asdict(spec.gate)))
-    fresh_row = next((f for f in finalists if f["id"] == winner.get("id")), None)
+    fresh_row = next((f for f in finalists if f["id"] == winner.id), None)
     interval_z = float(required(cfg, "report.interval_z"))
 
     def freeze_winner() -> dict:
@@ -283,12 +284,12 @@ def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: d
                extra={"dataset": spec.dataset.name, "target": spec.target,
                       "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
                       "positive_label": spec.dataset.positive_label,
-                      "search_fitness": winner["metrics"].get("combined_score"),
-                      "search_delta_auc": winner["metrics"].get("delta_auc"),
+                      "search_fitness": winner.fitness,
+                      "search_delta_auc": winner.metrics.get("delta_auc"),
                       "selection": selection.get("verdict"), "estimates": claimed,
                       "heldout_auc": {r["model"]: round(r["auc_efe"], 6) for r in held.rows}, "heldout": held.rows,
-                      "new_columns": winner.get("new_columns", []),
-                      "dropped_columns": winner.get("dropped_columns", [])})
+                      "new_columns": list(winner.new_columns),
+                      "dropped_columns": list(winner.dropped_columns)})
         return claimed
 
     freeze_winner()  # the result is safe before any report model runs
@@ -297,8 +298,8 @@ def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: d
     claimed = freeze_winner()  # the same files, now with the held-out scores in the manifest
 
     totals = Ledger(run_dir, llm.get("prices")).totals()
-    candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
-    valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
+    candidates = [e for e in result.lineage if e.kind == CANDIDATE]
+    valid = sum(1 for e in candidates if e.valid)
     data = {
         "dataset": {"name": spec.dataset.name, "target": spec.target,
                     "positive_label": spec.dataset.positive_label, "train_rows": len(X_train),
@@ -310,15 +311,15 @@ def finish(cfg: DictConfig, spec: TabSpec, run_dir: Path, source: str, winner: d
                    "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
                    "valid": valid,
                    "invalid": len(candidates) - valid,
-                   "no_program": sum(1 for e in result.lineage if e.get("kind") == "no_program"),
+                   "no_program": sum(1 for e in result.lineage if e.kind == NO_PROGRAM),
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
                    "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
-        "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
-                   "fitness": winner["metrics"].get("combined_score", 0.0),
-                   "delta_auc": winner["metrics"].get("delta_auc", 0.0),
-                   "delta_auc_se": winner["metrics"].get("delta_auc_se", 0.0),
-                   "n_folds": winner["metrics"].get("n_folds", 0.0), "kind": winner.get("kind", "candidate"),
-                   "new_columns": winner.get("new_columns", []), "dropped_columns": winner.get("dropped_columns", []),
+        "winner": {"id": winner.id, "iteration": winner.iteration,
+                   "fitness": winner.score,
+                   "delta_auc": winner.metrics.get("delta_auc", 0.0),
+                   "delta_auc_se": winner.metrics.get("delta_auc_se", 0.0),
+                   "n_folds": winner.metrics.get("n_folds", 0.0), "kind": winner.kind or CANDIDATE,
+                   "new_columns": list(winner.new_columns), "dropped_columns": list(winner.dropped_columns),
                    "source": source},
         "heldout": held.rows,
         "heldout_skipped": held.skipped,

@@ -16,6 +16,7 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
+from efe.rundir.records import CANDIDATE, LineageEntry
 from efe.sandbox import SandboxLimits
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
@@ -23,7 +24,7 @@ from efe.core.specs import TimeSpec
 from efe.time.heldout import evaluate_program, render_table
 
 
-def finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: dict, result: Any, llm: dict,
+def finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: LineageEntry, result: Any, llm: dict,
             iterations: int, started: float, selection: dict, memory: dict | None = None) -> Path:
     """Score the winner on the held-out windows, freeze it, write report.json, the plots and report.md."""
     series = read_series(run_dir / "data" / "series.parquet")
@@ -36,16 +37,16 @@ def finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: 
     freeze(run_dir / "frozen", "time", source, {}, extra={
         "dataset": spec.dataset.name, "freq": spec.freq, "prediction_length": spec.prediction_length,
         "season": spec.season, "forecaster": spec.forecaster["name"],
-        "search_fitness": winner["metrics"].get("combined_score"),
-        "search_mase_ratio": winner["metrics"].get("mase_ratio"), "heldout": row,
+        "search_fitness": winner.fitness,
+        "search_mase_ratio": winner.metrics.get("mase_ratio"), "heldout": row,
         "note": "time-series programs are fitted on each history at forecast time; the frozen state is empty",
     })
     totals = Ledger(run_dir, llm.get("prices")).totals()
-    candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
-    valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
-    timed = [e["metrics"]["eval_seconds"] for e in candidates if e.get("metrics", {}).get("eval_seconds")]
+    candidates = [e for e in result.lineage if e.kind == CANDIDATE]
+    valid = sum(1 for e in candidates if e.valid)
+    timed = [e.metrics["eval_seconds"] for e in candidates if e.metrics.get("eval_seconds")]
     mean_eval_s = round(sum(timed) / len(timed), 3) if timed else None
-    search_windows = max((int(e.get("metrics", {}).get("n_windows", 0)) for e in result.lineage), default=0)
+    search_windows = max((int(e.metrics.get("n_windows", 0)) for e in result.lineage), default=0)
     data = {
         "dataset": asdict(spec.dataset), "freq": spec.freq, "prediction_length": spec.prediction_length,
         "season": spec.season, "forecaster": spec.forecaster["name"],
@@ -54,9 +55,9 @@ def finish(cfg: DictConfig, spec: TimeSpec, run_dir: Path, source: str, winner: 
                    "valid": valid,
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
                    "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
-        "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
-                   "fitness": winner["metrics"].get("combined_score"),
-                   "mase_ratio": winner["metrics"].get("mase_ratio"), "source": source},
+        "winner": {"id": winner.id, "iteration": winner.iteration,
+                   "fitness": winner.fitness,
+                   "mase_ratio": winner.metrics.get("mase_ratio"), "source": source},
         "heldout": [row],
         "selection": selection,
         "evaluation": {"mean_seconds": mean_eval_s, "max_history": spec.windows.max_history,
