@@ -149,7 +149,7 @@ def test_a_real_run_feeds_the_lineage_what_it_expects(tiny_run):
     assert all(e.parent in ids for e in children)
     assert all(e.metrics["combined_score"] > 0.5 for e in children)
     # the failed call became one "Iteration N error" line, parsed into a no_program entry
-    assert len(failed) == 1 and "fake endpoint down on call 2" in failed[0]["reason"]
+    assert len(failed) == 1 and "fake endpoint down on call 2" in failed[0].reason
     assert sorted(e.iteration for e in children + failed) == [1, 2, 3, 4]
     assert oe.last_iteration(tiny_run["controller"]) == max(e.iteration for e in children)
 

@@ -107,10 +107,10 @@ def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
     assert row["gain_lcb"] > 0 and row["worst_series"] == "grow" and not row["series_ok"], row
-    assert guarded.decision == "no gain found" and guarded.chosen["kind"] == "seed"
+    assert guarded.decision == "no gain found" and guarded.chosen.kind == "seed"
     assert guarded.rejected_for_series == 1 and guarded.claimed["gain"] == 0.0
     mean_only = select_time(lineage, tmp_path, {**spec, "selection": {**spec["selection"], "max_series_loss": None}})
-    assert mean_only.decision == "gain" and mean_only.chosen["kind"] == "candidate"
+    assert mean_only.decision == "gain" and mean_only.chosen.kind == "candidate"
     claimed = mean_only.claimed  # measured on the claim windows, after the choice
     assert "claim windows" in claimed["source"] and claimed["n_windows"] == 2 * len(series)
 
@@ -146,9 +146,9 @@ def test_a_gain_the_claim_windows_do_not_confirm_is_not_frozen(tmp_path):
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
     assert row["gain_lcb"] > 0 and row["series_ok"], row
-    assert guarded.decision == "not confirmed" and guarded.chosen["kind"] == "seed", (guarded.decision, guarded.claimed)
+    assert guarded.decision == "not confirmed" and guarded.chosen.kind == "seed", (guarded.decision, guarded.claimed)
     assert guarded.unconfirmed["gain"] < 0 and guarded.unconfirmed["n_windows"] == 2 * len(series)
     assert guarded.claimed["gain"] == 0.0
     unguarded = select_time(lineage, tmp_path, {**spec, "selection": {**spec["selection"], "confirm": False}})
-    assert unguarded.decision == "gain" and unguarded.chosen["kind"] == "candidate"
+    assert unguarded.decision == "gain" and unguarded.chosen.kind == "candidate"
     assert unguarded.claimed["gain"] == guarded.unconfirmed["gain"]
