@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from efe.rundir.records import MIGRANT, NO_PROGRAM, LineageEntry, best_valid, read_lineage
+from efe.rundir.records import NO_PROGRAM, LineageEntry, best_valid, read_lineage
 
 log = logging.getLogger("efe.report.plots")
 
@@ -102,7 +102,7 @@ def load_run(run_dir: Path) -> Run:
     programs = run.programs
     winner = (run.report.get("winner") or {}).get("id") if isinstance(run.report.get("winner"), dict) else None
     if winner is None:  # a run cut short before its report: the best valid program so far
-        best = best_valid(e for e in programs.values() if e.kind != MIGRANT)
+        best = best_valid(programs.values())  # the seed or a candidate: never a migrant's copy
         winner = best.id if best is not None else None
     run.winner = str(winner) if winner is not None else None
     run.ancestry = ancestry(run.winner, programs)
