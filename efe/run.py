@@ -78,4 +78,4 @@ def _write_best(run_dir: Path, choice: Choice) -> None:
     best_dir = run_dir / "best"
     best_dir.mkdir(exist_ok=True)
     (best_dir / "program.py").write_text(choice.source)
-    (best_dir / "info.json").write_text(json.dumps(choice.winner, indent=2, default=str))
+    (best_dir / "info.json").write_text(json.dumps(choice.winner.to_dict(), indent=2, default=str))

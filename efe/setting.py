@@ -13,12 +13,14 @@ from typing import Any, Protocol
 
 from omegaconf import DictConfig
 
+from efe.rundir.records import LineageEntry
+
 
 @dataclass
 class Choice:
     """The program to freeze after the final selection, and what the report says about that selection."""
 
-    winner: dict
+    winner: LineageEntry   # the lineage entry frozen (the search's best, a finalist, or the identity)
     source: str
     selection: dict
     finalists: list[dict] = field(default_factory=list)

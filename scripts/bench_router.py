@@ -31,29 +31,27 @@ from bench_tab import folds_of  # noqa: E402
 from efe.datasets.bundled import TABLES  # noqa: E402
 
 
-def first_found(lineage: list[dict], sha: str | None) -> int | None:
+def first_found(lineage: list, sha: str | None) -> int | None:
     """The earliest iteration of a program in the lineage (None when it is not there)."""
-    its = [int(e.get("iteration") or 0) for e in lineage if sha and e.get("code_sha256") == sha
-           and e.get("kind") in ("seed", "candidate")]
+    its = [e.iteration or 0 for e in lineage if sha and e.code_sha256 == sha and e.kind in ("seed", "candidate")]
     return min(its) if its else None
 
 
 def search_facts(run_dir: Path) -> dict:
-    from efe.rundir.records import read_lineage
-    from efe.search.runner import best_valid
+    from efe.rundir.records import best_valid, read_lineage
 
     lineage = read_lineage(run_dir / "lineage.jsonl")
     report = json.loads((run_dir / "report.json").read_text())
     frozen = report["winner"]
-    frozen_entry = next((e for e in lineage if e.get("id") == frozen.get("id")), None)
+    frozen_entry = next((e for e in lineage if e.id == frozen.get("id")), None)
     best = best_valid(lineage)
     return {"frozen_kind": frozen.get("kind"),
-            "frozen_first_iteration": first_found(lineage, (frozen_entry or {}).get("code_sha256"))
+            "frozen_first_iteration": first_found(lineage, frozen_entry.code_sha256 if frozen_entry else None)
             if frozen.get("kind") == "candidate" else None,
-            "best_first_iteration": first_found(lineage, (best or {}).get("code_sha256")),
-            "best_search_fitness": (best or {}).get("metrics", {}).get("combined_score"),
-            "best_search_delta_auc": (best or {}).get("metrics", {}).get("delta_auc"),
-            "duplicates_rejected": sum(1 for e in lineage if e.get("verdict") == "duplicate_rejected"),
+            "best_first_iteration": first_found(lineage, best.code_sha256 if best else None),
+            "best_search_fitness": best.fitness if best else None,
+            "best_search_delta_auc": best.metrics.get("delta_auc") if best else None,
+            "duplicates_rejected": sum(1 for e in lineage if e.duplicate),
             "roles": {r["role"]: [r["tries"], r["improvements"]] for r in (report.get("steering") or {}).get("roles", [])}}
 
 

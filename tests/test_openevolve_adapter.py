@@ -140,21 +140,21 @@ def _run(tmp_path):
 
 def test_a_real_run_feeds_the_lineage_what_it_expects(tiny_run):
     lineage = tiny_run["lineage"]
-    seed = [e for e in lineage if e["kind"] == "seed"]
-    children = [e for e in lineage if e["kind"] == "candidate"]
-    failed = [e for e in lineage if e["kind"] == "no_program"]
+    seed = [e for e in lineage if e.kind == "seed"]
+    children = [e for e in lineage if e.kind == "candidate"]
+    failed = [e for e in lineage if e.kind == "no_program"]
     # the wrapped database.add: the seed arrives with its iteration_found (0), children with theirs
-    assert len(seed) == 1 and seed[0]["iteration"] == 0 and seed[0]["parent"] is None
+    assert len(seed) == 1 and seed[0].iteration == 0 and seed[0].parent is None
     assert tiny_run["iterations"][0] == 0
-    assert sorted(e["iteration"] for e in children) == sorted(i for i in tiny_run["iterations"] if i > 0)
+    assert sorted(e.iteration for e in children) == sorted(i for i in tiny_run["iterations"] if i > 0)
     # the admission hook saw each program's fields; every child descends from a logged program
-    ids = {e["id"] for e in seed + children}
-    assert all(e["parent"] in ids for e in children)
-    assert all(e["metrics"]["combined_score"] > 0.5 for e in children)
+    ids = {e.id for e in seed + children}
+    assert all(e.parent in ids for e in children)
+    assert all(e.metrics["combined_score"] > 0.5 for e in children)
     # the failed call became one "Iteration N error" line, parsed into a no_program entry
-    assert len(failed) == 1 and "fake endpoint down on call 2" in failed[0]["reason"]
-    assert sorted(e["iteration"] for e in children + failed) == [1, 2, 3, 4]
-    assert oe.last_iteration(tiny_run["controller"]) == max(e["iteration"] for e in children)
+    assert len(failed) == 1 and "fake endpoint down on call 2" in failed[0].reason
+    assert sorted(e.iteration for e in children + failed) == [1, 2, 3, 4]
+    assert oe.last_iteration(tiny_run["controller"]) == max(e.iteration for e in children)
 
 
 def test_a_real_run_logs_to_its_file_and_checkpoints_where_efe_reads(tiny_run):
@@ -167,7 +167,7 @@ def test_a_real_run_logs_to_its_file_and_checkpoints_where_efe_reads(tiny_run):
     assert meta["last_iteration"] == oe.checkpoint_iteration(latest)
     maps = oe.island_feature_maps(meta)
     assert len(maps) == 1 and maps[0]
-    ids = {e["id"] for e in tiny_run["lineage"] if e["kind"] in ("seed", "candidate")}
+    ids = {e.id for e in tiny_run["lineage"] if e.kind in ("seed", "candidate")}
     assert set(maps[0].values()) <= ids
     assert all(all(part.isdigit() for part in key.split("-")) for key in maps[0])
 

@@ -98,7 +98,7 @@ def test_tabular_run_gets_tree_html_progress_and_grid(tab_source, tmp_path):
     winner = json.loads((run / "report.json").read_text())["winner"]["id"]
     page = assert_offline_html(run, winner)
     lineage = read_lineage(run / "lineage.jsonl")
-    assert page.count('class="node') >= len([e for e in lineage if e.get("id")])
+    assert page.count('class="node') >= len([e for e in lineage if e.id])
     assert "edge path" in page  # the winner's ancestry is drawn
 
 
@@ -106,9 +106,9 @@ def test_winner_ancestry_reaches_the_seed_and_grid_uses_the_latest_checkpoint(ta
     run = load_run(copy_run(tab_source, tmp_path))
     programs = run.programs
     assert run.ancestry[0] == run.winner
-    assert programs[run.ancestry[-1]]["kind"] == "seed"
+    assert programs[run.ancestry[-1]].kind == "seed"
     for child, parent in zip(run.ancestry, run.ancestry[1:]):
-        assert programs[child]["parent"] == parent
+        assert programs[child].parent == parent
     numbers = [int(p.name.split("_")[1]) for p in (run.dir / "evolution" / "checkpoints").glob("checkpoint_*")]
     assert latest_checkpoint(run.dir).name == f"checkpoint_{max(numbers)}"
     meta = json.loads((latest_checkpoint(run.dir) / "metadata.json").read_text())
@@ -119,8 +119,8 @@ def test_invalid_candidates_migrants_and_failed_iterations_are_marked(tab_source
     run_dir = copy_run(tab_source, tmp_path)
     lineage = read_lineage(run_dir / "lineage.jsonl")
     winner = json.loads((run_dir / "report.json").read_text())["winner"]["id"]
-    last = max(e["iteration"] for e in lineage)
-    seed = next(e for e in lineage if e["kind"] == "seed")
+    last = max(e.iteration for e in lineage)
+    seed = next(e for e in lineage if e.kind == "seed")
     extra = [  # shapes exactly as efe.search.lineage writes them
         {"kind": "candidate", "id": "bad-1", "parent": winner, "island": 1, "iteration": last + 1, "generation": 9,
          "metrics": {"combined_score": 0.0, "valid": 0.0}, "verdict": "invalid:gate:batch_dependence",
@@ -128,7 +128,7 @@ def test_invalid_candidates_migrants_and_failed_iterations_are_marked(tab_source
         {"kind": "no_program", "id": None, "parent": None, "island": None, "iteration": last + 2,
          "metrics": {"combined_score": 0.0, "valid": 0.0}, "verdict": "no_program", "reason": "LLM timeout"},
         {"kind": "migrant", "id": "mig-1", "parent": winner, "island": 2, "iteration": 0, "generation": 3,
-         "metrics": dict(seed["metrics"]), "verdict": "valid", "reason": ""},
+         "metrics": dict(seed.metrics), "verdict": "valid", "reason": ""},
     ]
     with open(run_dir / "lineage.jsonl", "a") as fh:
         fh.write("".join(json.dumps(e) + "\n" for e in extra))
@@ -178,8 +178,8 @@ def test_partial_run_skips_what_is_missing_with_a_warning(tab_source, tmp_path, 
     assert set(written) == {"Evolution tree", "Evolution tree (interactive)", "Fitness over iterations"}
     assert "MAP-Elites grid plot skipped" in caplog.text
     best = load_run(run)
-    scores = {e["id"]: e["metrics"]["combined_score"] for e in read_lineage(run / "lineage.jsonl")
-              if e["verdict"] == "valid" and e["kind"] != "migrant"}
+    scores = {e.id: e.metrics["combined_score"] for e in read_lineage(run / "lineage.jsonl")
+              if e.verdict == "valid" and e.kind != "migrant"}
     assert scores[best.winner] == max(scores.values())  # no report: the best valid program
 
     empty = tmp_path / "empty"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from efe.rundir.jsonl import read_jsonl
 from efe.rundir.records import read_lineage
 from tests.conftest import IDENTITY_TAB, ROOT, make_spec, ratio_table, tab_program
 from tests.test_tab_run import SYNTAX, fenced
@@ -106,7 +107,7 @@ def search(tmp_path: Path, name: str, *overrides: str) -> Path:
 
 
 def lineage_shape(run: Path) -> tuple[set, set, set, set]:
-    entries = read_lineage(run / "lineage.jsonl")
+    entries = read_jsonl(run / "lineage.jsonl")  # the lines as written: the keys are part of the shape
     return ({k for e in entries for k in e}, {e.get("verdict") for e in entries},
             {k for e in entries for k in e.get("metrics", {})}, {e.get("kind") for e in entries})
 

@@ -12,6 +12,7 @@ from efe.llm.novelty import NoveltyIndex, normalised_source, novelty_keys
 from efe.steering.roles import ROLE_PROMPTS, Steering, render_role, role_of
 from efe.steering.router import RoleStats, choose_role, role_stats
 from efe.core.programs import code_hash
+from efe.rundir.records import LineageEntry
 from efe.proposer.tab_moves import Move, parse_moves, render_program
 from efe.proposer.tab import propose_from_prompt
 from efe.proposer.tab_roles import ROLE_KINDS as TAB_ROLES
@@ -22,15 +23,15 @@ from tests.test_moves import mixed_frame
 
 
 def entry(id_, parent, score, role, valid=True, kind="candidate", sha=None, **extra):
-    return {"kind": kind, "id": id_, "parent": parent, "role": role, "code_sha256": sha or id_,
-            "metrics": {"combined_score": score, "valid": 1.0 if valid else 0.0}, "runtime_s": 1.0, **extra}
+    return LineageEntry.from_dict({"kind": kind, "id": id_, "parent": parent, "role": role, "code_sha256": sha or id_,
+                                   "metrics": {"combined_score": score, "valid": 1.0 if valid else 0.0},
+                                   "runtime_s": 1.0, **extra})
 
 
 LINEAGE = [entry("s", None, 0.5, "seed", kind="seed"),
            entry("a", "s", 0.6, "interactions"), entry("b", "a", 0.7, "interactions"),
            entry("c", "s", 0.4, "unary"), entry("d", "s", 0.0, "unary", valid=False),
-           {"kind": "no_program", "id": None, "verdict": "duplicate_rejected", "role": "pruning",
-            "metrics": {"combined_score": 0.0}}]
+           LineageEntry("no_program", verdict="duplicate_rejected", role="pruning", metrics={"combined_score": 0.0})]
 
 
 def test_every_role_has_a_prompt_shipped_as_package_data():
@@ -132,7 +133,7 @@ def test_offline_proposer_adds_only_its_roles_moves_and_reads_the_rules(mixed_co
 
 
 def test_steering_puts_role_and_rules_in_the_prompt_and_learns_from_the_lineage(tmp_path):
-    (tmp_path / "lineage.jsonl").write_text("".join(json.dumps(e) + "\n" for e in LINEAGE))
+    (tmp_path / "lineage.jsonl").write_text("".join(json.dumps(e.to_dict()) + "\n" for e in LINEAGE))
     spec = {"run_dir": str(tmp_path), "seed": 0,
             "roles": {"setting": "tab", "names": ["interactions", "unary"], "router": "ucb", "exploration": 1.0,
                       "cost_weight": 0.0},
@@ -166,7 +167,7 @@ def test_memory_recalls_the_most_similar_table_and_leaves_out_programs_naming_mi
     for k, cols in enumerate((["a", "b"], ["a", "gone"])):
         code = render_program([Move("ratio", tuple(cols))])
         (run / "programs" / f"{code_hash(code)}.py").write_text(code)
-        entries.append({"kind": "candidate", "code_sha256": code_hash(code), "metrics": {"combined_score": 0.6 - k / 10}})
+        entries.append(LineageEntry("candidate", code_sha256=code_hash(code), metrics={"combined_score": 0.6 - k / 10}))
     remember(store, tab_fingerprint(old, "y"), run, "tab", "old", [], entries[0], entries[1], tab_schema(old, "y"))
 
     assert recall(store, tab_fingerprint(new, "y"), tab_schema(new, "y"), "tab")["runs"] == 0  # 0.67 < 0.75
@@ -175,7 +176,7 @@ def test_memory_recalls_the_most_similar_table_and_leaves_out_programs_naming_mi
     fewer = {"columns": {c: {"kind": "numeric"} for c in ("a", "b", "c", "d", "e", "f", "g", "h")}}
     loose = recall({**store, "min_similarity": 0.4}, tab_fingerprint(fewer, "y"), tab_schema(fewer, "y"), "tab")
     assert loose["runs"] == 1 and loose["skipped_programs"] == 1
-    assert [p["sha"] for p in loose["programs"]] == [entries[0]["code_sha256"]]  # ratio(a, gone) left out
+    assert [p["sha"] for p in loose["programs"]] == [entries[0].code_sha256]  # ratio(a, gone) left out
     assert recall(store, tab_fingerprint(new_close, "z"), tab_schema(new_close, "z"), "tab")["runs"] == 0  # target
     exact_only = recall({**store, "min_similarity": 1.01}, tab_fingerprint(new_close, "y"),
                         tab_schema(new_close, "y"), "tab")

@@ -44,12 +44,12 @@ def test_llm_path_shows_the_role_in_the_prompt_and_the_lineage(tmp_path, ratio_c
     assert len(asked) == 3 and set(asked) <= set(ROLE_KINDS)
     assert all(f"### role\n```\n{role}\n```" in p for p, role in zip(prompts, asked))
     lineage = read_lineage(run / "lineage.jsonl")
-    assert all("role" in e for e in lineage)
-    assert [e["role"] for e in lineage if e["kind"] == "seed"] == ["seed"]
-    candidates = [e for e in lineage if e["kind"] == "candidate"]
-    assert candidates and all(e["role"] in asked for e in candidates)
+    assert all("role" in line for line in read_jsonl(run / "lineage.jsonl"))  # every line on disk names one
+    assert [e.role for e in lineage if e.kind == "seed"] == ["seed"]
+    candidates = [e for e in lineage if e.kind == "candidate"]
+    assert candidates and all(e.role in asked for e in candidates)
     proposals = {p["code_sha256"]: p for p in read_jsonl(run / "proposals.jsonl")}
-    assert all(proposals[e["code_sha256"]]["role"] == e["role"] for e in candidates)
+    assert all(proposals[e.code_sha256]["role"] == e.role for e in candidates)
     report = json.loads((run / "report.json").read_text())
     assert report["steering"]["router"] == "thompson"
     assert sum(r["tries"] for r in report["steering"]["roles"]) == len(candidates)
@@ -67,14 +67,14 @@ def test_near_duplicate_is_rejected_unevaluated_and_a_second_run_starts_from_the
     assert first.returncode == 0, first.stderr[-3000:]
     run1 = only_run(tmp_path / "one")
     lineage1 = read_lineage(run1 / "lineage.jsonl")
-    rejected = [e for e in lineage1 if e["verdict"] == "duplicate_rejected"]
-    assert len(rejected) == 1 and rejected[0]["kind"] == "no_program" and rejected[0]["role"] in ROLE_KINDS
-    sha = rejected[0]["code_sha256"]
-    seed = next(e for e in lineage1 if e["kind"] == "seed")
-    assert "repeats evaluated program " + seed["code_sha256"][:12] in rejected[0]["reason"]
+    rejected = [e for e in lineage1 if e.verdict == "duplicate_rejected"]
+    assert len(rejected) == 1 and rejected[0].kind == "no_program" and rejected[0].role in ROLE_KINDS
+    sha = rejected[0].code_sha256
+    seed = next(e for e in lineage1 if e.kind == "seed")
+    assert "repeats evaluated program " + seed.code_sha256[:12] in rejected[0].reason
     assert not (run1 / "outcomes" / f"{sha}.json").exists()         # never evaluated
-    candidates = [e for e in lineage1 if e["kind"] == "candidate"]
-    assert len(candidates) == 2 and sha not in {e["code_sha256"] for e in candidates}
+    candidates = [e for e in lineage1 if e.kind == "candidate"]
+    assert len(candidates) == 2 and sha not in {e.code_sha256 for e in candidates}
     report1 = json.loads((run1 / "report.json").read_text())
     assert report1["steering"]["novelty"] == {"duplicates_caught": 1, "iterations_rejected": 1}
     assert "1 proposal(s) repeated an evaluated program" in (run1 / "report.md").read_text()
@@ -84,11 +84,11 @@ def test_near_duplicate_is_rejected_unevaluated_and_a_second_run_starts_from_the
     assert "duplicate rejected [" in (run1 / "evolution" / "logs" / "openevolve.log").read_text()
     assert "duplicate rejected [" in (run1 / "efe.log").read_text()
 
-    best1 = max((e for e in lineage1 if e["metrics"].get("valid") == 1.0), key=lambda e: e["metrics"]["combined_score"])
-    assert best1["kind"] == "candidate", "the first run found nothing better than the identity"
+    best1 = max((e for e in lineage1 if e.metrics.get("valid") == 1.0), key=lambda e: e.metrics["combined_score"])
+    assert best1.kind == "candidate", "the first run found nothing better than the identity"
     stored = read_jsonl(store)
     assert len(stored) == 1 and stored[0]["programs"][0]["which"] == "search best"
-    assert stored[0]["programs"][0]["sha"] == best1["code_sha256"] and stored[0]["rules"]
+    assert stored[0]["programs"][0]["sha"] == best1.code_sha256 and stored[0]["rules"]
 
     # second run (offline proposer) with memory.use=true: the first run's winner is its first iteration
     second = efe_tab(tmp_path / "two", ratio_csv, "llm=offline", "evolution.iterations=2", "memory.use=true",
@@ -96,10 +96,10 @@ def test_near_duplicate_is_rejected_unevaluated_and_a_second_run_starts_from_the
     assert second.returncode == 0, second.stderr[-3000:]
     run2 = only_run(tmp_path / "two")
     lineage2 = read_lineage(run2 / "lineage.jsonl")
-    first_iteration = [e for e in lineage2 if e["kind"] == "candidate" and e["iteration"] == 1]
-    assert [e["role"] for e in first_iteration] == ["memory"]
-    assert first_iteration[0]["code_sha256"] == code_hash((run1 / "programs" / f"{best1['code_sha256']}.py").read_text())
-    assert first_iteration[0]["metrics"]["combined_score"] >= best1["metrics"]["combined_score"]
+    first_iteration = [e for e in lineage2 if e.kind == "candidate" and e.iteration == 1]
+    assert [e.role for e in first_iteration] == ["memory"]
+    assert first_iteration[0].code_sha256 == code_hash((run1 / "programs" / f"{best1.code_sha256}.py").read_text())
+    assert first_iteration[0].metrics["combined_score"] >= best1.metrics["combined_score"]
     prompts = [p["messages"][-1]["content"] for p in read_jsonl(run2 / "proposals.jsonl") if p.get("messages")]
     assert prompts and all("[earlier run]" in p for p in prompts)
     md = (run2 / "report.md").read_text()

@@ -46,8 +46,8 @@ def test_column_names_with_json_and_csv_specials_run_to_a_frozen_program(tmp_pat
     no_traceback(proc)
     run = only_run(tmp_path)
     lineage = read_lineage(run / "lineage.jsonl")
-    seed = next(e for e in lineage if e["kind"] == "seed")
-    assert seed["verdict"] == "valid", seed["reason"]
+    seed = next(e for e in lineage if e.kind == "seed")
+    assert seed.verdict == "valid", seed.reason
     report = json.loads((run / "report.json").read_text())
     assert {r["model"] for r in report["heldout"]} == {"lightgbm", "tree"}
     assert f"sandbox isolation: {report['sandbox_mode']}" in proc.stderr
@@ -145,7 +145,7 @@ def test_kill_9_between_checkpoints_then_resume_leaves_one_entry_per_iteration(t
             runs = list((tmp_path / "runs" / "tab").glob("*/*"))
             if runs and (runs[0] / "evolution" / "checkpoints" / "checkpoint_3").exists():
                 run = runs[0]
-                done = [e["iteration"] for e in read_lineage(run / "lineage.jsonl") if e["kind"] == "candidate"]
+                done = [e.iteration for e in read_lineage(run / "lineage.jsonl") if e.kind == "candidate"]
                 if done and max(done) % 3 != 0 and max(done) > 4:
                     break
             time.sleep(0.2)
@@ -159,10 +159,10 @@ def test_kill_9_between_checkpoints_then_resume_leaves_one_entry_per_iteration(t
     assert second.returncode == 0, second.stderr[-3000:]
     assert "torn" in (run / "efe.log").read_text()
     lineage = read_lineage(run / "lineage.jsonl")
-    per_iteration = Counter(e["iteration"] for e in lineage if e["kind"] in ("candidate", "no_program"))
+    per_iteration = Counter(e.iteration for e in lineage if e.kind in ("candidate", "no_program"))
     assert per_iteration and max(per_iteration.values()) == 1, per_iteration
     assert sorted(per_iteration) == list(range(1, max(per_iteration) + 1))
-    assert len([e for e in lineage if e["kind"] == "seed"]) == 1
+    assert len([e for e in lineage if e.kind == "seed"]) == 1
 
 
 def test_resume_applies_a_group_override_and_refuses_a_fixed_one(tmp_path, small_csv):

@@ -60,17 +60,17 @@ def test_replayed_run_records_every_candidate_and_freezes_a_reloadable_winner(tm
     assert "iter " in proc.stderr and "ETA" in proc.stderr
     run = only_run(tmp_path)
     lineage = read_lineage(run / "lineage.jsonl")
-    candidates = [e for e in lineage if e["kind"] == "candidate"]
-    assert len(candidates) == 5 and [e for e in lineage if e["kind"] == "seed"]
-    verdicts = sorted(e["verdict"] for e in candidates)
+    candidates = [e for e in lineage if e.kind == "candidate"]
+    assert len(candidates) == 5 and [e for e in lineage if e.kind == "seed"]
+    verdicts = sorted(e.verdict for e in candidates)
     assert "invalid:syntax" in verdicts and "invalid:forbidden" in verdicts
     assert "invalid:gate:batch_dependence" in verdicts
     assert verdicts.count("valid") == 2
     for e in candidates:
-        assert e["parent"] and e["island"] is not None and e["iteration"] >= 1
-        assert {"combined_score", "generated_feature_count", "valid"} <= set(e["metrics"])
-    good = [e for e in candidates if e["verdict"] == "valid"]
-    assert all(e["metrics"]["delta_auc"] > 0 for e in good)
+        assert e.parent and e.island is not None and e.iteration >= 1
+        assert {"combined_score", "generated_feature_count", "valid"} <= set(e.metrics)
+    good = [e for e in candidates if e.verdict == "valid"]
+    assert all(e.metrics["delta_auc"] > 0 for e in good)
     assert not Path("/tmp/efe-owned").exists()
 
     report = json.loads((run / "report.json").read_text())
@@ -163,8 +163,8 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, ratio_csv):
     assert "resuming" in second.stderr
     after = read_lineage(run / "lineage.jsonl")
     assert len(after) > len(before)
-    assert max(e["iteration"] for e in after) > max(e["iteration"] for e in before)
-    assert len([e for e in after if e["kind"] == "seed"]) == 1
+    assert max(e.iteration for e in after) > max(e.iteration for e in before)
+    assert len([e for e in after if e.kind == "seed"]) == 1
     assert json.loads((run / "report.json").read_text())["search"]["iterations"] == 8
     assert len(list((tmp_path / "runs" / "tab").glob("*/*"))) == 1
 

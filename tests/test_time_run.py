@@ -41,7 +41,7 @@ def test_offline_run_with_a_classical_forecaster_and_transfer(tmp_path):
     assert set(row["identity"]) == {"mase", "wql", "mae"}
     assert "MASE identity" in (run / "report.md").read_text()
     lineage = read_lineage(run / "lineage.jsonl")
-    assert sum(e["kind"] == "candidate" for e in lineage) == 6
+    assert sum(e.kind == "candidate" for e in lineage) == 6
     assert load_frozen(run / "frozen").manifest["setting"] == "time"
 
     transfer = efe("efe.transfer", f"run={run}", "forecasters=[seasonal_naive,theta]")

@@ -15,6 +15,7 @@ from efe.bench.time_fixed import STANDARDIZE
 from efe.datasets.ts_store import write_series
 from efe.core.resources import seed_program
 from efe.proposer.time_moves import MANIFEST
+from efe.rundir.records import LineageEntry
 from efe.time.selection import select_time
 from tests.test_time_run import efe, only_run
 
@@ -39,7 +40,7 @@ def run_on(tmp_path: Path, series: dict[str, np.ndarray], description: str, iter
 
 
 def seed_and_candidate(tmp_path: Path, series: dict[str, np.ndarray], candidate: str, confirm: bool
-                       ) -> tuple[list[dict], dict]:
+                       ) -> tuple[list[LineageEntry], dict]:
     """A lineage of the identity and one candidate, and the time spec final selection reads (4 selection
     and 2 claim windows, 6 steps apart, theta, the per-series rule at 0.05)."""
     write_series(tmp_path / "train.parquet", series)
@@ -48,8 +49,8 @@ def seed_and_candidate(tmp_path: Path, series: dict[str, np.ndarray], candidate:
     for kind, source, fitness in (("seed", seed_program("time").read_text(), 0.5), ("candidate", candidate, 1.2)):
         sha = hashlib.sha256(source.encode()).hexdigest()
         (tmp_path / "programs" / f"{sha}.py").write_text(source)
-        lineage.append({"id": kind, "kind": kind, "code_sha256": sha,
-                        "metrics": {"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}})
+        lineage.append(LineageEntry(kind, id=kind, code_sha256=sha,
+                                    metrics={"valid": 1.0, "combined_score": fitness, "gain": 0.0, "mase_ratio": 1.0}))
     spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
             "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {}, "freq": "M", "run_dir": None,
             "dataset": {"name": "test", "description": "", "warnings": [], "n_series": len(series)},
@@ -106,10 +107,10 @@ def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
     assert row["gain_lcb"] > 0 and row["worst_series"] == "grow" and not row["series_ok"], row
-    assert guarded.decision == "no gain found" and guarded.chosen["kind"] == "seed"
+    assert guarded.decision == "no gain found" and guarded.chosen.kind == "seed"
     assert guarded.rejected_for_series == 1 and guarded.claimed["gain"] == 0.0
     mean_only = select_time(lineage, tmp_path, {**spec, "selection": {**spec["selection"], "max_series_loss": None}})
-    assert mean_only.decision == "gain" and mean_only.chosen["kind"] == "candidate"
+    assert mean_only.decision == "gain" and mean_only.chosen.kind == "candidate"
     claimed = mean_only.claimed  # measured on the claim windows, after the choice
     assert "claim windows" in claimed["source"] and claimed["n_windows"] == 2 * len(series)
 
@@ -145,9 +146,9 @@ def test_a_gain_the_claim_windows_do_not_confirm_is_not_frozen(tmp_path):
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
     assert row["gain_lcb"] > 0 and row["series_ok"], row
-    assert guarded.decision == "not confirmed" and guarded.chosen["kind"] == "seed", (guarded.decision, guarded.claimed)
+    assert guarded.decision == "not confirmed" and guarded.chosen.kind == "seed", (guarded.decision, guarded.claimed)
     assert guarded.unconfirmed["gain"] < 0 and guarded.unconfirmed["n_windows"] == 2 * len(series)
     assert guarded.claimed["gain"] == 0.0
     unguarded = select_time(lineage, tmp_path, {**spec, "selection": {**spec["selection"], "confirm": False}})
-    assert unguarded.decision == "gain" and unguarded.chosen["kind"] == "candidate"
+    assert unguarded.decision == "gain" and unguarded.chosen.kind == "candidate"
     assert unguarded.claimed["gain"] == guarded.unconfirmed["gain"]

@@ -52,7 +52,7 @@ def offline_run(tmp_path_factory) -> Path:
 def test_traces_in_every_format_from_an_offline_run_without_heldout_data(offline_run, tmp_path):
     run = offline_run
     lineage = read_lineage(run / "lineage.jsonl")
-    candidates = {e["id"]: e for e in lineage if e["kind"] == "candidate"}
+    candidates = {e.id: e for e in lineage if e.kind == "candidate"}
     proc = traces(f"run={run}", "format=sft", f"out={tmp_path / 'sft'}.jsonl")   # the command line, once
     assert proc.returncode == 0 and "sft records" in proc.stdout, proc.stderr
     for fmt in ("preference", "reward"):
@@ -60,13 +60,13 @@ def test_traces_in_every_format_from_an_offline_run_without_heldout_data(offline
     out = {fmt: read_jsonl(tmp_path / f"{fmt}.jsonl") for fmt in ("sft", "preference", "reward")}
 
     # every evaluated program, its prompt recovered (the same program from the same prompt counts once)
-    shas = {e["code_sha256"] for e in candidates.values()}
-    assert shas and {candidates[r["metadata"]["id"]]["code_sha256"] for r in out["reward"]} == shas
+    shas = {e.code_sha256 for e in candidates.values()}
+    assert shas and {candidates[r["metadata"]["id"]].code_sha256 for r in out["reward"]} == shas
     for r in out["reward"]:
         assert r["prompt"][0]["role"] == "system" and r["prompt"][1]["role"] == "user"
         assert "```python" in r["completion"] and isinstance(r["reward"], float)
-        assert r["reward"] == candidates[r["metadata"]["id"]]["metrics"]["combined_score"]
-        assert r["verdict"] == candidates[r["metadata"]["id"]]["verdict"]
+        assert r["reward"] == candidates[r["metadata"]["id"]].metrics["combined_score"]
+        assert r["verdict"] == candidates[r["metadata"]["id"]].verdict
     for r in out["sft"]:
         assert [m["role"] for m in r["messages"]] == ["system", "user", "assistant"]
         meta = r["metadata"]
@@ -115,13 +115,13 @@ def test_rules_judge_rejects_before_evaluation(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run(tmp_path)
     lineage = read_lineage(run / "lineage.jsonl")
-    rejected = [e for e in lineage if e["verdict"] == "judge_rejected"]
-    assert len(rejected) == 2 and all(e["code_sha256"] and "by rules" in e["reason"] for e in rejected)
-    assert all(e["metrics"]["combined_score"] == 0.0 for e in rejected)
-    evaluated = [e for e in lineage if e["kind"] == "candidate"]
-    assert len(evaluated) == 2 and all(e["verdict"] == "valid" for e in evaluated)
-    assert not (run / "outcomes" / f"{rejected[0]['code_sha256']}.json").exists()
-    reasons = " ".join(e["reason"] for e in rejected)
+    rejected = [e for e in lineage if e.verdict == "judge_rejected"]
+    assert len(rejected) == 2 and all(e.code_sha256 and "by rules" in e.reason for e in rejected)
+    assert all(e.metrics["combined_score"] == 0.0 for e in rejected)
+    evaluated = [e for e in lineage if e.kind == "candidate"]
+    assert len(evaluated) == 2 and all(e.verdict == "valid" for e in evaluated)
+    assert not (run / "outcomes" / f"{rejected[0].code_sha256}.json").exists()
+    reasons = " ".join(e.reason for e in rejected)
     assert "judge rejected" not in proc.stderr   # a verdict, not an error on the console
     assert "target column 'label'" in reasons and "income" in reasons
     report = json.loads((run / "report.json").read_text())
@@ -166,9 +166,9 @@ def test_plan_first_with_an_llm_judge_that_also_errors(tmp_path):
     assert all(v["passed"] for v in verdicts if v["error"])
     assert all(v["prompt_tokens"] == 1000 for v in verdicts)   # an unreadable answer was still paid for
     lineage = read_lineage(run / "lineage.jsonl")
-    evaluated = [e for e in lineage if e["kind"] == "candidate"]
-    assert evaluated and all(e["plan"] == PLAN for e in evaluated)
-    assert any(e["verdict"] == "judge_rejected" for e in lineage)
+    evaluated = [e for e in lineage if e.kind == "candidate"]
+    assert evaluated and all(e.plan == PLAN for e in evaluated)
+    assert any(e.verdict == "judge_rejected" for e in lineage)
     summary = json.loads((run / "report.json").read_text())["search"]["judge"]
     assert summary["judge"] == "llm" and summary["errors"] >= 1 and summary["rejected"] >= 1
     assert summary["cost_usd"] > 0

@@ -31,6 +31,7 @@ from efe.core.config import compose
 from efe.core.resources import seed_program
 from efe.tab.context import build_context
 from efe.proposer.tab_moves import NoMoveAvailable, propose
+from efe.rundir.records import CANDIDATE, read_lineage
 from efe.tab.prepare import prepare_tab_run
 from evaluators.tabular.costs import PARTS
 from evaluators.tabular.evaluator import TabEvaluator
@@ -312,10 +313,7 @@ def run_cost(table: str, workdir: Path, iterations: int, rows: int = 2000, cols:
             log(f"  [{now:6.0f}s] {text}")
         proc.wait()
     wall = time.monotonic() - started
-    candidates = 0
-    lineage = run_dir / "lineage.jsonl"
-    if lineage.exists():
-        candidates = sum('"kind": "candidate"' in row for row in lineage.read_text().splitlines())
+    candidates = sum(1 for e in read_lineage(run_dir / "lineage.jsonl") if e.kind == CANDIDATE)  # missing: 0
     search_s = marks.get("search_end", wall) - marks.get("search_start", 0.0)
     return RunCost(wall, search_s, wall - marks.get("search_end", wall), candidates, memory.peak_bytes, lines,
                    proc.returncode, str(run_dir), load_before, _load())

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from efe.rundir.records import read_lineage
+from efe.rundir.records import CANDIDATE, read_lineage
 from efe.core.scorer_names import model_label, scorer_phrase
 from efe.core.specs import load_spec
 
@@ -82,23 +82,23 @@ def describe_column(source: str, name: str) -> str:
 def lineage_summary(run_dir: Path, winner_id: Any) -> list[str]:
     """How the program was found: the search's size and the chain of parents from the seed to the winner."""
     entries = read_lineage(run_dir / "lineage.jsonl")
-    candidates = [e for e in entries if e.get("kind") == "candidate"]
+    candidates = [e for e in entries if e.kind == CANDIDATE]
     if not candidates:
         return ["- no lineage recorded"]
-    valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
-    iterations = max((int(e.get("iteration") or 0) for e in candidates), default=0)
-    islands = len({e.get("island") for e in candidates if e.get("island") is not None})
+    valid = sum(1 for e in candidates if e.valid)
+    iterations = max((e.iteration or 0 for e in candidates), default=0)
+    islands = len({e.island for e in candidates if e.island is not None})
     lines = [f"- {len(candidates)} candidates over {iterations} iterations on {islands or 1} island(s); "
              f"{valid} passed the validity and leakage gates, {len(candidates) - valid} were rejected."]
-    by_id = {e.get("id"): e for e in entries if e.get("id")}
+    by_id = {e.id: e for e in entries if e.id}
     chain, seen, current = [], set(), by_id.get(winner_id)
-    while current is not None and current.get("id") not in seen:
-        seen.add(current.get("id"))
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
         chain.append(current)
-        current = by_id.get(current.get("parent"))
+        current = by_id.get(current.parent)
     if chain:
-        steps = " <- ".join(f"`{str(e.get('id'))[:8]}` (iteration {e.get('iteration')}, fitness "
-                            f"{e.get('metrics', {}).get('combined_score', float('nan')):.4f})" for e in chain)
+        steps = " <- ".join(f"`{str(e.id)[:8]}` (iteration {e.iteration}, fitness "
+                            f"{e.fitness if e.fitness is not None else float('nan'):.4f})" for e in chain)
         lines.append(f"- Ancestry of the frozen program, newest first: {steps}.")
     else:
         lines.append("- The frozen program is the seed (identity): no candidate beat it.")

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from efe.core.errors import EfeError
 from efe.core.config import ConfigError, compose, plain_dict
 from efe.rundir.proposals import PROPOSALS_FILE, read_proposals
-from efe.rundir.records import read_lineage
+from efe.rundir.records import CANDIDATE, read_lineage
 
 USAGE = ("usage: python -m efe.traces run=<run dir> [run=<run dir> ...] format=sft|preference|reward "
          "out=<file.jsonl> [preference.min_margin=0.0 ...]")
@@ -96,7 +96,7 @@ def load_examples(run_dir: Path) -> tuple[list[Example], int]:
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     winner_id = (report.get("winner") or {}).get("id")
     confirmed = _heldout_confirmed(report)
-    by_id = {e["id"]: e for e in lineage if e.get("id")}
+    by_id = {e.id: e for e in lineage if e.id}
     by_sha: dict[str, list[dict]] = {}
     for p in read_proposals(run_dir):
         # a program recalled from an earlier run (memory.use) has no conversation to learn from
@@ -104,25 +104,22 @@ def load_examples(run_dir: Path) -> tuple[list[Example], int]:
             by_sha.setdefault(p["code_sha256"], []).append(p)
     examples, missing = [], 0
     for e in lineage:
-        if e.get("kind") != "candidate":
+        if e.kind != CANDIDATE:
             continue
-        parent = by_id.get(e.get("parent")) or {}
-        parent_sha = parent.get("code_sha256")
-        found = by_sha.get(e.get("code_sha256"), [])
+        parent = by_id.get(e.parent)
+        parent_sha = parent.code_sha256 if parent is not None else None
+        found = by_sha.get(e.code_sha256 or "", [])
         proposal = next((p for p in found if p.get("parent_sha256") == parent_sha), found[0] if found else None)
         if proposal is None:
             missing += 1
             continue
-        metrics = e.get("metrics", {})
-        parent_fitness = parent.get("metrics", {}).get("combined_score")
         examples.append(Example(
-            run=str(run_dir), id=str(e["id"]), parent_sha=proposal.get("parent_sha256") or parent_sha,
-            iteration=int(e.get("iteration", 0)), system=proposal["system"], conversation=proposal["messages"],
-            response=proposal["response"], plan=proposal.get("plan"),
-            fitness=float(metrics.get("combined_score", 0.0)),
-            parent_fitness=float(parent_fitness) if parent_fitness is not None else None,
-            valid=metrics.get("valid") == 1.0, verdict=str(e.get("verdict", "")),
-            winner=e["id"] == winner_id, heldout_confirmed=e["id"] == winner_id and confirmed))
+            run=str(run_dir), id=str(e.id), parent_sha=proposal.get("parent_sha256") or parent_sha,
+            iteration=e.iteration or 0, system=proposal["system"], conversation=proposal["messages"],
+            response=proposal["response"], plan=proposal.get("plan"), fitness=e.score,
+            parent_fitness=parent.fitness if parent is not None else None,
+            valid=e.valid, verdict=e.verdict or "",
+            winner=e.id == winner_id, heldout_confirmed=e.id == winner_id and confirmed))
     return examples, missing
 
 

@@ -46,11 +46,11 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
 def fitness_curve(run_dir: Path) -> list[tuple[str, float, int, int]]:
     """(metric, value, step, time in ms) for every scored candidate and the running best, by iteration."""
     points, best = [], float("-inf")
-    entries = sorted((e for e in read_lineage(run_dir / "lineage.jsonl") if "combined_score" in e.get("metrics", {})),
-                     key=lambda e: (int(e.get("iteration") or 0), float(e.get("time") or 0)))
+    entries = sorted((e for e in read_lineage(run_dir / "lineage.jsonl") if e.fitness is not None),
+                     key=lambda e: (e.iteration or 0, e.time or 0.0))
     for e in entries:
-        value, step = float(e["metrics"]["combined_score"]), int(e.get("iteration") or 0)
-        ms = int(1000 * float(e.get("time") or 0))
+        value, step = e.score, e.iteration or 0
+        ms = int(1000 * float(e.time or 0))
         best = max(best, value)
         points += [("fitness", value, step, ms), ("best_fitness", best, step, ms)]
     return points

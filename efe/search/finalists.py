@@ -7,20 +7,20 @@ settings re-score these finalists on data the search never scored before freezin
 
 from __future__ import annotations
 
+from efe.rundir.records import SEED, LineageEntry
 
-def finalists(lineage: list[dict], top_k: int) -> list[dict]:
+
+def finalists(lineage: list[LineageEntry], top_k: int) -> list[LineageEntry]:
     """The seed plus the ``top_k`` best distinct valid candidates."""
-    seen: set[str] = set()
-    ranked = sorted((e for e in lineage if e.get("kind") in ("seed", "candidate")
-                     and e.get("metrics", {}).get("valid") == 1.0),
-                    key=lambda e: -e["metrics"].get("combined_score", 0.0))
-    chosen = [e for e in lineage if e.get("kind") == "seed"][:1]
-    seen.update(e["code_sha256"] for e in chosen)
+    seen: set[str | None] = set()
+    ranked = sorted((e for e in lineage if e.is_valid_candidate), key=lambda e: -e.score)
+    chosen = [e for e in lineage if e.kind == SEED][:1]
+    seen.update(e.code_sha256 for e in chosen)
     for entry in ranked:
         if len(chosen) >= top_k + 1:
             break
-        if entry["code_sha256"] not in seen:
-            seen.add(entry["code_sha256"])
+        if entry.code_sha256 not in seen:
+            seen.add(entry.code_sha256)
             chosen.append(entry)
     return chosen
 

@@ -11,6 +11,7 @@ by a hash of its source) from whichever worker ran it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -22,21 +23,23 @@ from efe.rundir.jsonl import append_jsonl
 from efe.rundir.outcomes import read_outcome
 from efe.core.programs import code_hash
 from efe.rundir.proposals import ProposalIndex, duplicate_sha, rejected_sha
+from efe.rundir.records import CANDIDATE, MIGRANT, NO_PROGRAM, SEED, LineageEntry
+
+NO_PROGRAM_METRICS = {"combined_score": 0.0, "valid": 0.0}  # an iteration without a program scores as an invalid one
 
 if TYPE_CHECKING:  # the recorder only reads the candidate's fields; reading a lineage needs no openevolve
     from efe.search.openevolve_adapter import ProgramState
 
 
-def _lost_iterations(seen: set[int], through_iteration: int | None) -> list[dict]:
+def _lost_iterations(seen: set[int], through_iteration: int | None) -> list[LineageEntry]:
     """Entries for iterations up to the checkpoint that left none: they were still in flight when the
     process died (parallel iterations finish out of order, and openevolve's checkpoint counts finished
     ones), so the resumed search will not run them again; the log says so instead of keeping a hole."""
     if not through_iteration:
         return []
-    return [{"kind": "no_program", "id": None, "parent": None, "island": None, "iteration": i,
-             "metrics": {"combined_score": 0.0, "valid": 0.0}, "verdict": "lost",
-             "reason": "in flight when the run was killed; the checkpoint it resumed from does not hold it",
-             "role": None, "time": time.time()}
+    return [LineageEntry(NO_PROGRAM, iteration=i, metrics=dict(NO_PROGRAM_METRICS), verdict="lost",
+                         reason="in flight when the run was killed; the checkpoint it resumed from does not hold it",
+                         time=time.time())
             for i in range(1, int(through_iteration) + 1) if i not in seen]
 
 
@@ -47,7 +50,7 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
     search starts over) were written by a process that died before checkpointing them; the
     resumed search runs those iterations again, so they move to ``lineage.orphaned.jsonl``. A
     torn last line (the process killed mid-write) is dropped; iterations up to the checkpoint that
-    left no entry get a ``lost`` one. Returns (entries orphaned, torn?).
+    left no entry get a ``lost`` one. Kept lines stay as they were written. Returns (entries orphaned, torn?).
     """
     p = Path(path)
     if not p.exists():
@@ -60,20 +63,23 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
     kept, orphaned, seen = [], [], set()
     for line in lines:
         try:
-            entry = json.loads(line)
+            data = json.loads(line)
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
             torn = True
             continue
-        iteration = entry.get("iteration")
-        late = through_iteration is None or (isinstance(iteration, int) and iteration > through_iteration)
+        entry = LineageEntry.from_dict(data)
+        iteration = entry.iteration
+        late = through_iteration is None or (iteration is not None and iteration > through_iteration)
         (orphaned if late else kept).append(line)
-        if not late and entry.get("kind") in ("candidate", "no_program") and isinstance(iteration, int):
+        if not late and entry.kind in (CANDIDATE, NO_PROGRAM) and iteration is not None:
             seen.add(iteration)
     if orphaned:
         with open(p.with_name("lineage.orphaned.jsonl"), "a") as fh:
             fh.write("".join(f"{line}\n" for line in orphaned))
     lost = _lost_iterations(seen, through_iteration)
-    kept += [json.dumps(entry) for entry in lost]
+    kept += [json.dumps(entry.to_dict()) for entry in lost]
     if orphaned or torn or lost:
         atomic_write_text(p, "".join(f"{line}\n" for line in kept))
     return len(orphaned), torn
@@ -81,7 +87,7 @@ def rewind_lineage(path: str | Path, through_iteration: int | None) -> tuple[int
 
 class LineageRecorder:
     def __init__(self, path: str | Path, outcomes_dir: str | Path,
-                 on_entry: Callable[[dict], None] | None = None) -> None:
+                 on_entry: Callable[[LineageEntry], None] | None = None) -> None:
         self.path = Path(path)
         self.outcomes = Path(outcomes_dir)
         self.on_entry = on_entry
@@ -99,28 +105,19 @@ class LineageRecorder:
         migrant = bool(candidate.metadata.get("migrant"))
         outcome = self._outcome(candidate.code)
         metrics = {k: v for k, v in candidate.metrics.items() if isinstance(v, (int, float))}
-        entry = {
-            "kind": "migrant" if migrant else ("seed" if candidate.parent_id is None else "candidate"),
-            "id": candidate.id,
-            "parent": candidate.parent_id,
-            "island": int(island),
-            "iteration": int(self.current_iteration or 0),
-            "generation": candidate.generation,
-            "metrics": metrics,
-            "verdict": outcome.get("verdict", "valid" if metrics.get("valid") else "invalid"),
-            "reason": outcome.get("reason", ""),
-            "stage": outcome.get("stage"),
-            "new_columns": outcome.get("new_columns", []),
-            "dropped_columns": outcome.get("dropped_columns", []),
-            "runtime_s": outcome.get("runtime_s"),
-            "code_sha256": code_hash(candidate.code),
-            "changes": candidate.metadata.get("changes"),
-        }
-        plan = self.proposals.plan(entry["code_sha256"])
-        if plan:
-            entry["plan"] = plan
-        entry["role"] = "seed" if entry["kind"] == "seed" else self.proposals.role(entry["code_sha256"])
-        self._keep_code(candidate.code, entry["code_sha256"])
+        kind = MIGRANT if migrant else (SEED if candidate.parent_id is None else CANDIDATE)
+        sha = code_hash(candidate.code)
+        entry = LineageEntry(
+            kind, id=candidate.id, parent=candidate.parent_id, island=int(island),
+            iteration=int(self.current_iteration or 0), generation=candidate.generation, metrics=metrics,
+            verdict=outcome.get("verdict", "valid" if metrics.get("valid") else "invalid"),
+            reason=outcome.get("reason", ""), stage=outcome.get("stage"),
+            new_columns=tuple(outcome.get("new_columns", [])),
+            dropped_columns=tuple(outcome.get("dropped_columns", [])),
+            runtime_s=outcome.get("runtime_s"), code_sha256=sha, changes=candidate.metadata.get("changes"),
+            plan=self.proposals.plan(sha) or None,
+            role="seed" if kind == SEED else self.proposals.role(sha))
+        self._keep_code(candidate.code, sha)
         self.write(entry)
         return True
 
@@ -134,25 +131,24 @@ class LineageRecorder:
     def no_program(self, iteration: int, reason: str) -> None:
         """An iteration that produced no program (openevolve's ``Iteration N error`` warning)."""
         reason = reason[:500]
-        entry = {"kind": "no_program", "id": None, "parent": None, "island": None,
-                 "iteration": int(iteration), "metrics": {"combined_score": 0.0, "valid": 0.0},
-                 "verdict": "no_program", "reason": reason}
+        verdict, sha = "no_program", None
         rejected = rejected_sha(reason)
         if rejected:  # a proposal the judge turned down before evaluation
-            entry.update(verdict="judge_rejected", code_sha256=rejected)
+            verdict, sha = "judge_rejected", rejected
         duplicate = duplicate_sha(reason)
         if duplicate:  # a near-duplicate of an evaluated program, turned down before evaluation
-            entry.update(verdict="duplicate_rejected", code_sha256=duplicate)
-        entry["role"] = (self.proposals.role(entry["code_sha256"], duplicate=bool(duplicate))
-                         if entry.get("code_sha256") else None)
-        self.write(entry)
+            verdict, sha = "duplicate_rejected", duplicate
+        self.write(LineageEntry(NO_PROGRAM, iteration=int(iteration), metrics=dict(NO_PROGRAM_METRICS),
+                                verdict=verdict, reason=reason, code_sha256=sha,
+                                role=self.proposals.role(sha, duplicate=bool(duplicate)) if sha else None))
 
     # --------------------------------------------------------------- output
-    def write(self, entry: dict) -> None:
-        entry.setdefault("time", time.time())
+    def write(self, entry: LineageEntry) -> None:
+        if entry.time is None:
+            entry = dataclasses.replace(entry, time=time.time())
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            append_jsonl(self.path, entry)
+            append_jsonl(self.path, entry.to_dict())
         if self.on_entry is not None:
             self.on_entry(entry)
 

@@ -8,6 +8,7 @@ import time
 from typing import Callable, TextIO
 
 from efe.llm.ledger import LLM_FAILURE_PREFIX, Ledger
+from efe.rundir.records import CANDIDATE, MIGRANT, SEED, LineageEntry
 
 
 def _clock(seconds: float) -> str:
@@ -42,29 +43,29 @@ class Progress:
         self._thread: threading.Thread | None = None
         self._last_print = 0.0
 
-    def on_entry(self, entry: dict) -> None:
-        if entry.get("kind") in ("seed", "migrant"):
-            if entry.get("kind") == "seed":
+    def on_entry(self, entry: LineageEntry) -> None:
+        if entry.kind in (SEED, MIGRANT):
+            if entry.kind == SEED:
                 self._score(entry)
             return
-        if entry.get("iteration") is not None:
-            self.done_iterations.add(int(entry["iteration"]))
+        if entry.iteration is not None:
+            self.done_iterations.add(entry.iteration)
         # rejections are kept off the console (efe.search.openevolve_adapter): the line counts them
-        self.duplicates += int(entry.get("verdict") == "duplicate_rejected")
-        self.judged += int(entry.get("verdict") == "judge_rejected")
-        if entry.get("kind") == "candidate":
+        self.duplicates += int(entry.duplicate)
+        self.judged += int(entry.verdict == "judge_rejected")
+        if entry.kind == CANDIDATE:
             self.evaluated += 1
-            self.valid += int(entry.get("metrics", {}).get("valid", 0) == 1.0)
+            self.valid += int(entry.valid)
             self._score(entry)
-        if any(s in str(entry.get("reason", "")) for s in ("exhausted", "cap reached", LLM_FAILURE_PREFIX)):
-            self.request_stop(str(entry["reason"]).split(": ", 1)[-1])
+        reason = entry.reason or ""
+        if any(s in reason for s in ("exhausted", "cap reached", LLM_FAILURE_PREFIX)):
+            self.request_stop(reason.split(": ", 1)[-1])
         self.render()
 
-    def _score(self, entry: dict) -> None:
-        m = entry.get("metrics", {})
-        if m.get("valid") == 1.0 and (self.best_score is None or m.get("combined_score", 0) > self.best_score):
-            self.best_score = m.get("combined_score")
-            self.best_delta = m.get(self.score_key)
+    def _score(self, entry: LineageEntry) -> None:
+        if entry.valid and (self.best_score is None or entry.score > self.best_score):
+            self.best_score = entry.score
+            self.best_delta = entry.metrics.get(self.score_key)
 
     def line(self) -> str:
         done = len(self.done_iterations)

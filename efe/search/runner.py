@@ -18,7 +18,7 @@ from efe.llm.ledger import Ledger
 from efe.llm.novelty import clear_claims
 from efe.core.runspec import SPEC_ENV
 from efe.search import openevolve_adapter as oe
-from efe.rundir.records import read_lineage
+from efe.rundir.records import LineageEntry, best_valid, read_lineage
 from efe.search.lineage import LineageRecorder, rewind_lineage
 from efe.search.progress import Progress
 from efe.search.ray_runtime import executor_runtime
@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SearchResult:
-    best: dict | None          # lineage entry of the best valid program
+    best: LineageEntry | None  # lineage entry of the best valid program
     best_code: str | None
     stop_reason: str
     iterations_done: int
-    lineage: list[dict]
+    lineage: list[LineageEntry]
 
     @property
     def status(self) -> str:
@@ -101,14 +101,14 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     best = best_valid(lineage)
     best_code = None
     if best is not None:
-        best_code = (run_dir / "programs" / f"{best['code_sha256']}.py").read_text()
+        best_code = best.source(run_dir)
     return SearchResult(best, best_code, stop_reason, oe.last_iteration(controller), lineage)
 
 
 def _iterations_reached(controller: Any, lineage_path: Path) -> int:
     """The last iteration that ran: the database's, or a later one that ended without a program
     (an LLM error or a rewrite identical to its parent leaves a lineage entry, not a program)."""
-    seen = [int(e.get("iteration") or 0) for e in read_lineage(lineage_path)]
+    seen = [e.iteration or 0 for e in read_lineage(lineage_path)]
     return max([oe.last_iteration(controller), *seen])
 
 
@@ -119,17 +119,3 @@ def _rewind(lineage_path: Path, through_iteration: int | None) -> None:
     if orphaned:
         log.warning("resuming from iteration %s: %d lineage entries written after that checkpoint moved to "
                     "lineage.orphaned.jsonl", through_iteration, orphaned)
-
-
-def best_valid(lineage: list[dict]) -> dict | None:
-    """The highest-fitness valid program; ties go to the earliest (usually the simpler)."""
-    best = None
-    for entry in lineage:
-        if entry.get("kind") not in ("seed", "candidate"):
-            continue
-        metrics = entry.get("metrics", {})
-        if metrics.get("valid") != 1.0:
-            continue
-        if best is None or metrics.get("combined_score", 0.0) > best["metrics"].get("combined_score", 0.0):
-            best = entry
-    return best

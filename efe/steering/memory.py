@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 from efe.steering.rules import RuleBook
 from efe.rundir.jsonl import read_jsonl
+from efe.rundir.records import CANDIDATE, LineageEntry
 from efe.core.moves_manifest import read_manifest
 from efe.core.programs import code_hash
 from efe.core.specs import RunSpec
@@ -128,21 +129,19 @@ def memory_spec(memory: Mapping[str, Any], key: str, schema: Mapping[str, Any] |
 
 
 def remember(memory: Mapping[str, Any], key: str, run_dir: Path, setting: str, dataset: str,
-             lineage: list[dict], best: dict | None, frozen: dict | None,
+             lineage: list[LineageEntry], best: LineageEntry | None, frozen: LineageEntry | None,
              schema: Mapping[str, Any] | None = None) -> dict | None:
     """Add this run to the store (``memory.save``); returns the record, or None when nothing is saved."""
     if not memory.get("save", True):
         return None
     programs = []
     for label, entry in (("search best", best), ("frozen winner", frozen)):
-        if not entry or entry.get("kind") != "candidate" or not entry.get("code_sha256"):
+        if entry is None or entry.kind != CANDIDATE or not entry.code_sha256:
             continue  # the identity (seed) is never worth remembering
-        path = run_dir / "programs" / f"{entry['code_sha256']}.py"
-        if path.exists() and all(p["sha"] != entry["code_sha256"] for p in programs):
-            metrics = entry.get("metrics") or {}
-            programs.append({"which": label, "sha": entry["code_sha256"], "code": path.read_text(),
-                             "fitness": metrics.get("combined_score"), "role": entry.get("role"),
-                             "iteration": entry.get("iteration")})
+        path = entry.program_file(run_dir)
+        if path.exists() and all(p["sha"] != entry.code_sha256 for p in programs):
+            programs.append({"which": label, "sha": entry.code_sha256, "code": path.read_text(),
+                             "fitness": entry.fitness, "role": entry.role, "iteration": entry.iteration})
     rules = RuleBook(run_dir, int(memory.get("max_rules", 12))).distill(lineage)
     record = {"fingerprint": key, "schema": dict(schema) if schema else None, "setting": setting,
               "dataset": dataset, "time": time.time(), "run_dir": str(run_dir), "programs": programs,
@@ -198,8 +197,8 @@ def memory_markdown(m: Mapping[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
-def remember_run(memory: Mapping[str, Any], spec: RunSpec, run_dir: Path, lineage: list[dict],
-                 best: dict | None, frozen: dict | None) -> dict:
+def remember_run(memory: Mapping[str, Any], spec: RunSpec, run_dir: Path, lineage: list[LineageEntry],
+                 best: LineageEntry | None, frozen: LineageEntry | None) -> dict:
     """Store the finished run (``memory.save``) and return the report's memory summary."""
     recalled = spec.search.memory
     key = recalled["fingerprint"]

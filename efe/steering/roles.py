@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from efe.steering.rules import RuleBook, bounded, render_rules
 from efe.steering.router import choose_role, role_stats
-from efe.rundir.jsonl import read_jsonl
+from efe.rundir.records import read_lineage
 from efe.core.programs import prompt_parts
 from efe.rundir.claims import claim_index
 
@@ -74,7 +74,7 @@ class Steering:
         names = [n for n in self.names if n not in exclude]
         if not names and not self.rules_in_prompt:
             return prompt, None
-        lineage = read_jsonl(self.run_dir / "lineage.jsonl")
+        lineage = read_lineage(self.run_dir)
         role = None
         if names:
             # a ticket per proposal: workers asking at the same moment, with the same lineage, still draw apart

@@ -15,8 +15,9 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
+from efe.rundir.records import CANDIDATE, MIGRANT, SEED, LineageEntry, scores_by_id
+
 ROUTERS = ("uniform", "ucb", "thompson")
-SCORED_KINDS = ("seed", "candidate", "migrant")
 
 
 @dataclass
@@ -38,39 +39,34 @@ class RoleStats:
         return {**asdict(self), "valid_rate": self.valid_rate}
 
 
-def gain_over_parent(entry: dict, scores: dict[str, float]) -> float | None:
+def gain_over_parent(entry: LineageEntry, scores: dict[str, float]) -> float | None:
     """The child's combined_score minus its parent's (None when the parent is unknown)."""
-    parent = scores.get(entry.get("parent") or "")
-    if parent is None:
-        return None
-    return float((entry.get("metrics") or {}).get("combined_score", 0.0)) - parent
+    return entry.gain_over(scores.get(entry.parent or ""))
 
 
-def parent_scores(lineage: Iterable[dict]) -> dict[str, float]:
-    return {e["id"]: float((e.get("metrics") or {}).get("combined_score", 0.0))
-            for e in lineage if e.get("kind") in SCORED_KINDS and e.get("id")}
+def parent_scores(lineage: Iterable[LineageEntry]) -> dict[str, float]:
+    return scores_by_id(lineage)
 
 
-def role_stats(lineage: list[dict], roles: Iterable[str] = ()) -> dict[str, RoleStats]:
+def role_stats(lineage: list[LineageEntry], roles: Iterable[str] = ()) -> dict[str, RoleStats]:
     """Tries, validity, improvements, best gain and cost of every role, from the lineage."""
     stats = {r: RoleStats(r) for r in roles}
     scores = parent_scores(lineage)
     for entry in lineage:
-        role = entry.get("role")
-        if not role or role == "seed" or entry.get("kind") in ("seed", "migrant"):
+        role = entry.role
+        if not role or role == "seed" or entry.kind in (SEED, MIGRANT):
             continue
         s = stats.setdefault(role, RoleStats(role))
-        if entry.get("kind") == "candidate":
+        if entry.kind == CANDIDATE:
             s.tries += 1
             s.evaluated += 1
-            metrics = entry.get("metrics") or {}
-            s.valid += int(metrics.get("valid") == 1.0)
-            s.eval_s += float(entry.get("runtime_s") or 0.0)
+            s.valid += int(entry.valid)
+            s.eval_s += entry.runtime_s or 0.0
             gain = gain_over_parent(entry, scores)
-            if gain is not None and metrics.get("valid") == 1.0:
+            if gain is not None and entry.valid:
                 s.best_gain = gain if s.best_gain is None else max(s.best_gain, gain)
                 s.improvements += int(gain > 0)
-        elif entry.get("verdict") in ("duplicate_rejected", "judge_rejected"):
+        elif entry.rejected:
             s.tries += 1
             s.rejected += 1
     return stats

@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 
+from efe.rundir.records import CANDIDATE, LineageEntry
 from efe.steering.router import gain_over_parent, parent_scores
 from efe.core.moves_manifest import manifest_keys
 
@@ -39,21 +40,20 @@ class RuleBook:
             self._keys[sha] = manifest_keys(path.read_text()) if path.exists() else None
         return self._keys[sha]
 
-    def distill(self, lineage: list[dict]) -> list[dict]:
-        by_id = {e["id"]: e for e in lineage if e.get("id")}
+    def distill(self, lineage: list[LineageEntry]) -> list[dict]:
+        by_id = {e.id: e for e in lineage if e.id}
         scores = parent_scores(lineage)
         found: dict[tuple[str, str], dict] = {}
         for entry in lineage:
-            parent = by_id.get(entry.get("parent") or "")
-            if entry.get("kind") != "candidate" or parent is None:
+            parent = by_id.get(entry.parent or "")
+            if entry.kind != CANDIDATE or parent is None:
                 continue
-            child_keys, parent_keys = self._changes(entry.get("code_sha256")), self._changes(parent.get("code_sha256"))
+            child_keys, parent_keys = self._changes(entry.code_sha256), self._changes(parent.code_sha256)
             if child_keys is not None and parent_keys is not None:
                 added = sorted(child_keys - parent_keys)
             else:  # an LLM-written program: its new columns stand for the change
-                added = [f"column({c})" for c in sorted(set(entry.get("new_columns") or [])
-                                                        - set(parent.get("new_columns") or []))]
-            valid = (entry.get("metrics") or {}).get("valid") == 1.0
+                added = [f"column({c})" for c in sorted(set(entry.new_columns) - set(parent.new_columns))]
+            valid = entry.valid
             gain = gain_over_parent(entry, scores)
             verdict = "failed" if not valid else ("helped" if gain is not None and gain > 0 else "no effect")
             for change in added[:3]:
@@ -63,7 +63,7 @@ class RuleBook:
                 if gain is not None and valid:
                     rule["gain"] = gain if rule["gain"] is None else max(rule["gain"], gain)
                 if not valid:
-                    rule["reason"] = str(entry.get("reason") or entry.get("verdict") or "")[:120]
+                    rule["reason"] = str(entry.reason or entry.verdict or "")[:120]
         return bounded(list(found.values()), self.max_rules)
 
 

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from efe.steering.router import ROUTERS, role_stats
 from efe.rundir.proposals import read_proposals
+from efe.rundir.records import LineageEntry
 
 
 def roles_spec(proposer: Mapping[str, Any], setting: str, applicable: list[str]) -> dict:
@@ -29,13 +30,13 @@ def roles_spec(proposer: Mapping[str, Any], setting: str, applicable: list[str])
             "cost_weight": float(proposer["router_cost_weight"])}
 
 
-def steering_summary(lineage: list[dict], run_dir: Path, roles: Mapping[str, Any] | None) -> dict:
+def steering_summary(lineage: list[LineageEntry], run_dir: Path, roles: Mapping[str, Any] | None) -> dict:
     """Per-role table (tries, valid rate, improvements, best gain, cost) and the novelty counts."""
     names = list((roles or {}).get("names") or [])
     stats = role_stats(lineage, names)
     proposals = read_proposals(run_dir)
     retried = sum(1 for p in proposals if p.get("duplicate_of"))
-    rejected = sum(1 for e in lineage if e.get("verdict") == "duplicate_rejected")
+    rejected = sum(1 for e in lineage if e.duplicate)
     return {"router": (roles or {}).get("router"), "roles": [s.as_dict() for s in stats.values()],
             "novelty": {"duplicates_caught": retried, "iterations_rejected": rejected}}
 

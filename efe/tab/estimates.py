@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from efe.rundir.records import SEED, LineageEntry
+
 
 def _interval(mean: float, se: float, z: float) -> dict:
     se = float(se) if se is not None and np.isfinite(se) else float("nan")
     return {"delta_auc": float(mean), "se": se, "low": float(mean - z * se), "high": float(mean + z * se)}
 
 
-def estimates(winner: dict, fresh_row: dict | None, heldout_rows: list[dict], z: float,
+def estimates(winner: LineageEntry, fresh_row: dict | None, heldout_rows: list[dict], z: float,
               search_model: str | None = None) -> dict:
     """The frozen program's gain as the search saw it, on the selection pool ("fresh"), and held out."""
-    m = winner.get("metrics", {})
-    identity = winner.get("kind") == "seed"
+    m = winner.metrics
+    identity = winner.kind == SEED
     search = {**_interval(m.get("delta_auc", 0.0), m.get("delta_auc_se", 0.0), z), "n_folds": m.get("n_folds", 0)}
     fresh = None
     if fresh_row is not None:

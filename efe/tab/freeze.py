@@ -35,7 +35,7 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, _ = read_train(run_dir / "data" / "heldout.parquet", spec.target)
     held = refit(source, X_train, y_train, X_test, spec.sandbox, spec.seed, spec.gate)
-    fresh_row = next((f for f in choice.finalists if f["id"] == winner.get("id")), None)
+    fresh_row = next((f for f in choice.finalists if f["id"] == winner.id), None)
     claimed = estimates(winner, fresh_row, [], float(required(cfg, "report.interval_z")), spec.scorer["name"])
     freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
            output_columns=[str(c) for c in held.test_out.columns],
@@ -43,12 +43,12 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
                   "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
                   "positive_label": spec.dataset.positive_label,
                   "scorer": make_scorer(spec.scorer, spec.seed).describe(),
-                  "search_fitness": winner["metrics"].get("combined_score"),
-                  "search_delta_auc": winner["metrics"].get("delta_auc"),
+                  "search_fitness": winner.fitness,
+                  "search_delta_auc": winner.metrics.get("delta_auc"),
                   "selection": choice.selection.get("verdict"),
                   "estimates": {k: claimed[k] for k in ("interval_z", "frozen_is_identity", "claimed_delta_auc",
                                                         "search", "fresh")},
                   "heldout_report": "report.json (scored after freezing, on rows the search never saw)",
-                  "new_columns": winner.get("new_columns", []),
-                  "dropped_columns": winner.get("dropped_columns", [])})
+                  "new_columns": list(winner.new_columns),
+                  "dropped_columns": list(winner.dropped_columns)})
     return TabFrozen(held, fresh_row)

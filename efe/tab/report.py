@@ -22,6 +22,7 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
+from efe.rundir.records import CANDIDATE, NO_PROGRAM, LineageEntry
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.scorer_names import model_label, scorer_phrase
@@ -34,15 +35,15 @@ from efe.tab.parallel import worker_count
 from evaluators.tabular.scorers import make_scorer
 
 
-def search_cost(candidates: list[dict]) -> dict:
+def search_cost(candidates: list[LineageEntry]) -> dict:
     """Cascade figures: folds and seconds per stage-2 candidate, share that reached full scoring."""
-    scored = [e for e in candidates if e.get("metrics", {}).get("n_folds", 0) > 0]
+    scored = [e for e in candidates if e.metrics.get("n_folds", 0) > 0]
     if not scored:
         return {"scored_candidates": 0}
-    folds = [e["metrics"]["n_folds"] for e in scored]
-    seconds = [e["runtime_s"] for e in scored if isinstance(e.get("runtime_s"), (int, float))]
+    folds = [e.metrics["n_folds"] for e in scored]
+    seconds = [e.runtime_s for e in scored if e.runtime_s is not None]
     return {"scored_candidates": len(scored), "mean_folds": float(np.mean(folds)), "max_folds": float(max(folds)),
-            "full_scoring_fraction": float(np.mean([e["metrics"].get("full_scoring", 0.0) for e in scored])),
+            "full_scoring_fraction": float(np.mean([e.metrics.get("full_scoring", 0.0) for e in scored])),
             "mean_eval_s": float(np.mean(seconds)) if seconds else None}
 
 
@@ -239,8 +240,8 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
                         spec.scorer["name"])
 
     totals = Ledger(run_dir, llm.get("prices")).totals()
-    candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
-    valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
+    candidates = [e for e in result.lineage if e.kind == CANDIDATE]
+    valid = sum(1 for e in candidates if e.valid)
     data = {
         "dataset": {"name": spec.dataset.name, "target": spec.target,
                     "positive_label": spec.dataset.positive_label, "train_rows": len(X_train),
@@ -253,15 +254,15 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
                    "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
                    "valid": valid,
                    "invalid": len(candidates) - valid,
-                   "no_program": sum(1 for e in result.lineage if e.get("kind") == "no_program"),
+                   "no_program": sum(1 for e in result.lineage if e.kind == NO_PROGRAM),
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
                    "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
-        "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
-                   "fitness": winner["metrics"].get("combined_score", 0.0),
-                   "delta_auc": winner["metrics"].get("delta_auc", 0.0),
-                   "delta_auc_se": winner["metrics"].get("delta_auc_se", 0.0),
-                   "n_folds": winner["metrics"].get("n_folds", 0.0), "kind": winner.get("kind", "candidate"),
-                   "new_columns": winner.get("new_columns", []), "dropped_columns": winner.get("dropped_columns", []),
+        "winner": {"id": winner.id, "iteration": winner.iteration,
+                   "fitness": winner.score,
+                   "delta_auc": winner.metrics.get("delta_auc", 0.0),
+                   "delta_auc_se": winner.metrics.get("delta_auc_se", 0.0),
+                   "n_folds": winner.metrics.get("n_folds", 0.0), "kind": winner.kind or CANDIDATE,
+                   "new_columns": list(winner.new_columns), "dropped_columns": list(winner.dropped_columns),
                    "source": source},
         "heldout": held.rows,
         "heldout_skipped": held.skipped,

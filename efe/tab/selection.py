@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 
 from scipy.stats import norm
 
+from efe.rundir.records import SEED, LineageEntry
 from efe.search.finalists import finalists
 from efe.tab.parallel import prescored, worker_count
 
@@ -50,9 +51,9 @@ def family_z(z: float, n_tried: int, multiplicity: str) -> float:
     return float(norm.isf(norm.sf(z) / n_tried))
 
 
-def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[..., Any], top_k: int,
+def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Callable[..., Any], top_k: int,
                sel: Mapping[str, Any], seed: int, no_harm: list[dict] | None = None
-               ) -> tuple[dict | None, list[dict], dict]:
+               ) -> tuple[LineageEntry | None, list[dict], dict]:
     """(chosen lineage entry, finalist table, selection summary).
 
     ``make_evaluator(scorer_cfg=None)`` builds an evaluator (with another scorer for the no-harm
@@ -60,13 +61,13 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
     """
     entries = finalists(lineage, top_k)
     fresh = fresh_settings(sel, seed)
-    n_tried = sum(1 for e in entries if e["kind"] != "seed")
+    n_tried = sum(1 for e in entries if e.kind != SEED)
     fresh["confidence_z_single"] = fresh["confidence_z"]
     fresh["confidence_z"] = family_z(fresh["confidence_z"], n_tried, fresh["multiplicity"])
     summary = {**fresh, "n_tried": n_tried, "verdict": NO_GAIN, "best_candidate": None}
     if not entries:
         return None, [], summary
-    codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
+    codes = [entry.source(run_dir) for entry in entries]
     evaluator = prescored(make_evaluator, codes, fresh, worker_count(sel["workers"]))  # on every core
     pool_rows = len(getattr(evaluator, "selection_rows", ()))
     summary["pool_rows"] = pool_rows
@@ -77,14 +78,13 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
     gain = GAIN if pool_rows else GAIN_NO_POOL
     table = []
     try:
-        for entry in entries:
-            code = (run_dir / "programs" / f"{entry['code_sha256']}.py").read_text()
+        for entry, code in zip(entries, codes):
             outcome = evaluator.score_fresh(code, fresh["n_folds"], fresh["n_repeats"], fresh["seed"])
-            m, search = outcome.metrics, entry["metrics"]
+            m, search = outcome.metrics, entry.metrics
             mean, se = m["delta_auc"], m["delta_auc_se"]
             table.append({
-                "id": entry["id"], "kind": entry["kind"], "valid": outcome.valid,
-                "search_fitness": search.get("combined_score", 0.0),
+                "id": entry.id, "kind": entry.kind, "valid": outcome.valid,
+                "search_fitness": entry.score,
                 "search_delta_auc": search.get("delta_auc", 0.0), "search_delta_auc_se": search.get("delta_auc_se", 0.0),
                 "search_n_folds": search.get("n_folds", 0.0),
                 "fresh_fitness": m["combined_score"] if outcome.valid else 0.0,
@@ -94,7 +94,7 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
             })
     finally:
         evaluator.close()
-    seed_i = next((i for i, e in enumerate(entries) if e["kind"] == "seed"), None)
+    seed_i = next((i for i, e in enumerate(entries) if e.kind == SEED), None)
     seed_fitness = table[seed_i]["fresh_fitness"] if seed_i is not None else float("-inf")
     ranked = sorted((i for i, row in enumerate(table) if row["valid"] and row["kind"] != "seed"),
                     key=lambda i: (-round(table[i]["fresh_fitness"], 12), -table[i]["fresh_delta_auc"]))
@@ -111,8 +111,7 @@ def select_tab(lineage: list[dict], run_dir: Path, make_evaluator: Callable[...,
         row = table[i]
         if not (row["fresh_lower_bound"] > 0.0 and row["fresh_fitness"] > seed_fitness):
             continue
-        code = (run_dir / "programs" / f"{entries[i]['code_sha256']}.py").read_text()
-        if _harms_another_model(code, row, make_evaluator, no_harm or [], fresh):
+        if _harms_another_model(codes[i], row, make_evaluator, no_harm or [], fresh):
             continue
         summary["verdict"] = gain
         return entries[i], table, summary

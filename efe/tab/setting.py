@@ -14,6 +14,7 @@ from efe.core.config import required
 from efe.core.resources import evaluator_file, seed_program
 from efe.steering.memory import memory_spec, tab_fingerprint, tab_schema
 from efe.steering.summary import roles_spec
+from efe.rundir.records import SEED, LineageEntry
 from efe.setting import Choice
 from efe.core.specs import TabSpec, replace
 from efe.tab import report
@@ -68,10 +69,9 @@ class TabSetting:
 
     def select(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, result: Any, seed_source: str) -> Choice:
         """The program to freeze: re-scored on the selection pool; the identity unless a gain is confirmed."""
-        seed_entry = next((e for e in result.lineage if e.get("kind") == "seed"), None)
-        fallback = result.best or seed_entry or {"id": "seed", "kind": "seed", "iteration": 0,
-                                                 "metrics": {"combined_score": 0.5, "delta_auc": 0.0},
-                                                 "new_columns": [], "dropped_columns": []}
+        seed_entry = next((e for e in result.lineage if e.kind == SEED), None)
+        fallback = result.best or seed_entry or LineageEntry(SEED, id="seed", iteration=0,
+                                                             metrics={"combined_score": 0.5, "delta_auc": 0.0})
         sel = required(cfg, "selection")
         top_k = int(sel["top_k"] or 0)
         if top_k <= 0 or result.best is None:
@@ -87,7 +87,7 @@ class TabSetting:
         say(f"final selection: {summary['verdict']}")
         if chosen is None:
             return Choice(fallback, result.best_code or seed_source, summary, table)
-        return Choice(chosen, (run_dir / "programs" / f"{chosen['code_sha256']}.py").read_text(), summary, table)
+        return Choice(chosen, chosen.source(run_dir), summary, table)
 
     def freeze(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice) -> TabFrozen:
         return freeze_winner(cfg, spec, run_dir, choice)

@@ -20,8 +20,8 @@ def freeze_winner(spec: TimeSpec, run_dir: Path, choice: Choice) -> Path:
     return freeze(run_dir / "frozen", "time", choice.source, {}, extra={
         "dataset": spec.dataset.name, "freq": spec.freq, "prediction_length": spec.prediction_length,
         "season": spec.season, "forecaster": spec.forecaster["name"],
-        "search_fitness": winner["metrics"].get("combined_score"),
-        "search_mase_ratio": winner["metrics"].get("mase_ratio"),
+        "search_fitness": winner.fitness,
+        "search_mase_ratio": winner.metrics.get("mase_ratio"),
         "selection": choice.selection.get("decision"),
         "heldout_report": "report.json (scored after freezing, on windows the search never saw)",
         "note": "time-series programs are fitted on each history at forecast time; the frozen state is empty",

@@ -15,6 +15,7 @@ from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
+from efe.rundir.records import CANDIDATE
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.specs import TimeSpec
@@ -34,11 +35,11 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
     (run_dir / "heldout_examples.json").write_text(json.dumps(
         {"horizon": spec.prediction_length, "levels": spec.quantile_levels, "examples": examples}))
     totals = Ledger(run_dir, llm.get("prices")).totals()
-    candidates = [e for e in result.lineage if e.get("kind") == "candidate"]
-    valid = sum(1 for e in candidates if e.get("metrics", {}).get("valid") == 1.0)
-    timed = [e["metrics"]["eval_seconds"] for e in candidates if e.get("metrics", {}).get("eval_seconds")]
+    candidates = [e for e in result.lineage if e.kind == CANDIDATE]
+    valid = sum(1 for e in candidates if e.valid)
+    timed = [e.metrics["eval_seconds"] for e in candidates if e.metrics.get("eval_seconds")]
     mean_eval_s = round(sum(timed) / len(timed), 3) if timed else None
-    search_windows = max((int(e.get("metrics", {}).get("n_windows", 0)) for e in result.lineage), default=0)
+    search_windows = max((int(e.metrics.get("n_windows", 0)) for e in result.lineage), default=0)
     data = {
         "dataset": asdict(spec.dataset), "freq": spec.freq, "prediction_length": spec.prediction_length,
         "season": spec.season, "forecaster": spec.forecaster["name"],
@@ -47,9 +48,9 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
                    "valid": valid,
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
                    "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
-        "winner": {"id": winner.get("id"), "iteration": winner.get("iteration"),
-                   "fitness": winner["metrics"].get("combined_score"),
-                   "mase_ratio": winner["metrics"].get("mase_ratio"), "source": source},
+        "winner": {"id": winner.id, "iteration": winner.iteration,
+                   "fitness": winner.fitness,
+                   "mase_ratio": winner.metrics.get("mase_ratio"), "source": source},
         "heldout": [row],
         "selection": selection,
         "evaluation": {"mean_seconds": mean_eval_s, "max_history": spec.windows.max_history,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from efe.rundir.records import SEED, LineageEntry
 from efe.search.finalists import finalists
 from efe.core.specs import TimeSpec, replace, time_spec
 from evaluators.timeseries.evaluator import TimeEvaluator
@@ -28,7 +29,7 @@ from evaluators.timeseries.windows import span
 
 @dataclass
 class TimeSelection:
-    chosen: dict | None                 # the lineage entry to freeze (None: keep the search's winner)
+    chosen: LineageEntry | None         # the lineage entry to freeze (None: keep the search's winner)
     decision: str                       # "gain" | "no gain found" | "not confirmed" | "gain not required" | "skipped"
     table: list[dict] = field(default_factory=list)
     best: dict | None = None            # the best eligible finalist's row (by lower bound), frozen or not
@@ -58,12 +59,12 @@ def _worst(per_series: dict[str, float]) -> tuple[str | None, float]:
     return key, per_series[key]
 
 
-def _row(entry: dict, outcome: Any, per_series: dict[str, float], max_loss: float | None) -> dict:
+def _row(entry: LineageEntry, outcome: Any, per_series: dict[str, float], max_loss: float | None) -> dict:
     m = outcome.metrics
     worst_id, worst = _worst(per_series)
-    return {"id": entry["id"], "kind": entry["kind"], "search_fitness": entry["metrics"]["combined_score"],
-            "search_gain": entry["metrics"].get("gain", 0.0),
-            "search_mase_ratio": entry["metrics"].get("mase_ratio", 1.0),
+    return {"id": entry.id, "kind": entry.kind, "search_fitness": entry.score,
+            "search_gain": entry.metrics.get("gain", 0.0),
+            "search_mase_ratio": entry.metrics.get("mase_ratio", 1.0),
             "valid": outcome.valid, "gain": m["gain"], "gain_se": m["gain_se"],
             "gain_lcb": m["gain_lcb"], "mase_ratio": m["mase_ratio"],
             "fallback_rate": m["fallback_rate"], "n_windows": int(m["n_windows"]),
@@ -71,7 +72,7 @@ def _row(entry: dict, outcome: Any, per_series: dict[str, float], max_loss: floa
             "series_ok": max_loss is None or worst >= -max_loss}
 
 
-def claim(entry: dict, code: str, spec: TimeSpec, chosen_row: dict) -> dict:
+def claim(entry: LineageEntry, code: str, spec: TimeSpec, chosen_row: dict) -> dict:
     """The frozen program's gain as the report states it, and which windows it comes from.
 
     With claim windows: the program's gain there (never used to choose it), ± ``interval_z`` SE.
@@ -79,7 +80,7 @@ def claim(entry: dict, code: str, spec: TimeSpec, chosen_row: dict) -> dict:
     same windows chose the program. The identity claims no change.
     """
     z = spec.selection.interval_z
-    if entry["kind"] == "seed":
+    if entry.kind == SEED:
         return {"gain": 0.0, "gain_se": 0.0, "gain_lcb": 0.0, "interval": [0.0, 0.0], "n_windows": 0,
                 "worst_series": None, "worst_series_gain": 0.0, "source": "identity (no change)"}
     if spec.selection.claim_windows > 0:
@@ -100,7 +101,7 @@ def claim(entry: dict, code: str, spec: TimeSpec, chosen_row: dict) -> dict:
             "n_windows": n, "worst_series": worst_id, "worst_series_gain": worst, "source": source}
 
 
-def select_time(lineage: list[dict], run_dir: Path, spec: TimeSpec | Mapping[str, Any]) -> TimeSelection:
+def select_time(lineage: list[LineageEntry], run_dir: Path, spec: TimeSpec | Mapping[str, Any]) -> TimeSelection:
     spec = time_spec(spec)
     sel = spec.selection
     top_k, n_windows = sel.top_k, sel.windows
@@ -109,7 +110,7 @@ def select_time(lineage: list[dict], run_dir: Path, spec: TimeSpec | Mapping[str
         return TimeSelection(None, "skipped")
     max_loss = sel.max_series_loss
     evaluator = TimeEvaluator(selection_spec(spec))
-    codes = [(run_dir / "programs" / f"{entry['code_sha256']}.py").read_text() for entry in entries]
+    codes = [entry.source(run_dir) for entry in entries]
     try:
         table = [_row(entry, *evaluator.score_by_series(code), max_loss) for entry, code in zip(entries, codes)]
     finally:
@@ -142,8 +143,8 @@ def _confirmed(claimed: dict | None, min_gain: float, max_loss: float | None) ->
     return max_loss is None or claimed["worst_series_gain"] >= -max_loss
 
 
-def _decide(entry: dict | None, decision: str, table: list[dict], best: dict | None, rejected: int,
+def _decide(entry: LineageEntry | None, decision: str, table: list[dict], best: dict | None, rejected: int,
             spec: TimeSpec, code: str = "") -> TimeSelection:
-    row = next((r for r in table if entry is not None and r["id"] == entry["id"]), None)
+    row = next((r for r in table if entry is not None and r["id"] == entry.id), None)
     claimed = claim(entry, code, spec, row) if entry is not None and row is not None else None
     return TimeSelection(entry, decision, table, best, claimed, rejected)

@@ -12,6 +12,7 @@ from efe.core.config import required
 from efe.core.resources import evaluator_file, seed_program
 from efe.steering.memory import fingerprint, memory_spec, time_schema
 from efe.steering.summary import roles_spec
+from efe.rundir.records import SEED, LineageEntry
 from efe.setting import Choice
 from efe.core.specs import TimeSpec
 from efe.time import report
@@ -49,7 +50,8 @@ class TimeSetting:
 
     def select(self, cfg: DictConfig, spec: TimeSpec, run_dir: Path, result: Any, seed_source: str) -> Choice:
         """Seed and finalists scored on selection windows the search never saw; the identity unless a gain holds."""
-        winner = result.best or {"id": "seed", "iteration": 0, "metrics": {"combined_score": 0.5, "mase_ratio": 1.0}}
+        winner = result.best or LineageEntry(SEED, id="seed", iteration=0,
+                                             metrics={"combined_score": 0.5, "mase_ratio": 1.0})
         source = result.best_code or seed_source
         selection: dict = {"decision": "skipped", "windows": spec.selection.windows, "table": [],
                            "interval_z": spec.selection.interval_z}
@@ -63,9 +65,9 @@ class TimeSetting:
                              max_series_loss=spec.selection.max_series_loss)
             if picked.chosen is not None:
                 winner = picked.chosen
-                source = (run_dir / "programs" / f"{picked.chosen['code_sha256']}.py").read_text()
+                source = picked.chosen.source(run_dir)
             say(f"final selection: {picked.decision}")
-        selection["frozen_id"] = winner.get("id")
+        selection["frozen_id"] = winner.id
         return Choice(winner, source, selection)
 
     def freeze(self, cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice) -> Path:

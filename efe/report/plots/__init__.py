@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from efe.rundir.records import read_lineage  # noqa: F401 - the plot modules read it from here
+from efe.rundir.records import NO_PROGRAM, LineageEntry, best_valid, read_lineage
 
 log = logging.getLogger("efe.report.plots")
 
@@ -61,40 +60,23 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def fitness(entry: dict) -> float | None:
-    value = (entry.get("metrics") or {}).get("combined_score")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def is_invalid(entry: dict) -> bool:
-    verdict = str(entry.get("verdict") or "")
-    if verdict.startswith("invalid"):
-        return True
-    valid = (entry.get("metrics") or {}).get("valid")
-    return valid is not None and not valid and entry.get("kind") != "no_program"
-
-
 @dataclass
 class Run:
     """What the plots read from a run directory (every part may be missing on a partial run)."""
 
     dir: Path
-    lineage: list[dict] = field(default_factory=list)
+    lineage: list[LineageEntry] = field(default_factory=list)
     report: dict = field(default_factory=dict)
     winner: str | None = None
     ancestry: list[str] = field(default_factory=list)  # winner first, back to its root
 
     @property
-    def programs(self) -> dict[str, dict]:
+    def programs(self) -> dict[str, LineageEntry]:
         """Lineage entries that are programs, by id (first entry wins)."""
-        out: dict[str, dict] = {}
+        out: dict[str, LineageEntry] = {}
         for entry in self.lineage:
-            if entry.get("id") and entry.get("kind") != "no_program":
-                out.setdefault(str(entry["id"]), entry)
+            if entry.id and entry.kind != NO_PROGRAM:
+                out.setdefault(str(entry.id), entry)
         return out
 
     @property
@@ -107,7 +89,7 @@ class Run:
         """"time" or "tab", from the report or, failing that, from the metrics the lineage holds."""
         if "forecaster" in self.report or "prediction_length" in self.report:
             return "time"
-        if any("mase_ratio" in (e.get("metrics") or {}) for e in self.lineage):
+        if any("mase_ratio" in e.metrics for e in self.lineage):
             return "time"
         return "tab"
 
@@ -120,30 +102,19 @@ def load_run(run_dir: Path) -> Run:
     programs = run.programs
     winner = (run.report.get("winner") or {}).get("id") if isinstance(run.report.get("winner"), dict) else None
     if winner is None:  # a run cut short before its report: the best valid program so far
-        winner = best_valid(programs.values())
+        best = best_valid(programs.values())  # the seed or a candidate: never a migrant's copy
+        winner = best.id if best is not None else None
     run.winner = str(winner) if winner is not None else None
     run.ancestry = ancestry(run.winner, programs)
     return run
 
 
-def best_valid(entries) -> str | None:
-    """Id of the valid non-migrant program with the highest fitness (earliest on a tie)."""
-    best, best_id = None, None
-    for entry in entries:
-        score = fitness(entry)
-        if score is None or is_invalid(entry) or entry.get("kind") == "migrant":
-            continue
-        if best is None or score > best:
-            best, best_id = score, entry.get("id")
-    return best_id
-
-
-def ancestry(program_id: str | None, programs: dict[str, dict]) -> list[str]:
+def ancestry(program_id: str | None, programs: dict[str, LineageEntry]) -> list[str]:
     path: list[str] = []
     seen: set[str] = set()
     while program_id is not None and program_id in programs and program_id not in seen:
         seen.add(program_id)
         path.append(program_id)
-        parent = programs[program_id].get("parent")
+        parent = programs[program_id].parent
         program_id = str(parent) if parent is not None else None
     return path

@@ -19,10 +19,10 @@ from efe.report.plots import (
     PATH_COLOR,
     Run,
     Skip,
-    fitness,
     new_figure,
     read_json,
 )
+from efe.rundir.records import fitness_of
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -70,9 +70,9 @@ def plot_grid(run: Run, out: Path) -> Path | None:
 
     def score(pid: str) -> float:
         program = read_json(checkpoint / "programs" / f"{pid}.json")
-        value = fitness(program) if isinstance(program, dict) else None
+        value = fitness_of(program.get("metrics")) if isinstance(program, dict) else None
         if value is None and pid in run.programs:
-            value = fitness(run.programs[pid])
+            value = run.programs[pid].fitness
         return np.nan if value is None else value
 
     shape = tuple(len(a) for a in axes_labels[:2]) if ndim >= 2 else (len(axes_labels[0]),)

@@ -15,14 +15,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from efe.rundir.records import MIGRANT, NO_PROGRAM, LineageEntry
 from efe.report.plots import (
     FITNESS_CMAP,
     INVALID_COLOR,
     PATH_COLOR,
     Run,
     Skip,
-    fitness,
-    is_invalid,
     island_marker,
     new_figure,
 )
@@ -33,7 +32,7 @@ LANE_GAP = 1.0
 @dataclass
 class Node:
     id: str
-    entry: dict
+    entry: LineageEntry
     island: int
     x: float
     y: float = 0.0
@@ -46,7 +45,7 @@ class Node:
 class Layout:
     nodes: dict[str, Node]
     lanes: list[tuple[int, float, float]]  # island, top y, bottom y (y grows downwards)
-    no_program: list[tuple[float, dict]]   # x, entry
+    no_program: list[tuple[float, LineageEntry]]   # x, entry
     no_program_y: float
     axis: str
 
@@ -57,32 +56,31 @@ class Layout:
 
 def layout(run: Run, axis: str = "iteration") -> Layout:
     nodes: dict[str, Node] = {}
-    no_program: list[tuple[float, dict]] = []
+    no_program: list[tuple[float, LineageEntry]] = []
     latest = 0.0
     for entry in run.lineage:
-        kind = entry.get("kind")
-        x = _number(entry.get(axis), 0.0)
-        if kind == "no_program":
+        x = _number(getattr(entry, axis), 0.0)
+        if entry.kind == NO_PROGRAM:
             no_program.append((x, entry))
             latest = max(latest, x)
             continue
-        pid = entry.get("id")
+        pid = entry.id
         if pid is None or str(pid) in nodes:
             continue
-        migrant = kind == "migrant"
+        migrant = entry.kind == MIGRANT
         if migrant and axis == "iteration":  # openevolve gives migrants no iteration of their own
             x = latest
         elif not migrant:
             latest = max(latest, x)
-        island = entry.get("island")
-        nodes[str(pid)] = Node(str(pid), entry, island if isinstance(island, int) else -1, x,
-                               fitness=fitness(entry), invalid=is_invalid(entry), migrant=migrant)
+        island = entry.island
+        nodes[str(pid)] = Node(str(pid), entry, island if island is not None else -1, x,
+                               fitness=entry.fitness, invalid=entry.invalid, migrant=migrant)
 
     on_path = set(run.ancestry)
     children: dict[str, list[Node]] = {}
     roots: dict[int, list[Node]] = {}
     for node in nodes.values():
-        parent = nodes.get(str(node.entry.get("parent")))
+        parent = nodes.get(str(node.entry.parent))
         if parent is not None and parent.island == node.island and parent.id != node.id:
             children.setdefault(parent.id, []).append(node)
         else:
@@ -134,7 +132,7 @@ def _edges(run: Run, lay: Layout):
     path_edges = set(zip(run.ancestry[1:], run.ancestry[:-1]))
     out = []
     for node in lay.nodes.values():
-        parent = lay.nodes.get(str(node.entry.get("parent")))
+        parent = lay.nodes.get(str(node.entry.parent))
         if parent is None or parent.id == node.id:
             continue
         style = "path" if (parent.id, node.id) in path_edges else ("migrant" if node.migrant else "plain")
@@ -300,7 +298,7 @@ def write_tree_html(run: Run, out: Path, axis: str = "iteration") -> Path | None
         y = py(lay.no_program_y)
         parts.append(f'<text x="6" y="{y + 4:.1f}" class="lane">no program</text>')
         for x, entry in lay.no_program:
-            text = f"iteration {entry.get('iteration')}: no program\n{entry.get('reason') or ''}"
+            text = f"iteration {entry.iteration}: no program\n{entry.reason or ''}"
             parts.append(f'<g class="node"><line x1="{px(x):.1f}" y1="{y - 7:.1f}" x2="{px(x):.1f}" '
                          f'y2="{y + 7:.1f}" stroke="#9a9a9a" stroke-width="2"/>'
                          f'<title>{html.escape(text)}</title></g>')
@@ -329,25 +327,25 @@ def _tick_step(span: float) -> float:
 
 def _tooltip(node: Node) -> str:
     e = node.entry
-    metrics = e.get("metrics") or {}
-    lines = [f"{e.get('kind', 'program')} {node.id}",
-             f"parent {e.get('parent')}",
-             f"island {e.get('island')}   iteration {e.get('iteration')}   generation {e.get('generation')}",
+    metrics = e.metrics
+    lines = [f"{e.kind or 'program'} {node.id}",
+             f"parent {e.parent}",
+             f"island {e.island}   iteration {e.iteration}   generation {e.generation}",
              f"fitness {node.fitness:.4f}" if node.fitness is not None else "fitness n/a"]
     extra = [f"{k} {metrics[k]:+.4f}" if k == "delta_auc" else f"{k} {metrics[k]:.4g}"
              for k in ("delta_auc", "mase_ratio", "wql_ratio", "generated_feature_count")
              if isinstance(metrics.get(k), (int, float))]
     if extra:
         lines.append("   ".join(extra))
-    lines.append(f"verdict {e.get('verdict')}")
-    if e.get("reason"):
-        lines.append(f"reason {str(e['reason'])[:400]}")
-    if e.get("new_columns"):
-        lines.append("new columns: " + ", ".join(map(str, e["new_columns"]))[:400])
-    if e.get("dropped_columns"):
-        lines.append("dropped: " + ", ".join(map(str, e["dropped_columns"]))[:400])
-    if e.get("changes"):
-        lines.append(f"changes {str(e['changes'])[:200]}")
+    lines.append(f"verdict {e.verdict}")
+    if e.reason:
+        lines.append(f"reason {e.reason[:400]}")
+    if e.new_columns:
+        lines.append("new columns: " + ", ".join(e.new_columns)[:400])
+    if e.dropped_columns:
+        lines.append("dropped: " + ", ".join(e.dropped_columns)[:400])
+    if e.changes:
+        lines.append(f"changes {str(e.changes)[:200]}")
     return "\n".join(lines)
 
 
