@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -233,3 +234,28 @@ def test_package_and_review_reject_bad_input(tmp_path, capsys):
     assert review([str(tmp_path), "decision=approve", "reviewer=Ada"]) == 2
     assert "no manifest.json" in capsys.readouterr().err
     assert package_main(["out=x"]) == 2 and "usage:" in capsys.readouterr().err
+
+
+def test_a_wrongly_typed_review_log_line_is_one_clear_error_naming_the_file_and_line(tab_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tab_run, run)
+    assert review([str(run), "decision=approve", "reviewer=Ada", "show=false"]) == 0
+    log = run / "frozen" / "review_log.jsonl"
+    good = log.read_text()
+    where = re.escape(f"review log '{log}' line 2")
+    for bad in ('"approve"', "[1, 2]"):
+        log.write_text(good + bad + "\n")
+        with pytest.raises(ReviewError, match=f"{where} is not a JSON object"):
+            efe.load_program(run, require_review=True)
+    # a line whose hashes chain correctly but whose fields are wrongly typed is not skipped either
+    last = json.loads(good.splitlines()[-1])
+    forged = {"seq": 2, "prev": last["hash"], "decision": "approve", "reviewer": ["Mallory"], "time": 5}
+    forged["hash"] = hashlib.sha256(json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    log.write_text(good + json.dumps(forged) + "\n")
+    with pytest.raises(ReviewError, match=f"{where} has no text 'reviewer'"):
+        efe.load_program(run, require_review=True)
+    proc = efe_cli("efe.review", str(run), "show=false")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == [
+        f"error: review log '{log}' line 2 has no text 'reviewer' (the log was edited by hand or written by "
+        "another program)"]

@@ -105,3 +105,19 @@ def test_near_duplicate_is_rejected_unevaluated_and_a_second_run_starts_from_the
     md = (run2 / "report.md").read_text()
     assert "## Memory across runs" in md and "Reused (memory.use=true): 1 program(s) from 1 earlier run(s)" in md
     assert len(read_jsonl(store)) == 2
+
+
+def test_a_novelty_rejection_is_logged_as_a_rejection_not_as_an_llm_failure(tmp_path, ratio_csv):
+    responses = tmp_path / "responses.json"
+    responses.write_text(json.dumps([fenced(IDENTITY_AGAIN)]))
+    proc = efe_tab(tmp_path, ratio_csv, "llm=replay", f"llm.path={responses}", "evolution.iterations=1", *FAST)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run(tmp_path)
+    log = (run / "efe.log").read_text()
+    for text in (proc.stderr, log):
+        assert "LLM generation failed" not in text and "Iteration 1 error" not in text, text[-3000:]
+    assert "openevolve.process_parallel INFO: Iteration 1 rejected: duplicate rejected [" in log
+    assert "openevolve.process_parallel INFO: proposal rejected: duplicate rejected [" in log
+    [rejected] = [e for e in read_lineage(run / "lineage.jsonl") if e["kind"] == "no_program"]
+    assert rejected["verdict"] == "duplicate_rejected"
+    assert rejected["reason"].startswith("duplicate rejected ["), rejected["reason"]

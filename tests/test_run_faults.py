@@ -84,6 +84,23 @@ def test_dead_llm_endpoint_trips_the_circuit_breaker(tmp_path, small_csv, fault,
     assert len(server.requests) <= 2 * len(errors)
 
 
+def test_a_run_whose_every_llm_call_failed_below_the_breaker_limit_is_stopped_by_llm_failures(tmp_path, small_csv):
+    with FakeOpenAI(lambda messages: fenced(GOOD_1), fault="500") as server:
+        proc = efe_tab(tmp_path, small_csv, "llm=openai", f"llm.api_base={server.url}",
+                       "llm.models=[{name: fake-model, weight: 1}]", "evolution.iterations=2", "llm.retries=0",
+                       "llm.max_consecutive_failures=5", "selection.top_k=0", "report.models=[tree]",
+                       env={"OPENAI_API_KEY": "sk-test"})
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    no_traceback(proc)
+    run = only_run(tmp_path)
+    errors = [json.loads(l) for l in (run / "llm.jsonl").read_text().splitlines()]
+    assert 0 < len(errors) < 5 and all("HTTP 500" in e["error"] for e in errors)
+    line = next(l for l in proc.stderr.splitlines() if "stopped by LLM failures" in l)
+    assert f"all {len(errors)} LLM call(s) of the run failed" in line and "HTTP 500" in line, line
+    report = json.loads((run / "report.json").read_text())
+    assert report["search"]["status"] == "stopped by LLM failures"
+
+
 def test_two_runs_started_together_in_one_runs_root_both_finish(tmp_path, small_csv):
     args = [sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={small_csv}", "dataset.target=label",
             f"runs_root={tmp_path / 'runs'}", "scorer=tree", "llm=offline", "report.models=[tree]",

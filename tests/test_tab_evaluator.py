@@ -306,3 +306,26 @@ def test_selection_pool_carve_is_deterministic_and_falls_back_on_a_tiny_class():
     assert usable_pool_fraction(y, 0.25, 5) == (0.25, None)
     fraction, warning = usable_pool_fraction(y, 0.25, 10)
     assert fraction == 0.0 and "only 5 rows of the smaller class" in warning
+
+
+def test_a_hung_candidate_is_killed_within_timeout_s_of_its_last_step(tmp_path):
+    """Stage 1 merges the fit and transforms of four folds (and the gate's steps) into one sandbox call;
+    the wall-clock limit still holds per step, so a program that hangs is killed ``timeout_s`` after
+    its last completed step, not (steps x timeout_s) later."""
+    import time
+
+    spec = make_spec(tmp_path, ratio_table(300), "label",
+                     pools={"n_folds": 4, "n_repeats": 1, "cascade_folds": 4},
+                     sandbox={"timeout_s": 2, "memory_mb": 1024, "cpu_s": 60})
+    ev = TabEvaluator(spec)
+    try:
+        assert ev.evaluate(IDENTITY_TAB).valid  # the worker is up and the folds are loaded
+        hung = tab_program("while X.shape[0] > 0:\n    pass\nreturn X")  # fit returns; the first transform hangs
+        started = time.perf_counter()
+        outcome = ev.evaluate(hung)
+        took = time.perf_counter() - started
+        assert not outcome.valid and outcome.reason.startswith("timeout: no result within 2s wall clock"), outcome.reason
+        assert "killed in step 3 of" in outcome.reason and "(transform -> TA" in outcome.reason, outcome.reason
+        assert took < 7, f"a hung candidate was killed only after {took:.1f}s with timeout_s=2"
+    finally:
+        ev.close()

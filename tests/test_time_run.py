@@ -72,3 +72,36 @@ def test_bad_inputs_get_clear_errors(tmp_path):
     assert proc.returncode == 2 and "model_path" in proc.stderr
     proc = efe("efe.transfer", f"run={tmp_path / 'nope'}")
     assert proc.returncode == 2 and "not an efe run directory" in proc.stderr
+
+
+def test_a_series_with_a_run_of_nan_is_refused_in_one_line_or_filled_by_dataset_nan_policy(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for k in range(4):
+        y = 10 + k + np.arange(100) * 0.1 + np.sin(np.arange(100) * 2 * np.pi / 12) + rng.normal(0, 0.1, 100)
+        if k == 1:
+            y[40:52] = np.nan  # a year without data
+        parts.append(pd.DataFrame({"item_id": f"s{k}", "timestamp": pd.date_range("2000-01-01", periods=100,
+                                                                                  freq="MS"), "target": y}))
+    path = tmp_path / "gap.csv"
+    pd.concat(parts).to_csv(path, index=False)
+    args = ["dataset=long", f"dataset.path={path}", "dataset.prediction_length=12", "forecaster=theta",
+            "windows.n_rotations=1", f"llm.cache_dir={tmp_path / 'cache'}", "evolution.iterations=1"]
+    refused = efe("efe.time", *args, f"runs_root={tmp_path / 'refused'}")
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: '{path}': series 's1' has a gap of 12 missing values in a row, 2003-05-01 to "
+                      "2004-04-01; runs of more than 11 missing values are gaps (dataset.max_nan_run). Set "
+                      "dataset.nan_policy=fill (linear interpolation inside a series, gaps at its ends trimmed) or "
+                      "drop (leave such series out)"], refused.stderr[-3000:]
+    assert "Traceback" not in refused.stderr and not list((tmp_path / "refused").rglob("lineage.jsonl"))
+
+    filled = efe("efe.time", *args, f"runs_root={tmp_path / 'runs'}", "dataset.nan_policy=fill")
+    assert filled.returncode == 0, filled.stderr[-3000:]
+    assert "dataset.nan_policy=fill: filled or trimmed 1 gap(s) in 1 series (series 's1'" in filled.stderr
+    run = only_run(tmp_path / "runs")
+    candidates = [e for e in read_lineage(run / "lineage.jsonl") if e["kind"] == "candidate"]
+    assert candidates and all(e["verdict"] == "valid" for e in candidates), candidates

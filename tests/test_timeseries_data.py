@@ -253,3 +253,38 @@ def test_too_short_series_are_named_with_lengths(tmp_path):
         load_timeseries({"path": str(tmp_path / "short.csv"), "min_length": 8})
     with pytest.raises(TimeSeriesError, match=r"shorter than the 13 steps.*'s2' \(7\)"):  # default: horizon + 1
         load_timeseries({"path": str(tmp_path / "short.csv")})
+
+
+def _gappy_csv(tmp_path) -> str:
+    """Series 'a' (40 months of a straight line) with a 6-month gap inside and 5 missing months at its end;
+    'b' has one missing month (not a gap)."""
+    frame = long_frame()
+    a = frame.item_id == "a"
+    frame.loc[a & frame.index.isin(range(10, 16)), "target"] = np.nan
+    frame.loc[a & frame.index.isin(range(35, 40)), "target"] = np.nan
+    frame.loc[frame.index[50], "target"] = np.nan
+    path = tmp_path / "gappy.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_nan_gaps_follow_dataset_nan_policy(tmp_path, caplog):
+    path = _gappy_csv(tmp_path)
+    base = {"path": path, "prediction_length": 4, "min_length": 5}  # a run of more than 3 NaN is a gap
+    with pytest.raises(TimeSeriesError, match=r"series 'a' has a gap of 6 missing values in a row, 2000-11-01 to "
+                                              r"2001-04-01 \(and 1 more gap\(s\)\); runs of more than 3 missing "
+                                              r"values are gaps .*dataset.nan_policy=fill"):
+        load_timeseries(base)  # refuse is the default
+    with caplog.at_level("WARNING"):
+        filled = load_timeseries({**base, "nan_policy": "fill"})
+    want = np.linspace(1.0, 2.0, 40)[:35]  # a straight line: interpolation gives it back; the end is trimmed
+    np.testing.assert_allclose(filled.series["a"], want, rtol=1e-12)
+    assert filled.start["a"] == pd.Timestamp("2000-01-01") and np.isnan(filled.series["b"][10])
+    assert [r.message for r in caplog.records if "nan_policy=fill" in r.message] == [
+        "gappy: dataset.nan_policy=fill: filled or trimmed 2 gap(s) in 1 series (series 'a' has a gap of 6 missing "
+        "values in a row, 2000-11-01 to 2001-04-01); runs of more than 3 missing values are gaps (dataset.max_nan_run)"]
+    dropped = load_timeseries({**base, "nan_policy": "drop"})
+    assert list(dropped.series) == ["b"] and any("left out 1 series with gaps" in w for w in dropped.warnings)
+    assert list(load_timeseries({**base, "max_nan_run": 6}).series) == ["a", "b"]  # no run longer than 6
+    with pytest.raises(TimeSeriesError, match="dataset.nan_policy must be one of refuse, fill, drop"):
+        load_timeseries({**base, "nan_policy": "ignore"})

@@ -63,6 +63,7 @@ def load_timeseries(cfg: Mapping[str, Any]) -> TimeSeriesDataset:
     optional ``freq``, ``prediction_length``, ``season`` (null = inferred from the frequency),
     ``description``, ``max_missing_fraction`` and ``min_length`` (null = prediction_length + 1: one
     horizon of truth after at least one observation; runs check their own, longer need);
+    ``nan_policy`` and ``max_nan_run`` for gaps (runs of missing values, see :func:`apply_nan_policy`);
     for ``synthetic_exp`` also the generator's parameters and ``seed``.
     """
     name = str(cfg.get("name") or "")
@@ -93,6 +94,8 @@ def load_timeseries(cfg: Mapping[str, Any]) -> TimeSeriesDataset:
     else:
         raise TimeSeriesError(f"unknown time-series dataset '{name}'; bundled: {', '.join(sorted(BUNDLED))}; "
                               "or give dataset.path=... (long format: item_id, timestamp, target columns)")
+    ds = apply_nan_policy(ds, cfg.get("nan_policy"), cfg.get("max_nan_run"),
+                          f"'{path}'" if path else f"bundled dataset '{name}'")
     min_length = cfg.get("min_length")
     min_length = (ds.prediction_length + 1 if min_length is None
                   else _positive_int(min_length, "min_length"))
@@ -192,6 +195,67 @@ def from_long_frame(
     )
     for w in warnings:
         log.warning("%s: %s", name, w)
+    return ds
+
+
+NAN_POLICIES = ("refuse", "fill", "drop")
+
+
+def nan_runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of missing values, in order."""
+    missing = np.concatenate([[False], np.isnan(values), [False]])
+    edges = np.flatnonzero(np.diff(missing.astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def apply_nan_policy(ds: TimeSeriesDataset, policy: Any, max_run: Any, source: str) -> TimeSeriesDataset:
+    """Gaps (runs of more than ``max_run`` missing values in a row; null = prediction_length - 1, so a
+    whole forecast window can never be missing) by ``dataset.nan_policy``: ``refuse`` (an error naming
+    the series and the gap), ``fill`` (linear interpolation inside the series, gaps at its ends trimmed)
+    or ``drop`` (the series left out). Shorter runs stay NaN, which the programs, forecasters and metrics
+    handle. Whatever the policy did is said in one line at load time."""
+    policy = str(policy or "refuse").strip().lower()
+    if policy not in NAN_POLICIES:
+        raise TimeSeriesError(f"dataset.nan_policy must be one of {', '.join(NAN_POLICIES)}, got {policy!r}")
+    limit = ds.prediction_length - 1 if max_run is None else _positive_int(max_run, "max_nan_run")
+    gaps = {item: [(a, b) for a, b in nan_runs(v) if b - a > limit] for item, v in ds.series.items()}
+    gaps = {item: runs for item, runs in gaps.items() if runs}
+    if not gaps:
+        return ds
+
+    def where(item: str, run: tuple[int, int]) -> str:
+        index = ds.index(item)
+        return f"{run[1] - run[0]} missing values in a row, {_ts(index[run[0]])} to {_ts(index[run[1] - 1])}"
+
+    first_item = next(iter(gaps))
+    first = f"series '{first_item}' has a gap of {where(first_item, gaps[first_item][0])}"
+    more = sum(len(r) for r in gaps.values()) - 1
+    rule = f"runs of more than {limit} missing values are gaps (dataset.max_nan_run)"
+    if policy == "refuse":
+        raise TimeSeriesError(
+            f"{source}: {first}{f' (and {more} more gap(s))' if more else ''}; {rule}. Set dataset.nan_policy="
+            "fill (linear interpolation inside a series, gaps at its ends trimmed) or drop (leave such series out)")
+    if policy == "drop":
+        if len(gaps) == len(ds.series):
+            raise TimeSeriesError(f"{source}: every series has a gap ({first}); dataset.nan_policy=drop leaves "
+                                  "none; use dataset.nan_policy=fill")
+        ds.series = {k: v for k, v in ds.series.items() if k not in gaps}
+        ds.start = {k: t for k, t in ds.start.items() if k not in gaps}
+        line = (f"dataset.nan_policy=drop: left out {len(gaps)} series with gaps ({first}); {rule}")
+    else:
+        for item, runs in gaps.items():
+            values, start = ds.series[item].copy(), ds.start[item]
+            lead = runs[0][1] if runs[0][0] == 0 else 0
+            tail = runs[-1][0] if runs[-1][1] == len(values) else len(values)
+            for a, b in runs:
+                if a > 0 and b < len(values):  # inside: a straight line between the values either side
+                    values[a:b] = np.interp(np.arange(a, b), [a - 1, b], [values[a - 1], values[b]])
+            ds.series[item] = values[lead:tail]
+            ds.start[item] = start if not lead else pd.date_range(start, periods=lead + 1, freq=ds.freq)[-1]
+        line = (f"dataset.nan_policy=fill: filled or trimmed {more + 1} gap(s) in {len(gaps)} series ({first}); "
+                f"{rule}")
+    ds.warnings.append(line)
+    log.warning("%s: %s", ds.name, line)
     return ds
 
 

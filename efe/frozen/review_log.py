@@ -49,6 +49,18 @@ def _entry_hash(entry: dict) -> str:
     return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
 
 
+def _entry_problem(entry: dict) -> str | None:
+    """What makes a chained entry unusable (the fields a decision needs, wrongly typed), or None."""
+    if entry.get("decision") not in DECISIONS:
+        return f"has decision {entry.get('decision')!r}, not one of {', '.join(DECISIONS)}"
+    for name in ("reviewer", "time", "program_digest"):
+        if not isinstance(entry.get(name), str):
+            return f"has no text '{name}'"
+    if not isinstance(entry.get("note", ""), str):
+        return "has a 'note' that is not text"
+    return None
+
+
 def read_log(frozen_dir: Path) -> list[dict]:
     """The entries, oldest first, after checking the chain; a ReviewError names the first bad entry."""
     path = frozen_dir / LOG_NAME
@@ -62,9 +74,16 @@ def read_log(frozen_dir: Path) -> list[dict]:
             entry = json.loads(line)
         except ValueError:
             raise ReviewError(f"review log '{path}' line {number} is not JSON (the log was edited by hand)") from None
+        if not isinstance(entry, dict):
+            raise ReviewError(f"review log '{path}' line {number} is not a JSON object (the log was edited by "
+                              "hand)")
         if entry.get("prev") != previous or entry.get("hash") != _entry_hash(entry):
             raise ReviewError(f"review log '{path}' is broken at entry {number}: it was edited, removed or "
                               "reordered after it was written (hash chain mismatch)")
+        wrong = _entry_problem(entry)
+        if wrong:  # never skipped: a skipped entry would be a hole in the chain nobody sees
+            raise ReviewError(f"review log '{path}' line {number} {wrong} (the log was edited by hand or "
+                              "written by another program)")
         entries.append(entry)
         previous = entry["hash"]
     return entries

@@ -93,6 +93,18 @@ class Ledger:
             return None
         return f"{LLM_FAILURE_PREFIX}: {count} calls in a row failed; last error: {last}"
 
+    def all_failed(self) -> str | None:
+        """Why to call the search stopped by LLM failures when no call got an answer (every one failed,
+        fewer than the circuit breaker's limit, so it never tripped), or None when any call was answered."""
+        failed, last = 0, ""
+        for e in iter_jsonl(self.path):
+            if not e.get("error"):
+                return None  # an answer (a cache hit included)
+            failed, last = failed + 1, str(e["error"])
+        if not failed:
+            return None
+        return f"{LLM_FAILURE_PREFIX}: all {failed} LLM call(s) of the run failed; last error: {last}"
+
     def claim_call(self) -> None:
         """Reserve one paid call, or raise BudgetExhausted."""
         if self.max_cost_usd is not None:

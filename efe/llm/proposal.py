@@ -17,12 +17,17 @@ prompt and the memory rules to the user message; programs stored by earlier runs
 (``memory.use``) are proposed first, once each. After it, the novelty check turns down a program
 that repeats an evaluated one (``DuplicateRejected``, like a judge rejection: no evaluation; the
 offline proposer is asked again up to ``proposer.novelty.retries_offline`` times first).
+
+openevolve reports any exception from the proposer as ``LLM generation failed`` (an error in the
+worker, a warning in the parent): ``RejectionLog`` rewrites the lines for these two rejections so
+the log and the lineage say what happened (``proposal rejected: ...``, at INFO): the LLM did answer.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,13 @@ from efe.llm.novelty import NoveltyIndex
 from efe.llm.plan import plan_conversation, with_plan_docstring
 from efe.steering.roles import Steering
 from efe.core.programs import code_hash, extract_code, prompt_parts
-from efe.rundir.proposals import append_proposal, duplicate_message, rejection_message
+from efe.rundir.proposals import (
+    append_proposal,
+    duplicate_message,
+    duplicate_sha,
+    rejected_sha,
+    rejection_message,
+)
 from efe.core.specs import RunSpec, load_spec, replace
 
 
@@ -49,7 +60,34 @@ class DuplicateRejected(RuntimeError):
     """The proposal repeats an evaluated program; openevolve logs it as an iteration without a program."""
 
 
+GENERATION_FAILED = "LLM generation failed: "
+PROCESS_LOGGER = "openevolve.process_parallel"  # where openevolve logs an iteration without a program
+
+
+class RejectionLog(logging.Filter):
+    """On openevolve's iteration logger: a judge or novelty rejection is logged as a rejection (INFO),
+    not as ``LLM generation failed`` (ERROR in the worker, ``Iteration N error`` in the parent)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        head, found, reason = message.partition(GENERATION_FAILED)
+        if not found or not (rejected_sha(reason) or duplicate_sha(reason)):
+            return True
+        head = head.replace(" error: ", " rejected: ") if head else "proposal rejected: "
+        record.msg, record.args = head + reason, ()
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        """Once per process (openevolve's workers call the proposer hook; the search calls this too)."""
+        logger = logging.getLogger(PROCESS_LOGGER)
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())
+
+
 def init_proposer(model_cfg: Any) -> "ProposalLLM":
+    RejectionLog.install()
     return ProposalLLM(model_cfg, load_spec())
 
 

@@ -4,7 +4,8 @@ A plan is a short list of calls on the program (``fit``, ``transform``, ``invers
 and ``snapshot`` / ``digest`` of values as they are at that step) whose arguments name values the
 child holds (the data the program may see, and states sent in). Every state returned by ``fit``
 goes through the plain-data codec before anything uses it, so what is evaluated is exactly what a
-frozen program will reload.
+frozen program will reload. The child tells the worker each time a step completes (one byte on
+the result pipe): the wall-clock limit holds per step, not for the whole plan.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def run(request: dict, data: dict[str, Any], result_fd: int) -> None:
         body = _failure_bytes({"kind": "crash", "message": f"sandbox child error: {exc!r}"})
         status = 1
     try:
-        os.write(result_fd, struct.pack("<Q", len(body)))
+        os.write(result_fd, guard.RESULT + struct.pack("<Q", len(body)))
         view = memoryview(body)
         while view:
             written = os.write(result_fd, view)
@@ -96,6 +97,7 @@ def _execute(request: dict, data: dict[str, Any], result_fd: int) -> bytes:
     timings: dict[str, float] = {}
     try:
         program = _build(code, contract, source, int(request.get("seed", 0)))
+        os.write(result_fd, guard.STEP_DONE)  # the worker's deadline is per step: it starts again now
         for op in request["plan"]:
             name = op["out"]
             start = time.perf_counter()
@@ -106,6 +108,7 @@ def _execute(request: dict, data: dict[str, Any], result_fd: int) -> bytes:
                     raise
                 errors[name] = exc.failure
             timings[name] = time.perf_counter() - start
+            os.write(result_fd, guard.STEP_DONE)
         for name in request["returns"]:
             if name in values:
                 outputs[name] = values[name]

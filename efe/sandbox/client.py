@@ -223,12 +223,14 @@ class Sandbox:
         with self._lock:
             self._ensure_started()
             try:
-                reply, body = self._request(header, payload, timeout=limits.timeout_s + 30.0)
+                # the worker's deadline is per step (the build, then each step of the plan)
+                reply, body = self._request(header, payload,
+                                            timeout=limits.timeout_s * (len(plan) + 1) + 30.0)
             except SandboxError:
                 self.close()
                 raise
         wall = time.perf_counter() - start
-        return _interpret(reply, body, limits, wall)
+        return _interpret(reply, body, limits, wall, plan)
 
     def _checked_source(self, source: str) -> SandboxFailure | None:
         """``check_source``, parsed once per program: an evaluation runs the same source several times."""
@@ -288,11 +290,27 @@ def _limits_message(limits: SandboxSpec) -> dict:
             "cpu_s": limits.cpu_s, "max_output_bytes": limits.max_output_bytes}
 
 
-def _interpret(reply: dict, body: bytes, limits: SandboxSpec, wall: float) -> SandboxResult | SandboxFailure:
+def _running(plan: list[dict], steps_done: int) -> str:
+    """The step a child was in when it was stopped, from how many it had reported done."""
+    if steps_done <= 0:
+        return "while loading the program"
+    if steps_done <= len(plan):
+        step = plan[steps_done - 1]
+        return f"in step {steps_done} of {len(plan)} ({step.get('op')} -> {step.get('out')})"
+    return "after its last step"
+
+
+def _interpret(reply: dict, body: bytes, limits: SandboxSpec, wall: float,
+               plan: list[dict] | None = None) -> SandboxResult | SandboxFailure:
     verdict = reply.get("verdict")
     sig = reply.get("signal")
     if verdict == "timeout":
-        return SandboxFailure("timeout", f"no result within {limits.timeout_s:g}s wall clock; killed",
+        steps = int(reply.get("steps_done") or 0)
+        return SandboxFailure("timeout", f"no result within {limits.timeout_s:g}s wall clock of the last completed "
+                              f"step; killed {_running(plan or [], steps)}", detail={"steps_done": steps},
+                              wall_s=wall)
+    if verdict == "bad_stream":
+        return SandboxFailure("crash", "the program's process wrote to its result pipe out of turn; killed",
                               wall_s=wall)
     if verdict == "too_large":
         return SandboxFailure("output_too_large",

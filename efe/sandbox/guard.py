@@ -172,6 +172,12 @@ def die_with_parent() -> None:
         pass
 
 
+# The child's result pipe: one STEP_DONE byte each time a step of the plan completes (the worker's
+# wall-clock deadline starts again), then RESULT and the framed result (8-byte length, body).
+STEP_DONE = b"\x01"
+RESULT = b"\x00"
+
+
 def install_audit_hook(result_fd: int, program_code: Any, code_roots: tuple[str, ...]) -> None:
     """End the process on the first forbidden event, reporting it on ``result_fd``."""
     write = os.write
@@ -188,7 +194,7 @@ def install_audit_hook(result_fd: int, program_code: Any, code_roots: tuple[str,
             "line": _program_line(getframe),
         }).encode()
         try:
-            write(result_fd, pack("<Q", len(body)) + body)
+            write(result_fd, RESULT + pack("<Q", len(body)) + body)
         finally:
             exit_now(VIOLATION_EXIT)
 

@@ -3,7 +3,8 @@
 Started with a scrubbed environment by ``efe.sandbox.client``. It pre-imports the modules a
 program may use (so a forked child starts in milliseconds and needs no file access), caches
 the data frames it is sent, and forks one child per request. It enforces the wall-clock limit
-itself, killing the child's whole process group. Child output is forwarded as raw bytes: the
+itself, per step of the plan (the child reports each step done), killing the child's whole
+process group. Child output is forwarded as raw bytes: the
 worker never decodes what a program produced.
 """
 
@@ -88,11 +89,18 @@ def write_message(fd: int, header: dict, payload: bytes = b"") -> None:
 
 
 def _collect(pid: int, read_fd: int, timeout_s: float, max_bytes: int) -> dict:
-    """Read the child's framed result within the deadline; kill it on timeout or overflow."""
+    """Read the child's framed result; kill it on timeout or overflow.
+
+    The deadline is per step: ``timeout_s`` from the fork, and again from each step the child reports
+    done (``guard.STEP_DONE``). A plan that merges several calls so gives each call the limit a call of
+    its own would have, and a program that hangs is killed ``timeout_s`` after its last step.
+    """
     deadline = time.monotonic() + timeout_s
     buf = bytearray()
     expected = None
     verdict = None
+    steps = 0          # steps the child reported done (the program's build is the first)
+    framed = False     # the result's frame has started: no more step marks
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -104,6 +112,18 @@ def _collect(pid: int, read_fd: int, timeout_s: float, max_bytes: int) -> dict:
         chunk = os.read(read_fd, 1 << 20)
         if not chunk:
             break
+        if not framed:
+            marks = len(chunk) - len(chunk.lstrip(guard.STEP_DONE))
+            if marks:
+                steps += marks
+                deadline = time.monotonic() + timeout_s
+            chunk = chunk[marks:]
+            if not chunk:
+                continue
+            if chunk[:1] != guard.RESULT:
+                verdict = "bad_stream"
+                break
+            framed, chunk = True, chunk[1:]
         buf.extend(chunk)
         if expected is None and len(buf) >= 8:
             (expected,) = struct.unpack_from("<Q", buf, 0)
@@ -114,14 +134,14 @@ def _collect(pid: int, read_fd: int, timeout_s: float, max_bytes: int) -> dict:
             break
     complete = verdict is None and expected is not None and len(buf) >= 8 + expected
     os.close(read_fd)
-    result: dict = {"verdict": verdict}
+    result: dict = {"verdict": verdict, "steps_done": steps}
     if complete:  # the child is exiting on its own: answer now, reap it after the reply (see serve)
         result["payload"] = bytes(buf[8 : 8 + expected])
         result["reap_later"] = True
         return result
     if verdict is not None:
         _kill(pid)
-    _, status = _reap(pid, deadline + 5)
+    _, status = _reap(pid, time.monotonic() + 5)
     if os.WIFSIGNALED(status):
         result["signal"] = signal.Signals(os.WTERMSIG(status)).name
     elif os.WIFEXITED(status):

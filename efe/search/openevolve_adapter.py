@@ -53,7 +53,8 @@ PROCESS_LOGGER = "openevolve.process_parallel"  # logs "Iteration N error: ..." 
 LOG_FILE = "openevolve.log"
 # process_parallel: f"Iteration {completed_iteration} error: {result.error}{token_str}",
 # token_str = f" | tokens: {tt} (prompt: {pt}, completion: {ct})" when the LLM reported usage
-_ITERATION_ERROR = re.compile(r"Iteration (\d+) error: (.*?)(?: \| tokens:.*)?$", re.S)
+# "rejected" is how ``efe.llm.proposal.RejectionLog`` rewrites a judge or novelty rejection's line
+_ITERATION_ERROR = re.compile(r"Iteration (\d+) (?:error|rejected): (.*?)(?: \| tokens:.*)?$", re.S)
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)")
 
 
@@ -167,7 +168,7 @@ class IterationErrors(logging.Handler):
     """Calls ``on_error(iteration, reason)`` for every iteration openevolve reports as failed."""
 
     def __init__(self, on_error: Callable[[int, str], None]) -> None:
-        super().__init__(level=logging.WARNING)
+        super().__init__(level=logging.INFO)  # a rejection's line is rewritten to INFO (RejectionLog)
         self.on_error = on_error
 
     def attach(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from efe.llm.ledger import Ledger
 from efe.llm.novelty import clear_claims
+from efe.llm.proposal import RejectionLog
 from efe.core.runspec import SPEC_ENV
 from efe.search import openevolve_adapter as oe
 from efe.rundir.records import LineageEntry, best_valid, read_lineage
@@ -66,6 +67,7 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     oe.track_iterations(controller, recorder.set_iteration)
     errors = oe.IterationErrors(recorder.no_program)
     errors.attach()
+    RejectionLog.install()  # the parent's "Iteration N error" line for a rejection (workers install their own)
 
     def stop(reason: str) -> None:
         oe.request_stop(controller)
@@ -82,6 +84,8 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
             stop_reason = parallel_stopped
         elif _iterations_reached(controller, run_dir / "lineage.jsonl") < total_iterations - 1 and remaining > 0:
             stop_reason = "interrupted"
+        elif remaining > 0:  # every call failed, too few to trip the breaker: not a finished search either
+            stop_reason = ledger.all_failed() or stop_reason
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:

@@ -78,6 +78,43 @@ def manifest_columns(code: str) -> set[str] | None:
             for c in e[1]}
 
 
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def record_problem(record: Mapping[str, Any]) -> str | None:
+    """What makes a stored line unusable (wrongly typed: hand-edited, or another version's), or None."""
+    if not isinstance(record.get("fingerprint"), str):
+        return "'fingerprint' is not a string"
+    schema = record.get("schema")
+    if schema is not None and not (isinstance(schema, dict) and isinstance(schema.get("must", {}), dict)
+                                   and isinstance(schema.get("items") or [], list)
+                                   and all(isinstance(i, str) for i in schema.get("items") or [])):
+        return "'schema' is not an object with 'must' (an object) and 'items' (a list of strings)"
+    if not _number(record.get("time")):
+        return "'time' is not a number"
+    programs = record.get("programs")
+    if programs is not None and not isinstance(programs, list):
+        return f"'programs' is not a list (it is {type(programs).__name__})"
+    for i, program in enumerate(programs or []):
+        if not isinstance(program, dict):
+            return f"programs[{i}] is not an object"
+        if not isinstance(program.get("code") or "", str):
+            return f"programs[{i}].code is not a string"
+        if not _number(program.get("fitness")):
+            return f"programs[{i}].fitness is not a number"
+    rules = record.get("rules")
+    if rules is not None and not (isinstance(rules, list) and all(isinstance(r, dict) for r in rules)):
+        return "'rules' is not a list of objects"
+    return None
+
+
+def read_store(memory: Mapping[str, Any]) -> list[dict]:
+    """The usable records of the store; a torn, non-JSON or wrongly typed line is skipped with a warning
+    naming the file and line."""
+    return read_jsonl(memory_path(memory), warn=True, check=record_problem)
+
+
 def _matching(records: list[dict], key: str, schema: Mapping[str, Any] | None, setting: str | None,
               min_similarity: float) -> tuple[list[dict], float]:
     """The records of this fingerprint (similarity 1), else those of the most similar earlier runs."""
@@ -95,7 +132,7 @@ def _matching(records: list[dict], key: str, schema: Mapping[str, Any] | None, s
 def recall(memory: Mapping[str, Any], key: str, schema: Mapping[str, Any] | None = None,
            setting: str | None = None) -> dict:
     """What earlier runs with this fingerprint (or the most similar one) left: best programs first, latest rules."""
-    records, alike = _matching(read_jsonl(memory_path(memory)), key, schema, setting,
+    records, alike = _matching(read_store(memory), key, schema, setting,
                                float(memory.get("min_similarity", 0.75)))
     columns = {item.split("=", 1)[0] for item in (schema or {}).get("items") or []}
     programs, seen, skipped = [], set(), 0

@@ -329,9 +329,10 @@ class TabEvaluator(Evaluator):
         return folds[:first], folds[first:]
 
     def _limits_for(self, n_calls: int) -> SandboxSpec:
-        """The per-call limits, scaled to a sandbox call that makes ``n_calls`` calls' worth of work."""
-        return dataclasses.replace(self.limits, timeout_s=self.limits.timeout_s * n_calls,
-                                   cpu_s=int(self.limits.cpu_s * n_calls))
+        """The per-call limits for a sandbox call that makes ``n_calls`` calls' worth of work: the CPU
+        limit (one for the whole child process) is scaled; the wall-clock limit is not, since the sandbox
+        holds it per step (a hung program is killed ``timeout_s`` after its last step, not n times later)."""
+        return dataclasses.replace(self.limits, cpu_s=int(self.limits.cpu_s * n_calls))
 
     def _fold_data(self, plan: FoldPlan, tag: str, folds: list[int], with_gate: bool = False) -> str:
         """Key of the worker's copy of these folds' pools (sent once): pool A with labels, pool B without."""
