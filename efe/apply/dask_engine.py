@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from efe.apply.io import file_format, input_files, settle_output_schema
+from efe.apply.io import ApplyError, file_format, input_files, settle_output_schema
 from efe.apply.partition import PartitionTransformer
+from efe.core.errors import EfeError
 from efe.frozen.freeze import load_frozen
 
 
@@ -31,7 +32,7 @@ def apply_dask(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, op
         import dask
         import dask.dataframe as dd
     except ImportError as exc:
-        raise ImportError(f"engine=dask needs Dask: pip install 'efe[dask]' ({exc})") from exc
+        raise ApplyError(f"engine=dask needs Dask: pip install 'efe[dask]' ({exc})") from exc
 
     transformer = PartitionTransformer(load_frozen(frozen_dir), sandboxed)
     files = [str(p) for p in input_files(source)]
@@ -59,7 +60,14 @@ def apply_dask(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, op
             else:
                 write = out.to_parquet(str(output), write_index=False, overwrite=True, compute=False,
                                        name_function=lambda i: f"part-{i:05d}.parquet")
-            _, lengths = dask.compute(write, out.map_partitions(len))
+            try:
+                _, lengths = dask.compute(write, out.map_partitions(len))
+            except (ValueError, TypeError) as exc:
+                if isinstance(exc, EfeError):
+                    raise
+                # pandas reading a partition with the frozen dtypes (text where a number was frozen, ...)
+                raise ApplyError(f"engine=dask could not read the input as the frozen program's columns: "
+                                 f"{type(exc).__name__}: {exc}") from exc
     finally:
         transformer.close()
         if client is not None:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from efe.apply.io import file_format, input_files, settle_output_schema
+from efe.apply.io import ApplyError, file_format, input_files, settle_output_schema
 from efe.apply.partition import PartitionTransformer
 from efe.frozen.freeze import load_frozen
 
@@ -37,7 +37,7 @@ def spark_schema(schema: list[dict]) -> Any:
     for col in schema:
         kind = _SPARK_TYPES.get(col["dtype"])
         if kind is None:
-            raise ValueError(f"column '{col['name']}' has dtype {col['dtype']}, which engine=spark does not "
+            raise ApplyError(f"column '{col['name']}' has dtype {col['dtype']}, which engine=spark does not "
                              f"map; supported: {', '.join(sorted(_SPARK_TYPES))}")
         fields.append(T.StructField(col["name"], getattr(T, kind)(), True))
     return T.StructType(fields)
@@ -58,12 +58,12 @@ def _session(options: dict) -> tuple[Any, bool]:
     try:  # lazy: heavy optional dependency (pyspark), only this engine needs it
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise ImportError(f"engine=spark needs PySpark and Java: pip install 'efe[spark]' ({exc})") from exc
+        raise ApplyError(f"engine=spark needs PySpark and Java: pip install 'efe[spark]' ({exc})") from exc
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers need this interpreter's packages
-    builder = (SparkSession.builder.master(options.get("spark_master", "local[*]")).appName("efe.apply")
+    builder = (SparkSession.builder.master(options.get("spark_master") or "local[*]").appName("efe.apply")
                .config("spark.ui.showConsoleProgress", "false"))
     return builder.getOrCreate(), True
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from efe.core.errors import FrozenRunError
 from efe.sandbox import Sandbox, SandboxFailure, SandboxLimits
 
 # generous: a frozen program may see far more rows at once than a candidate in the search
@@ -35,7 +36,7 @@ class SandboxedProgram:
     def _run(self, plan: list[dict], values: dict, out: str, where: str) -> Any:
         result = self.sandbox.run(self.source, "tab", plan, [out], data="frozen", values=values)
         if isinstance(result, SandboxFailure):
-            raise RuntimeError(f"the program failed on {where}: {result.reason}")
+            raise FrozenRunError(f"the program failed on {where}: {result.reason}")
         return result.outputs[out]
 
     def close(self) -> None:
