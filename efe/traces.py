@@ -14,6 +14,7 @@ from efe.cli.args import Command, flag, run
 from efe.cli.outputs import check_output, staged
 from efe.core.config import plain_dict
 from efe.report.traces import build_traces, write_traces
+from efe.rundir.proposals import PROPOSALS_FILE
 
 COMMAND = Command(
     "traces", "run=<run dir> [run=<run dir> ...] format=sft|preference|reward out=<file.jsonl> "
@@ -26,7 +27,8 @@ def traces(cfg) -> int:
     options = plain_dict(cfg)
     runs = [Path(r).expanduser() for r in options["run"]]
     records, counts = build_traces(runs, str(options["format"]), options)
-    out = check_output(str(options["out"]), runs, overwrite=flag(options["overwrite"]))
+    read = [run / name for run in runs for name in ("lineage.jsonl", PROPOSALS_FILE, "report.json")]
+    out = check_output(str(options["out"]), [*runs, *read], overwrite=flag(options["overwrite"]))
     with staged(out) as target:
         write_traces(records, target)
     note = f"; {counts['without_prompt']} candidates had no recorded prompt" if counts["without_prompt"] else ""

@@ -76,12 +76,22 @@ def a_run(directory: Path, lineage: str = '{"id": "s", "kind": "seed", "metrics"
     return directory
 
 
-def test_apply_refuses_to_write_over_its_input_even_with_overwrite(frozen, csv):
+def test_apply_refuses_to_write_over_its_input_even_with_overwrite(frozen, csv, tmp_path):
     before = csv.read_bytes()
     for extra in ((), ("overwrite=true",)):
         line = one_error_line(efe("apply", f"frozen={frozen}", f"input={csv}", f"output={csv}", *extra))
         assert f"output '{csv}' is the input" in line
     assert csv.read_bytes() == before
+    parts = tmp_path / "parts"   # a directory of parts: each part is an input, and so is the directory
+    parts.mkdir()
+    (parts / "part-0.csv").write_bytes(before)
+    line = one_error_line(efe("apply", f"frozen={frozen}", f"input={parts}", f"output={parts / 'part-0.csv'}",
+                              "overwrite=true"))
+    assert "is the input" in line
+    line = one_error_line(efe("apply", f"frozen={frozen}", f"input={parts}", f"output={tmp_path}", "engine=dask",
+                              "overwrite=true"))
+    assert f"output '{tmp_path}' holds the input" in line
+    assert (parts / "part-0.csv").read_bytes() == before
 
 
 def test_apply_refuses_a_file_of_a_run_and_a_non_empty_directory(frozen, csv, tmp_path):
@@ -129,7 +139,7 @@ def test_traces_refuses_to_replace_a_runs_lineage(tmp_path):
     lineage = (run / "lineage.jsonl").read_text()
     for extra in ((), ("overwrite=true",)):
         line = one_error_line(efe("traces", f"run={run}", "format=reward", f"out={run / 'lineage.jsonl'}", *extra))
-        assert "lies inside the input" in line
+        assert f"is the input '{run / 'lineage.jsonl'}'" in line
     other = a_run(tmp_path / "other")
     line = one_error_line(efe("traces", f"run={run}", "format=reward", f"out={other / 'lineage.jsonl'}"))
     assert "is a file of the efe run directory" in line
@@ -140,8 +150,9 @@ def test_traces_refuses_to_replace_a_runs_lineage(tmp_path):
 
 
 def test_export_and_package_refuse_what_they_would_destroy(frozen, tmp_path):
-    line = one_error_line(efe("export", f"run={frozen}", f"out={frozen / 'program.py'}"))
-    assert "lies inside the input" in line
+    for extra in ((), ("overwrite=true",)):
+        line = one_error_line(efe("export", f"run={frozen}", f"out={frozen / 'program.py'}", *extra))
+        assert "lies inside the frozen program directory" in line
     other = a_run(tmp_path / "other")
     (other / "report.json").write_text("{}")
     line = one_error_line(efe("export", f"run={frozen}", f"out={other / 'report.json'}"))
@@ -157,6 +168,7 @@ def test_export_and_package_refuse_what_they_would_destroy(frozen, tmp_path):
     (package / "notes.txt").write_text("mine")
     line = one_error_line(efe("package", f"run={frozen.parent}", f"out={package}"))
     assert "is a directory that is not empty" in line and (package / "notes.txt").read_text() == "mine"
-    line = one_error_line(efe("package", f"run={frozen.parent}", f"out={frozen.parent}", "overwrite=true"))
-    assert "is the input" in line
+    for out in (frozen.parent, frozen.parent.parent):
+        line = one_error_line(efe("package", f"run={frozen.parent}", f"out={out}", "overwrite=true"))
+        assert f"output '{out}' {'is' if out == frozen.parent else 'holds'} the input" in line
     assert json.loads((frozen / "manifest.json").read_text())["setting"] == "tab"

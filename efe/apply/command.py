@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from efe.apply.engines import apply, check_engine
+from efe.apply.io import input_files
 from efe.cli.args import Command, flag, run
 from efe.cli.outputs import check_output, staged
 from efe.core.config import plain_dict
@@ -31,7 +32,7 @@ def apply_command(cfg) -> int:
     frozen = frozen_dir_of(options["frozen"])
     source, output = Path(options["input"]).expanduser(), Path(options["output"]).expanduser()
     check_engine(engine, output, overwrite)
-    check_output(output, [source, frozen], overwrite=overwrite, directory=engine != "pandas")
+    check_output(output, [source, *input_files(source), frozen], overwrite=overwrite, directory=engine != "pandas")
     with staged(output) as target:
         rows = apply(frozen, source, target, engine, options)
     print(f"wrote {rows} rows to {output}")

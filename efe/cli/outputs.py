@@ -1,11 +1,10 @@
 """No output path destroys data: the one check every writing command makes, and staged writes.
 
-:func:`check_output` refuses, with one line, an output that is one of the command's inputs (or
-inside one, or holding one), an existing file inside an efe run directory (a directory holding
-``lineage.jsonl``, ``spec.json``, ``frozen/`` or ``manifest.json``: the run wrote it, not this
-command), anything new inside a frozen program directory, and a directory that is not empty,
-unless ``overwrite=true``. An input is never overwritten, even then: it is read while the output
-is written. :func:`staged` writes the output beside its final path and moves it there only when
+:func:`check_output` refuses, with one line, an output that is one of the command's inputs or
+holds one (never allowed: an input is read while the output is written), anything inside a frozen
+program directory (never allowed: its files are hashed), and, unless ``overwrite=true``, an
+existing file inside an efe run directory (a directory holding ``lineage.jsonl``, ``spec.json``,
+``frozen/`` or ``manifest.json``: the run wrote it, not this command) and a non-empty directory. :func:`staged` writes the output beside its final path and moves it there only when
 the command succeeded, so a failure leaves nothing half-written.
 """
 
@@ -39,15 +38,21 @@ def check_output(output: str | Path, inputs: Iterable[str | Path] = (), *, overw
                  directory: bool = False) -> Path:
     """``output`` if writing there destroys nothing, else ``OutputRefused`` naming why.
 
-    ``directory``: the command writes a directory (package, a Dask or Spark apply), else one file.
+    ``inputs``: every file and directory the command reads. ``directory``: the command writes a
+    directory there (package, a Dask or Spark apply), else one file.
     """
     given = Path(output).expanduser()
     out = given.resolve()
     for source in inputs:
         src = Path(source).expanduser().resolve()
-        if out == src or src in out.parents or out in src.parents:
-            relation = "is" if out == src else "lies inside" if src in out.parents else "holds"
+        if out == src or out in src.parents:
+            relation = "is" if out == src else "holds"
             raise OutputRefused(f"output '{given}' {relation} the input '{source}'; write the output elsewhere")
+    holder = run_dir_holding(out)
+    frozen = next((p for p in out.parents if (p / "manifest.json").exists()), None)
+    if frozen is not None:
+        raise OutputRefused(f"output '{given}' lies inside the frozen program directory '{frozen}' (its files are "
+                            "hashed: a changed or extra file makes it unusable); write the output elsewhere")
     if out.is_dir() and not directory:
         raise OutputRefused(f"output '{given}' is a directory; give a file path")
     if overwrite:
@@ -55,12 +60,8 @@ def check_output(output: str | Path, inputs: Iterable[str | Path] = (), *, overw
     hint = "choose a new path, or add overwrite=true to replace it"
     if out.is_dir() and any(out.iterdir()):
         raise OutputRefused(f"output '{given}' is a directory that is not empty; {hint}")
-    holder = run_dir_holding(out)
     if holder is not None and out.is_file():
         raise OutputRefused(f"output '{given}' is a file of the efe run directory '{holder}'; {hint}")
-    if holder is not None and not out.exists() and (holder / "manifest.json").exists():
-        raise OutputRefused(f"output '{given}' lies inside the frozen program directory '{holder}' (its files are "
-                            "hashed); choose a path outside it, or add overwrite=true")
     if out.exists() and not out.is_dir() and directory:
         raise OutputRefused(f"output '{given}' is a file and this command writes a directory there; {hint}")
     return given
