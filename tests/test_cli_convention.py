@@ -131,7 +131,7 @@ def test_dask_apply_replaces_only_when_asked_and_a_failure_leaves_nothing_behind
     proc = efe("apply", f"frozen={frozen}", f"input={parts}", f"output={out}", "engine=dask", "sandbox=false",
                "overwrite=true")
     assert proc.returncode == 2 and len(pd.read_parquet(out)) == 60  # the earlier output is untouched
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".efe-")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("efe-")) == []
 
 
 def test_traces_refuses_to_replace_a_runs_lineage(tmp_path):

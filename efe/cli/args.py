@@ -103,9 +103,9 @@ def _groups() -> set[str]:
     return {p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
 
 
-def _allowed(command: Command, node: Any) -> list[str]:
+def _allowed(command: Command, node: Any, top: bool = True) -> list[str]:
     keys = [str(k) for k in node.keys()] if isinstance(node, DictConfig) else []
-    extra = [k for k in (command.positional, *command.repeatable) if k and k not in keys]
+    extra = [k for k in (command.positional, *command.repeatable) if k and k not in keys] if top else []
     return keys + extra
 
 
@@ -115,13 +115,19 @@ def _check_keys(command: Command, overrides: list[tuple[str, str]], base: DictCo
         parts = key.split(".")
         node: Any = base
         for depth, part in enumerate(parts):
-            if isinstance(node, DictConfig) and part in node:
-                node = node[part]
+            if isinstance(node, DictConfig) and part in node.keys():
+                node = node._get_node(part)  # not resolved: a mandatory (???) value is given on the command line
                 continue
             if prefix.startswith("+") and depth > 0 and isinstance(node, DictConfig):
                 break  # +forecaster_params.chronos2.model_path=... adds under an existing mapping
             where = ".".join(parts[:depth])
-            allowed = _allowed(command, node) if depth else _allowed(command, base)
+            allowed = _allowed(command, node, top=False) if depth else _allowed(command, base)
+            if depth and not isinstance(node, DictConfig):
+                raise UsageError(f"unknown key '{key}' for efe.{command.name}; '{where}' is a value, not a group "
+                                 "of keys")
+            if not allowed:
+                raise UsageError(f"unknown key '{key}' for efe.{command.name}; '{where}' holds no keys yet: "
+                                 f"add one with +{key}=...")
             scope = f" under '{where}'" if where else ""
             raise UsageError(f"unknown key '{key}' for efe.{command.name}; allowed{scope}: {', '.join(allowed)}")
 

@@ -76,7 +76,8 @@ def staged(output: str | Path) -> Iterator[Path]:
     """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".efe-{uuid.uuid4().hex[:8]}-{output.name}")
+    # not a hidden name: Spark and Hadoop skip paths starting with "." or "_" when they read a directory
+    tmp = output.with_name(f"efe-tmp-{uuid.uuid4().hex[:8]}-{output.name}")
     try:
         yield tmp
     except BaseException:
@@ -85,7 +86,7 @@ def staged(output: str | Path) -> Iterator[Path]:
     if not tmp.exists():  # nothing written (zero rows): leave the output as it was
         return
     if output.is_dir() and not output.is_symlink():
-        old = output.with_name(f".efe-old-{uuid.uuid4().hex[:8]}-{output.name}")
+        old = output.with_name(f"efe-old-{uuid.uuid4().hex[:8]}-{output.name}")
         os.replace(output, old)
         os.replace(tmp, output)
         _remove(old)
