@@ -4,7 +4,7 @@ Writes into ``<run>/plots/``: the evolution tree (``evolution_tree.png`` and the
 offline ``evolution_tree.html``), fitness over iterations (``fitness.png``), the MAP-Elites grid of the
 latest checkpoint (``map_elites.png``) and, for time-series runs, held-out forecasts before and after
 the transform (``forecasts.png``). A plot whose inputs are missing (a partial run) is skipped with a
-warning; :func:`write_plots` never raises for that.
+warning; :func:`write_plots` never raises for that. Keys: ``conf/plot.yaml``.
 """
 
 from __future__ import annotations
@@ -14,40 +14,24 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from efe.cli.args import Command, UsageError, run
 from efe.report.plots.write import AXES, FORMATS, write_plots
 
-USAGE = "usage: python -m efe.plot run=<run dir> [format=png|svg|pdf] [x=iteration|generation]"
+COMMAND = Command("plot", "run=<run dir> [format=png|svg|pdf] [x=iteration|generation]",
+                  "Draw a run's plots into <run>/plots/.", required=("run",), text_keys=("run",))
 RUN_MARKERS = ("lineage.jsonl", "report.json", "config.yaml", "spec.json", "evolution")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
-        return 0
-    options: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in ("run", "format", "x"):
-            print(f"error: unexpected argument {arg!r}\n{USAGE}", file=sys.stderr)
-            return 2
-        options[key] = value
-    if not options.get("run"):
-        print(f"error: run=<run dir> is required\n{USAGE}", file=sys.stderr)
-        return 2
-    run_dir = Path(options["run"]).expanduser()
+def plot(cfg) -> int:
+    run_dir = Path(str(cfg.run)).expanduser()
     if not run_dir.is_dir():
-        print(f"error: run={run_dir}: no such directory", file=sys.stderr)
-        return 2
+        raise UsageError(f"run={run_dir}: no such directory")
     if not any((run_dir / marker).exists() for marker in RUN_MARKERS):
-        print(f"error: run={run_dir} is not an efe run directory (none of {', '.join(RUN_MARKERS)} there)",
-              file=sys.stderr)
-        return 2
-    fmt, axis = options.get("format", "png"), options.get("x", "iteration")
+        raise UsageError(f"run={run_dir} is not an efe run directory (none of {', '.join(RUN_MARKERS)} there)")
+    fmt, axis = str(cfg.format), str(cfg.x)
     if fmt not in FORMATS or axis not in AXES:
-        print(f"error: format must be one of {', '.join(FORMATS)} and x one of {', '.join(AXES)}\n{USAGE}",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"format must be one of {', '.join(FORMATS)} and x one of {', '.join(AXES)} "
+                         f"(got format={fmt} x={axis})")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -58,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for title, rel in written.items():
         print(f"{title}: {run_dir / rel}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(COMMAND, plot, argv)
 
 
 if __name__ == "__main__":

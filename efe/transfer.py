@@ -10,20 +10,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 from omegaconf import OmegaConf
 
-from efe.core.config import CONF_DIR, ConfigError, compose, plain_dict
+from efe.cli.args import Command, run
+from efe.core.config import CONF_DIR, ConfigError, plain_dict
 from efe.datasets.ts_store import read_series
-from efe.frozen.freeze import FrozenProgramError, load_frozen
+from efe.frozen.freeze import load_frozen
 from efe.sandbox import Sandbox
-from efe.core.specs import SpecError, TimeSpec, load_spec
+from efe.core.specs import TimeSpec, load_spec
 from efe.time.heldout import evaluate_program, render_table
 from evaluators.timeseries.forecasters import with_max_history
 
-USAGE = "usage: python -m efe.transfer run=<run dir> [forecasters=[seasonal_naive,ets,theta]] [forecaster_params...]"
+COMMAND = Command(
+    "transfer", "run=<efe.time run dir> [forecasters=[seasonal_naive,ets,theta]] [+forecaster_params.<name>.<key>=...]",
+    "Apply a time-series run's frozen program, unchanged, in front of other forecasters on its held-out windows.",
+    required=("run",), text_keys=("run",))
 
 
 def forecaster_config(name: str, overrides: dict) -> dict:
@@ -36,30 +40,28 @@ def forecaster_config(name: str, overrides: dict) -> dict:
     return cfg
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
-        return 0
-    try:
-        cfg = compose("transfer", argv)
-        if not cfg.get("run"):
-            raise ConfigError("run=<run directory of an efe.time run> is required")
-        run_dir = Path(str(cfg.run))
-        spec_path = run_dir / "spec.json"
-        if not spec_path.exists():
-            raise ConfigError(f"'{run_dir}' is not an efe run directory (no spec.json)")
-        spec = load_spec(spec_path)
-        if not isinstance(spec, TimeSpec):
-            raise ConfigError(f"'{run_dir}' is a {spec.setting} run; transfer applies to time-series runs")
-        frozen = load_frozen(run_dir / "frozen")
-        series = read_series(run_dir / "data" / "series.parquet")
-        overrides = plain_dict(cfg.get("forecaster_params")) or {}
-        max_history = spec.windows.max_history
-        configs = [with_max_history(forecaster_config(str(n), overrides), max_history) for n in cfg.forecasters]
-    except (ConfigError, SpecError, FrozenProgramError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def load_transfer(cfg) -> tuple[Path, TimeSpec, Any, Any, list[dict]]:
+    """(run directory, its spec, frozen program, series, forecaster configs), or a ConfigError naming the problem."""
+    run_dir = Path(str(cfg.run)).expanduser()
+    spec_path = run_dir / "spec.json"
+    if not spec_path.exists():
+        raise ConfigError(f"'{run_dir}' is not an efe run directory (no spec.json)")
+    spec = load_spec(spec_path)
+    if not isinstance(spec, TimeSpec):
+        raise ConfigError(f"'{run_dir}' is a {spec.setting} run; transfer applies to time-series runs")
+    frozen = load_frozen(run_dir / "frozen")
+    series_path = run_dir / "data" / "series.parquet"
+    if not series_path.exists():
+        raise ConfigError(f"'{run_dir}' has no data/series.parquet (an incomplete run?)")
+    series = read_series(series_path)
+    overrides = plain_dict(cfg.get("forecaster_params")) or {}
+    configs = [with_max_history(forecaster_config(str(n), overrides), spec.windows.max_history)
+               for n in cfg.forecasters]
+    return run_dir, spec, frozen, series, configs
+
+
+def transfer(cfg) -> int:
+    run_dir, spec, frozen, series, configs = load_transfer(cfg)
     limits = spec.sandbox
     rows = []
     with Sandbox(limits) as sandbox:
@@ -85,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     print(f"\nwritten: {run_dir / 'transfer.md'}, transfer.json, transfer.csv", file=sys.stderr)
     return 0 if rows else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(COMMAND, transfer, argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 import efe
-from efe.cli.common import _run_dir, shell_overrides
+from efe.cli.args import shell_overrides
+from efe.cli.common import _run_dir
 from efe.core.config import ConfigError, compose
 from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from efe.rundir.records import read_lineage
-from efe.report.traces import main as traces_main
+from efe.traces import main as traces_main
 from tests.conftest import ROOT, ratio_table, tab_program
 from tests.test_tab_run import GOOD_1, GOOD_2, efe_tab, fenced, only_run
 

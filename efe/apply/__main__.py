@@ -1,4 +1,4 @@
-"""``python -m efe.apply``: see :mod:`efe.apply.command`."""
+"""``python -m efe.apply``: see :mod:`efe.apply.command` (the engines: :mod:`efe.apply.engines`)."""
 
 import sys
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from efe.apply.io import by_header, check_input, file_format, option, settle_output_schema, settle_output_schema_from
+from efe.apply.io import (ApplyError, by_header, check_input, file_format, option, settle_output_schema,
+                          settle_output_schema_from)
 from efe.apply.partition import PartitionTransformer
 from efe.core.errors import EfeError
 from efe.frozen.freeze import load_frozen
@@ -35,7 +36,7 @@ def _dask() -> tuple[Any, Any]:
         import dask
         import dask.dataframe as dd
     except ImportError as exc:
-        raise ImportError(f"engine=dask needs Dask: pip install 'efe[dask]' ({exc})") from exc
+        raise ApplyError(f"engine=dask needs Dask: pip install 'efe[dask]' ({exc})") from exc
     return dask, dd
 
 

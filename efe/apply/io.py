@@ -23,7 +23,11 @@ from efe.frozen.transformer import coerce_to_schema
 PARQUET, CSV = (".parquet", ".pq"), (".csv", ".tsv", ".gz", ".txt")
 
 
-class EmptyInputError(EfeError):
+class ApplyError(EfeError):
+    """An input, output or engine ``efe.apply`` cannot use."""
+
+
+class EmptyInputError(ApplyError):
     """An input file with nothing in it (not even a CSV header line)."""
 
 
@@ -46,15 +50,15 @@ def natural_key(name: str) -> list:
 def input_files(path: Path) -> list[Path]:
     """The file itself, or a directory's Parquet/CSV part files in natural order."""
     if not path.exists():
-        raise FileNotFoundError(f"input '{path}' does not exist")
+        raise ApplyError(f"input '{path}' does not exist")
     if path.is_file():
         return [path]
     files = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(("_", "."))
                     and p.suffix.lower() in PARQUET + CSV), key=lambda p: natural_key(p.name))
     if not files:
-        raise ValueError(f"directory '{path}' holds no .parquet or .csv files")
+        raise ApplyError(f"directory '{path}' holds no .parquet or .csv files")
     if len({p.suffix.lower() in PARQUET for p in files}) > 1:
-        raise ValueError(f"directory '{path}' mixes Parquet and CSV files; keep one format")
+        raise ApplyError(f"directory '{path}' mixes Parquet and CSV files; keep one format")
     return files
 
 
@@ -65,7 +69,7 @@ def file_format(path: Path) -> str:
         return "parquet"
     if suffix in CSV:
         return "csv"
-    raise ValueError(f"unsupported input type '{suffix}'; use .csv or .parquet")
+    raise ApplyError(f"unsupported input type '{suffix}'; use .csv or .parquet")
 
 
 def csv_sep(path: Path) -> str:
@@ -117,7 +121,7 @@ def read_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
         elif suffix in CSV:
             yield from pd.read_csv(part, chunksize=rows, sep="\t" if suffix == ".tsv" else ",")
         else:
-            raise ValueError(f"unsupported input type '{part.suffix}'; use .csv or .parquet")
+            raise ApplyError(f"unsupported input type '{part.suffix}'; use .csv or .parquet")
 
 
 class ChunkWriter:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from efe.core.errors import FrozenProgramError, FrozenRunError
 from efe.frozen.freeze import FrozenProgram, instantiate
 from efe.core.specs import SandboxSpec
 from efe.frozen.sandboxed import SandboxedProgram, frozen_limits
@@ -27,7 +28,7 @@ class PartitionTransformer:
     def __init__(self, frozen: FrozenProgram, sandboxed: bool = True,
                  limits: SandboxSpec | None = None, output_schema: list[dict] | None = None) -> None:
         if frozen.manifest.get("setting") != "tab":
-            raise ValueError("efe.apply applies tabular feature programs")
+            raise FrozenProgramError("efe.apply applies tabular feature programs")
         self.source = frozen.source
         self.state = frozen.state
         self.input_schema: list[dict] = frozen.manifest.get("input_schema", [])
@@ -50,7 +51,10 @@ class PartitionTransformer:
         if self.sandboxed:
             out = self._sandbox().transform(X, where)
         else:
-            out = self._program().transform(X, self.state)
+            try:
+                out = self._program().transform(X, self.state)
+            except Exception as exc:  # noqa: BLE001 - the program's own error, in the user's words
+                raise FrozenRunError(f"the program failed on {where}: {type(exc).__name__}: {exc}") from exc
         return self.conform(out.reset_index(drop=True), where)
 
     def in_chunks(self, frame: pd.DataFrame, rows: int, where: str = "a partition") -> pd.DataFrame:
@@ -66,14 +70,14 @@ class PartitionTransformer:
             return out
         names = [c["name"] for c in self.output_schema]
         if [str(c) for c in out.columns] != names:
-            raise RuntimeError(f"the program produced columns {list(out.columns)} on {where}; "
+            raise FrozenRunError(f"the program produced columns {list(out.columns)} on {where}; "
                                f"the frozen manifest lists {names}")
         for col in self.output_schema:
             if str(out[col["name"]].dtype) != col["dtype"]:
                 try:
                     out[col["name"]] = out[col["name"]].astype(col["dtype"])
                 except (TypeError, ValueError) as exc:
-                    raise RuntimeError(f"column '{col['name']}' on {where} is {out[col['name']].dtype}, "
+                    raise FrozenRunError(f"column '{col['name']}' on {where} is {out[col['name']].dtype}, "
                                        f"not {col['dtype']} as when frozen: {exc}") from exc
         return out
 

@@ -31,7 +31,8 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from efe.apply.io import PARQUET, by_header, check_input, option, settle_output_schema, settle_output_schema_from
+from efe.apply.io import (PARQUET, ApplyError, by_header, check_input, option,
+                          settle_output_schema, settle_output_schema_from)
 from efe.apply.partition import PartitionTransformer
 from efe.core.errors import EfeError
 from efe.frozen.freeze import load_frozen
@@ -60,7 +61,7 @@ def spark_schema(schema: list[dict], fallback: str | None = None) -> Any:
     for col in schema:
         kind = _SPARK_TYPES.get(col["dtype"], fallback)
         if kind is None:
-            raise ValueError(f"column '{col['name']}' has dtype {col['dtype']}, which engine=spark does not "
+            raise ApplyError(f"column '{col['name']}' has dtype {col['dtype']}, which engine=spark does not "
                              f"map; supported: {', '.join(sorted(_SPARK_TYPES))}")
         fields.append(T.StructField(col["name"], getattr(T, kind)(), True))
     return T.StructType(fields)
@@ -108,7 +109,7 @@ def spark_session(options: dict) -> Iterator[Any]:
     try:  # lazy: heavy optional dependency (pyspark), only this engine needs it
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise ImportError(f"engine=spark needs PySpark and Java: pip install 'efe[spark]' ({exc})") from exc
+        raise ApplyError(f"engine=spark needs PySpark and Java: pip install 'efe[spark]' ({exc})") from exc
     active = SparkSession.getActiveSession()
     if active is not None:
         yield active

@@ -12,21 +12,17 @@ from typing import Any, Callable
 
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from efe.cli.args import shell_overrides
 from efe.core.console import say
 from efe.core.config import CONF_DIR, ConfigError, plain_dict, required
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.search.status import exit_status
 from efe.core.specs import RunSpec, SandboxSpec, SearchSpec, build, conf_part, load_spec, replace, save_spec
-
-# overrides whose values are free text (a sentence, a file name): quoted for Hydra as typed
-TEXT_KEYS = ("dataset.description", "dataset.name", "dataset.target", "dataset.path", "dataset.test_path")
-_OVERRIDE = re.compile(r"^(?P<prefix>\+{0,2}|~)(?P<key>[\w.\-/@]+)=(?P<value>.*)$", re.DOTALL)
 
 
 def _run_dir(root: str, setting: str, name: Any, path: Any, resume: Any, stamp: str) -> str:
@@ -38,34 +34,6 @@ def _run_dir(root: str, setting: str, name: Any, path: Any, resume: Any, stamp: 
     return claim_run_dir(Path(root) / setting / label / stamp)
 
 
-def shell_overrides(args: list[str], text_keys: tuple[str, ...] = TEXT_KEYS) -> list[str]:
-    """Command-line overrides as a shell hands them over, made safe for Hydra's grammar.
-
-    The shell strips the quotes of ``dataset.description="one row per customer; churned = ..."``,
-    and Hydra cannot parse ``;`` or ``=`` in a bare value (and reads ``a, b`` as a sweep): values of
-    ``text_keys`` are therefore quoted for Hydra. Any other override Hydra cannot parse raises a
-    ``ConfigError`` that names it and says how to quote it.
-    """
-    parser = OverridesParser.create()
-    out = []
-    for arg in args:
-        match = _OVERRIDE.match(arg)
-        if arg.startswith("-") or not match:
-            out.append(arg)
-            continue
-        key, value = match["key"], match["value"]
-        if key in text_keys and value != "null" and not _quoted(value):
-            arg = f"{match['prefix']}{key}={_hydra_quote(value)}"
-        try:
-            parser.parse_override(arg)
-        except HydraException as exc:
-            reason = str(exc).strip().splitlines()[0]
-            raise ConfigError(f"cannot read the override {arg!r} ({reason}); quote a value holding spaces, "
-                              f"';', '=' or ',' for Hydra, e.g. \"{key}='...'\"") from None
-        out.append(arg)
-    return out
-
-
 def hydra_argv() -> None:
     """Rewrite ``sys.argv`` with ``shell_overrides`` before ``@hydra.main`` reads it (exit 2 on a bad one)."""
     try:
@@ -73,16 +41,6 @@ def hydra_argv() -> None:
     except ConfigError as exc:
         say(f"error: {exc}")
         sys.exit(2)
-
-
-def _quoted(value: str) -> bool:
-    return len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
-
-
-def _hydra_quote(text: str) -> str:
-    """``text`` as a single-quoted Hydra string: backslashes before a quote or the end doubled, quotes escaped."""
-    text = re.sub(r"(\\+)(?=')|(\\+)$", lambda m: m.group(0) * 2, text)
-    return "'" + text.replace("'", "\\'") + "'"
 
 
 _CLAIMED: dict[str, str] = {}

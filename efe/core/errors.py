@@ -14,3 +14,11 @@ class EfeError(ValueError):
 
 class FrozenProgramError(EfeError):
     """A frozen directory that cannot be used (re-exported by ``efe.frozen.freeze`` and ``efe.frozen.verify``)."""
+
+
+class FrozenInputError(EfeError):
+    """Rows a frozen program cannot take: a column missing, or of another kind than when frozen."""
+
+
+class FrozenRunError(EfeError, RuntimeError):
+    """A frozen program that failed on given rows, or whose output is not the frozen schema (also a RuntimeError)."""

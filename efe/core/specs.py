@@ -426,7 +426,7 @@ def conf_part(cls: type[T], config_name: str, key: str) -> T:
     """A spec part built from the packaged ``conf/<config_name>.yaml``'s section ``key``.
 
     For what runs outside a run (no spec.json to read): e.g. the sandbox limits of a frozen program
-    (``conf_part(SandboxSpec, "apply", "sandbox")``). A missing key is a ``SpecError`` naming it.
+    (``conf_part(SandboxSpec, "apply", "sandbox_limits")``). A missing key is a ``SpecError`` naming it.
     """
     section = _conf_defaults(config_name).get(key)
     if section is None:

@@ -1,4 +1,4 @@
-"""``python -m efe.export run=<dir> out=feature_program.py``: one self-contained module.
+"""A frozen tabular program as one self-contained module (the command: ``python -m efe.export``).
 
 The module depends only on numpy and pandas (plus whatever the program itself imports from
 the allowed list): the program's code, its fitted state as a JSON literal (or a sidecar JSON
@@ -13,17 +13,21 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from efe.core.contracts import EVOLVE_END, EVOLVE_START
+from efe.core.errors import EfeError
 from efe.frozen.freeze import FrozenProgramError, load_frozen
-from efe.rundir.paths import frozen_dir_of
+from efe.rundir.atomic import atomic_write_text
 
-USAGE = "usage: python -m efe.export run=<run dir or frozen dir> out=feature_program.py [sidecar=auto|true|false]"
 LITERAL_LIMIT = 2_000_000
+
+
+class ExportError(EfeError, TypeError):
+    """A fitted state holding a value the standalone module cannot carry (also a TypeError)."""
 
 # Kept as source text: it is written verbatim into exported modules.
 DECODER_SOURCE = '''
@@ -114,7 +118,7 @@ def to_portable(value: Any) -> Any:
                 "column": _column_spec(value)}
     if isinstance(value, pd.Index):
         return {"$t": "index", "index": _index_spec(value)}
-    raise TypeError(f"cannot export state value of type {type(value).__name__}")
+    raise ExportError(f"cannot export state value of type {type(value).__name__}")
 
 
 def _json_scalar(v: Any) -> Any:
@@ -130,7 +134,7 @@ def _index_spec(index: pd.Index) -> dict:
         return {"range": [index.start, index.stop, index.step], "name": index.name, "values": [], "dtype": "int64"}
     dtype = str(index.dtype)
     if dtype not in ("object", "str") and not re.match(r"^(u?int|float|bool)", dtype):
-        raise TypeError(f"cannot export an index of dtype {dtype}")
+        raise ExportError(f"cannot export an index of dtype {dtype}")
     return {"values": [_json_scalar(v) for v in index.tolist()], "dtype": "object" if dtype == "str" else dtype,
             "name": index.name}
 
@@ -141,7 +145,7 @@ def _column_spec(s: pd.Series) -> dict:
                 "ordered": bool(s.cat.ordered)}
     dtype = str(s.dtype)
     if dtype not in ("object", "str") and not re.match(r"^(u?int|float|bool)", dtype):
-        raise TypeError(f"cannot export a column of dtype {dtype}")
+        raise ExportError(f"cannot export a column of dtype {dtype}")
     values = [None if (isinstance(v, float) and np.isnan(v) and dtype in ("object", "str")) else _json_scalar(v)
               for v in s.tolist()]
     return {"dtype": "object" if dtype == "str" else dtype, "values": values}
@@ -165,7 +169,7 @@ def render_module(frozen_dir: Path, *, sidecar: Path | None) -> str:
     frozen = load_frozen(frozen_dir)
     m = frozen.manifest
     if m.get("setting") != "tab":
-        raise ValueError("efe.export writes tabular feature programs; time-series programs are fitted per series "
+        raise FrozenProgramError("efe.export writes tabular feature programs; time-series programs are fitted per series "
                          "(use efe.load_program)")
     code, rationale = _program_parts(frozen.source)
     imports = sorted({n.split(".")[0] for n in re.findall(r"^\s*(?:import|from)\s+([\w.]+)", code, re.M)}
@@ -232,37 +236,14 @@ def transform(X: pd.DataFrame) -> pd.DataFrame:
 '''
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    if "run" not in args and "frozen" not in args or "out" not in args:
-        print(USAGE, file=sys.stderr)
-        return 2
-    source = Path(args.get("run") or args["frozen"])
-    out = Path(args["out"])
-    try:
-        frozen_dir = frozen_dir_of(source)
-    except FrozenProgramError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        written = write_module(frozen_dir, out, args.get("sidecar", "auto"))
-    except (FrozenProgramError, ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print("wrote " + " and ".join(str(p) for p in written))
-    return 0
-
-
 def write_module(frozen_dir: Path, out: Path, sidecar: str = "auto") -> list[Path]:
     """Write the standalone module (and its state sidecar when large or asked for); the paths written."""
     state_json = json.dumps(to_portable(load_frozen(frozen_dir).state), allow_nan=True)
     use_sidecar = sidecar == "true" or (sidecar == "auto" and len(state_json) > LITERAL_LIMIT)
     sidecar_path = out.with_suffix(".state.json") if use_sidecar else None
     text = render_module(frozen_dir, sidecar=sidecar_path).replace("{module}", out.stem)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    if sidecar_path is None:
-        return [out]
-    sidecar_path.write_text(state_json)
-    return [out, sidecar_path]
+    if sidecar_path is not None:  # first, so that the module never points to a missing or older state
+        atomic_write_text(sidecar_path, state_json)
+    atomic_write_text(out, text)
+    return [out] if sidecar_path is None else [out, sidecar_path]
 

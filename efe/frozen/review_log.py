@@ -92,9 +92,9 @@ def read_log(frozen_dir: Path) -> list[dict]:
 def record(path: str | Path, decision: str, reviewer: str, note: str = "") -> dict:
     """Append one decision about the program as it is now; returns the entry written."""
     if decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     if not reviewer.strip():
-        raise ValueError("a review needs the reviewer's name (reviewer=...)")
+        raise ReviewError("a review needs the reviewer's name (reviewer=...)")
     frozen_dir = frozen_dir_of(path)
     load_frozen(frozen_dir)  # files that no longer match their manifest cannot be judged
     entries = read_log(frozen_dir)

@@ -11,13 +11,14 @@ from typing import Any
 
 import pandas as pd
 
+from efe.core.errors import FrozenRunError
 from efe.core.specs import SandboxSpec, conf_part
 from efe.sandbox import Sandbox, SandboxFailure
 
 
 def frozen_limits() -> SandboxSpec:
-    """The sandbox limits of a frozen program (conf/apply.yaml ``sandbox``)."""
-    return conf_part(SandboxSpec, "apply", "sandbox")
+    """The sandbox limits of a frozen program (conf/apply.yaml ``sandbox_limits``)."""
+    return conf_part(SandboxSpec, "apply", "sandbox_limits")
 
 
 class SandboxedProgram:
@@ -39,7 +40,7 @@ class SandboxedProgram:
     def _run(self, plan: list[dict], values: dict, out: str, where: str) -> Any:
         result = self.sandbox.run(self.source, "tab", plan, [out], data="frozen", values=values)
         if isinstance(result, SandboxFailure):
-            raise RuntimeError(f"the program failed on {where}: {result.reason}")
+            raise FrozenRunError(f"the program failed on {where}: {result.reason}")
         return result.outputs[out]
 
     def close(self) -> None:

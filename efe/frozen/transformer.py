@@ -23,6 +23,7 @@ from efe.frozen.freeze import FrozenProgram, FrozenProgramError, instantiate, lo
 from efe.rundir.paths import frozen_dir_of
 from efe.frozen.sandboxed import SandboxedProgram
 from efe.frozen.review_log import require_approval
+from efe.core.errors import FrozenInputError
 from efe.core.series_meta import history_meta
 
 
@@ -36,7 +37,7 @@ def coerce_to_schema(X: Any, schema: list[dict], where: str = "the input") -> pd
         arr = np.asarray(X)
         if arr.ndim != 2 or arr.shape[1] != len(names):
             n_features = arr.shape[1] if arr.ndim == 2 else "?"
-            raise ValueError(f"{where} has shape {arr.shape} (n_features = {n_features}); the frozen program "
+            raise FrozenInputError(f"{where} has shape {arr.shape} (n_features = {n_features}); the frozen program "
                              f"expects {len(names)} columns ({', '.join(names)}); pass a DataFrame with these names")
         X = pd.DataFrame(arr, columns=names)
     missing = [n for n in names if n not in X.columns]
@@ -50,7 +51,7 @@ def coerce_to_schema(X: Any, schema: list[dict], where: str = "the input") -> pd
                 hints.append(f"'{spare[close[0]]}' looks like a renamed '{name}'")
         hint = f" ({'; '.join(hints)})" if hints else ""
         shown = ", ".join(found[:20]) + (" …" if len(found) > 20 else "")
-        raise ValueError(f"column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)} "
+        raise FrozenInputError(f"column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)} "
                          f"missing from {where} (expected by the frozen program; found: {shown}){hint}")
     out = {}
     for col in schema:
@@ -61,15 +62,15 @@ def coerce_to_schema(X: Any, schema: list[dict], where: str = "the input") -> pd
             converted = pd.to_numeric(s, errors="coerce")
             bad = converted.isna() & s.notna()
             if bad.any():
-                raise ValueError(f"column '{name}' in {where} should be numeric ({dtype} when frozen) but holds "
+                raise FrozenInputError(f"column '{name}' in {where} should be numeric ({dtype} when frozen) but holds "
                                  f"text such as {s[bad].iloc[0]!r}")
             s = converted
         elif dtype == "bool" and not pd.api.types.is_bool_dtype(s):
             if not set(pd.unique(s.dropna())) <= {0, 1, True, False}:
-                raise ValueError(f"column '{name}' in {where} should be boolean (as when frozen), got {s.dtype}")
+                raise FrozenInputError(f"column '{name}' in {where} should be boolean (as when frozen), got {s.dtype}")
             s = s.astype("bool") if not s.isna().any() else s
         elif dtype in ("object", "str", "string") and pd.api.types.is_numeric_dtype(s) and not s.isna().all():
-            raise ValueError(f"column '{name}' in {where} should be text (as when frozen) but is {s.dtype}")
+            raise FrozenInputError(f"column '{name}' in {where} should be text (as when frozen) but is {s.dtype}")
         if expected_numeric and dtype.startswith("float") and s.dtype != dtype:
             s = s.astype(dtype)
         out[name] = s

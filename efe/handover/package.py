@@ -50,6 +50,9 @@ def _write_frame(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
 def _sample(run_dir: Path, manifest: dict, rows: int) -> pd.DataFrame:
     """Training rows spread over the table, without the label; never held-out rows."""
     spec = load_spec(run_dir / "spec.json")
+    if not Path(spec.train_path).exists():
+        raise FrozenProgramError(f"the run's training rows '{spec.train_path}' are missing: efe.package takes "
+                                 "its sample rows from them")
     X, _ = read_train(spec.train_path, spec.target)
     names = [c["name"] for c in manifest.get("input_schema", [])]
     positions = np.unique(np.linspace(0, len(X) - 1, min(rows, len(X))).astype(int))

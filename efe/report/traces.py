@@ -1,4 +1,4 @@
-"""``python -m efe.traces run=<dir> [run=<dir> ...] format=sft|preference|reward out=<file.jsonl>``.
+"""A run's proposals and verdicts as fine-tuning data (the command: ``python -m efe.traces``).
 
 Every evaluated program of a search is a (context, program, reward) example. This command joins a
 run's ``proposals.jsonl`` (the exact conversation behind each proposal) with its ``lineage.jsonl``
@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from efe.core.errors import EfeError
-from efe.core.config import ConfigError, compose, plain_dict
 from efe.rundir.proposals import PROPOSALS_FILE, read_proposals
 from efe.rundir.records import CANDIDATE, read_lineage
 
-USAGE = ("usage: python -m efe.traces run=<run dir> [run=<run dir> ...] format=sft|preference|reward "
-         "out=<file.jsonl> [preference.min_margin=0.0 ...]")
 FORMATS = ("sft", "preference", "reward")
 
 
@@ -191,33 +187,8 @@ def build_traces(run_dirs: Sequence[Path], fmt: str, options: Mapping[str, Any])
     return out, {"runs": len(run_dirs), "examples": len(examples), "without_prompt": missing}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or any(a in ("-h", "--help") for a in argv):
-        print(USAGE, file=sys.stderr if not argv else sys.stdout)
-        return 0 if argv else 2
-    runs = [a.split("=", 1)[1] for a in argv if a.startswith("run=")]
-    overrides = [a for a in argv if not a.startswith("run=")]
-    bad = [a for a in overrides if "=" not in a]
-    if bad or not runs:
-        print(f"error: {'unexpected argument ' + repr(bad[0]) if bad else 'run=<run dir> is required'}\n{USAGE}",
-              file=sys.stderr)
-        return 2
-    try:
-        cfg = plain_dict(compose("traces", overrides))
-        if not cfg.get("out"):
-            raise TraceError("out=<file.jsonl> is required")
-        records, counts = build_traces([Path(r).expanduser() for r in runs], str(cfg["format"]), cfg)
-    except (TraceError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = Path(cfg["out"]).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
+def write_traces(records: Sequence[Mapping[str, Any]], out: Path) -> None:
+    """One JSON record a line."""
     with open(out, "w") as fh:
         for record in records:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    note = f"; {counts['without_prompt']} candidates had no recorded prompt" if counts["without_prompt"] else ""
-    print(f"wrote {len(records)} {cfg['format']} records from {counts['examples']} evaluated proposals in "
-          f"{counts['runs']} run(s) to {out}{note}")
-    return 0
-
