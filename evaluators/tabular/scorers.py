@@ -257,6 +257,7 @@ class SklearnScorer(_OnScorerInput):
         return model
 
     def fit_predict(self, A, y, B, categorical):
+        # lazy: scikit-learn's pipeline module is only needed by the scikit-learn scorers
         from sklearn.pipeline import Pipeline
 
         model = Pipeline([("encode", sklearn_encoding(A.shape[1], categorical, self.encoding)),

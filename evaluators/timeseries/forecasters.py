@@ -302,7 +302,7 @@ class MLForecastForecaster:
 
     def _fit_predict(self, ys: list[np.ndarray], horizon: int, season: int, levels: list[float]) -> np.ndarray:
         """One global model over ``ys`` (equal lengths); quantiles (len(ys), horizon, L)."""
-        import pandas as pd  # lazy, with mlforecast
+        import pandas as pd  # lazy: with mlforecast, only this forecaster builds frames
 
         n = len(ys[0])
         frame = pd.DataFrame({"unique_id": np.repeat(np.arange(len(ys)), n), "ds": np.tile(np.arange(n), len(ys)),
@@ -310,7 +310,7 @@ class MLForecastForecaster:
         interval_levels = sorted({_interval_level(q) for q in levels if q != 0.5})
         pred = None
         if interval_levels and self.conformal_windows >= 2:
-            from mlforecast.utils import PredictionIntervals  # lazy, with mlforecast
+            from mlforecast.utils import PredictionIntervals  # lazy: mlforecast takes seconds to import
 
             try:
                 with warnings.catch_warnings():
