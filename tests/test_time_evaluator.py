@@ -110,6 +110,13 @@ def test_gates_reject_bad_transforms_with_the_right_reason(evaluator, gate):
     assert outcome.reason
 
 
+def test_a_transform_that_changes_the_fitted_state_is_caught_by_its_fingerprint(evaluator):
+    """The state's fingerprints after fit and after transform/inverse differ (the one mutation check)."""
+    program = time_program(transform="state['calls'] = state.get('calls', 0) + 1\nreturn np.asarray(y, dtype=float).copy()")
+    outcome = evaluator.evaluate(program)
+    assert outcome.verdict == "invalid:gate:mutated" and "the fitted state" in outcome.reason, outcome.reason
+
+
 def test_a_series_that_raises_falls_back_and_counts_as_harmed(evaluator):
     program = time_program(transform=(
         "y = np.asarray(y, dtype=float)\n"

@@ -12,6 +12,7 @@ from sklearn.model_selection import StratifiedKFold
 from efe.core import plain
 from efe.core.specs import SandboxSpec
 from efe.sandbox import Sandbox, SandboxFailure
+from efe.sandbox import plan as step
 from evaluators.tabular.scorers import Scorer
 
 
@@ -33,9 +34,9 @@ def cv_scores(source: str | None, X: pd.DataFrame, y: pd.Series, folds: list, sc
               limits: SandboxSpec) -> CVScores | SandboxFailure:
     """AUC and accuracy per fold; ``source=None`` scores the raw features."""
     aucs, accs = [], []
-    plan = [{"op": "fit", "args": ["X", "y"], "out": "state"},
-            {"op": "transform", "args": ["X", "state"], "out": "T"},
-            {"op": "transform", "args": ["X_val", "state"], "out": "T_val"}]
+    plan = [step.fit("X", "y", "state"),
+            step.transform("X", "state", "T"),
+            step.transform("X_val", "state", "T_val")]
     for train_idx, val_idx in folds:
         Xt, yt, Xv, yv = X.iloc[train_idx], y.iloc[train_idx], X.iloc[val_idx], y.iloc[val_idx]
         if source is None:

@@ -14,6 +14,7 @@ import pandas as pd
 from efe.core.errors import FrozenRunError
 from efe.core.specs import SandboxSpec, conf_part
 from efe.sandbox import Sandbox, SandboxFailure
+from efe.sandbox import plan as step
 
 
 def frozen_limits() -> SandboxSpec:
@@ -29,15 +30,15 @@ class SandboxedProgram:
         self.sandbox.load("frozen", {"state": state})
 
     def transform(self, X: pd.DataFrame, where: str = "the input") -> pd.DataFrame:
-        return self._run([{"op": "transform", "args": ["X", "state"], "out": "T"}], {"X": X}, "T", where)
+        return self._run([step.transform("X", "state", "T")], {"X": X}, "T", where)
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> dict:
         """The program's own ``fit`` on new data; later ``transform`` calls use this state."""
-        state = self._run([{"op": "fit", "args": ["X", "y"], "out": "S"}], {"X": X, "y": y}, "S", "fitting")
+        state = self._run([step.fit("X", "y", "S")], {"X": X, "y": y}, "S", "fitting")
         self.sandbox.load("frozen", {"state": state})
         return state
 
-    def _run(self, plan: list[dict], values: dict, out: str, where: str) -> Any:
+    def _run(self, plan: list[step.Step], values: dict, out: str, where: str) -> Any:
         result = self.sandbox.run(self.source, "tab", plan, [out], data="frozen", values=values)
         if isinstance(result, SandboxFailure):
             raise FrozenRunError(f"the program failed on {where}: {result.reason}")

@@ -7,5 +7,6 @@ from efe.sandbox.client import (
     SandboxResult,
     check_source,
 )
+from efe.sandbox.plan import Step
 
-__all__ = ["Sandbox", "SandboxError", "SandboxFailure", "SandboxResult", "check_source"]
+__all__ = ["Sandbox", "SandboxError", "SandboxFailure", "SandboxResult", "Step", "check_source"]

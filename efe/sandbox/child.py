@@ -166,12 +166,6 @@ def _call(program: Any, op: dict, values: dict, source: str) -> Any:
         raise ProgramError({"kind": "exception", "op": method, "exception": "skipped",
                             "message": f"not run: {', '.join(missing)} is missing because an earlier step failed"})
     args = [values[a] for a in op["args"]]
-    if method == "snapshot":  # a plain copy of values as they are now (for mutation checks)
-        try:
-            return plain.roundtrip(args[0] if len(args) == 1 else args)
-        except plain.PlainDataError as exc:
-            raise ProgramError({"kind": "invalid_output", "op": "snapshot",
-                                "message": f"value is not plain data: {exc}"}) from None
     if method == "digest":  # fingerprints of values as they are now: a "was it changed?" check, sent cheaply
         return [plain.digest(a) for a in args]
     if method not in ("fit", "transform", "inverse_transform"):

@@ -18,11 +18,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from efe.core import plain
 from efe.core.contracts import contract_for
 from efe.sandbox import guard, policy
+from efe.sandbox.plan import Step, as_steps
 from efe.sandbox.worker import read_message, write_message
 
 if TYPE_CHECKING:  # not at run time: the worker process imports this module and stays lean
@@ -191,7 +192,7 @@ class Sandbox:
         self,
         source: str,
         setting: str,
-        plan: list[dict],
+        plan: Sequence[Step | Mapping[str, Any]],
         returns: list[str],
         *,
         data: str | None = None,
@@ -199,10 +200,11 @@ class Sandbox:
         seed: int = 0,
         limits: SandboxSpec | None = None,
     ) -> SandboxResult | SandboxFailure:
-        """Run ``plan`` on the program in a fresh child; return outputs or a typed failure.
+        """Run ``plan`` (typed steps, ``efe.sandbox.plan``) on the program in a fresh child; outputs or a typed failure.
 
         ``limits``: this call's own (e.g. scaled to the work it holds); None: the sandbox's."""
         contract_for(setting)
+        plan = [step.to_dict() for step in as_steps(plan)]
         if self.static_check:
             failure = self._checked_source(source)
             if failure is not None:

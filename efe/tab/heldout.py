@@ -20,6 +20,7 @@ from efe.core import plain
 from efe.core.config import CONF_DIR
 from efe.core.specs import SandboxSpec, TabGateSpec
 from efe.sandbox import Sandbox, SandboxFailure
+from efe.sandbox import plan as step
 from efe.tab.parallel import map_parallel
 from evaluators.tabular import gates
 from evaluators.tabular.scorers import make_scorer
@@ -68,9 +69,9 @@ def refit(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.Dat
           seed: int, gate_limits: TabGateSpec) -> HeldoutResult:
     """The winner fitted on the whole training part, and its output on both parts (no scoring yet)."""
     plan = [
-        {"op": "fit", "args": ["X", "y"], "out": "state"},
-        {"op": "transform", "args": ["X", "state"], "out": "T"},
-        {"op": "transform", "args": ["X_test", "state"], "out": "T_test"},
+        step.fit("X", "y", "state"),
+        step.transform("X", "state", "T"),
+        step.transform("X_test", "state", "T_test"),
     ]
     with Sandbox(limits) as sandbox:
         sandbox.load("heldout", {"X": X_train, "y": y_train, "X_test": X_test})

@@ -30,7 +30,8 @@ from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 from efe.core import plain
 from efe.datasets.split import read_train
 from efe.core.feedback_record import FeedbackRecord, TabFeedback, TabScores
-from efe.sandbox import Sandbox, SandboxFailure, SandboxResult
+from efe.sandbox import Sandbox, SandboxFailure, SandboxResult, Step
+from efe.sandbox import plan as step
 from efe.core.specs import FeedbackSpec, SandboxSpec, TabSpec, tab_spec
 from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
@@ -195,22 +196,21 @@ class TabEvaluator(Evaluator):
                                        name=X.index.name)
             values = {"X_reindexed": reindexed, **parts}
             inputs = ["XA0", "XB0", *values]
-            plan = [{"op": "transform", "args": [name, "state0"], "out": "T_" + name, "keep_going": True}
-                    for name in values]
-            plan.append({"op": "digest", "args": [*inputs, "state0"], "out": "after_transform", "keep_going": True})
+            plan = [step.transform(name, "state0", "T_" + name, keep_going=True) for name in values]
+            plan.append(step.digest(*inputs, "state0", out="after_transform", keep_going=True))
             returns = ["after_fit", "after_transform", *("T_" + name for name in values)]
             if self.label_free_state:  # LLM-FE-style searches: fit may not learn from the labels
                 values["yA0_permuted"] = pd.Series(rng.permutation(yA.to_numpy()), index=yA.index, name=yA.name)
-                plan += [{"op": "fit", "args": ["XA0", "yA0_permuted"], "out": "state_permuted", "keep_going": True},
-                         {"op": "digest", "args": ["state_permuted"], "out": "state_permuted", "keep_going": True}]
+                plan += [step.fit("XA0", "yA0_permuted", "state_permuted", keep_going=True),
+                         step.digest("state_permuted", out="state_permuted", keep_going=True)]
                 returns.append("state_permuted")
             raw = self._raw_columns(self.folds, 0).pools  # the first fold's pools as the worker holds them
             seen = {"XA0": raw["A"], "XB0": raw["B"], **plain.roundtrip({"yA0": yA, **values})}
             self._gate = {
                 "parts": parts, "reindexed": reindexed, "reindexed_from": original_index, "values": values,
-                "after_fit": {"op": "digest", "args": ["XA0", "yA0", "state0"], "out": "after_fit", "keep_going": True},
+                "after_fit": step.digest("XA0", "yA0", "state0", out="after_fit", keep_going=True),
                 "plan": plan, "returns": returns, "inputs": inputs,
-                "steps": ("after_fit", *(step["out"] for step in plan)),  # every gate step's output, in plan order
+                "steps": ("after_fit", *(s.out for s in plan)),  # every gate step's output, in plan order
                 "pristine": {name: plain.digest(seen[name]) for name in ["yA0", *inputs]},
             }
         return self._gate
@@ -348,13 +348,13 @@ class TabEvaluator(Evaluator):
         return key
 
     @staticmethod
-    def _fold_steps(folds: list[int]) -> tuple[list[dict], list[str]]:
+    def _fold_steps(folds: list[int]) -> tuple[list[Step], list[str]]:
         """Fit on each fold's pool A, transform its A and B with that state; a failing step stops only its fold."""
         ops, returns = [], []
         for i in folds:
-            ops += [{"op": "fit", "args": [f"XA{i}", f"yA{i}"], "out": f"state{i}", "keep_going": True},
-                    {"op": "transform", "args": [f"XA{i}", f"state{i}"], "out": f"TA{i}", "keep_going": True},
-                    {"op": "transform", "args": [f"XB{i}", f"state{i}"], "out": f"TB{i}", "keep_going": True}]
+            ops += [step.fit(f"XA{i}", f"yA{i}", f"state{i}", keep_going=True),
+                    step.transform(f"XA{i}", f"state{i}", f"TA{i}", keep_going=True),
+                    step.transform(f"XB{i}", f"state{i}", f"TB{i}", keep_going=True)]
             returns += [f"TA{i}", f"TB{i}"]
         return ops, returns
 
@@ -420,7 +420,7 @@ class TabEvaluator(Evaluator):
             scored.n_b.append(len(XB))
         return scored
 
-    def _run(self, source: str, plan: list[dict], returns: list[str], *, limits: SandboxSpec,
+    def _run(self, source: str, plan: list[Step], returns: list[str], *, limits: SandboxSpec,
              data: str | None = None, values: dict | None = None, gate_steps: tuple[str, ...] = ()) -> Any:
         """One sandbox call, charged to the clock: the folds' fit/transform as the program's own time,
         the gate steps run in the child (``gate_steps``: transforms of the gate's parts, fingerprints) as

@@ -13,6 +13,7 @@ import pandas as pd
 
 from efe.core import plain
 from efe.core.specs import TabGateSpec
+from evaluators import mutation
 
 
 class GateFailure(Exception):
@@ -73,24 +74,14 @@ def check_unmutated(before: Mapping[str, Any], after: Mapping[str, Any], who: st
         returned = after.get(name)
         if returned is None:
             continue
-        old, new = _fingerprint(original), _fingerprint(returned)
-        if old == new:
+        columns = mutation.changed(original, returned)
+        if columns is None:
             continue
+        old = mutation.fingerprint(original)
         labels = isinstance(original, pd.Series) or (isinstance(old, dict) and "series" in old)
         what = "labels y" if labels else f"input {name}"
-        detail = ""
-        if isinstance(old, dict) and isinstance(new, dict) and "frame" in old and "frame" in new:
-            cells = dict(zip(new["frame"], new["cells"]))
-            changed = [c for c, h in zip(old["frame"], old["cells"]) if cells.get(c) != h]
-            added = [c for c in new["frame"] if c not in old["frame"]]
-            if changed or added:
-                detail = f" (columns {', '.join((changed + added)[:5])})"
+        detail = f" (columns {', '.join(columns[:5])})" if columns else ""
         raise GateFailure("input_mutated", f"{who} modified its {what} in place{detail}; work on a copy")
-
-
-def _fingerprint(value: Any) -> Any:
-    """``plain.digest`` of a frame or series; a digest (a dict or a string) as it is."""
-    return value if isinstance(value, (dict, str)) else plain.digest(value)
 
 
 def check_batch_independence(whole: pd.DataFrame, parts: Iterable[pd.DataFrame], limits: TabGateSpec) -> None:

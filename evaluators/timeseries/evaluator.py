@@ -18,7 +18,8 @@ import numpy as np
 from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.datasets.ts_store import read_series
 from efe.core.feedback_record import FeedbackRecord, TimeFeedback
-from efe.sandbox import Sandbox, SandboxFailure
+from efe.sandbox import Sandbox, SandboxFailure, Step
+from efe.sandbox import plan as step
 from efe.core.specs import TimeSpec, time_spec
 from evaluators.base import Evaluator
 from evaluators.outcome import Outcome
@@ -117,18 +118,18 @@ class TimeEvaluator(Evaluator):
         rotation = rotation_for(source, len(self.groups))
         members = self.groups[rotation][: self.gate_series]
         values: dict[str, Any] = {}
-        plan: list[dict] = []
+        plan: list[Step] = []
         for k, idx in enumerate(members):
             inst = self.instances[idx]
             ext = np.concatenate([inst.history, seasonal_continuation(inst.history, self.horizon, self.season)])
             values.update({f"y{k}": inst.history, f"m{k}": self._metas[idx], f"x{k}": ext,
                            f"p{k}": np.concatenate([inst.history, _probe(inst.history, self.horizon)])})
             plan += [
-                {"op": "fit", "args": [f"y{k}", f"m{k}"], "out": f"s{k}"},
-                {"op": "snapshot", "args": [f"s{k}"], "out": f"s{k}_fit"},
-                {"op": "transform", "args": [f"y{k}", f"s{k}"], "out": f"z{k}"},
-                {"op": "transform", "args": [f"x{k}", f"s{k}"], "out": f"zx{k}"},
-                {"op": "transform", "args": [f"p{k}", f"s{k}"], "out": f"zp{k}"},
+                step.fit(f"y{k}", f"m{k}", f"s{k}"),
+                step.digest(f"s{k}", out=f"s{k}_fit"),  # the fitted state's fingerprint, before any transform
+                step.transform(f"y{k}", f"s{k}", f"z{k}"),
+                step.transform(f"x{k}", f"s{k}", f"zx{k}"),
+                step.transform(f"p{k}", f"s{k}", f"zp{k}"),
             ]
         returns = [n for k in range(len(members))
                    for n in (f"s{k}", f"s{k}_fit", f"z{k}", f"zx{k}", f"zp{k}", f"y{k}", f"x{k}")]
@@ -137,13 +138,13 @@ class TimeEvaluator(Evaluator):
             return self._failed("stage1", first.kind, _without_numbers(first.reason), rotation)
         out = first.outputs
         second_values: dict[str, Any] = {}
-        second_plan: list[dict] = []
+        second_plan: list[Step] = []
         try:
             for k, idx in enumerate(members):
                 inst = self.instances[idx]
                 what = f"history {k + 1}"
                 gates.check_unchanged(inst.history, out[f"y{k}"], "fit or transform", "its input")
-                gates.check_state(out[f"s{k}_fit"], len(inst.history))
+                gates.check_state(out[f"s{k}"], len(inst.history))
                 z = gates.check_forward(inst.history, out[f"z{k}"], what)
                 ext = values[f"x{k}"]
                 zx = gates.check_forward(ext, out[f"zx{k}"], f"{what} extended by a horizon")
@@ -163,12 +164,12 @@ class TimeEvaluator(Evaluator):
                 second_values.update(widened)
                 second_values[f"s{k}"] = out[f"s{k}"]
                 for name in widened:
-                    second_plan.append({"op": "inverse_transform", "args": [name, f"s{k}"], "out": "r_" + name})
-                second_plan.append({"op": "snapshot", "args": [f"s{k}"], "out": f"s{k}_after"})
+                    second_plan.append(step.inverse_transform(name, f"s{k}", "r_" + name))
+                second_plan.append(step.digest(f"s{k}", out=f"s{k}_after"))
         except gates.GateFailure as exc:
             return self._failed("stage1", f"gate:{exc.gate}", exc.reason, rotation)
         second = self.sandbox.run(source, "time", second_plan,
-                                  [p["out"] for p in second_plan] + list(second_values),
+                                  [s.out for s in second_plan] + list(second_values),
                                   values=second_values, seed=self.seed, limits=self.limits)
         if isinstance(second, SandboxFailure):
             return self._failed("stage1", second.kind, _without_numbers(second.reason), rotation)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from efe.core import plain
+from evaluators import mutation
 
 
 class GateFailure(Exception):
@@ -83,5 +83,6 @@ def check_lookahead(z_hist: np.ndarray, z_ext_prefix: np.ndarray) -> None:
 
 
 def check_unchanged(before: Any, after: Any, who: str, what: str) -> None:
-    if plain.encode(before) != plain.encode(after):
+    """``before`` and ``after``: values or their fingerprints (the plan's ``digest`` step)."""
+    if mutation.changed(before, after) is not None:
         raise GateFailure("mutated", f"{who} modified {what} in place; work on a copy")

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from efe.core.specs import SandboxSpec
-from efe.sandbox import Sandbox, SandboxFailure
+from efe.sandbox import Sandbox, SandboxFailure, Step
+from efe.sandbox import plan as step
 from evaluators.timeseries import gates
 from evaluators.timeseries.metrics import mae, mase, wql
 from evaluators.timeseries.windows import Instance
@@ -32,12 +33,12 @@ def forecast_through(sandbox: Sandbox, limits: SandboxSpec, source: str, instanc
     """Fit/transform in the sandbox, forecast here, inverse in the sandbox; identity where it fails."""
     n = len(instances)
     values: dict[str, Any] = {}
-    plan: list[dict] = []
+    plan: list[Step] = []
     for j, inst in enumerate(instances):
         values[f"y{j}"], values[f"m{j}"] = inst.history, metas[j]
-        plan += [{"op": "fit", "args": [f"y{j}", f"m{j}"], "out": f"s{j}", "keep_going": True},
-                 {"op": "transform", "args": [f"y{j}", f"s{j}"], "out": f"z{j}", "keep_going": True}]
-    first = sandbox.run(source, "time", plan, [p["out"] for p in plan], values=values, seed=seed,
+        plan += [step.fit(f"y{j}", f"m{j}", f"s{j}", keep_going=True),
+                 step.transform(f"y{j}", f"s{j}", f"z{j}", keep_going=True)]
+    first = sandbox.run(source, "time", plan, [s.out for s in plan], values=values, seed=seed,
                              limits=limits)
     if isinstance(first, SandboxFailure):
         return first
@@ -61,18 +62,17 @@ def forecast_through(sandbox: Sandbox, limits: SandboxSpec, source: str, instanc
         histories.append(np.asarray(z, dtype="float64"))
     q = forecaster.forecast(histories, horizon, season, levels)
     values2: dict[str, Any] = {}
-    plan2: list[dict] = []
+    plan2: list[Step] = []
     for j in range(n):
         if fallback[j]:
             continue
         values2[f"s{j}"] = first.outputs[f"s{j}"]
         for l in range(len(levels)):
             values2[f"q{j}_{l}"] = q[j, :, l]
-            plan2.append({"op": "inverse_transform", "args": [f"q{j}_{l}", f"s{j}"], "out": f"r{j}_{l}",
-                          "keep_going": True})
+            plan2.append(step.inverse_transform(f"q{j}_{l}", f"s{j}", f"r{j}_{l}", keep_going=True))
     out: list[np.ndarray] = [q[j] for j in range(n)]
     if plan2:
-        second = sandbox.run(source, "time", plan2, [p["out"] for p in plan2], values=values2,
+        second = sandbox.run(source, "time", plan2, [s.out for s in plan2], values=values2,
                                   seed=seed, limits=limits)
         if isinstance(second, SandboxFailure):
             return second
