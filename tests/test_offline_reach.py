@@ -116,12 +116,12 @@ def test_a_short_offline_run_on_titanic_evaluates_a_title_from_the_names(tmp_pat
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = next((tmp_path / "runs" / "tab").glob("*/*"))
-    candidates = [e for e in read_lineage(run / "lineage.jsonl") if e["kind"] == "candidate"]
-    programs = {e["code_sha256"]: parse_moves((run / "programs" / f"{e['code_sha256']}.py").read_text())
+    candidates = [e for e in read_lineage(run / "lineage.jsonl") if e.kind == "candidate"]
+    programs = {e.code_sha256: parse_moves((run / "programs" / f"{e.code_sha256}.py").read_text())
                 for e in candidates}
     assert candidates and all(moves is not None for moves in programs.values())
-    with_title = [e for e in candidates if any(is_title(m) for m in programs[e["code_sha256"]])]
+    with_title = [e for e in candidates if any(is_title(m) for m in programs[e.code_sha256])]
     assert with_title, [json.dumps([m.describe() for m in p]) for p in programs.values()]
-    assert all(e["metrics"]["valid"] == 1.0 for e in with_title)
-    assert any(c in ("name_title", "name_title_min10", "name_title_min3") for e in with_title for c in e["new_columns"])
+    assert all(e.valid for e in with_title)
+    assert any(c in ("name_title", "name_title_min10", "name_title_min3") for e in with_title for c in e.new_columns)
     assert not [line for line in proc.stderr.splitlines() if line.startswith(("ERROR", "WARNING openevolve"))]

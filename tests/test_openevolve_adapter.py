@@ -28,7 +28,7 @@ from efe.llm.ledger import Ledger
 from efe.search import openevolve_adapter as oe
 from efe.search.progress import Progress
 from efe.search.lineage import LineageRecorder
-from efe.rundir.records import read_lineage
+from efe.rundir.records import LineageEntry, read_lineage
 from tests.helpers import oe_fake
 
 
@@ -200,6 +200,6 @@ def test_a_rejected_proposal_stays_off_the_console_and_the_progress_line_counts_
 
     stream = io.StringIO()
     progress = Progress(10, Ledger(tmp_path), stream=stream)
-    progress.on_entry({"kind": "no_program", "iteration": 3, "verdict": "duplicate_rejected"})
-    progress.on_entry({"kind": "no_program", "iteration": 4, "verdict": "judge_rejected"})
+    progress.on_entry(LineageEntry.from_dict({"kind": "no_program", "iteration": 3, "verdict": "duplicate_rejected"}))
+    progress.on_entry(LineageEntry.from_dict({"kind": "no_program", "iteration": 4, "verdict": "judge_rejected"}))
     assert "1 duplicates rejected | 1 rejected by the judge" in progress.line()
