@@ -118,6 +118,6 @@ def test_a_novelty_rejection_is_logged_as_a_rejection_not_as_an_llm_failure(tmp_
         assert "LLM generation failed" not in text and "Iteration 1 error" not in text, text[-3000:]
     assert "openevolve.process_parallel INFO: Iteration 1 rejected: duplicate rejected [" in log
     assert "openevolve.process_parallel INFO: proposal rejected: duplicate rejected [" in log
-    [rejected] = [e for e in read_lineage(run / "lineage.jsonl") if e["kind"] == "no_program"]
-    assert rejected["verdict"] == "duplicate_rejected"
-    assert rejected["reason"].startswith("duplicate rejected ["), rejected["reason"]
+    [rejected] = [e for e in read_lineage(run / "lineage.jsonl") if e.kind == "no_program"]
+    assert rejected.verdict == "duplicate_rejected"
+    assert rejected.reason.startswith("duplicate rejected ["), rejected.reason

@@ -60,5 +60,5 @@ def test_a_wrongly_typed_response_cache_entry_is_a_miss_with_a_warning(tmp_path,
     assert "LLM generation failed" not in second.stderr, second.stderr[-3000:]
     assert any(f"response cache entry {entry}" in second.stderr for entry in entries), second.stderr[-3000:]
     lineage = read_lineage(only_run(tmp_path / "two") / "lineage.jsonl")
-    assert not [e for e in lineage if e["kind"] == "no_program"], lineage
-    assert len([e for e in lineage if e["kind"] == "candidate"]) == 2
+    assert not [e for e in lineage if e.kind == "no_program"], lineage
+    assert len([e for e in lineage if e.kind == "candidate"]) == 2

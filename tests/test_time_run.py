@@ -103,5 +103,5 @@ def test_a_series_with_a_run_of_nan_is_refused_in_one_line_or_filled_by_dataset_
     assert filled.returncode == 0, filled.stderr[-3000:]
     assert "dataset.nan_policy=fill: filled or trimmed 1 gap(s) in 1 series (series 's1'" in filled.stderr
     run = only_run(tmp_path / "runs")
-    candidates = [e for e in read_lineage(run / "lineage.jsonl") if e["kind"] == "candidate"]
-    assert candidates and all(e["verdict"] == "valid" for e in candidates), candidates
+    candidates = [e for e in read_lineage(run / "lineage.jsonl") if e.kind == "candidate"]
+    assert candidates and all(e.verdict == "valid" for e in candidates), candidates
