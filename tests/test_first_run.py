@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -168,14 +169,14 @@ def test_data_checks_name_leaks_ids_and_a_tiny_class_but_not_honest_columns():
         "label": np.where(y, "yes", "no"),
     })
     ds = prepare(frame, "label", name="toy")
-    warnings = data_warnings(ds, CheckLimits())
+    warnings = data_warnings(ds, CheckLimits.from_conf())
     named = {w.split("'")[1] for w in warnings if w.startswith("column")}
     assert named == {"customer_id", "user_key", "name", "refund", "days_since_cancel", "status"}
     assert not any("minority" in w for w in warnings)
     tiny = prepare(frame.assign(label=np.where(np.arange(n) < 10, "yes", "no")), "label", name="tiny")
     assert any("minority class of 'label' ('yes') has only 10 of 400" in w
-               for w in data_warnings(tiny, CheckLimits()))
-    assert not data_warnings(tiny, CheckLimits(min_minority_rows=5, id_unique_fraction=1.1, leak_auc=1.0))
+               for w in data_warnings(tiny, CheckLimits.from_conf()))
+    assert not data_warnings(tiny, dataclasses.replace(CheckLimits.from_conf(), min_minority_rows=5, id_unique_fraction=1.1, leak_auc=1.0))
 
 
 def test_dataset_errors_show_values_not_numpy_reprs(tmp_path):

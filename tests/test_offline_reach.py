@@ -14,8 +14,8 @@ from efe.datasets.tabular import load_tabular
 from efe.proposer.tab import TriedPrograms
 from efe.proposer.tab_moves import (
     Move,
-    MoveLimits,
     candidate_moves,
+    default_limits,
     parse_moves,
     propose,
     render_program,
@@ -77,7 +77,7 @@ def test_a_long_walk_on_titanic_never_repeats_a_program(titanic):
 def test_moves_compose_and_pass_the_gates(titanic):
     ds, ctx = titanic
     title = Move("extract", ("name",), ("title", 10))
-    built_on = [m for m, _ in candidate_moves(ctx, None, MoveLimits(), [title]) if title.feature_name() in m.columns]
+    built_on = [m for m, _ in candidate_moves(ctx, None, default_limits(), [title]) if title.feature_name() in m.columns]
     assert {m.kind for m in built_on} >= {"freq", "count", "target_enc", "te_oof", "rare", "group_mean", "group_rank"}
     moves = [title, Move("te_oof", (title.feature_name(),), (5, 1, 10, 50)),
              Move("group_rank", ("age", title.feature_name(), "sex"), (10,)), Move("combo", ("sex", "passenger_class")),

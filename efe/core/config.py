@@ -41,6 +41,20 @@ def required(cfg: Any, key: str) -> Any:
     return plain_dict(value)
 
 
+def conf_section(config_name: str, *keys: str) -> Any:
+    """A section of the packaged ``conf/<config_name>.yaml`` as plain data, read without Hydra.
+
+    For what needs a configured value outside a run (and inside a Hydra app, where compose fails):
+    the defaults still live only in ``conf/``.
+    """
+    node: Any = OmegaConf.load(CONF_DIR / f"{config_name}.yaml")
+    for key in keys:
+        if key not in node:
+            raise ConfigError(f"conf/{config_name}.yaml has no '{'.'.join(keys)}' section")
+        node = node[key]
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
 def dataclass_from_mapping(cls: type, mapping: Any) -> Any:
     """Build a settings dataclass from a config mapping, ignoring keys it does not know."""
     m = dict(plain_dict(mapping) or {})

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from efe.core.config import dataclass_from_mapping
+from efe.core.config import conf_section, dataclass_from_mapping
 from efe.datasets.tabular import TabularDataset
 
 ID_WORDS = {"id", "uuid", "guid", "key"}
@@ -23,15 +23,20 @@ ID_WORDS = {"id", "uuid", "guid", "key"}
 class CheckLimits:
     """Thresholds of the data checks (``checks`` in conf/tab.yaml)."""
 
-    leak_abs_corr: float = 0.99            # |corr(column, target)| above this: almost the target
-    leak_auc: float = 0.99                 # the column alone ranks the classes this well (either direction)
-    mapping_max_unique_fraction: float = 0.5  # value -> class mapping checked when values repeat this much
-    id_unique_fraction: float = 0.95       # share of distinct values that makes a column look like an ID
-    min_minority_rows: int = 50            # fewer minority-class rows than this: gains are hard to measure
+    leak_abs_corr: float            # |corr(column, target)| above this: almost the target
+    leak_auc: float                 # the column alone ranks the classes this well (either direction)
+    mapping_max_unique_fraction: float  # value -> class mapping checked when values repeat this much
+    id_unique_fraction: float       # share of distinct values that makes a column look like an ID
+    min_minority_rows: int            # fewer minority-class rows than this: gains are hard to measure
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "CheckLimits":
         return dataclass_from_mapping(cls, m)
+
+    @classmethod
+    def from_conf(cls) -> "CheckLimits":
+        """The thresholds as ``conf/tab.yaml`` sets them (``checks``), for a caller outside a run."""
+        return cls.from_mapping(conf_section("tab", "checks"))
 
 
 def data_warnings(ds: TabularDataset, limits: CheckLimits) -> list[str]:

@@ -13,11 +13,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from efe.core.config import dataclass_from_mapping
+from efe.core.config import conf_section, dataclass_from_mapping
 from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.core.moves_manifest import MANIFEST as MANIFEST  # re-exported: the marker the rendered programs carry
 from efe.core.moves_manifest import manifest_line, read_manifest
@@ -65,24 +66,24 @@ class MoveLimits:
     The tuples are the parameter variants a move is offered with (each variant is a move of its own).
     """
 
-    pair_top: int = 4           # the most informative numeric columns combined pairwise
-    group_top: int = 3          # numeric columns and grouping columns crossed for group statistics
-    max_missing: float = 0.5    # columns missing more often than this get no derived feature (it could be
-                                # all-NaN on the small gate sample)
-    redundant_r: float = 0.95   # |correlation| above which one of the two columns is offered for dropping
-    max_moves: int = 8          # moves in one program (and at most 4x the input columns)
-    column_factor: int = 4      # new columns of one program, at most this many times the input columns
-    bins: tuple = (5, 3, 10)            # quantile bins of a numeric column
-    min_counts: tuple = (10, 3)         # text moves: a token kept when seen this often in fit
-    max_levels: int = 30                # text moves: at most this many tokens kept
-    top_words: int = 5                  # presence of each of the most frequent words
-    rare_shares: tuple = (0.01, 0.05)   # levels rarer than this share of fit rows are grouped as "rare"
-    te_folds: tuple = (5, 3)            # out-of-fold target encoding: folds inside fit
-    te_smoothing: tuple = (1, 10, 50)   # ... the smoothing weights it chooses among, out of fold
-    rank_quantiles: tuple = (10,)       # rank of a value within its group, against this many quantiles
-    screen_top_k: tuple = (2, 4)        # screened expansion: pairwise features kept by the in-fit screen
-    group_keys: int = 2                 # group statistics over one key, or up to this many keys together
-    fallback_tries: int = 64            # a repeated program: children, then grandchildren, tried this often
+    pair_top: int           # the most informative numeric columns combined pairwise
+    group_top: int          # numeric columns and grouping columns crossed for group statistics
+    max_missing: float      # columns missing more often than this get no derived feature (it could be
+                            # all-NaN on the small gate sample)
+    redundant_r: float   # |correlation| above which one of the two columns is offered for dropping
+    max_moves: int          # moves in one program (and at most 4x the input columns)
+    column_factor: int      # new columns of one program, at most this many times the input columns
+    bins: tuple            # quantile bins of a numeric column
+    min_counts: tuple         # text moves: a token kept when seen this often in fit
+    max_levels: int                # text moves: at most this many tokens kept
+    top_words: int                  # presence of each of the most frequent words
+    rare_shares: tuple   # levels rarer than this share of fit rows are grouped as "rare"
+    te_folds: tuple            # out-of-fold target encoding: folds inside fit
+    te_smoothing: tuple   # ... the smoothing weights it chooses among, out of fold
+    rank_quantiles: tuple       # rank of a value within its group, against this many quantiles
+    screen_top_k: tuple        # screened expansion: pairwise features kept by the in-fit screen
+    group_keys: int                 # group statistics over one key, or up to this many keys together
+    fallback_tries: int            # a repeated program: children, then grandchildren, tried this often
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "MoveLimits":
@@ -90,6 +91,12 @@ class MoveLimits:
         lists = {f: tuple(getattr(limits, f)) for f in cls.__dataclass_fields__
                  if isinstance(getattr(limits, f), list)}
         return replace(limits, **lists) if lists else limits
+
+
+@lru_cache(maxsize=1)
+def default_limits() -> MoveLimits:
+    """The library's limits as ``conf/tab.yaml`` sets them (``proposer.moves``), for a caller outside a run."""
+    return MoveLimits.from_mapping(conf_section("tab", "proposer", "moves"))
 
 
 @dataclass(frozen=True)
@@ -166,12 +173,13 @@ def _key(move: Move) -> str:
 
 
 def candidate_moves(context: dict, importance: dict[str, float] | None = None,
-                    limits: MoveLimits = MoveLimits(), current: list[Move] | None = None) -> list[tuple[Move, float]]:
+                    limits: MoveLimits | None = None, current: list[Move] | None = None) -> list[tuple[Move, float]]:
     """Every sensible move for this dataset, with a positive weight from context and feedback.
 
     ``current`` (the program's moves so far) adds the moves that build on them: the categorical
     columns they write (a title, a surname, a combination) can be encoded and grouped by.
     """
+    limits = limits or default_limits()
     cols: dict[str, dict] = context.get("columns", {})
     n_rows = int(context.get("n_rows") or 0)
     info = {c: _informativeness(i, context) for c, i in cols.items()}
@@ -707,14 +715,18 @@ def _kept(moves: list[Move]) -> list[Move]:
     return kept
 
 
-def render_program(moves: list[Move], rationale: str = "", redundant_r: float = MoveLimits.redundant_r,
-                   max_levels: int = MoveLimits.max_levels) -> str:
+def render_program(moves: list[Move], rationale: str = "", redundant_r: float | None = None,
+                   max_levels: int | None = None) -> str:
     """A complete feature program applying ``moves`` in order (duplicate feature names dropped, and a move
     whose input column no earlier move writes).
 
     ``redundant_r`` is the correlation a drop move's comment names (the limit it was proposed under);
-    ``max_levels`` the most tokens a text move keeps.
+    ``max_levels`` the most tokens a text move keeps (both default to conf/tab.yaml's ``proposer.moves``).
     """
+    if redundant_r is None or max_levels is None:
+        limits = default_limits()
+        redundant_r = limits.redundant_r if redundant_r is None else redundant_r
+        max_levels = limits.max_levels if max_levels is None else max_levels
     kept = _kept(moves)
     manifest = manifest_line([[m.kind, list(m.columns), list(m.params)] for m in kept])
     features = [m for m in kept if m.kind != "drop"]
@@ -798,7 +810,7 @@ Tried = Callable[[list[Move]], bool]  # True when a program with this move list 
 
 def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Generator,
             max_moves: int | None = None, kinds: tuple[str, ...] | None = None,
-            limits: MoveLimits = MoveLimits(), tried: Tried | None = None) -> tuple[str, str]:
+            limits: MoveLimits | None = None, tried: Tried | None = None) -> tuple[str, str]:
     """One search step from the parent: add, remove or swap a move. Deterministic given ``rng``.
 
     ``kinds`` (a proposer role's slice of the library) limits what is added; the memory rules in
@@ -810,6 +822,7 @@ def propose(parent_source: str, context: dict, feedback: dict, rng: np.random.Ge
     steps from the parent are tried (in a weighted random order), then steps from its neighbours,
     before the repeat is returned.
     """
+    limits = limits or default_limits()
     max_moves = limits.max_moves if max_moves is None else max_moves
     current = parse_moves(parent_source) or []
     n_cols = int(context.get("n_columns") or len(context.get("columns", {})) or 1)
