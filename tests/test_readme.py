@@ -168,6 +168,10 @@ def command_argv(item: Item, session: Session) -> tuple[list[str], dict[str, str
         pytest.fail(f"{item}: pipes, redirections and command lists are not supported here: {item.text!r}",
                     pytrace=False)
     module = words[2]
+    if "llm=openai" in words and not any(w.startswith("llm.api_base=") for w in words):
+        # no network here: the README's hosted endpoint is answered by the local fake server (a run whose
+        # every LLM call fails exits 4, as it should)
+        words.append(f"llm.api_base={session.llm_url}")
     return [sys.executable, "-m", module, *words[3:], *BUDGET.get(module, [])], env
 
 
