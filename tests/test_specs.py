@@ -98,7 +98,7 @@ def test_sandbox_limits_outside_a_run_come_from_conf(tmp_path):
     from efe.core.specs import SandboxSpec, conf_part
     from tests.test_frozen_safety import frozen_dir
 
-    written = yaml.safe_load((specs.conf_dir() / "apply.yaml").read_text())["sandbox"]
+    written = yaml.safe_load((specs.conf_dir() / "apply.yaml").read_text())["sandbox_limits"]
     assert dataclasses.asdict(frozen_limits()) == written
     transformer = PartitionTransformer(load_frozen(frozen_dir(tmp_path)))
     assert transformer.limits == frozen_limits()
