@@ -13,10 +13,9 @@ from typing import Iterator
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from omegaconf import OmegaConf
 
 from efe.core.errors import EfeError
-from efe.core.resources import conf_dir
+from efe.core.config import conf_section
 from efe.frozen.freeze import input_schema
 from efe.frozen.transformer import coerce_to_schema
 
@@ -33,7 +32,7 @@ class EmptyInputError(ApplyError):
 
 def apply_defaults() -> dict:
     """``conf/apply.yaml``: chunk_rows, blocksize, check_rows (an engine option overrides each)."""
-    return OmegaConf.to_container(OmegaConf.load(conf_dir() / "apply.yaml"), resolve=True)
+    return conf_section("apply")
 
 
 def option(options: dict, key: str) -> object:

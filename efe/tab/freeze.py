@@ -27,6 +27,7 @@ class TabFrozen:
 
     held: HeldoutResult
     fresh_row: dict | None  # the winner's row of the final selection table (None: not re-scored)
+    scorer: dict            # the run's scorer as the manifest names it (kind, estimator, parameters)
 
 
 def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice) -> TabFrozen:
@@ -36,13 +37,14 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
     X_test, _ = read_train(run_dir / "data" / "heldout.parquet", spec.target)
     held = refit(source, X_train, y_train, X_test, spec.sandbox, spec.seed, spec.gate)
     fresh_row = next((f for f in choice.finalists if f["id"] == winner.id), None)
+    scorer = make_scorer(spec.scorer, spec.seed).describe()
     claimed = estimates(winner, fresh_row, [], float(required(cfg, "report.interval_z")), spec.scorer["name"])
     freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
            output_columns=[str(c) for c in held.test_out.columns],
            extra={"dataset": spec.dataset.name, "target": spec.target,
                   "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
                   "positive_label": spec.dataset.positive_label,
-                  "scorer": make_scorer(spec.scorer, spec.seed).describe(),
+                  "scorer": scorer,
                   "search_fitness": winner.fitness,
                   "search_delta_auc": winner.metrics.get("delta_auc"),
                   "selection": choice.selection.get("verdict"),
@@ -51,4 +53,4 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
                   "heldout_report": "report.json (scored after freezing, on rows the search never saw)",
                   "new_columns": list(winner.new_columns),
                   "dropped_columns": list(winner.dropped_columns)})
-    return TabFrozen(held, fresh_row)
+    return TabFrozen(held, fresh_row, scorer)

@@ -32,7 +32,6 @@ from efe.tab.estimates import estimates
 from efe.tab.freeze import TabFrozen
 from efe.tab.heldout import score_heldout, scorer_configs
 from efe.tab.parallel import worker_count
-from evaluators.tabular.scorers import make_scorer
 
 
 def search_cost(candidates: list[LineageEntry]) -> dict:
@@ -232,7 +231,7 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, y_test = read_train(run_dir / "data" / "heldout.parquet", spec.target)
     models = scorer_configs(list(cfg.report.models), spec.scorer)
-    scorer = make_scorer(spec.scorer, spec.seed).describe()  # built before the search: it builds
+    scorer = frozen.scorer
     held = frozen.held
     score_heldout(held, X_train, y_train, X_test, y_test, models, spec.seed,
                   worker_count(required(cfg, "selection.workers")))
