@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from efe.core.config import conf_section, dataclass_from_mapping
+from efe.core.config import conf_section, dataclass_from_mapping, plain_dict
 from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.core.moves_manifest import MANIFEST as MANIFEST  # re-exported: the marker the rendered programs carry
 from efe.core.moves_manifest import manifest_line, read_manifest
@@ -87,7 +87,9 @@ class MoveLimits:
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any] | None) -> "MoveLimits":
-        limits = dataclass_from_mapping(cls, m)
+        """Keys ``m`` lacks (or all, when None) come from ``conf/tab.yaml``'s ``proposer.moves``."""
+        merged = {**conf_section("tab", "proposer", "moves"), **(plain_dict(m) or {})}
+        limits = dataclass_from_mapping(cls, merged)
         lists = {f: tuple(getattr(limits, f)) for f in cls.__dataclass_fields__
                  if isinstance(getattr(limits, f), list)}
         return replace(limits, **lists) if lists else limits
