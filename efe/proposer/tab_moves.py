@@ -28,7 +28,7 @@ from efe.proposer.moves_common import pick, rule_weight
 KINDS = ("log", "ratio", "product", "diff", "freq", "target_enc", "group_mean", "group_dev", "bin",
          "missing", "len", "token", "drop", "date_part", "outlier", "qrank",
          "extract", "words", "has_word", "count", "rare", "combo", "te_oof", "group_std", "group_rank",
-         "expand", "date_cyc")
+         "expand", "date_cyc", "square")
 # How many columns a move reads (a group statistic: the value and one or two keys; a screened
 # expansion: two or more numeric columns).
 ARITY: dict[str, tuple[int, ...]] = {"ratio": (2,), "product": (2,), "diff": (2,), "combo": (2,),
@@ -46,7 +46,8 @@ BASE_WEIGHT = {"log": 0.6, "ratio": 1.0, "product": 0.6, "diff": 0.6, "freq": 0.
                "group_mean": 0.4, "group_dev": 0.6, "bin": 0.25, "missing": 0.5, "len": 0.3,
                "token": 1.2, "drop": 0.3, "date_part": 0.8, "outlier": 0.4, "qrank": 0.3,
                "extract": 1.2, "words": 0.3, "has_word": 0.5, "count": 0.4, "rare": 0.4, "combo": 0.6,
-               "te_oof": 0.9, "group_std": 0.4, "group_rank": 0.4, "expand": 1.0, "date_cyc": 0.5}
+               "te_oof": 0.9, "group_std": 0.4, "group_rank": 0.4, "expand": 1.0, "date_cyc": 0.5,
+               "square": 0.6}
 TITLE_RE = r"\b([A-Z][a-z]{0,9})\."
 # Token patterns of the text moves (the vocabulary kept is learnt in fit): a title between ", " and
 # ".", the first and the last word, an e-mail or web domain, the first run of digits (a number).
@@ -122,6 +123,7 @@ class Move:
             "group_mean": lambda: f"{c[0]}_mean_by_{keys}",
             "group_dev": lambda: f"{c[0]}_dev_by_{keys}",
             "bin": lambda: f"{c[0]}_bin{p[0] if p else 5}",
+            "square": lambda: f"{c[0]}_centred_sq",
             "missing": lambda: f"{c[0]}_is_missing",
             "len": lambda: f"{c[0]}_len",
             "token": lambda: f"{c[0]}_title",
@@ -205,6 +207,8 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None,
             add("log", (c,))
         if i.get("n_unique", 0) > 10:
             add("bin", (c,), variants=tuple((b,) for b in limits.bins))
+        if i.get("n_unique", 0) > 5:
+            add("square", (c,))
             add("qrank", (c,))
         if abs(i.get("skew") or 0.0) > 1.0:
             add("outlier", (c,))
@@ -533,6 +537,10 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
                  f'    edges = np.asarray(state[{n}]["edges"].get(key, state[{n}]["overall"]), dtype="float64")',
                  '    pos[rows] = np.searchsorted(edges, x.to_numpy()[rows], side="right") / max(len(edges), 1)',
                  f'out[{n}] = pd.Series(pos, index=out.index, dtype="float64").where(x.notna())'])
+    if k == "square":
+        return ("squared distance from the fitted median: a U-shaped effect a linear model cannot draw",
+                [f'state[{n}] = {{"centre": _plain(_num({D}, {a}).median())}}'],
+                [f'out[{n}] = _finite((_num(out, {a}) - state[{n}]["centre"]) ** 2)'])
     if k == "bin":
         bins = int(p[0]) if p else 5
         return (f"{bins} quantile bins with edges fitted on the fitting rows (NaN stays NaN)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from efe.proposer.tab_moves import candidate_moves
 
 ROLE_KINDS: dict[str, tuple[str, ...]] = {
-    "unary": ("log", "bin"),
+    "unary": ("log", "bin", "square"),
     "interactions": ("ratio", "product", "diff", "expand"),
     "aggregations": ("group_mean", "group_dev", "group_std", "group_rank"),
     "encodings": ("freq", "count", "target_enc", "te_oof", "rare", "combo"),
