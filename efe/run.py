@@ -40,6 +40,8 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
                              system_message=setting.system_message(spec, context, seed_source),
                              template_dir=str(setting.template_dir), seed=int(cfg.seed), iterations=iterations,
                              output_dir=str(run_dir / "evolution"))
+    if not resume:
+        say("search: scoring the seed program (the identity) first; a line per iteration follows")
     result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
                         iterations, llm, resume=resume, **setting.score_names)
     say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")

@@ -6,12 +6,14 @@ pool's estimates of its gain); the held-out verdict comes after, in ``report.jso
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from efe.core.config import required
+from efe.core.console import say
 from efe.core.specs import TabSpec
 from efe.datasets.split import read_train
 from efe.frozen.freeze import freeze, input_schema
@@ -35,7 +37,11 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
     winner, source = choice.winner, choice.source
     X_train, y_train = read_train(spec.train_path, spec.target)
     X_test, _ = read_train(run_dir / "data" / "heldout.parquet", spec.target)
+    started = time.monotonic()
+    say(f"freeze: fitting the chosen program on the {len(X_train)} training rows and transforming the "
+        f"{len(X_test)} held-out rows (sandboxed) ...")
     held = refit(source, X_train, y_train, X_test, spec.sandbox, spec.seed, spec.gate)
+    say(f"freeze: done in {time.monotonic() - started:.0f}s; scoring the held-out report ...")
     fresh_row = next((f for f in choice.finalists if f["id"] == winner.id), None)
     scorer = make_scorer(spec.scorer, spec.seed).describe()
     claimed = estimates(winner, fresh_row, [], float(required(cfg, "report.interval_z")), spec.scorer["name"])

@@ -6,10 +6,12 @@ import dataclasses
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from efe.core.config import plain_dict, required
+from efe.core.console import say
 from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
@@ -34,7 +36,11 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
     if split is None:
         dataset_cfg = plain_dict(cfg.dataset)
+        started = time.monotonic()
+        say(f"loading {dataset_cfg.get('path') or 'dataset=' + str(dataset_cfg.get('name'))} ...")
         dataset = load_tabular(dataset_cfg)
+        say(f"loaded {len(dataset.y)} rows x {dataset.X.shape[1]} columns in {time.monotonic() - started:.0f}s; "
+            "splitting off the held-out part and checking the data ...")
         if dataset_cfg.get("path") and not dataset_cfg.get("name"):
             print(f"note: dataset named '{dataset.name}' after its file; set dataset.name=<name> to name the run "
                   "directory and the report", file=sys.stderr, flush=True)

@@ -34,7 +34,7 @@ class TabSetting:
     template_dir = TEMPLATE_DIR
     system_message = staticmethod(system_message)
     score_names: dict[str, str] = {}
-    after_search = "refitting the winner on the whole training part"
+    after_search = "next: final selection on rows the search never scored, then the freeze"
 
     def __init__(self, split: tuple | None = None) -> None:
         self.split = split  # (training, held-out) parts given directly, e.g. a benchmark's outer fold
