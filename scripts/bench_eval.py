@@ -2,7 +2,8 @@
 """Cost of one tabular candidate evaluation, part by part, and of real runs (logic: efe/bench/eval.py).
 
     python scripts/bench_eval.py [--tables titanic hmda generated] [--rows 2000] [--cols 20]
-                                 [--candidates 12] [--run 10] [--large] [--out DIR] [override ...]
+                                 [--candidates 12] [--run 10] [--large | --million] [--out DIR]
+                                 [override ...]
 
 For each table (the bundled titanic and hmda, and a generated --rows x --cols table with mixed
 numeric/categorical columns and missing values) it evaluates the offline proposer's candidates
@@ -12,7 +13,9 @@ bookkeeping, and the ratio "whole evaluation / time of the scorer fits it perfor
 --run N: also a real `python -m efe.tab` run of N iterations per table: candidates per minute of
 search and peak memory (RSS summed over the run's processes).
 --large: a real run on a generated 200,000 x 40 table with 30 iterations (--large-rows,
---large-cols, --large-iterations change it): wall time, search vs. after-search time, peak memory.
+--large-cols, --large-iterations change it): wall time, search vs. after-search time, peak memory,
+and the seconds of each phase (start-up, loading, checks, search, final selection, freeze, report),
+timed from the console line that starts it. --million: the same on 1,000,000 x 20 rows, 10 iterations.
 Trailing key=value arguments are Hydra overrides for every evaluation and run.
 """
 
@@ -38,6 +41,8 @@ def main() -> None:
     parser.add_argument("--large-rows", type=int, default=200_000)
     parser.add_argument("--large-cols", type=int, default=40)
     parser.add_argument("--large-iterations", type=int, default=30)
+    parser.add_argument("--million", action="store_true",
+                        help="the large run on 1,000,000 x 20 rows with 10 iterations (overrides --large-*)")
     parser.add_argument("--out", default=None, help="working directory (default: a new temporary one)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. pools.n_folds=3")
     args = parser.parse_args()
@@ -50,6 +55,8 @@ def main() -> None:
             print(f"real run: python -m efe.tab on {table}, {args.run} iterations", flush=True)
             cost = run_cost(table, workdir, args.run, args.rows, args.cols, args.overrides, log=lambda _: None)
             print("\n".join(cost.lines()), flush=True)
+    if args.million:
+        args.large, args.large_rows, args.large_cols, args.large_iterations = True, 1_000_000, 20, 10
     if args.large:
         print(f"large run: python -m efe.tab on a generated {args.large_rows} x {args.large_cols} table, "
               f"{args.large_iterations} iterations", flush=True)

@@ -271,6 +271,8 @@ class RunCost:
     run_dir: str
     load_before: str
     load_after: str
+    phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds), in run order
+    first_line_s: float = float("nan")  # seconds until the run printed anything
 
     @property
     def per_minute(self) -> float:
@@ -282,10 +284,26 @@ class RunCost:
                 f"  {self.candidates} candidates, {self.per_minute:.1f} candidates per minute of search",
                 f"  peak memory of the run's processes (RSS summed over the tree): {self.peak_bytes / 2**30:.2f} GiB",
                 f"  progress/status lines printed: {self.progress_lines}; exit code {self.returncode}",
-                f"  load average before {self.load_before}, after {self.load_after}; run directory {self.run_dir}"]
+                f"  load average before {self.load_before}, after {self.load_after}; run directory {self.run_dir}",
+                f"  first console line after {self.first_line_s:.1f} s; phases:"] + [
+                f"    {name:<42s} {seconds:7.1f} s" for name, seconds in self.phases]
 
 
 _SEARCH_DONE = re.compile(r"^search \w+ \(")
+# The console line that starts each phase of a tab run (efe/run.py, efe/tab/prepare.py, efe/tab/freeze.py).
+PHASES = (("loading the table", re.compile(r"^loading ")),
+          ("split, data checks, context, spec", re.compile(r"^loaded ")),
+          ("search (seed first, then the iterations)", re.compile(r"^search: scoring the seed")),
+          ("final selection", re.compile(r"^search \w+ \(")),
+          ("freeze (refit on the whole training part)", re.compile(r"^freeze: fitting")),
+          ("held-out report, memory, tracking", re.compile(r"^freeze: done")),
+          ("end", re.compile(r"^Done in ")))
+
+
+def phase_times(marks: list[tuple[str, float]], wall: float) -> list[tuple[str, float]]:
+    """Seconds spent in each phase, from the time each phase's first console line appeared."""
+    ends = [t for _, t in marks[1:]] + [wall]
+    return [(name, end - t) for (name, t), end in zip(marks, ends) if name != "end"]
 
 
 def run_cost(table: str, workdir: Path, iterations: int, rows: int = 2000, cols: int = 20,
@@ -299,6 +317,8 @@ def run_cost(table: str, workdir: Path, iterations: int, rows: int = 2000, cols:
     load_before = _load()
     started = time.monotonic()
     marks: dict[str, float] = {}
+    phase_marks: list[tuple[str, float]] = [("start-up (imports, sandbox probe)", 0.0)]
+    first_line = float("nan")
     lines = 0
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     with TreeMemory(proc.pid) as memory:
@@ -306,6 +326,12 @@ def run_cost(table: str, workdir: Path, iterations: int, rows: int = 2000, cols:
             lines += 1
             now = time.monotonic() - started
             text = line.rstrip()
+            first_line = now if lines == 1 else first_line
+            seen = {name for name, _ in phase_marks}
+            for name, pattern in PHASES:
+                if name not in seen and pattern.match(text):
+                    phase_marks.append((name, now))
+                    break
             if text.startswith("run directory:"):
                 marks.setdefault("search_start", now)
             if _SEARCH_DONE.match(text):
@@ -316,7 +342,7 @@ def run_cost(table: str, workdir: Path, iterations: int, rows: int = 2000, cols:
     candidates = sum(1 for e in read_lineage(run_dir / "lineage.jsonl") if e.kind == CANDIDATE)  # missing: 0
     search_s = marks.get("search_end", wall) - marks.get("search_start", 0.0)
     return RunCost(wall, search_s, wall - marks.get("search_end", wall), candidates, memory.peak_bytes, lines,
-                   proc.returncode, str(run_dir), load_before, _load())
+                   proc.returncode, str(run_dir), load_before, _load(), phase_times(phase_marks, wall), first_line)
 
 
 def scratch_dir(path: str | None) -> Path:
