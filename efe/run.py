@@ -35,15 +35,17 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     say(f"LLM: {backend}")
     say(f"run directory: {run_dir}")
     seed_source = (run_dir / "seed_program.py").read_text()
+    deterministic = bool(spec.search.executor.get("deterministic"))
     # search
     oe_config = build_config(plain_dict(cfg.evolution.openevolve), llm,
                              system_message=setting.system_message(spec, context, seed_source),
                              template_dir=str(setting.template_dir), seed=int(cfg.seed), iterations=iterations,
-                             output_dir=str(run_dir / "evolution"))
+                             output_dir=str(run_dir / "evolution"), deterministic=deterministic)
     if not resume:
         say("search: scoring the seed program (the identity) first; a line per iteration follows")
     result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
-                        iterations, llm, resume=resume, **setting.score_names)
+                        iterations, llm, resume=resume, deterministic=deterministic,
+                        **setting.score_names)
     say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
     # select
     choice = setting.select(cfg, spec, run_dir, result, seed_source)

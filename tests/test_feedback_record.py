@@ -212,7 +212,7 @@ def test_the_offline_back_end_hands_the_proposer_the_runs_feedback_and_move_limi
     # the two parts of the typed run spec the back end reads (efe.core.specs.RunSpec: seed, search)
     search = SimpleNamespace(offline_proposer="efe.proposer.tab:propose_from_prompt",
                              context_path=str(tmp_path / "context.json"), outcomes_dir=str(tmp_path / "outcomes"),
-                             offline_moves={"max_moves": 2})
+                             offline_moves={"max_moves": 2}, executor={"kind": "local"})
     spec = SimpleNamespace(seed=0, search=search)
     backend = OfflineBackend(spec)
     text, _ = asyncio.run(backend.complete("system", [{"role": "user", "content": _prompt(parent)}], 0))

@@ -151,7 +151,8 @@ def test_search_on_a_real_panel_with_mlforecast(tmp_path):
 def test_transfer_of_a_theta_program_to_mlforecast(tmp_path):
     # require_gain/confirm off and no per-series veto: the best finalist is frozen, so a real program travels
     proc = efe("efe.time", "dataset=aus_visitor_nights", "forecaster=theta", *SMALL, "selection.require_gain=false",
-               "selection.confirm=false", "selection.max_series_loss=null", f"runs_root={tmp_path}",
+               "selection.confirm=false", "selection.max_series_loss=null", "evolution.deterministic=true",
+               f"runs_root={tmp_path}",
                f"llm.cache_dir={tmp_path / 'cache'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run(tmp_path)

@@ -109,7 +109,8 @@ def test_offline_proposer_beats_identity_on_a_ratio_table(tmp_path):
     scale_ratio_table(800, seed=1).to_csv(csv, index=False)
     # the interactions role only (ratio, product, diff): with every role, 16 iterations did not always
     # reach the ratio, and this test is about confirming and reporting a real gain, not about the router
-    proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=16", "proposer.roles=[interactions]")
+    proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=16", "proposer.roles=[interactions]",
+                   "evolution.deterministic=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "offline proposer" in proc.stderr
     run = only_run(tmp_path)
@@ -140,7 +141,8 @@ def test_pure_noise_label_freezes_the_identity_and_says_no_gain(tmp_path):
                           "d": rng.integers(0, 5, n), "label": rng.choice(["yes", "no"], n)})
     csv = tmp_path / "noise.csv"
     frame.to_csv(csv, index=False)
-    proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=12", "dataset.description=pure noise")
+    proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=12", "dataset.description=pure noise",
+                   "evolution.deterministic=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run(tmp_path)
     report = json.loads((run / "report.json").read_text())

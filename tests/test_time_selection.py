@@ -31,7 +31,7 @@ def run_on(tmp_path: Path, series: dict[str, np.ndarray], description: str, iter
     csv = write_long_csv(tmp_path / "data.csv", series)
     proc = efe("efe.time", "dataset=long", f"dataset.path={csv}", f"dataset.description='{description}'",
                "dataset.prediction_length=12", "dataset.season=12", "forecaster=theta", "heldout.windows=3",
-               "heldout.stride=0.5", "windows.n_windows=4", f"evolution.iterations={iterations}", f"runs_root={tmp_path / 'runs'}",
+               "heldout.stride=0.5", "windows.n_windows=4", f"evolution.iterations={iterations}", "evolution.deterministic=true", f"runs_root={tmp_path / 'runs'}",
                f"llm.cache_dir={tmp_path / 'cache'}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run(tmp_path / "runs")

@@ -205,7 +205,12 @@ def executor_settings(cfg: DictConfig) -> dict:
     kind = str(required(cfg, "evolution.executor"))
     if kind not in ("local", "ray"):
         raise ConfigError(f"evolution.executor must be 'local' or 'ray', got '{kind}'")
-    return {**required(cfg, "executor"), "kind": kind}
+    deterministic = cfg.evolution.get("deterministic", False)
+    if not isinstance(deterministic, bool):
+        raise ConfigError(f"evolution.deterministic must be true or false, got '{deterministic}'")
+    if deterministic and kind != "local":
+        raise ConfigError("evolution.deterministic=true needs evolution.executor=local (Ray tasks finish in any order)")
+    return {**required(cfg, "executor"), "kind": kind, "deterministic": deterministic}
 
 
 def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], tuple[RunSpec, dict, dict]]

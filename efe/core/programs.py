@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +152,11 @@ def prompt_parts(prompt: str) -> tuple[str | None, dict[str, str]]:
     marker = prompt.find("# Current Program")
     parent = extract_code(prompt[marker:]) if marker >= 0 else None
     return parent, {m.group("name"): m.group("body") for m in _PROMPT_SECTION.finditer(prompt)}
+
+
+def proposal_request(prompt: str, names: tuple[str, ...]) -> str:
+    """What the offline proposer reads of a prompt: the current program and the sections ``names`` (role,
+    memory rules), without the rest (metrics and artifacts carry timings): what a deterministic search
+    seeds a proposal from."""
+    parent, sections = prompt_parts(prompt)
+    return json.dumps([parent, [sections.get(name) for name in names]])

@@ -21,6 +21,9 @@ import yaml
 from openevolve.llm.openai import OpenAILLM
 
 from efe.llm.ledger import BudgetExhausted
+from efe.core.programs import proposal_request
+from efe.steering.roles import ROLE_SECTION
+from efe.steering.rules import RULES_SECTION
 from efe.core.specs import RunSpec
 
 log = logging.getLogger(__name__)
@@ -146,13 +149,17 @@ class OfflineBackend:
         # imports a setting package.
         self.propose = getattr(importlib.import_module(module), function)
         self.seed = spec.seed
+        # a deterministic search seeds each proposal from what the proposer reads (the parent and the
+        # prompt's steering sections), not from the whole prompt, whose metrics carry timings
+        self.deterministic = bool(spec.search.executor.get("deterministic"))
         self.context = json.loads(Path(spec.search.context_path).read_text())
         # the parent's feedback record is read from the outcome sidecars (as data, never from the prompt's prose)
         self.settings = {"feedback_dir": spec.search.outcomes_dir, "moves": dict(spec.search.offline_moves)}
 
     async def complete(self, system: str, messages: list[dict], sample: int) -> tuple[str, dict]:
         user = messages[-1]["content"] if messages else ""
-        digest = hashlib.sha256(f"{self.seed}|{sample}|{user}".encode()).hexdigest()
+        request = proposal_request(user, (ROLE_SECTION, RULES_SECTION)) if self.deterministic else user
+        digest = hashlib.sha256(f"{self.seed}|{sample}|{request}".encode()).hexdigest()
         seed = int(digest[:16], 16)
         code, note = self.propose(user, self.context, seed, **self.settings)
         text = f"{note}\n\n```python\n{code}\n```\n"

@@ -54,7 +54,10 @@ class EfeLLM(LLMInterface):
             self.backend = OfflineBackend(spec)
         else:
             raise ValueError(f"unknown llm.backend {self.backend_name!r}")
-        self.cache = ResponseCache(llm.get("cache_dir") if llm.get("cache", True) else None)
+        # a deterministic search with a proposer that needs no cache does not read one: a response cached
+        # by another run for the same prompt would stand in for this run's own proposal
+        uncached = self.backend_name in ("offline", "replay") and spec.search.executor.get("deterministic")
+        self.cache = ResponseCache(llm.get("cache_dir") if llm.get("cache", True) and not uncached else None)
         self.ledger = Ledger(run_dir, llm.get("prices"), llm.get("max_calls"), llm.get("max_cost_usd"))
         self.max_failures = llm.get("max_consecutive_failures")
         self.claims = run_dir / "llm_claims"

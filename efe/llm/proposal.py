@@ -126,7 +126,8 @@ class ProposalLLM(LLMInterface):
         elif kind not in ("none", None):
             raise ValueError(f"judge={kind!r}: expected none, rules or llm")
         self.last_usage: dict | None = None
-        self.steering = Steering(spec.run_dir, spec.seed, search.roles, search.memory)
+        self.steering = Steering(spec.run_dir, spec.seed, search.roles, search.memory,
+                                 deterministic=bool(search.executor.get("deterministic")))
         novelty = settings.novelty
         self.novelty = NoveltyIndex(self.run_dir) if novelty.enabled else None
         self.novelty_retries = int((novelty.retries_offline if self.inner.backend_name == "offline"

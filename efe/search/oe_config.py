@@ -39,10 +39,15 @@ def llm_models(llm: Mapping[str, Any], backend: str) -> list[dict]:
 
 
 def build_config(openevolve: Mapping[str, Any], llm: Mapping[str, Any], *, system_message: str,
-                 template_dir: str, seed: int, iterations: int, output_dir: str) -> Config:
+                 template_dir: str, seed: int, iterations: int, output_dir: str,
+                 deterministic: bool = False) -> Config:
+    """``deterministic``: one evaluation at a time and openevolve's ``random_seed`` is the run's seed."""
     d = copy.deepcopy(dict(openevolve))
     d["max_iterations"] = int(iterations)
     d.setdefault("random_seed", seed)
+    if deterministic:
+        d["random_seed"] = seed
+        d.setdefault("evaluator", {})["parallel_evaluations"] = 1
     d.setdefault("log_dir", os.path.join(output_dir, "logs"))
     prompt = d.setdefault("prompt", {})
     prompt["system_message"] = system_message

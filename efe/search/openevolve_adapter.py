@@ -17,6 +17,12 @@ of them, so a version bump fails loudly in one place:
   sees the program, not the iteration);
 - the warning ``Iteration N error: ...`` of ``openevolve.process_parallel`` is the only trace of an
   iteration that produced no program (an LLM failure, a rejected proposal);
+- a deterministic search (``evolution.deterministic=true``, ``deterministic_search``) runs one
+  evaluation at a time in submission order (``process_parallel.ProcessPoolExecutor`` is replaced by a
+  one-worker pool), gives programs ids derived from the seed (``uuid`` in ``controller`` and
+  ``database``; a worker's child id is rewritten from its iteration), and keeps the database's island
+  and archive id sets in insertion order (their iteration order otherwise follows string hashing, which
+  differs between processes, and openevolve samples parents and inspirations from lists of them);
 - the checkpoint layout ``checkpoints/checkpoint_<N>/metadata.json`` (with ``last_iteration`` and
   ``island_feature_maps``) is read for resuming and for the MAP-Elites grid plot.
 
@@ -29,11 +35,23 @@ in ``evaluators.service``; the test pins those too.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import hashlib
 import logging
 import os
+import random
 import re
+import threading
+import uuid
+from collections.abc import MutableSet
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
+
+import openevolve.controller
+import openevolve.database
+import openevolve.process_parallel
 
 import openevolve
 from openevolve.config import Config
@@ -46,7 +64,7 @@ __all__ = ["Config", "ProgramState", "OPENEVOLVE_VERSION", "PROCESS_LOGGER", "It
            "config_from_dict", "latest_checkpoint", "checkpoint_iteration",
            "island_feature_maps", "make_controller", "run_controller", "request_stop", "last_iteration",
            "save_checkpoint", "track_iterations", "parse_iteration_error", "installed_version", "RunLogs",
-           "is_rejection"]
+           "is_rejection", "deterministic_search", "OrderedIdSet", "child_id"]
 
 OPENEVOLVE_VERSION = "0.4.0"  # the version every internal below was read from
 PROCESS_LOGGER = "openevolve.process_parallel"  # logs "Iteration N error: ..." for iterations without a program
@@ -113,9 +131,193 @@ def make_controller(seed_program: str | Path, evaluator_file: str | Path, config
                                  population_strategy=strategy)
 
 
-def run_controller(controller: OpenEvolve, iterations: int, checkpoint: Path | None) -> None:
-    """``iterations`` more iterations, from ``checkpoint`` when resuming."""
-    asyncio.run(controller.run(iterations=iterations, checkpoint_path=str(checkpoint) if checkpoint else None))
+def run_controller(controller: OpenEvolve, iterations: int, checkpoint: Path | None, *,
+                   deterministic: bool = False, start_iteration: int = 0) -> None:
+    """``iterations`` more iterations, from ``checkpoint`` when resuming; ``deterministic``: see
+    ``deterministic_search``."""
+    scope = deterministic_search(controller, start_iteration) if deterministic else contextlib.nullcontext()
+    with scope:
+        asyncio.run(controller.run(iterations=iterations, checkpoint_path=str(checkpoint) if checkpoint else None))
+
+
+# ------------------------------------------------------------------ deterministic search
+class OrderedIdSet(MutableSet):
+    """A set that iterates in insertion order (a dict's keys), for the database's island and archive ids."""
+
+    __hash__ = None  # type: ignore[assignment] - mutable, like set
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        self._items = dict.fromkeys(items)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"OrderedIdSet({list(self._items)!r})"
+
+    def add(self, item: Any) -> None:
+        self._items[item] = None
+
+    def discard(self, item: Any) -> None:
+        self._items.pop(item, None)
+
+    def copy(self) -> "OrderedIdSet":
+        return OrderedIdSet(self._items)
+
+    def update(self, *others: Iterable[Any]) -> None:
+        for other in others:
+            for item in other:
+                self.add(item)
+
+    def intersection_update(self, *others: Iterable[Any]) -> None:
+        keep = [item for item in self._items if all(item in other for other in others)]
+        self._items = dict.fromkeys(keep)
+
+    def difference_update(self, *others: Iterable[Any]) -> None:
+        for other in others:
+            for item in other:
+                self.discard(item)
+
+
+def _order_id_sets(database: Any) -> None:
+    database.islands = [island if isinstance(island, OrderedIdSet) else OrderedIdSet(island)
+                        for island in database.islands]
+    if not isinstance(database.archive, OrderedIdSet):
+        database.archive = OrderedIdSet(database.archive)
+
+
+class _SeededUuid:
+    """Stands in for the ``uuid`` module in openevolve's controller and database: ``uuid4`` from a seeded stream."""
+
+    def __init__(self, seed: str) -> None:
+        self._random = random.Random(seed)
+
+    def uuid4(self) -> uuid.UUID:
+        return uuid.UUID(int=self._random.getrandbits(128), version=4)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(uuid, name)
+
+
+def child_id(seed: Any, iteration: int) -> str:
+    """The id of the program an iteration produced, in a deterministic search."""
+    digest = hashlib.sha256(f"efe-child|{seed}|{iteration}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def _with_child_id(result: Any, seed: Any) -> Any:
+    child = getattr(result, "child_program_dict", None)
+    if child:
+        child["id"] = child_id(seed, result.iteration)
+    return result
+
+
+class _Turn(Future):
+    """A task of ``SerialPool``: handed to the worker only once the task before it was taken (``result``)
+    and the search has come back for more (the next ``done`` or ``submit``), so the worker never
+    proposes while the search is still recording the previous iteration."""
+
+    def __init__(self, pool: "SerialPool") -> None:
+        super().__init__()
+        self.pool = pool
+        self.taken = False
+
+    def done(self) -> bool:
+        self.pool.pump()
+        return super().done()
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return super().result(timeout)
+        finally:
+            self.taken = True
+
+
+class SerialPool(ProcessPoolExecutor):
+    """One worker and one task at a time, in the order the tasks were submitted; a finished child gets
+    its id from the seed and its iteration (``seed`` is set by ``deterministic_search``)."""
+
+    seed: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["max_workers"] = 1
+        super().__init__(*args, **kwargs)
+        self._waiting: collections.deque = collections.deque()
+        self._current: _Turn | None = None
+        self._pump_lock = threading.Lock()
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        turn = _Turn(self)
+        self._waiting.append((turn, fn, args, kwargs))
+        self.pump()
+        return turn
+
+    def pump(self) -> None:
+        """Hand the next waiting task to the worker once the current one was taken."""
+        with self._pump_lock:
+            current = self._current
+            if current is not None and not (current.taken or current.cancelled()):
+                return
+            self._current = None
+            while self._waiting:
+                turn, fn, args, kwargs = self._waiting.popleft()
+                if not turn.set_running_or_notify_cancel():
+                    continue  # cancelled while waiting
+                inner = super().submit(fn, *args, **kwargs)
+                inner.add_done_callback(lambda done, turn=turn: self._relay(done, turn))
+                self._current = turn
+                return
+
+    def _relay(self, done: Future, turn: _Turn) -> None:
+        if done.cancelled():
+            turn.set_exception(RuntimeError("evaluation cancelled"))
+        elif done.exception() is not None:
+            turn.set_exception(done.exception())
+        else:
+            turn.set_result(_with_child_id(done.result(), self.seed))
+
+
+@contextlib.contextmanager
+def deterministic_search(controller: OpenEvolve, start_iteration: int = 0) -> Iterator[None]:
+    """While the search runs: the same seed gives the same candidates in the same order.
+
+    One evaluation at a time (``SerialPool``: submission order is completion order, every snapshot a
+    worker is sent was taken at the same point of the search, and a proposal reads the lineage only
+    once the previous iteration is recorded), program ids from the seed,
+    the global ``random`` (openevolve's sampling) reseeded, and id sets that iterate in insertion order.
+    """
+    seed = controller.config.random_seed
+    modules = (openevolve.controller, openevolve.database)
+    saved = [(m, m.uuid) for m in modules]
+    saved_pool = openevolve.process_parallel.ProcessPoolExecutor
+    database = controller.database
+    original_load = database.load
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        out = original_load(*args, **kwargs)
+        _order_id_sets(database)
+        return out
+
+    ids = _SeededUuid(f"efe-ids|{seed}|{start_iteration}")
+    random.seed(f"efe-search|{seed}|{start_iteration}")
+    _order_id_sets(database)
+    database.load = load
+    for module, _ in saved:
+        module.uuid = ids
+    openevolve.process_parallel.ProcessPoolExecutor = type("SeededSerialPool", (SerialPool,), {"seed": seed})
+    try:
+        yield
+    finally:
+        openevolve.process_parallel.ProcessPoolExecutor = saved_pool
+        for module, original in saved:
+            module.uuid = original
+        database.load = original_load
 
 
 def request_stop(controller: OpenEvolve) -> None:

@@ -44,7 +44,7 @@ class SearchResult:
 
 def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_file: Path, config: Any,
                total_iterations: int, llm: dict, *, resume: bool = False, score_label: str = "ΔAUC",
-               score_key: str = "delta_auc") -> SearchResult:
+               score_key: str = "delta_auc", deterministic: bool = False) -> SearchResult:
     os.environ[SPEC_ENV] = str(spec_path)
     evolution_dir = run_dir / "evolution"
     checkpoint = oe.latest_checkpoint(evolution_dir) if resume else None
@@ -78,7 +78,8 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     try:
         if remaining > 0:
             with executor_runtime(spec_path, config):
-                oe.run_controller(controller, remaining, checkpoint)
+                oe.run_controller(controller, remaining, checkpoint, deterministic=deterministic,
+                                  start_iteration=start_iteration)
         parallel_stopped = progress.stop_reason
         if parallel_stopped:
             stop_reason = parallel_stopped

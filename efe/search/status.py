@@ -32,3 +32,19 @@ def exit_status(run_dir: Path) -> int:
         return EXIT_STATUS.get(json.loads((Path(run_dir) / STATUS_FILE).read_text()).get("status"), 0)
     except (OSError, ValueError):
         return 0
+
+
+def determinism(executor: dict, backend: str) -> dict:
+    """Whether the same command with the same seed gives this run's lineage and frozen program again,
+    and why (report.json's ``search.deterministic`` and ``search.determinism``)."""
+    if not executor.get("deterministic"):
+        return {"deterministic": False,
+                "determinism": "no (evolution.deterministic=false: parallel evaluations finish in any order; "
+                               "rerun with evolution.deterministic=true to reproduce a run)"}
+    if backend not in ("offline", "replay"):
+        return {"deterministic": False,
+                "determinism": f"no (evolution.deterministic=true, but the {backend} LLM's answers are not "
+                               "reproducible)"}
+    return {"deterministic": True,
+            "determinism": "yes (evolution.deterministic=true: one evaluation at a time, proposals seeded from "
+                           "the run's seed; the same command gives the same lineage and frozen program)"}

@@ -14,10 +14,10 @@ import random
 from pathlib import Path
 from typing import Any, Mapping
 
-from efe.steering.rules import RuleBook, bounded, render_rules
+from efe.steering.rules import RULES_SECTION, RuleBook, bounded, render_rules
 from efe.steering.router import choose_role, role_stats
 from efe.rundir.records import read_lineage
-from efe.core.programs import prompt_parts
+from efe.core.programs import prompt_parts, proposal_request
 from efe.rundir.claims import claim_index
 
 ROLE_SECTION = "role"
@@ -45,8 +45,11 @@ def role_of(prompt: str) -> str | None:
 class Steering:
     """Role and memory for each proposal of a run, from its spec and its lineage so far."""
 
-    def __init__(self, run_dir: str | Path, seed: int, roles: Mapping[str, Any], memory: Mapping[str, Any]) -> None:
-        """``roles`` and ``memory``: the search spec's parts (``roles_spec``, ``memory_spec`` of efe.search)."""
+    def __init__(self, run_dir: str | Path, seed: int, roles: Mapping[str, Any], memory: Mapping[str, Any],
+                 deterministic: bool = False) -> None:
+        """``roles`` and ``memory``: the search spec's parts (``roles_spec``, ``memory_spec`` of efe.search);
+        ``deterministic``: a role is drawn from what the proposer reads of the prompt (not its timings)."""
+        self.deterministic = deterministic
         self.run_dir = Path(run_dir)
         # every key is there: roles_spec / memory_spec build them from conf (no defaults repeated here)
         self.setting = str(roles["setting"])
@@ -78,7 +81,8 @@ class Steering:
         role = None
         if names:
             # a ticket per proposal: workers asking at the same moment, with the same lineage, still draw apart
-            digest = hashlib.sha256(f"{self.seed}|{self._ticket()}|{len(lineage)}|{prompt}".encode()).hexdigest()
+            request = proposal_request(prompt, (ROLE_SECTION, RULES_SECTION)) if self.deterministic else prompt
+            digest = hashlib.sha256(f"{self.seed}|{self._ticket()}|{len(lineage)}|{request}".encode()).hexdigest()
             rng = random.Random(int(digest[:16], 16))
             # the lineage alone (not proposals still in flight) decides, so a re-run asks the same prompts
             # and a response cache answers them

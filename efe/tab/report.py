@@ -23,6 +23,7 @@ from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
 from efe.rundir.records import CANDIDATE, NO_PROGRAM, LineageEntry
+from efe.search.status import determinism
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.scorer_names import model_label, scorer_phrase
@@ -69,6 +70,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- LLM: {s['llm']}; {s['iterations_done']} of {s['iterations']} "
         f"iterations; search {s.get('status', 'finished')} ({s['stop_reason']}).",
         f"- Sandbox isolation of candidate programs: {d.get('sandbox_mode') or 'unknown'}.",
+        *([f"- Deterministic: {s['determinism']}."] if s.get("determinism") else []),
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
         f"program); LLM calls {s['llm_calls']} (+{s['llm_cached']} cached), cost ${s['llm_cost_usd']:.4f}.",
         *summary_line(s.get("judge")),
@@ -255,7 +257,8 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
                    "invalid": len(candidates) - valid,
                    "no_program": sum(1 for e in result.lineage if e.kind == NO_PROGRAM),
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
-                   "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
+                   "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir),
+                   **determinism(spec.search.executor, llm["backend"])},
         "winner": {"id": winner.id, "iteration": winner.iteration,
                    "fitness": winner.score,
                    "delta_auc": winner.metrics.get("delta_auc", 0.0),

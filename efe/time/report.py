@@ -16,6 +16,7 @@ from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
 from efe.report.plots.write import write_plots
 from efe.rundir.records import CANDIDATE
+from efe.search.status import determinism
 from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.specs import TimeSpec
@@ -47,7 +48,8 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
                    "stop_reason": result.stop_reason, "status": result.status, "candidates": len(candidates),
                    "valid": valid,
                    "llm_calls": totals.calls, "llm_cached": totals.cached, "llm_cost_usd": totals.cost_usd,
-                   "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir)},
+                   "wall_s": round(time.time() - started, 1), "judge": judge_summary(run_dir),
+                   **determinism(spec.search.executor, llm["backend"])},
         "winner": {"id": winner.id, "iteration": winner.iteration,
                    "fitness": winner.fitness,
                    "mase_ratio": winner.metrics.get("mase_ratio"), "source": source},
@@ -70,6 +72,7 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
           f"{len(candidates)} candidates, {valid} valid; "
           f"LLM calls {totals.calls} (+{totals.cached} cached), ${totals.cost_usd:.4f}.",
           f"- Sandbox isolation of candidate programs: {spec.search.sandbox_mode or 'unknown'}.",
+          f"- Deterministic: {d['search']['determinism']}.",
           *summary_line(d["search"]["judge"]),
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
           f"{d['winner']['fitness']:.4f}, search MASE ratio {d['winner']['mase_ratio']:.4f}"
