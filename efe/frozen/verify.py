@@ -22,6 +22,7 @@ MANIFEST = "manifest.json"
 __all__ = ["FrozenProgramError", "FrozenIntegrityError"]  # FrozenProgramError lives in efe.core.errors
 
 REVIEW_LOG = "review_log.jsonl"
+REVIEW_ANCHOR = "review_anchor.json"  # names the log's latest entry (efe.frozen.review_log)
 
 
 class FrozenIntegrityError(FrozenProgramError):
@@ -57,7 +58,7 @@ def verify_files(directory: Path, manifest: dict) -> bytes:
             program = data
     listed_paths = {(root / rel).resolve() for rel in listed}
     unlisted = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                      if p.is_file() and p.relative_to(root).as_posix() not in (MANIFEST, REVIEW_LOG)
+                      if p.is_file() and p.relative_to(root).as_posix() not in (MANIFEST, REVIEW_LOG, REVIEW_ANCHOR)
                       and p.resolve() not in listed_paths)
     if unlisted:
         shown = ", ".join(unlisted[:5]) + (" …" if len(unlisted) > 5 else "")
