@@ -26,6 +26,7 @@ from efe.core import plain
 from efe.core.errors import FrozenRunError
 from efe.core.specs import SandboxSpec, conf_part
 from efe.sandbox import Sandbox, SandboxError, SandboxFailure
+from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.sandbox import plan as step
 
 _SHARED: dict[tuple, Sandbox] = {}
@@ -64,6 +65,10 @@ class SandboxedProgram:
         self.limits = limits or frozen_limits()
         self.shared = shared
         self.sandbox = shared_sandbox(self.limits) if shared else Sandbox(self.limits)
+        if self.limits.require_isolation and self.sandbox.isolation_mode() == NO_KERNEL_ISOLATION:
+            raise FrozenRunError("sandbox_limits.require_isolation=true (conf/apply.yaml), but the kernel gives the "
+                                 "sandbox no isolation here (namespaces refused, no seccomp): refusing to run the "
+                                 "frozen program")
         self.state: Any = None
         self._key: str | None = None
         if state is not None and setting == "tab":
