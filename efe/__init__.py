@@ -12,10 +12,12 @@ from typing import Any
 __all__ = ["load_program"]
 
 
-def load_program(path: Any, refit: bool = False, sandboxed: bool = False, require_review: bool = False) -> Any:
+def load_program(path: Any, refit: bool = False, sandboxed: bool = True, require_review: bool = False) -> Any:
     """A frozen program, ready to use (see ``efe.frozen.transformer.load_program``): ``refit=True`` re-learns its
-    state on the data given to ``fit``; ``sandboxed=True`` runs its ``transform`` in the sandbox;
-    ``require_review=True`` refuses a program nobody approved with ``python -m efe.review``."""
+    state on the data given to ``fit``; ``sandboxed=True`` (default) runs all of its code in the sandbox, never in
+    this process, and ``sandboxed=False`` is the explicit choice to trust the directory and run it here (after
+    the hash and policy checks); ``require_review=True`` refuses a program nobody approved with
+    ``python -m efe.review`` (or whose review log was cut short)."""
     # lazy: every ``import efe.<module>`` runs this file; efe.frozen.transformer pulls scikit-learn and pyarrow
     from efe.frozen.transformer import load_program as _load_program
 

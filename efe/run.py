@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from typing import Any
 
 from omegaconf import DictConfig
@@ -16,7 +20,7 @@ from efe.core.errors import EfeError
 from efe.core.config import plain_dict, required
 from efe.steering.memory import remember_run
 from efe.search.oe_config import build_config
-from efe.search.runner import run_search
+from efe.search.runner import mark_interrupted, run_search
 from efe.setting import Choice, Setting
 from efe.report.tracking import track_run
 
@@ -46,15 +50,20 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
                         iterations, llm, resume=resume, deterministic=deterministic,
                         **setting.score_names)
-    say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
-    # select
-    choice = setting.select(cfg, spec, run_dir, result, seed_source)
-    memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, choice.winner)
-    _write_best(run_dir, choice)
-    # freeze
-    frozen = setting.freeze(cfg, spec, run_dir, choice)
-    # report (the frozen program is complete whatever happens here)
-    report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
+    with stops_deferred(f"efe.{setting.name}") as stop:
+        say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
+        # select
+        choice = setting.select(cfg, spec, run_dir, result, seed_source)
+        memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, choice.winner)
+        _write_best(run_dir, choice)
+        # freeze
+        frozen = setting.freeze(cfg, spec, run_dir, choice)
+        if stop["signal"]:
+            mark_interrupted(run_dir, result)
+        # report (the frozen program is complete whatever happens here)
+        report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
+    if stop["signal"] and result.stop_reason != "interrupted":  # asked for while the report was written
+        mark_interrupted(run_dir, result)
     track_run(cfg, run_dir, setting.name)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
@@ -63,6 +72,32 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     for line in setting.next_steps(run_dir):
         say(line)
     return run_dir
+
+
+@contextmanager
+def stops_deferred(label: str) -> Iterator[dict]:
+    """SIGINT and SIGTERM after the search: the run finishes its selection, freezes and reports, then ends
+    as interrupted (as a stop during the search does); the same signal a second time aborts at once."""
+    stop: dict = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop["signal"]:
+            raise KeyboardInterrupt
+        stop["signal"] = signal.Signals(signum).name
+        say(f"{label}: {stop['signal']} received after the search: finishing the final selection, freezing and "
+            "reporting first (send it again to abort without a frozen program)")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _report(setting: Setting, cfg: DictConfig, spec: Any, run_dir: Path, choice: Choice, frozen: Any, result: Any,

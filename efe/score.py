@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 from omegaconf import open_dict
 
 from efe.cli.args import Command, run
+from efe.cli.common import sandbox_mode
 from efe.core.config import ConfigError
 from efe.core.errors import EfeError
 from efe.core.programs import ProgramContractError, read_program
@@ -40,6 +41,11 @@ def score_program(path: str, cfg: Any, say: Callable[[str], None] = print) -> An
             say(f"dataset {spec.dataset.name}: {len(train.X)} training rows x {train.X.shape[1]} features "
                 f"(held-out part set aside); scorer {spec.scorer['name']}")
             evaluator = TabEvaluator(spec)
+            try:  # before the program runs: the isolation it gets, or a refusal (sandbox.require_isolation=true)
+                say(f"sandbox isolation: {sandbox_mode(spec.sandbox.require_isolation, evaluator.sandbox)}")
+            except BaseException:
+                evaluator.close()
+                raise
         except ValueError as exc:  # the evaluators check their settings with plain ValueErrors
             if isinstance(exc, EfeError):
                 raise

@@ -262,3 +262,30 @@ def test_a_partitioned_engine_refuses_an_output_that_is_a_file(frozen, inputs, t
     assert code == 2
     assert "is a file; engine=" + engine in capsys.readouterr().err
     assert output.read_bytes() == b"an earlier pandas output"
+
+
+def test_a_dask_apply_that_fails_past_the_checked_rows_names_column_and_file_and_leaves_nothing(frozen, tmp_path,
+                                                                                             capsys):
+    """A value that does not fit the schema after the rows checked up front (check_rows): Dask's own error
+    names neither; the apply names both, and its output directory is gone (command and API alike)."""
+    pytest.importorskip("dask.dataframe", reason="engine=dask needs the extra: pip install 'efe[dask]'")
+    rows = table(1500, seed=5)
+    bad = rows.astype({"a": object})
+    bad.loc[1300, "a"] = "n/a?"
+    source = tmp_path / "late.csv"
+    bad.to_csv(source, index=False)
+    target = tmp_path / "out.parquet"
+    assert main([f"frozen={frozen}", f"input={source}", f"output={target}", "engine=dask", "sandbox=false"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "column 'a'" in err and "'late.csv'" in err, err
+    assert not target.exists() and not list(tmp_path.glob("efe-tmp-*"))
+    with pytest.raises(ValueError, match="column 'a' in 'late.csv'"):
+        apply(frozen, source, target, "dask", {"sandbox": "false"})
+    assert not target.exists()
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for engine in ("pandas", "dask"):
+        assert main([f"frozen={frozen}", f"input={empty}", f"output={tmp_path / engine}.parquet",
+                     f"engine={engine}", "sandbox=false"]) == 2
+        assert "'empty.csv' is empty" in capsys.readouterr().err

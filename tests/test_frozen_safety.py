@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import efe
+from efe.core.errors import FrozenRunError
 from efe.frozen.freeze import FrozenProgramError, freeze, input_schema
 from tests.conftest import tab_program
 
@@ -87,3 +88,75 @@ def test_sandboxed_transform_blocks_what_the_static_check_cannot_see(tmp_path):
         transformer.transform(X)
     good = efe.load_program(frozen_dir(tmp_path / "good"), sandboxed=True).transform(X)
     pd.testing.assert_frame_equal(good, efe.load_program(tmp_path / "good" / "frozen").transform(X))
+
+
+# ---------------------------------------------------------------- reload in the sandbox by default (issue 28, item 1)
+TIME_IDENTITY = (Path(__file__).resolve().parents[1] / "programs" / "time_identity.py").read_text()
+
+
+def payload(marker: Path) -> str:
+    """What the hostile probe used: a name the static check cannot see (``os.system`` spelled at run time)."""
+    return f"getattr(getattr(pd.io.common, 'o' + 's'), 'sys' + 'tem')('touch {marker}')"
+
+
+def recompute_hash(directory: Path, source: str) -> None:
+    """The edit of someone who can write the directory: program.py and its hash in the manifest."""
+    (directory / "program.py").write_text(source)
+    rewrite_manifest(directory, lambda m: m["files"].update(
+        {"program.py": hashlib.sha256(source.encode()).hexdigest()}))
+
+
+def test_by_default_a_reloaded_program_runs_nothing_in_this_process(tmp_path):
+    directory = frozen_dir(tmp_path)
+    at_load, at_transform = tmp_path / "at_load", tmp_path / "at_transform"
+    source = GOOD.replace("import pandas as pd", "import pandas as pd\n" + payload(at_load))
+    source = source.replace("out['ratio'] = X['a'] / X['b']",
+                            "out['ratio'] = X['a'] / X['b']\n        " + payload(at_transform))
+    recompute_hash(directory, source)
+    transformer = efe.load_program(directory)
+    assert not at_load.exists(), "module-level code ran at load_program()"
+    with pytest.raises(FrozenRunError, match="forbidden"):
+        transformer.transform(X)
+    assert not at_load.exists() and not at_transform.exists()
+    refit = efe.load_program(directory, refit=True)
+    with pytest.raises(FrozenRunError, match="forbidden"):
+        refit.fit(X, pd.Series([0, 1, 0]))
+    assert not at_load.exists()
+
+
+def test_trusting_the_directory_still_checks_its_hashes_before_any_of_it_runs(tmp_path):
+    directory = frozen_dir(tmp_path)
+    marker = tmp_path / "owned"
+    source = GOOD.replace("import pandas as pd", "import pandas as pd\n" + payload(marker))
+    (directory / "program.py").write_text(source)  # the manifest's hash not recomputed
+    with pytest.raises(FrozenProgramError, match="does not match its hash"):
+        efe.load_program(directory, sandboxed=False)
+    assert not marker.exists()
+    trusted = efe.load_program(frozen_dir(tmp_path / "good"), sandboxed=False).transform(X)
+    pd.testing.assert_frame_equal(trusted, efe.load_program(tmp_path / "good" / "frozen").transform(X))
+
+
+def time_frozen_dir(tmp_path: Path, source: str = TIME_IDENTITY) -> Path:
+    return freeze(tmp_path / "frozen", "time", source, {}, extra={"prediction_length": 4, "season": 1})
+
+
+def test_a_time_series_program_runs_in_the_sandbox_by_default(tmp_path):
+    y = np.arange(1.0, 21.0)
+    good = efe.load_program(time_frozen_dir(tmp_path / "good"))
+    z = good.fit(y).transform(y)
+    np.testing.assert_array_equal(z, y)
+    np.testing.assert_array_equal(good.inverse_transform(z[:4]), y[:4])
+    trusted = efe.load_program(tmp_path / "good" / "frozen", sandboxed=False)
+    np.testing.assert_array_equal(trusted.fit(y).transform(y), z)
+
+    directory = time_frozen_dir(tmp_path / "bad")
+    marker = tmp_path / "owned"
+    fit_line = '        return {"hist_len": int(len(y_hist))}'
+    source = TIME_IDENTITY.replace(fit_line, "        " + payload(marker) + "\n" + fit_line)
+    source = source.replace("import numpy as np", "import numpy as np\nimport pandas as pd", 1)
+    assert payload(marker) in source
+    recompute_hash(directory, source)
+    normalization = efe.load_program(directory)
+    with pytest.raises(FrozenRunError, match="forbidden"):
+        normalization.fit(y)
+    assert not marker.exists()

@@ -133,6 +133,40 @@ def test_generated_suite_passes_in_a_clean_venv_and_fails_when_the_program_is_ed
         efe.load_program(edited)
 
 
+def test_the_generated_suite_checks_hashes_before_it_imports_the_module(package, clean_python, tmp_path):
+    """An edited module is never imported: its module-level code would run at collection, before any test."""
+    edited = tmp_path / "edited"
+    shutil.copytree(package, edited)
+    marker = tmp_path / "ran_at_import"
+    module = edited / "feature_program.py"
+    module.write_text(module.read_text().replace("import json\n", f"import json\nopen({str(marker)!r}, 'w')\n", 1))
+    proc = run_suite(clean_python, edited)
+    assert proc.returncode != 0
+    assert "feature_program.py was changed after packaging" in proc.stdout, proc.stdout[-3000:]
+    assert not marker.exists(), "the suite imported the edited module before checking its hash"
+
+
+def test_package_runs_the_frozen_program_in_the_sandbox(tab_run, tmp_path):
+    """A program edited with its hash recomputed: efe.package runs nothing of it in its own process."""
+    run = tmp_path / "run"
+    shutil.copytree(tab_run, run)
+    marker = tmp_path / "owned"
+    program = run / "frozen" / "program.py"
+    source = program.read_text().replace(
+        "import pandas as pd", f"import pandas as pd\ngetattr(getattr(pd.io.common, 'o' + 's'), 'sys' + 'tem')"
+                               f"('touch {marker}')", 1)
+    assert str(marker) in source
+    program.write_text(source)
+    manifest_path = run / "frozen" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["program.py"] = hashlib.sha256(source.encode()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+    proc = efe_cli("efe.package", f"run={run}", f"out={tmp_path / 'pkg'}")
+    assert not marker.exists(), "efe.package ran the program's code in its own process"
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "forbidden" in proc.stderr, proc.stderr[-3000:]
+
+
 def test_review_round_trip_and_require_review(tab_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tab_run, run)

@@ -204,3 +204,30 @@ def test_resume_applies_a_group_override_and_refuses_a_fixed_one(tmp_path, small
 
 def recorded_config(run: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.load(run / "config.yaml"))
+
+
+def test_sigterm_after_the_search_freezes_and_reports_like_sigint(tmp_path, small_csv):
+    args = [sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={small_csv}", "dataset.target=label",
+            f"runs_root={tmp_path / 'runs'}", "scorer=tree", "llm=offline", "evolution.iterations=3",
+            f"llm.cache_dir={tmp_path / 'cache'}"]
+    env = {k: v for k, v in os.environ.items() if k != "EFE_LLM_API_BASE"}
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("search finished"):
+                proc.send_signal(signal.SIGTERM)  # during the final selection
+                break
+        seen.append(proc.stderr.read())
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(seen)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "SIGTERM received after the search" in err
+    run = only_run(tmp_path)
+    assert (run / "frozen" / "manifest.json").exists() and (run / "report.md").exists()
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"

@@ -56,3 +56,42 @@ def test_require_isolation_refuses_a_machine_without_kernel_isolation(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: sandbox.require_isolation=true")
     assert "sandbox isolation" not in proc.stderr  # refused before anything ran
+
+
+def test_score_and_apply_print_the_isolation_and_honour_require_isolation(tmp_path):
+    """efe.score and efe.apply say what holds the program in, and refuse audit-only when told to."""
+    import numpy as np
+
+    from efe.frozen.freeze import freeze, input_schema
+
+    env = dict(os.environ, **{DISABLE_ENV: "namespaces,seccomp"})
+    env.pop("EFE_LLM_API_BASE", None)
+    cli = lambda *args: subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                                       timeout=300, env=env)
+    csv = tmp_path / "t.csv"
+    table = ratio_table(80, seed=0)
+    table.to_csv(csv, index=False)
+    program = tmp_path / "program.py"
+    program.write_text(tab_program("out = X.copy()\nout['ratio'] = X['a'] / X['b']\nreturn out"))
+    score = ["efe.score", str(program), "dataset=csv", f"dataset.path={csv}", "dataset.target=label", "scorer=tree"]
+    refused = cli(*score, "sandbox.require_isolation=true")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: sandbox.require_isolation=true")
+    scored = cli(*score)
+    assert scored.returncode in (0, 1), scored.stderr[-3000:]
+    assert "sandbox isolation: audit-only" in scored.stdout + scored.stderr
+
+    X = table.drop(columns=["label"])
+    frozen = freeze(tmp_path / "frozen", "tab", program.read_text(), {}, schema=input_schema(X),
+                    output_columns=[*X.columns, "ratio"])
+    out = tmp_path / "features.parquet"
+    apply = ["efe.apply", f"frozen={frozen}", f"input={csv.with_name('X.csv')}", f"output={out}"]
+    X.to_csv(csv.with_name("X.csv"), index=False)
+    refused = cli(*apply, "sandbox_limits.require_isolation=true")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: sandbox_limits.require_isolation=true")
+    assert not out.exists()
+    applied = cli(*apply)
+    assert applied.returncode == 0, applied.stderr[-3000:]
+    assert "apply: sandbox isolation: audit-only" in applied.stderr
+    assert np.isclose(pd.read_parquet(out)["ratio"], X["a"] / X["b"]).all()

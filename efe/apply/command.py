@@ -14,8 +14,12 @@ from typing import Sequence
 from efe.apply.engines import apply, check_engine
 from efe.apply.io import input_files
 from efe.cli.args import Command, flag, run
+from efe.cli.common import sandbox_mode
 from efe.cli.outputs import check_output, staged
-from efe.core.config import plain_dict
+from efe.core.config import ConfigError, plain_dict
+from efe.core.console import say
+from efe.core.specs import SandboxSpec, build
+from efe.sandbox import Sandbox
 from efe.rundir.paths import frozen_dir_of
 
 COMMAND = Command(
@@ -26,6 +30,22 @@ COMMAND = Command(
     text_keys=("frozen", "input", "output", "dask_address", "spark_master"))
 
 
+def isolation(options: dict) -> str:
+    """The isolation the frozen program gets, printed; refused where ``sandbox_limits.require_isolation=true``
+    and the kernel gives none (or the sandbox is off)."""
+    limits = build(SandboxSpec, options["sandbox_limits"], "sandbox_limits")
+    key = "sandbox_limits.require_isolation"
+    if not flag(options["sandbox"]):
+        if limits.require_isolation:
+            raise ConfigError(f"{key}=true, but sandbox=false runs the frozen program in this process")
+        mode = "none (sandbox=false: the frozen program runs in this process, trusted)"
+    else:
+        with Sandbox(limits) as probe:
+            mode = sandbox_mode(limits.require_isolation, probe, key, "the frozen program")
+    say(f"apply: sandbox isolation: {mode}")
+    return mode
+
+
 def apply_command(cfg) -> int:
     options = plain_dict(cfg)
     engine, overwrite = str(options["engine"]), flag(options["overwrite"])
@@ -33,6 +53,7 @@ def apply_command(cfg) -> int:
     source, output = Path(options["input"]).expanduser(), Path(options["output"]).expanduser()
     check_engine(engine, output, overwrite)
     check_output(output, [source, *input_files(source), frozen], overwrite=overwrite, directory=engine != "pandas")
+    isolation(options)
     with staged(output) as target:
         rows = apply(frozen, source, target, engine, options)
     print(f"wrote {rows} rows to {output}")

@@ -13,13 +13,14 @@ functions so that efe imports without it.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from efe.apply.io import (ApplyError, by_header, check_input, file_format, option, settle_output_schema,
-                          settle_output_schema_from)
+from efe.apply.io import (ApplyError, by_header, check_input, file_format, option, read_chunks,
+                          settle_output_schema, settle_output_schema_from)
 from efe.apply.partition import PartitionTransformer
 from efe.core.errors import EfeError
 from efe.frozen.freeze import load_frozen
@@ -91,12 +92,23 @@ def _read(dd: Any, files: list[Path], source: Path, transformer: PartitionTransf
     return frames[0] if len(frames) == 1 else dd.concat(frames)
 
 
+def name_the_bad_rows(files: list[Path], schema: list[dict], rows: int) -> None:
+    """Raise the pandas engine's one-line error (column, file, rows) for the first rows that do not fit
+    the frozen input schema; return if every row fits."""
+    for path in files:
+        start = 0
+        for chunk in read_chunks(path, rows):
+            coerce_to_schema(chunk, schema, where=f"'{path.name}' (rows {start}-{start + len(chunk) - 1})")
+            start += len(chunk)
+
+
 def apply_dask(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, options: dict) -> int:
     dask, dd = _dask()
     transformer = PartitionTransformer(load_frozen(frozen_dir), sandboxed)
     files = check_input(source, transformer.input_schema, int(option(options, "check_rows")))
     settle_output_schema(transformer, source)
     blocksize, rows = _blocksize(options), int(option(options, "chunk_rows"))
+    existed = output.exists()  # before Dask creates the directory (to_parquet does, even with compute=False)
     client = None
     if options.get("dask_address"):
         # lazy: heavy optional dependency (dask.distributed)
@@ -118,9 +130,14 @@ def apply_dask(frozen_dir: Path, source: Path, output: Path, sandboxed: bool, op
                                        name_function=lambda i: f"part-{i:05d}.parquet")
             try:
                 _, lengths = dask.compute(write, out.map_partitions(len))
-            except (ValueError, TypeError) as exc:  # Dask's dtype-mismatch report is a table: keep its first line
-                if isinstance(exc, EfeError):
+            except BaseException as exc:
+                if not existed:  # a failed apply leaves no half-written directory of part files
+                    shutil.rmtree(output, ignore_errors=True)
+                if isinstance(exc, EfeError) or not isinstance(exc, (ValueError, TypeError)):
                     raise
+                # Dask's report names neither the file nor the column (a value past the rows checked up
+                # front): find them the pandas engine's way; else keep the first line of Dask's report
+                name_the_bad_rows(files, transformer.input_schema, rows)
                 first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
                 raise DaskApplyError(f"engine=dask failed on '{source.name}': {first.strip()}") from None
     finally:

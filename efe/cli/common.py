@@ -241,14 +241,19 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
     return spec, context, llm, path, resume
 
 
-def sandbox_mode(require_isolation: bool) -> str:
-    """What isolates candidate programs on this machine; refused if kernel isolation is required."""
-    with Sandbox(conf_part(SandboxSpec, "tab", "sandbox")) as sandbox:  # a trivial probe: conf's limits do
+def sandbox_mode(require_isolation: bool, sandbox: Sandbox | None = None,
+                 key: str = "sandbox.require_isolation", holds: str = "candidate programs") -> str:
+    """What isolates programs on this machine (probed on ``sandbox``, or on a sandbox of conf's limits);
+    refused (``key`` named) if kernel isolation is required and there is none."""
+    if sandbox is None:
+        with Sandbox(conf_part(SandboxSpec, "tab", "sandbox")) as probe:  # a trivial probe: conf's limits do
+            mode = probe.isolation_mode()
+    else:
         mode = sandbox.isolation_mode()
     if mode == NO_KERNEL_ISOLATION:
         if require_isolation:
-            raise ConfigError("sandbox.require_isolation=true, but the kernel gives the sandbox no isolation here "
-                              "(namespaces refused, no seccomp): only the audit hook would hold candidate programs")
-        say("WARNING: sandbox without kernel isolation (namespaces refused, no seccomp): only the audit hook "
-            "holds candidate programs; set sandbox.require_isolation=true to refuse such runs")
+            raise ConfigError(f"{key}=true, but the kernel gives the sandbox no isolation here "
+                              f"(namespaces refused, no seccomp): only the audit hook would hold {holds}")
+        say(f"WARNING: sandbox without kernel isolation (namespaces refused, no seccomp): only the audit hook "
+            f"holds {holds}; set {key}=true to refuse such runs")
     return mode

@@ -85,8 +85,10 @@ def load_frozen(directory: str | Path) -> FrozenProgram:
         raise FrozenProgramError(f"manifest.json in '{directory}' is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict):
         raise FrozenProgramError(f"manifest.json in '{directory}' is not a JSON object")
-    verify_files(directory, manifest)
-    source = (directory / "program.py").read_text()
+    try:
+        source = verify_files(directory, manifest).decode("utf-8")  # the bytes hashed, not a second read
+    except UnicodeDecodeError:
+        raise FrozenProgramError(f"program.py in '{directory}' is not UTF-8 text") from None
     verify_program(directory, source)  # before anything executes or unpacks the state
     return FrozenProgram(directory, source, plain.load_dir(directory, "state"), manifest)
 

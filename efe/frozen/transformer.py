@@ -1,15 +1,15 @@
 """Frozen programs as objects a data scientist uses: a scikit-learn transformer, a normalization.
 
-By default these run the frozen program in this process, after its files have been checked
-against the manifest (every file, none left out) and its source has passed the sandbox's static
-policy check. ``sandboxed=True`` runs the tabular program in the sandbox instead, as
-``python -m efe.apply`` does for files.
+Both settings run the frozen program in the sandbox by default (``efe.frozen.sandboxed``), after
+its files have been checked against the manifest (every file, none left out) and its source has
+passed the sandbox's static policy check: nothing of the program runs in this process, not even its
+module-level code. ``sandboxed=False`` is the explicit choice to trust the directory: the program
+then runs in this process, still only after those checks (see ``load_program``).
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,11 @@ class FrozenFeatureProgram(TransformerMixin, BaseEstimator):
 
     ``refit=False`` (default) applies the state fitted at freeze time; ``refit=True`` learns the
     program's state anew from the ``X, y`` given to ``fit`` (the program's own ``fit``).
-    ``sandboxed=True`` runs the program's code only in the sandbox, never in this process.
+    ``sandboxed=True`` (default) runs the program's code only in the sandbox, never in this process;
+    ``sandboxed=False`` trusts the directory and runs it here (after the hash and policy checks).
     """
 
-    def __init__(self, path: str | Path | None = None, refit: bool = False, sandboxed: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, refit: bool = False, sandboxed: bool = True) -> None:
         self.path = path
         self.refit = refit
         self.sandboxed = sandboxed
@@ -95,7 +96,7 @@ class FrozenFeatureProgram(TransformerMixin, BaseEstimator):
         self.manifest_ = frozen.manifest
         self.schema_ = frozen.manifest.get("input_schema", [])
         X = coerce_to_schema(X, self.schema_)
-        self.program_ = (SandboxedProgram(frozen.source, frozen.state) if self.sandboxed
+        self.program_ = (SandboxedProgram(frozen.source, frozen.state, shared=True) if self.sandboxed
                          else instantiate(frozen.source, TAB.factory))
         if self.refit:
             if y is None:
@@ -136,33 +137,42 @@ class FrozenFeatureProgram(TransformerMixin, BaseEstimator):
 
 
 class FrozenNormalization:
-    """A frozen time-series normalization: fit on a history, transform, inverse-transform forecasts."""
+    """A frozen time-series normalization: fit on a history, transform, inverse-transform forecasts.
 
-    def __init__(self, path: str | Path) -> None:
+    ``sandboxed=True`` (default): each ``fit``, ``transform`` and ``inverse_transform`` runs in the
+    sandbox (the state a ``fit`` returns is plain data, kept here and sent with each call);
+    ``sandboxed=False`` trusts the directory and runs the program in this process.
+    """
+
+    def __init__(self, path: str | Path, sandboxed: bool = True) -> None:
         frozen = _load(path, "time")
         self.path = Path(path)
         self.manifest = frozen.manifest
-        self.program = instantiate(frozen.source, TIME.factory)
+        self.sandboxed = sandboxed
+        self.program = (SandboxedProgram(frozen.source, setting=TIME.setting, shared=True) if sandboxed
+                        else instantiate(frozen.source, TIME.factory))
         self.state_: dict | None = None
 
     def fit(self, y_hist: Any, meta: dict | None = None) -> "FrozenNormalization":
         y = np.asarray(y_hist, dtype="float64")
         meta = meta or history_meta(y, int(self.manifest.get("prediction_length", 1)),
                                     int(self.manifest.get("season", 1)))
-        self.state_ = self.program.fit(y.copy(), meta)
+        fit = self.program.fit_series if self.sandboxed else self.program.fit
+        self.state_ = fit(y.copy(), meta)
         return self
 
     def transform(self, y: Any) -> np.ndarray:
         self._check()
-        return np.asarray(self.program.transform(np.asarray(y, dtype="float64").copy(), self.state_), dtype="float64")
+        call = self.program.transform_series if self.sandboxed else self.program.transform
+        return np.asarray(call(np.asarray(y, dtype="float64").copy(), self.state_), dtype="float64")
 
     def fit_transform(self, y_hist: Any, meta: dict | None = None) -> np.ndarray:
         return self.fit(y_hist, meta).transform(y_hist)
 
     def inverse_transform(self, z: Any) -> np.ndarray:
         self._check()
-        return np.asarray(self.program.inverse_transform(np.asarray(z, dtype="float64").copy(), self.state_),
-                          dtype="float64")
+        call = self.program.inverse_series if self.sandboxed else self.program.inverse_transform
+        return np.asarray(call(np.asarray(z, dtype="float64").copy(), self.state_), dtype="float64")
 
     def _check(self) -> None:
         if self.state_ is None:
@@ -179,7 +189,7 @@ def _load(path: Any, setting: str) -> FrozenProgram:
     return frozen
 
 
-def load_program(path: str | Path, refit: bool = False, sandboxed: bool = False, require_review: bool = False
+def load_program(path: str | Path, refit: bool = False, sandboxed: bool = True, require_review: bool = False
                  ) -> FrozenFeatureProgram | FrozenNormalization:
     """A frozen program (a run directory or its frozen/ folder), ready to use.
 
@@ -190,19 +200,18 @@ def load_program(path: str | Path, refit: bool = False, sandboxed: bool = False,
     the same reviewed code, new data. Time-series programs come back as a normalization with
     ``fit`` / ``transform`` / ``inverse_transform`` that is fitted on each history anyway.
     Every file is checked against the manifest and the source against the sandbox's static policy
-    before any of it runs; ``sandboxed=True`` runs a tabular program's ``transform`` in the sandbox.
-    ``require_review=True`` refuses a program that no one approved with ``python -m efe.review``
+    before any of it runs. ``sandboxed=True`` (default) then runs the program (its module-level code,
+    ``fit``, ``transform``, ``inverse_transform``) only in the sandbox; ``sandboxed=False`` is the
+    explicit choice to trust the directory and run it in this process (still after those checks,
+    which a directory's writer can defeat by rewriting the manifest). ``require_review=True`` refuses a program that no one approved with ``python -m efe.review``
     (or that changed since).
     """
     if require_review:
         require_approval(path)
     p = frozen_dir_of(path)
-    manifest = json.loads((p / "manifest.json").read_text())
+    manifest = load_frozen(p).manifest  # every check, before anything of the program is used
     if manifest.get("setting") == "time":
-        if sandboxed:
-            raise ValueError("sandboxed=True runs tabular feature programs; a time-series normalization runs "
-                             "in this process after its checks")
-        return FrozenNormalization(p)
+        return FrozenNormalization(p, sandboxed=sandboxed)
     if refit:
         return FrozenFeatureProgram(p, refit=True, sandboxed=sandboxed)
     # fit() loads and hash-checks the files; the manifest already holds the schema to fit on

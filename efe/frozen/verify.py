@@ -22,14 +22,16 @@ MANIFEST = "manifest.json"
 __all__ = ["FrozenProgramError", "FrozenIntegrityError"]  # FrozenProgramError lives in efe.core.errors
 
 REVIEW_LOG = "review_log.jsonl"
+REVIEW_ANCHOR = "review_anchor.json"  # names the log's latest entry (efe.frozen.review_log)
 
 
 class FrozenIntegrityError(FrozenProgramError):
     """A frozen directory whose files do not match its manifest, or whose program fails the policy."""
 
 
-def verify_files(directory: Path, manifest: dict) -> None:
-    """Every file on disk is listed with a matching hash, and ``program.py`` is among them.
+def verify_files(directory: Path, manifest: dict) -> bytes:
+    """Every file on disk is listed with a matching hash, and ``program.py`` is among them; returns the
+    bytes of ``program.py`` that were hashed (the caller runs those, not a second read of the file).
 
     The manifest cannot opt a file out: an unlisted file (program.py included) is refused, as
     is a listed path that leaves the directory.
@@ -41,23 +43,28 @@ def verify_files(directory: Path, manifest: dict) -> None:
         raise FrozenIntegrityError(f"manifest.json in '{directory}' does not list {PROGRAM}: refusing to load "
                                    "a program whose source is not hash-checked")
     root = directory.resolve()
+    program = b""
     for rel, digest in listed.items():
         path = (root / rel).resolve()
         if root not in path.parents:
             raise FrozenIntegrityError(f"manifest.json in '{directory}' lists '{rel}', outside the frozen directory")
         if not path.is_file():
             raise FrozenIntegrityError(f"frozen program file '{rel}' is missing from '{directory}'")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
             raise FrozenIntegrityError(f"'{rel}' in '{directory}' does not match its hash in manifest.json "
                                        "(edited after freezing?)")
+        if rel == PROGRAM:
+            program = data
     listed_paths = {(root / rel).resolve() for rel in listed}
     unlisted = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                      if p.is_file() and p.relative_to(root).as_posix() not in (MANIFEST, REVIEW_LOG)
+                      if p.is_file() and p.relative_to(root).as_posix() not in (MANIFEST, REVIEW_LOG, REVIEW_ANCHOR)
                       and p.resolve() not in listed_paths)
     if unlisted:
         shown = ", ".join(unlisted[:5]) + (" …" if len(unlisted) > 5 else "")
         raise FrozenIntegrityError(f"'{directory}' holds files manifest.json does not list ({shown}): "
                                    "refusing to load (remove them or re-freeze)")
+    return program
 
 
 def verify_program(directory: Path, source: str) -> None:

@@ -22,7 +22,8 @@ from efe.core.config import plain_dict
 from efe.core.contracts import TAB
 from efe.datasets.split import read_train
 from efe.frozen.export import DECODER_SOURCE, to_portable, write_module
-from efe.frozen.freeze import FrozenProgramError, instantiate, load_frozen
+from efe.frozen.freeze import FrozenProgramError, load_frozen
+from efe.frozen.sandboxed import SandboxedProgram
 from efe.handover.model_card import column_inputs, data_fingerprint, render_card
 from efe.rundir.paths import frozen_dir_of
 from efe.core.specs import load_spec
@@ -91,8 +92,19 @@ def build_package(run_dir: Path, out: Path, cfg: dict) -> Path:
     module = str(cfg["module"])
     written = write_module(frozen_dir, out / f"{module}.py")
 
-    program = instantiate(frozen.source, TAB.factory)
-    apply = lambda X: program.transform(X.copy(), frozen.state)  # the frozen program itself, not the export
+    # the frozen program itself, not the export, and in the sandbox: packaging runs nothing of it here
+    program = SandboxedProgram(frozen.source, frozen.state)
+    try:
+        return _build(run_dir, out, cfg, frozen, program, written)
+    finally:
+        program.close()
+
+
+def _build(run_dir: Path, out: Path, cfg: dict, frozen: Any, program: SandboxedProgram, written: list[Path]) -> Path:
+    m = frozen.manifest
+    frozen_dir = frozen.directory
+    module = str(cfg["module"])
+    apply = lambda X: program.transform(X.copy())
     sample = _write_frame(out / "sample_input.json", _sample(run_dir, m, int(cfg["sample_rows"])))
     expected = apply(sample)
     _write_frame(out / "expected_output.json", expected)

@@ -73,7 +73,9 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
         oe.request_stop(controller)
 
     progress.start(stop)
-    previous_sigint = signal.getsignal(signal.SIGINT)
+    # openevolve installs its own SIGINT and SIGTERM handlers and leaves them when it returns (pointing at a
+    # controller it has dropped): both are put back afterwards, so that a signal after the search is ours
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     stop_reason = "completed"
     try:
         if remaining > 0:
@@ -90,7 +92,8 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:
-        signal.signal(signal.SIGINT, previous_sigint)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         progress.close()
         errors.detach()
         try:
@@ -108,6 +111,14 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     if best is not None:
         best_code = best.source(run_dir)
     return SearchResult(best, best_code, stop_reason, oe.last_iteration(controller), lineage)
+
+
+def mark_interrupted(run_dir: Path, result: SearchResult) -> None:
+    """A stop asked for after the search (SIGINT or SIGTERM during final selection): the run ends as
+    interrupted (exit status 130) once its program is frozen and reported."""
+    result.stop_reason = "interrupted"
+    (run_dir / STATUS_FILE).write_text(json.dumps({"status": search_status("interrupted"),
+                                                   "stop_reason": "interrupted"}))
 
 
 def _iterations_reached(controller: Any, lineage_path: Path) -> int:
