@@ -18,7 +18,7 @@ from efe.steering.memory import remember_run
 from efe.search.oe_config import build_config
 from efe.search.runner import run_search
 from efe.setting import Choice, Setting
-from efe.report.tracking import track_run
+from efe.report.tracking import Tracker, start_tracking
 
 log = logging.getLogger("efe.run")
 
@@ -35,13 +35,24 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     say(f"LLM: {backend}")
     say(f"run directory: {run_dir}")
     seed_source = (run_dir / "seed_program.py").read_text()
+    tracker = start_tracking(cfg, run_dir, setting.name)  # opened now, logged live; off or unavailable: no-op
+    try:
+        return _run(setting, cfg, run_dir, spec, context, llm, spec_path, resume, seed_source, iterations, started,
+                    tracker)
+    except BaseException as exc:
+        tracker.fail(exc)
+        raise
+
+
+def _run(setting: Setting, cfg: DictConfig, run_dir: Path, spec: Any, context: Any, llm: dict, spec_path: Path,
+         resume: bool, seed_source: str, iterations: int, started: float, tracker: Tracker) -> Path:
     # search
     oe_config = build_config(plain_dict(cfg.evolution.openevolve), llm,
                              system_message=setting.system_message(spec, context, seed_source),
                              template_dir=str(setting.template_dir), seed=int(cfg.seed), iterations=iterations,
                              output_dir=str(run_dir / "evolution"))
     result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
-                        iterations, llm, resume=resume, **setting.score_names)
+                        iterations, llm, resume=resume, on_entry=tracker.on_entry, **setting.score_names)
     say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
     # select
     choice = setting.select(cfg, spec, run_dir, result, seed_source)
@@ -51,7 +62,7 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     frozen = setting.freeze(cfg, spec, run_dir, choice)
     # report (the frozen program is complete whatever happens here)
     report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
-    track_run(cfg, run_dir, setting.name)
+    tracker.finish(run_dir, result.status)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
