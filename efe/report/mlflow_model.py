@@ -56,7 +56,7 @@ class FrozenProgramModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.program = _load_frozen(context.artifacts["frozen"], self.setting)
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001 - MLflow reads the signature
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         if self.setting == TAB.setting:
             return self.program.transform(frame)
