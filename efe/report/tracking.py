@@ -13,6 +13,7 @@ Tracking never costs the run: an unreachable or malformed ``tracking.uri`` costs
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -21,7 +22,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -158,14 +159,20 @@ def _efe_version() -> str:
 
 class MlflowTracker(Tracker):
     def __init__(self, cfg: DictConfig, run_dir: Path, setting: str, tracking: dict, uri: str) -> None:
-        from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
         self.uri, self.setting, self.run_dir = uri, setting, run_dir
         self.sample_rows = int(required(cfg, "tracking.signature_rows"))
-        self.client = client = MlflowClient(tracking_uri=uri)
         self.best: float | None = None
         self.closed = False
+        with _quiet_store_setup():
+            self.client = MlflowClient(tracking_uri=uri)
+            self._open(cfg, run_dir, setting, tracking, uri)
+
+    def _open(self, cfg: DictConfig, run_dir: Path, setting: str, tracking: dict, uri: str) -> None:
+        from mlflow.entities import Param
+
+        client = self.client
         previous = _previous(run_dir, uri)
         if previous:  # a resumed run: the same MLflow run, open again
             self.run_id, self.experiment_id = previous["run_id"], previous["experiment_id"]
@@ -212,7 +219,7 @@ class MlflowTracker(Tracker):
 
         try:
             fingerprint = data_fingerprint(run_dir)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.debug("no data fingerprint for MLflow: %s", exc)
             return
         self.client.set_tag(self.run_id, "efe.dataset.fingerprint", fingerprint["sha256"])
@@ -296,6 +303,20 @@ class MlflowTracker(Tracker):
                     return
         if (run_dir / "frozen").is_dir():
             self.client.log_artifacts(self.run_id, str(run_dir / "frozen"), "frozen")
+
+
+@contextlib.contextmanager
+def _quiet_store_setup() -> Iterator[None]:
+    """A new sqlite store's schema migrations (MLflow's and alembic's INFO lines) are not the user's business."""
+    loggers = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "mlflow.store", "alembic")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _previous(run_dir: Path, uri: str) -> dict | None:
