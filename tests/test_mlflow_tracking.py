@@ -129,16 +129,17 @@ def test_the_logged_model_transforms_a_frame_in_a_fresh_process_sandboxed(sqlite
 
 def test_a_file_uri_works_and_the_run_nests_under_an_active_run(tmp_path):
     """A time-series run started inside ``mlflow.start_run()`` with ``tracking.uri=file:<dir>``."""
-    store = (tmp_path / "mlruns").as_uri()
+    store = (tmp_path / "mlruns").as_uri()   # file:///...; efe is given the short form file:/...
     driver = textwrap.dedent(f"""
-        import sys, mlflow
+        import os, sys, mlflow
         mlflow.set_tracking_uri({store!r})
         mlflow.set_experiment("pipeline")
         with mlflow.start_run(run_name="parent") as parent:
             print("PARENT", parent.info.run_id, flush=True)
+            os.environ.pop("MLFLOW_ALLOW_FILE_STORE")  # the parent's store is open; efe opens its own
             sys.argv = ["efe.time", *{[*TIME_SMALL, f"runs_root={tmp_path / 'runs'}",
                                        f"llm.cache_dir={tmp_path / 'cache'}", "tracking=mlflow",
-                                       f"tracking.uri={store}"]!r}]
+                                       f"tracking.uri=file:{tmp_path / 'mlruns'}"]!r}]
             from efe.time.__main__ import main
             try:
                 main()

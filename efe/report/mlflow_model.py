@@ -22,8 +22,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterator
 
+import cloudpickle  # mlflow's own dependency; pickles efe's classes by reference (efe installed where loaded)
 import mlflow
 import numpy as np
+import sklearn
 import pandas as pd
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.models import Model, infer_signature
@@ -177,9 +179,6 @@ def log_frozen_model(client: Any, experiment_id: str, run_id: str, run_dir: Path
                                      artifacts={"frozen": str(frozen_dir)}, signature=signature, mlflow_model=meta,
                                      pip_requirements=_requirements())
         if setting == TAB.setting:
-            import cloudpickle  # mlflow's own dependency; pickles by reference to efe (installed where loaded)
-            import sklearn
-
             files = {p.name: p.read_bytes() for p in sorted(frozen_dir.iterdir()) if p.is_file()}
             with open(local / "model.pkl", "wb") as fh:
                 cloudpickle.dump(PortableFrozenProgram(files), fh)

@@ -21,6 +21,7 @@ import os
 import subprocess
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -29,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from efe.core.config import CONF_DIR, ConfigError, plain_dict, required
 from efe.core.console import say
 from efe.frozen.freeze import FrozenProgramError
+from efe.handover.model_card import data_fingerprint
 from efe.handover.package import build_package
 from efe.rundir.atomic import atomic_write_text
 from efe.rundir.records import LineageEntry
@@ -62,7 +64,8 @@ def start_tracking(cfg: DictConfig, run_dir: Path, setting: str) -> Tracker:
     if backend != "mlflow":
         raise ConfigError(f"unknown tracking backend {backend!r}; known: none, mlflow")
     try:
-        import mlflow  # noqa: F401 - lazy: a heavy optional dependency (efe[mlflow]), only for tracking=mlflow
+        # lazy: mlflow is a heavy optional dependency (efe[mlflow]), imported only for tracking=mlflow
+        import mlflow  # noqa: F401
     except ImportError:
         raise ConfigError("tracking=mlflow needs MLflow: pip install 'efe[mlflow]'") from None
     runs_root = Path(str(cfg.get("runs_root") or run_dir.parent)).resolve()
@@ -81,6 +84,7 @@ def start_tracking(cfg: DictConfig, run_dir: Path, setting: str) -> Tracker:
 def resolve_uri(uri: Any, runs_root: Path, timeout: float) -> str:
     """The tracking URI to use: ``tracking.uri`` (a URI or a plain path), else ``MLFLOW_TRACKING_URI`` or an
     active run's store, else MLflow's recommended local store, ``sqlite:///<runs_root>/mlflow.db``."""
+    # lazy: mlflow is optional (tracking=mlflow only)
     import mlflow
 
     text = str(uri or "").strip()
@@ -149,8 +153,6 @@ def _git_commit(where: Path) -> str | None:
 
 
 def _efe_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("efe")
     except PackageNotFoundError:
@@ -159,6 +161,7 @@ def _efe_version() -> str:
 
 class MlflowTracker(Tracker):
     def __init__(self, cfg: DictConfig, run_dir: Path, setting: str, tracking: dict, uri: str) -> None:
+        # lazy: mlflow is optional (tracking=mlflow only)
         from mlflow.tracking import MlflowClient
 
         self.uri, self.setting, self.run_dir = uri, setting, run_dir
@@ -170,6 +173,7 @@ class MlflowTracker(Tracker):
             self._open(cfg, run_dir, setting, tracking, uri)
 
     def _open(self, cfg: DictConfig, run_dir: Path, setting: str, tracking: dict, uri: str) -> None:
+        # lazy: mlflow is optional (tracking=mlflow only)
         from mlflow.entities import Param
 
         client = self.client
@@ -213,9 +217,8 @@ class MlflowTracker(Tracker):
 
     def _dataset(self, run_dir: Path, name: str) -> None:
         """The training data's content fingerprint as a tag and as the run's dataset input."""
+        # lazy: mlflow is optional (tracking=mlflow only)
         from mlflow.entities import Dataset, DatasetInput, InputTag
-
-        from efe.handover.model_card import data_fingerprint
 
         try:
             fingerprint = data_fingerprint(run_dir)
@@ -248,6 +251,7 @@ class MlflowTracker(Tracker):
         fitness = entry.fitness
         if fitness is None:
             return
+        # lazy: mlflow is optional (tracking=mlflow only)
         from mlflow.entities import Metric
 
         now, step = int(time.time() * 1000), int(entry.iteration or 0)
@@ -269,6 +273,7 @@ class MlflowTracker(Tracker):
         self.closed = True
 
     def _results(self, run_dir: Path) -> None:
+        # lazy: mlflow is optional (tracking=mlflow only)
         from mlflow.entities import Metric
 
         report = json.loads((run_dir / "report.json").read_text()) if (run_dir / "report.json").exists() else {}
@@ -281,6 +286,7 @@ class MlflowTracker(Tracker):
                 self.client.log_artifact(self.run_id, str(run_dir / artefact))
         self._package(run_dir)
         if (run_dir / "frozen" / "manifest.json").exists():
+            # lazy: the model module imports mlflow (optional) and scikit-learn at its top
             from efe.report.mlflow_model import log_frozen_model
 
             model_uri = log_frozen_model(self.client, self.experiment_id, self.run_id, run_dir, self.setting,
@@ -329,6 +335,7 @@ def _previous(run_dir: Path, uri: str) -> dict | None:
 
 def _parent_run(client: Any) -> Any:
     """The active MLflow run (in this process, else ``MLFLOW_RUN_ID``) when it lives in this store."""
+    # lazy: mlflow is optional (tracking=mlflow only)
     import mlflow
 
     active = mlflow.active_run()
