@@ -9,8 +9,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-from typing import Any
+from typing import Any, Iterator
 
 from omegaconf import DictConfig
 
@@ -22,7 +21,7 @@ from efe.steering.memory import remember_run
 from efe.search.oe_config import build_config
 from efe.search.runner import mark_interrupted, run_search
 from efe.setting import Choice, Setting
-from efe.report.tracking import track_run
+from efe.report.tracking import Tracker, start_tracking
 
 log = logging.getLogger("efe.run")
 
@@ -39,6 +38,17 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     say(f"LLM: {backend}")
     say(f"run directory: {run_dir}")
     seed_source = (run_dir / "seed_program.py").read_text()
+    tracker = start_tracking(cfg, run_dir, setting.name)  # opened now, logged live; off or unavailable: no-op
+    try:
+        return _run(setting, cfg, run_dir, spec, context, llm, spec_path, resume, seed_source, iterations, started,
+                    tracker)
+    except BaseException as exc:
+        tracker.fail(exc)
+        raise
+
+
+def _run(setting: Setting, cfg: DictConfig, run_dir: Path, spec: Any, context: Any, llm: dict, spec_path: Path,
+         resume: bool, seed_source: str, iterations: int, started: float, tracker: Tracker) -> Path:
     deterministic = bool(spec.search.executor.get("deterministic"))
     # search
     oe_config = build_config(plain_dict(cfg.evolution.openevolve), llm,
@@ -48,7 +58,7 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     if not resume:
         say("search: scoring the seed program (the identity) first; a line per iteration follows")
     result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
-                        iterations, llm, resume=resume, deterministic=deterministic,
+                        iterations, llm, resume=resume, deterministic=deterministic, on_entry=tracker.on_entry,
                         **setting.score_names)
     with stops_deferred(f"efe.{setting.name}") as stop:
         say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
@@ -64,7 +74,7 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
         report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
     if stop["signal"] and result.stop_reason != "interrupted":  # asked for while the report was written
         mark_interrupted(run_dir, result)
-    track_run(cfg, run_dir, setting.name)
+    tracker.finish(run_dir, result.status)
     say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")

@@ -12,7 +12,7 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from efe.llm.ledger import Ledger
 from efe.llm.novelty import clear_claims
@@ -44,7 +44,9 @@ class SearchResult:
 
 def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_file: Path, config: Any,
                total_iterations: int, llm: dict, *, resume: bool = False, score_label: str = "ΔAUC",
-               score_key: str = "delta_auc", deterministic: bool = False) -> SearchResult:
+               score_key: str = "delta_auc", deterministic: bool = False,
+               on_entry: Callable[[LineageEntry], None] | None = None) -> SearchResult:
+    """``on_entry`` also sees every lineage entry as it is written (live experiment tracking)."""
     os.environ[SPEC_ENV] = str(spec_path)
     evolution_dir = run_dir / "evolution"
     checkpoint = oe.latest_checkpoint(evolution_dir) if resume else None
@@ -61,7 +63,12 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
                         start_iteration=start_iteration,
                         score_format="+.4f" if score_key.startswith("delta") else ".4f",
                         max_llm_failures=llm.get("max_consecutive_failures"))
-    recorder = LineageRecorder(run_dir / "lineage.jsonl", run_dir / "outcomes", on_entry=progress.on_entry)
+    def seen(entry: LineageEntry) -> None:
+        progress.on_entry(entry)
+        if on_entry is not None:
+            on_entry(entry)
+
+    recorder = LineageRecorder(run_dir / "lineage.jsonl", run_dir / "outcomes", on_entry=seen)
 
     controller = oe.make_controller(seed_program, evaluator_file, config, evolution_dir, recorder.admit)
     oe.track_iterations(controller, recorder.set_iteration)
