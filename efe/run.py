@@ -16,6 +16,7 @@ from efe.core.errors import EfeError
 from efe.core.config import plain_dict, required
 from efe.steering.memory import remember_run
 from efe.search.oe_config import build_config
+from efe.search.ray_runtime import executor_runtime
 from efe.search.runner import run_search
 from efe.setting import Choice, Setting
 from efe.report.tracking import track_run
@@ -40,11 +41,12 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
                              system_message=setting.system_message(spec, context, seed_source),
                              template_dir=str(setting.template_dir), seed=int(cfg.seed), iterations=iterations,
                              output_dir=str(run_dir / "evolution"))
-    result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
-                        iterations, llm, resume=resume, **setting.score_names)
-    say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
-    # select
-    choice = setting.select(cfg, spec, run_dir, result, seed_source)
+    with executor_runtime(spec_path, oe_config):  # evolution.executor=ray: the search and the final selection
+        result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
+                            iterations, llm, resume=resume, **setting.score_names)
+        say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
+        # select
+        choice = setting.select(cfg, spec, run_dir, result, seed_source)
     memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, choice.winner)
     _write_best(run_dir, choice)
     # freeze
@@ -52,7 +54,8 @@ def run(setting: Setting, cfg: DictConfig, run_dir: Path) -> Path:
     # report (the frozen program is complete whatever happens here)
     report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
     track_run(cfg, run_dir, setting.name)
-    say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
+    ended = "Done" if result.status == "finished" else f"Stopped ({result.status})"  # never "Done" over a cut search
+    say(f"\n{ended} in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
     say(f"  lineage:         {run_dir / 'lineage.jsonl'} ({len(result.lineage)} entries)")
