@@ -5,7 +5,8 @@ executor the entry point hands the evaluation itself to a Ray task, so evaluatio
 a cluster. One gate actor per run holds the files the evaluator reads (put once into the object
 store and referenced by every task), bounds the evaluations in flight (``executor.max_in_flight``
 through the actor's concurrency) and evaluates a program again when the Ray worker (or node)
-running it dies (``executor.retries``); losing it every time costs that candidate (an
+running it dies (``executor.retries``, ``executor.retry_delay`` seconds apart, doubling); losing
+it every time costs that candidate (an
 infrastructure failure), never the run. The gate lives on the driver's node (a node that dies
 takes its tasks, never the gate; the driver's own node dying ends the run anyway) and is
 restarted by Ray if its process dies (``executor.gate_restarts``).
@@ -26,6 +27,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -94,14 +96,16 @@ def call_on_worker(factory: Callable[[dict], Any], spec: dict, files: dict[str, 
 class EvaluationGate:
     """The run's Ray actor: shipped files in the object store, concurrency bound, retries."""
 
-    def __init__(self, files: dict[str, bytes], retries: int, task_cpus: float) -> None:
+    def __init__(self, files: dict[str, bytes], retries: int, task_cpus: float, retry_delay: float = 0.0,
+                 scheduling: str = "DEFAULT") -> None:
         import ray  # lazy: heavy optional dependency, see module docstring
 
         self.files_ref = ray.put(files)
-        self.retries = int(retries)
+        self.retries, self.retry_delay = int(retries), float(retry_delay)
         # no retries by Ray itself: the gate retries, and records what each lost attempt said
-        self.evaluation = ray.remote(max_retries=0, num_cpus=task_cpus)(evaluate_on_worker)
-        self.calling = ray.remote(max_retries=0, num_cpus=task_cpus)(call_on_worker)
+        options = {"max_retries": 0, "num_cpus": task_cpus, "scheduling_strategy": scheduling}
+        self.evaluation = ray.remote(**options)(evaluate_on_worker)
+        self.calling = ray.remote(**options)(call_on_worker)
 
     def evaluate(self, factory: Callable[[dict], Any], spec: dict, source: str, stage: str
                  ) -> tuple[Outcome | None, list[str]]:
@@ -116,8 +120,10 @@ class EvaluationGate:
         import ray  # lazy: heavy optional dependency, see module docstring
 
         failures: list[str] = []
-        for _ in range(1 + self.retries):
-            try:  # a new task: Ray places it on a node that is alive
+        for attempt in range(1 + self.retries):
+            if attempt:  # give the cluster time to notice a dead node, so the new task goes to a live one
+                time.sleep(self.retry_delay * 2 ** (attempt - 1))
+            try:
                 return ray.get(task.remote(factory, spec, self.files_ref, *args)), failures
             except ray.exceptions.RayError as exc:
                 failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -138,7 +144,8 @@ def start_gate(spec: dict, executor: dict, node_id: str | None = None) -> Any:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
     actor = ray.remote(num_cpus=0, max_concurrency=int(executor["max_in_flight"]))(EvaluationGate)
     gate = actor.options(**options).remote(
-        shipped_files(spec), int(executor.get("retries", 1)), float(executor.get("task_cpus", 1)))
+        shipped_files(spec), int(executor.get("retries", 1)), float(executor.get("task_cpus", 1)),
+        float(executor.get("retry_delay", 0)), str(executor.get("scheduling", "DEFAULT")))
     ray.get(gate.__ray_ready__.remote())
     return gate
 
