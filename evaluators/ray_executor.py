@@ -125,6 +125,8 @@ class EvaluationGate:
                 time.sleep(self.retry_delay * 2 ** (attempt - 1))
             try:
                 return ray.get(task.remote(factory, spec, self.files_ref, *args)), failures
+            except ray.exceptions.RayTaskError:
+                raise  # the scoring itself raised: not the cluster's failure, and another attempt would too
             except ray.exceptions.RayError as exc:
                 failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         return None, failures

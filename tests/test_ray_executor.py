@@ -148,6 +148,8 @@ def test_ray_search_matches_the_local_one_and_survives_a_killed_worker(ray_addre
         killer.join()
     assert killed, "no Ray worker was seen evaluating a program"
     assert labelled_copies(worker_tmp) == []  # no labelled copy of the training data left on the workers
+    log = (remote / "efe.log").read_text()  # the final selection's re-scoring ran on Ray too
+    assert "scoring after the search on the Ray executor (score_fresh)" in log and "scoring on the driver" not in log
     spec = json.loads((remote / "spec.json").read_text())
     assert spec["executor"]["kind"] == "ray" and spec["executor"]["address"] == ray_address
     assert lineage_shape(remote) == lineage_shape(local)

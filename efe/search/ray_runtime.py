@@ -61,6 +61,7 @@ def executor_runtime(spec_path: Path, oe_config: Any) -> Iterator[None]:
     log.info("Ray executor: %s, namespace %s, at most %d evaluations in flight",
              executor["address"], namespace, executor["max_in_flight"])
     _LOST.clear()
+    _USED.clear()
     try:
         yield
     finally:
@@ -73,6 +74,7 @@ def executor_runtime(spec_path: Path, oe_config: Any) -> Iterator[None]:
 
 
 _LOST: list[str] = []  # set once a scoring on the executor was lost: the rest of this run scores on the driver
+_USED: list[str] = []  # set once a scoring ran on the executor (logged once)
 
 
 def scoring_evaluator(run_dir: Path, factory: Callable[[Any], Any], spec: Any) -> Any:
@@ -118,6 +120,9 @@ class OnExecutor:
             except Exception as exc:  # noqa: BLE001 - e.g. the runtime is not reachable: score on the driver
                 result, failures = None, [f"{type(exc).__name__}: {exc}"]
             if result is not None:
+                if not _USED:
+                    _USED.append(method)
+                    log.info("scoring after the search on the Ray executor (%s)", method)
                 value, self._pool = result
                 return value
             _LOST.append(failures[-1] if failures else "lost")
