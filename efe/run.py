@@ -19,6 +19,7 @@ from efe.core.errors import EfeError
 from efe.core.config import plain_dict, required
 from efe.steering.memory import remember_run
 from efe.search.oe_config import build_config
+from efe.search.ray_runtime import executor_runtime
 from efe.search.runner import mark_interrupted, run_search
 from efe.setting import Choice, Setting
 from efe.report.tracking import Tracker, start_tracking
@@ -57,25 +58,28 @@ def _run(setting: Setting, cfg: DictConfig, run_dir: Path, spec: Any, context: A
                              output_dir=str(run_dir / "evolution"), deterministic=deterministic)
     if not resume:
         say("search: scoring the seed program (the identity) first; a line per iteration follows")
-    result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
-                        iterations, llm, resume=resume, deterministic=deterministic, on_entry=tracker.on_entry,
-                        **setting.score_names)
-    with stops_deferred(f"efe.{setting.name}") as stop:
-        say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
-        # select
-        choice = setting.select(cfg, spec, run_dir, result, seed_source)
-        memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best, choice.winner)
-        _write_best(run_dir, choice)
-        # freeze
-        frozen = setting.freeze(cfg, spec, run_dir, choice)
-        if stop["signal"]:
-            mark_interrupted(run_dir, result)
-        # report (the frozen program is complete whatever happens here)
-        report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
+    with executor_runtime(spec_path, oe_config):  # evolution.executor=ray: the search and the final selection
+        result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
+                            iterations, llm, resume=resume, deterministic=deterministic, on_entry=tracker.on_entry,
+                            **setting.score_names)
+        with stops_deferred(f"efe.{setting.name}") as stop:
+            say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
+            # select
+            choice = setting.select(cfg, spec, run_dir, result, seed_source)
+            memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best,
+                                  choice.winner)
+            _write_best(run_dir, choice)
+            # freeze
+            frozen = setting.freeze(cfg, spec, run_dir, choice)
+            if stop["signal"]:
+                mark_interrupted(run_dir, result)
+            # report (the frozen program is complete whatever happens here)
+            report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
     if stop["signal"] and result.stop_reason != "interrupted":  # asked for while the report was written
         mark_interrupted(run_dir, result)
     tracker.finish(run_dir, result.status)
-    say(f"\nDone in {time.time() - started:.0f}s. Run directory: {run_dir}")
+    ended = "Done" if result.status == "finished" else f"Stopped ({result.status})"  # never "Done" over a cut search
+    say(f"\n{ended} in {time.time() - started:.0f}s. Run directory: {run_dir}")
     say(f"  report:          {report}")
     say(f"  frozen program:  {run_dir / 'frozen'}")
     say(f"  lineage:         {run_dir / 'lineage.jsonl'} ({len(result.lineage)} entries)")

@@ -203,3 +203,37 @@ def test_a_rejected_proposal_stays_off_the_console_and_the_progress_line_counts_
     progress.on_entry(LineageEntry.from_dict({"kind": "no_program", "iteration": 3, "verdict": "duplicate_rejected"}))
     progress.on_entry(LineageEntry.from_dict({"kind": "no_program", "iteration": 4, "verdict": "judge_rejected"}))
     assert "1 duplicates rejected | 1 rejected by the judge" in progress.line()
+
+
+def test_evaluations_lost_to_the_cluster_in_a_row_trip_the_infrastructure_breaker(tmp_path):
+    """``executor.max_consecutive_failures`` lost evaluations in a row stop the search (exit status 5),
+    the way ``llm.max_consecutive_failures`` does for the LLM; a real evaluation between them resets the count."""
+    from efe.search.status import EXIT_STATUS, exit_status, search_status
+
+    def candidate(i: int, verdict: str) -> LineageEntry:
+        return LineageEntry.from_dict({"kind": "candidate", "iteration": i, "verdict": verdict,
+                                       "reason": "infrastructure failure: the Ray worker was lost 3 time(s)"
+                                       if verdict == "invalid:infrastructure" else None, "metrics": {}})
+
+    stopped: list[str] = []
+    progress = Progress(10, Ledger(tmp_path), stream=io.StringIO(), max_infra_failures=2)
+    progress.start(stopped.append)
+    try:
+        for i, verdict in enumerate(["invalid:infrastructure", "valid", "invalid:infrastructure",
+                                     "duplicate_rejected"], start=1):  # a rejection is no evaluation
+            entry = candidate(i, verdict) if verdict != "duplicate_rejected" else LineageEntry.from_dict(
+                {"kind": "no_program", "iteration": i, "verdict": verdict})
+            progress.on_entry(entry)
+        assert not stopped and progress.all_lost() is None
+        progress.on_entry(candidate(5, "invalid:infrastructure"))
+    finally:
+        progress.close()
+    assert stopped and stopped == [progress.stop_reason]
+    assert progress.stop_reason.startswith("Ray executor failing: 2 evaluations in a row lost their Ray worker")
+    assert search_status(progress.stop_reason) == "stopped by infrastructure failures"
+    (tmp_path / "status.json").write_text(json.dumps({"status": search_status(progress.stop_reason)}))
+    assert exit_status(tmp_path) == 5 and sorted(EXIT_STATUS.values()) == [0, 3, 4, 5, 130]
+
+    lost_only = Progress(10, Ledger(tmp_path), stream=io.StringIO(), max_infra_failures=5)
+    lost_only.on_entry(candidate(1, "invalid:infrastructure"))
+    assert lost_only.all_lost().startswith("Ray executor failing: all 1 evaluation(s)")

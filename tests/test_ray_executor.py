@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,10 +32,29 @@ PRODUCT = tab_program("out = X.copy()\nout['ab'] = X['a'] * X['b']\nreturn out")
 
 
 @pytest.fixture(scope="module")
-def ray_address():
+def worker_tmp():
+    """The temporary directory of the Ray workers (they inherit ``TMPDIR`` from the runtime's start)."""
+    directory = Path(tempfile.mkdtemp(prefix="efe-rt-", dir="/tmp"))  # short: Ray's socket paths live under it
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(directory)
+    yield directory
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_address(worker_tmp):
     ray.init(num_cpus=2, include_dashboard=False, namespace="efe-tests", logging_level="WARNING")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+def labelled_copies(directory: Path) -> list[Path]:
+    """The workers' temporary copies of the training data (``efe-ray-*``) still on disk."""
+    return sorted(directory.glob("efe-ray-*"))
 
 
 class DyingEvaluator:
@@ -46,7 +67,7 @@ class DyingEvaluator:
         os._exit(1)
 
 
-def test_a_worker_that_dies_twice_costs_that_candidate_only(ray_address, tmp_path):
+def test_a_worker_that_dies_twice_costs_that_candidate_only(ray_address, worker_tmp, tmp_path):
     from evaluators.ray_executor import (
         evaluate_remotely,
         infrastructure_outcome,
@@ -66,6 +87,7 @@ def test_a_worker_that_dies_twice_costs_that_candidate_only(ray_address, tmp_pat
         assert {"combined_score", "generated_feature_count"} <= set(lost.metrics)  # MAP-Elites axes present
         outcome, failures = evaluate_remotely(TabEvaluator, spec, IDENTITY_TAB, "evaluate")
         assert failures == [] and outcome.valid and outcome.metrics["combined_score"] == pytest.approx(0.5)
+        assert labelled_copies(worker_tmp) == []  # the worker's copy of the data went with the evaluation
     finally:
         ray.kill(gate)
 
@@ -112,7 +134,7 @@ def lineage_shape(run: Path) -> tuple[set, set, set, set]:
             {k for e in entries for k in e.get("metrics", {})}, {e.get("kind") for e in entries})
 
 
-def test_ray_search_matches_the_local_one_and_survives_a_killed_worker(ray_address, tmp_path):
+def test_ray_search_matches_the_local_one_and_survives_a_killed_worker(ray_address, worker_tmp, tmp_path):
     local = search(tmp_path, "local")
     killed: list[int] = []
     stop = threading.Event()
@@ -125,6 +147,9 @@ def test_ray_search_matches_the_local_one_and_survives_a_killed_worker(ray_addre
         stop.set()
         killer.join()
     assert killed, "no Ray worker was seen evaluating a program"
+    assert labelled_copies(worker_tmp) == []  # no labelled copy of the training data left on the workers
+    log = (remote / "efe.log").read_text()  # the final selection's re-scoring ran on Ray too
+    assert "scoring after the search on the Ray executor (score_fresh)" in log and "scoring on the driver" not in log
     spec = json.loads((remote / "spec.json").read_text())
     assert spec["executor"]["kind"] == "ray" and spec["executor"]["address"] == ray_address
     assert lineage_shape(remote) == lineage_shape(local)

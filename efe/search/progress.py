@@ -1,4 +1,5 @@
-"""The live progress line, and the watchdog that stops the search when the LLM budget is spent."""
+"""The live progress line, and the watchdog that stops the search when the LLM budget is spent, the LLM
+endpoint keeps failing, or evaluations keep losing their Ray workers (the circuit breakers)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Callable, TextIO
 
 from efe.llm.ledger import LLM_FAILURE_PREFIX, Ledger
 from efe.rundir.records import CANDIDATE, MIGRANT, SEED, LineageEntry
+from efe.search.status import INFRA_FAILURE_PREFIX
+from evaluators.ray_executor import INFRASTRUCTURE
 
 
 def _clock(seconds: float) -> str:
@@ -21,10 +24,13 @@ def _clock(seconds: float) -> str:
 class Progress:
     def __init__(self, total: int, ledger: Ledger, *, score_label: str = "ΔAUC", score_key: str = "delta_auc",
                  start_iteration: int = 0, stream: TextIO | None = None, interval_s: float = 1.0,
-                 score_format: str = "+.4f", max_llm_failures: int | None = None) -> None:
+                 score_format: str = "+.4f", max_llm_failures: int | None = None,
+                 max_infra_failures: int | None = None) -> None:
         self.total = total
         self.ledger = ledger
         self.max_llm_failures = max_llm_failures
+        self.max_infra_failures = max_infra_failures
+        self.infra_in_row = self.infra = 0  # evaluations lost to the executor: in a row, in all
         self.score_label, self.score_key, self.score_format = score_label, score_key, score_format
         self.start_iteration = start_iteration
         self.stream = stream or sys.stderr
@@ -57,10 +63,23 @@ class Progress:
             self.evaluated += 1
             self.valid += int(entry.valid)
             self._score(entry)
+            lost = entry.verdict == INFRASTRUCTURE
+            self.infra += int(lost)
+            self.infra_in_row = self.infra_in_row + 1 if lost else 0
+            if lost and self.max_infra_failures and self.infra_in_row >= int(self.max_infra_failures):
+                self.request_stop(f"{INFRA_FAILURE_PREFIX}: {self.infra_in_row} evaluations in a row lost "
+                                  f"their Ray worker; last: {entry.reason}")
         reason = entry.reason or ""
         if any(s in reason for s in ("exhausted", "cap reached", LLM_FAILURE_PREFIX)):
             self.request_stop(reason.split(": ", 1)[-1])
         self.render()
+
+    def all_lost(self) -> str | None:
+        """Why to call the search stopped by infrastructure failures when every evaluation of this
+        session lost its Ray worker (too few to trip the breaker), or None."""
+        if self.evaluated and self.infra == self.evaluated:
+            return f"{INFRA_FAILURE_PREFIX}: all {self.infra} evaluation(s) of the search lost their Ray worker"
+        return None
 
     def _score(self, entry: LineageEntry) -> None:
         if entry.valid and (self.best_score is None or entry.score > self.best_score):

@@ -18,11 +18,11 @@ from efe.llm.ledger import Ledger
 from efe.llm.novelty import clear_claims
 from efe.llm.proposal import RejectionLog
 from efe.core.runspec import SPEC_ENV
+from efe.core.specs import load_spec
 from efe.search import openevolve_adapter as oe
 from efe.rundir.records import LineageEntry, best_valid, read_lineage
 from efe.search.lineage import LineageRecorder, rewind_lineage
 from efe.search.progress import Progress
-from efe.search.ray_runtime import executor_runtime
 from efe.search.status import STATUS_FILE, search_status
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     progress = Progress(total_iterations, ledger, score_label=score_label, score_key=score_key,
                         start_iteration=start_iteration,
                         score_format="+.4f" if score_key.startswith("delta") else ".4f",
-                        max_llm_failures=llm.get("max_consecutive_failures"))
+                        max_llm_failures=llm.get("max_consecutive_failures"),
+                        max_infra_failures=_executor(spec_path).get("max_consecutive_failures"))
+
     def seen(entry: LineageEntry) -> None:
         progress.on_entry(entry)
         if on_entry is not None:
@@ -86,16 +88,15 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     stop_reason = "completed"
     try:
         if remaining > 0:
-            with executor_runtime(spec_path, config):
-                oe.run_controller(controller, remaining, checkpoint, deterministic=deterministic,
-                                  start_iteration=start_iteration)
+            oe.run_controller(controller, remaining, checkpoint, deterministic=deterministic,
+                              start_iteration=start_iteration)  # inside the run's executor_runtime
         parallel_stopped = progress.stop_reason
         if parallel_stopped:
             stop_reason = parallel_stopped
         elif _iterations_reached(controller, run_dir / "lineage.jsonl") < total_iterations - 1 and remaining > 0:
             stop_reason = "interrupted"
-        elif remaining > 0:  # every call failed, too few to trip the breaker: not a finished search either
-            stop_reason = ledger.all_failed() or stop_reason
+        elif remaining > 0:  # every call failed (or every evaluation was lost), too few to trip a breaker:
+            stop_reason = ledger.all_failed() or progress.all_lost() or stop_reason  # not a finished search either
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:
@@ -126,6 +127,11 @@ def mark_interrupted(run_dir: Path, result: SearchResult) -> None:
     result.stop_reason = "interrupted"
     (run_dir / STATUS_FILE).write_text(json.dumps({"status": search_status("interrupted"),
                                                    "stop_reason": "interrupted"}))
+
+
+def _executor(spec_path: Path) -> dict:
+    search = load_spec(spec_path).search
+    return dict(search.executor) if search is not None else {}
 
 
 def _iterations_reached(controller: Any, lineage_path: Path) -> int:

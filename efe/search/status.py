@@ -1,4 +1,4 @@
-"""How a search ended (finished, stopped by budget, stopped by LLM failures, interrupted).
+"""How a search ended (finished, stopped by budget, stopped by LLM or infrastructure failures, interrupted).
 
 Recorded in ``<run>/status.json`` by the search; the command line turns it into its exit status
 and the reports show it.
@@ -12,8 +12,12 @@ from pathlib import Path
 from efe.llm.ledger import LLM_FAILURE_PREFIX
 
 # How a search ended, and the exit status of the command line for it.
-EXIT_STATUS = {"finished": 0, "stopped by budget": 3, "stopped by LLM failures": 4, "interrupted": 130}
+EXIT_STATUS = {"finished": 0, "stopped by budget": 3, "stopped by LLM failures": 4,
+               "stopped by infrastructure failures": 5, "interrupted": 130}
 STATUS_FILE = "status.json"
+# The circuit breakers: a stop reason starting with the prefix is a search stopped by those failures.
+INFRA_FAILURE_PREFIX = "Ray executor failing"
+BREAKERS = {LLM_FAILURE_PREFIX: "stopped by LLM failures", INFRA_FAILURE_PREFIX: "stopped by infrastructure failures"}
 
 
 def search_status(stop_reason: str) -> str:
@@ -21,8 +25,9 @@ def search_status(stop_reason: str) -> str:
         return "finished"
     if stop_reason == "interrupted":
         return "interrupted"
-    if stop_reason.startswith(LLM_FAILURE_PREFIX):
-        return "stopped by LLM failures"
+    for prefix, status in BREAKERS.items():
+        if stop_reason.startswith(prefix):
+            return status
     return "stopped by budget"
 
 

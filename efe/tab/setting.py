@@ -25,6 +25,7 @@ from efe.tab.prepare import prepare_tab_run, search_part
 from efe.tab.prompts import TEMPLATE_DIR, system_message
 from efe.proposer.tab_roles import applicable_roles
 from efe.tab.selection import select_tab
+from efe.search.ray_runtime import scoring_evaluator
 from evaluators.tabular.evaluator import TabEvaluator
 
 class TabSetting:
@@ -82,7 +83,7 @@ class TabSetting:
                    if c.get("name") != spec.scorer["name"]]
         chosen, table, summary = select_tab(
             result.lineage, run_dir,
-            lambda scorer=None: TabEvaluator(replace(spec, scorer=scorer) if scorer else spec),
+            lambda scorer=None: scoring_evaluator(run_dir, TabEvaluator, replace(spec, scorer=scorer) if scorer else spec),
             top_k, sel, spec.seed, no_harm)
         say(f"final selection: {summary['verdict']}")
         if chosen is None:

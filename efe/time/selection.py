@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from efe.rundir.records import SEED, LineageEntry
 from efe.search.finalists import finalists
@@ -101,7 +101,9 @@ def claim(entry: LineageEntry, code: str, spec: TimeSpec, chosen_row: dict) -> d
             "n_windows": n, "worst_series": worst_id, "worst_series_gain": worst, "source": source}
 
 
-def select_time(lineage: list[LineageEntry], run_dir: Path, spec: TimeSpec | Mapping[str, Any]) -> TimeSelection:
+def select_time(lineage: list[LineageEntry], run_dir: Path, spec: TimeSpec | Mapping[str, Any],
+                make_evaluator: Callable[[TimeSpec], Any] = TimeEvaluator) -> TimeSelection:
+    """``make_evaluator(spec)`` builds the scoring evaluator (the run's executor's, see ``scoring_evaluator``)."""
     spec = time_spec(spec)
     sel = spec.selection
     top_k, n_windows = sel.top_k, sel.windows
@@ -109,7 +111,7 @@ def select_time(lineage: list[LineageEntry], run_dir: Path, spec: TimeSpec | Map
     if not entries:
         return TimeSelection(None, "skipped")
     max_loss = sel.max_series_loss
-    evaluator = TimeEvaluator(selection_spec(spec))
+    evaluator = make_evaluator(selection_spec(spec))
     codes = [entry.source(run_dir) for entry in entries]
     try:
         table = [_row(entry, *evaluator.score_by_series(code), max_loss) for entry, code in zip(entries, codes)]

@@ -21,6 +21,8 @@ from efe.time.prepare import prepare_time_run
 from efe.time.prompts import TEMPLATE_DIR, system_message
 from efe.proposer.time_roles import applicable_roles
 from efe.time.selection import select_time
+from efe.search.ray_runtime import scoring_evaluator
+from evaluators.timeseries.evaluator import TimeEvaluator
 
 
 class TimeSetting:
@@ -58,7 +60,8 @@ class TimeSetting:
         if result.best is not None and spec.selection.windows:
             say(f"final selection: scoring the seed and the {spec.selection.top_k} best candidates on "
                 f"{spec.selection.windows} selection window(s) the search never saw")
-            picked = select_time(result.lineage, run_dir, spec)
+            picked = select_time(result.lineage, run_dir, spec,
+                                 lambda s: scoring_evaluator(run_dir, TimeEvaluator, s))  # on the executor
             selection.update(decision=picked.decision, table=picked.table, best=picked.best, claimed=picked.claimed,
                              rejected_for_series=picked.rejected_for_series, unconfirmed=picked.unconfirmed,
                              claim_windows=spec.selection.claim_windows,
