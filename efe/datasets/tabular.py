@@ -99,14 +99,12 @@ def prepare(
 ) -> TabularDataset:
     """Validate a raw frame into a dataset for its task (``task``: auto, binary, multiclass or regression).
 
-    ``min_class_rows``: the fewest rows a class may have; ``max_auto_classes``: an integer target with at
-    most this many values is read as classes by ``task=auto`` (more: regression). Both default to
-    ``checks`` in conf/tab.yaml.
+    ``min_class_rows``: the fewest rows a class may have (None: not checked; ``load_tabular`` checks
+    ``checks.min_class_rows``); ``max_auto_classes``: an integer target with at most this many values is
+    read as classes by ``task=auto`` (more: regression), by default ``checks.max_auto_classes`` in conf/tab.yaml.
     """
-    if min_class_rows is None or max_auto_classes is None:
-        checks = conf_section("tab", "checks")
-        min_class_rows = checks["min_class_rows"] if min_class_rows is None else min_class_rows
-        max_auto_classes = checks["max_auto_classes"] if max_auto_classes is None else max_auto_classes
+    if max_auto_classes is None:
+        max_auto_classes = conf_section("tab", "checks")["max_auto_classes"]
     task = str(task or "auto")
     if task not in CHOICES:
         raise DatasetError(f"dataset.task={task!r} is not one of {', '.join(CHOICES)}")
@@ -151,7 +149,7 @@ def prepare(
         raise DatasetError(f"target '{target}' in {source} has two values ({_shown(classes[0])}, "
                            f"{_shown(classes[1])}); set dataset.task=binary (or auto) for a two-class target")
     counts = labels.value_counts()
-    if int(counts.min()) < int(min_class_rows):
+    if min_class_rows is not None and int(counts.min()) < int(min_class_rows):
         rare = counts.idxmin()
         raise DatasetError(f"class {_shown(rare)} of target '{target}' in {source} has only {int(counts.min())} "
                            f"row(s), fewer than checks.min_class_rows={min_class_rows}: its gains cannot be "
@@ -315,6 +313,8 @@ def load_tabular(cfg: Mapping[str, Any], min_class_rows: int | None = None,
     """
     name = str(cfg.get("name") or "")
     path = cfg.get("path")
+    if min_class_rows is None:
+        min_class_rows = conf_section("tab", "checks")["min_class_rows"]
     limits = {"min_class_rows": min_class_rows, "max_auto_classes": max_auto_classes}
     if path:
         frame = read_table(path)
