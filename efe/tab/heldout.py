@@ -63,9 +63,9 @@ def scorer_configs(names: list[str], search_scorer: dict) -> list[dict]:
 
 def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
                     y_test: pd.Series, models: list[dict], limits: SandboxSpec, seed: int,
-                    gate_limits: TabGateSpec) -> HeldoutResult:
+                    gate_limits: TabGateSpec, task: str = "binary", bootstrap: int = 200) -> HeldoutResult:
     out = refit(source, X_train, y_train, X_test, limits, seed, gate_limits)
-    score_heldout(out, X_train, y_train, X_test, y_test, models, seed)
+    score_heldout(out, X_train, y_train, X_test, y_test, models, seed, task=task, bootstrap=bootstrap)
     return out
 
 
