@@ -71,7 +71,7 @@ over many weak ones. Programs that cannot beat the best so far on the first fold
 the rest.
 
 ## Reading the feedback
-- `scores`: baseline and candidate AUC, their difference and the fitness breakdown.
+- `scores`: baseline and candidate {'RMSE' if task == 'regression' else 'AUC'}, {'the relative RMSE reduction' if task == 'regression' else 'their difference'} and the fitness breakdown.
 - `new_columns` / `dropped_columns`: what your program changed.
 - `importance_pool_a`: each column's share of the scorer's own importance (LightGBM: split gain), from
   the scorer trained on your transformed pool A, mean ± SD over the folds (about 0 = unused, a candidate

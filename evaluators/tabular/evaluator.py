@@ -48,7 +48,7 @@ from evaluators.tabular.pools import (
 from evaluators.tabular.preprocess import RawColumns
 from evaluators.tabular.sampling import scoring_rows
 from evaluators.tabular.scorers import auc, auc_explained, make_scorer
-from efe.core.task import gain
+from efe.core.task import gain, metric_name
 
 log = logging.getLogger(__name__)
 
@@ -497,7 +497,9 @@ class TabEvaluator(Evaluator):
             fitness=float(fit.score), fitness_offset=self.fitness.offset, auc_weight=self.fitness.auc_weight,
             confidence_z=self.fitness.confidence_z, delta_lcb=float(fit.delta_auc),
             complexity_penalty=float(fit.complexity_penalty), runtime_penalty=float(fit.runtime_penalty),
-            runtime_per_fold=float(scored.runtime_per_fold), pool_a_rows=len(self.folds.y) - n_b, pool_b_rows=n_b)
+            runtime_per_fold=float(scored.runtime_per_fold), pool_a_rows=len(self.folds.y) - n_b, pool_b_rows=n_b,
+            **({} if self.task == "binary" else {"metric": metric_name(self.task).replace("ROC-AUC", "AUC")}),
+            **({"gain": "delta (relative RMSE reduction)"} if self.task == "regression" else {}))
         TA, yA = scored.first_fold
         explained: dict[str, Any] = {}
         error = ""
