@@ -20,6 +20,7 @@ from efe.core.config import ConfigError
 from efe.core.errors import EfeError
 from efe.core.programs import ProgramContractError, read_program
 from efe.report.score import describe
+from efe.core.task import metric_name
 from efe.tab.prepare import prepare_tab_run
 from evaluators.tabular.evaluator import TabEvaluator
 
@@ -54,7 +55,9 @@ def score_program(path: str, cfg: Any, say: Callable[[str], None] = print) -> An
             say(f"scored on the {len(evaluator.search_rows)} rows a search scores (a run keeps the other "
                 f"{len(evaluator.selection_rows)} for its final selection; selection.pool_fraction=0 uses all)")
         try:
-            return evaluator.evaluate(program.text)
+            outcome = evaluator.evaluate(program.text)
+            outcome.task = spec.task  # what the printed metric is
+            return outcome
         finally:
             evaluator.close()
 
@@ -64,7 +67,9 @@ def score(cfg) -> int:
         program = str(cfg.pop("program"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     outcome = score_program(program, cfg)
-    print(describe(outcome))
+    task = getattr(outcome, "task", "binary")
+    print(describe(outcome, "AUC" if task == "binary" else metric_name(task),
+                   "delta" if task != "regression" else "relative RMSE reduction"))
     return 0 if outcome.valid else 1
 
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Side-by-side tabular benchmark: no FE, CAAFE-style, LLM-FE-style, OpenFE and EFE on the same folds.
 
-    python scripts/bench_tab.py [--datasets titanic hmda ...] [--folds 3] [--budget 12]
+    python scripts/bench_tab.py [--datasets titanic hmda diabetes wine ...] [--task auto] [--folds 3] [--budget 12]
                                 [--methods none caafe llmfe openfe efe] [--out bench/tab]
                                 [--efe-override key=value ...] [override ...]
 
 Every dataset × outer fold × method is fitted on the fold's training part and scored on its
 held-out part with TabPFN (when `scorer.model_path` / EFE_TABPFN_MODEL_PATH is set), LightGBM
-and a decision tree. LLM-style methods get the same number of LLM calls (--budget) from the same
+and a decision tree. Each table's task (binary, multiclass, regression) is its own (``--task`` forces one
+on every table, as ``dataset.task`` does): the columns named "AUC" hold the task's metric (RMSE for a
+regression table, where the mean rank counts lower as better, and the realised gain is the relative RMSE
+reduction); the CAAFE-style baseline scores binary tables only. LLM-style methods get the same number of LLM calls (--budget) from the same
 back end (`llm=...` overrides; the offline proposer by default). Cells are appended to
 results.jsonl as they finish, so an interrupted benchmark resumes where it stopped. Every number
 in the tables is computed from that file.
@@ -27,20 +30,22 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from efe.core.task import gain  # noqa: E402
 from efe.datasets.bundled import TABLES  # noqa: E402
 
 METHODS = ["none", "caafe", "llmfe", "openfe", "efe"]
 LABELS = {"none": "no FE", "caafe": "CAAFE-style", "llmfe": "LLM-FE-style", "openfe": "OpenFE", "efe": "EFE"}
 
 
-def folds_of(name: str, n_folds: int, seed: int):
-    from sklearn.model_selection import StratifiedKFold
+def folds_of(name: str, n_folds: int, seed: int, task: str = "auto"):
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     from efe.datasets.split import _subset
     from efe.datasets.tabular import load_tabular
 
-    ds = load_tabular({"name": name})
-    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    ds = load_tabular({"name": name, "task": task})
+    kind = KFold if ds.task == "regression" else StratifiedKFold  # stratified by class only
+    skf = kind(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (tr, te) in enumerate(skf.split(np.zeros(len(ds.y)), ds.y)):
         yield k, _subset(ds, sorted(tr)), _subset(ds, sorted(te))
 
@@ -52,7 +57,9 @@ def summarise(cells: list[dict], models: list[str], methods: list[str]) -> tuple
     frame = pd.DataFrame(flat)
     if frame.empty:
         return pd.DataFrame(), "(no results)"
-    frame["rank"] = frame.groupby(["dataset", "fold", "model"])["auc"].rank(ascending=False, method="average")
+    lower_better = {c["dataset"] for c in cells if c.get("task") == "regression"}  # RMSE
+    frame["signed"] = np.where(frame["dataset"].isin(lower_better), -frame["auc"], frame["auc"])
+    frame["rank"] = frame.groupby(["dataset", "fold", "model"])["signed"].rank(ascending=False, method="average")
     cell_frame = pd.DataFrame(cells)
     for method in methods:
         mine = cell_frame[cell_frame["method"] == method]
@@ -99,7 +106,8 @@ def summarise_gap(cells: list[dict], models: list[str], methods: list[str], tie:
         if method == "none":
             continue
         for model in models:
-            pairs = [(c, c["auc"][model] - none[(c["dataset"], c["fold"])][model]) for c in cells
+            pairs = [(c, gain(c.get("task", "binary"), none[(c["dataset"], c["fold"])][model], c["auc"][model]))
+                     for c in cells
                      if c["method"] == method and "auc" in c and model in c["auc"]
                      and model in none.get((c["dataset"], c["fold"]), {})]
             if not pairs:
@@ -163,6 +171,8 @@ def plot(table: pd.DataFrame, models: list[str], path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=sorted(TABLES))
+    parser.add_argument("--task", default="auto", help="auto|binary|multiclass|regression for every table "
+                                                         "(auto: each table's own)")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=12, help="LLM calls per LLM-style method and fold")
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
@@ -178,6 +188,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from efe.bench.tab import load_cells, run_cell
+    from efe.core.task import CHOICES
+
+    if args.task not in CHOICES:
+        parser.error(f"--task must be one of {', '.join(CHOICES)}")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,14 +199,14 @@ def main() -> int:
     overrides = [f"seed={args.seed}", f"llm.cache_dir={out / 'llm_cache'}", *args.overrides]
     started = time.time()
     for name in args.datasets:
-        for fold, train, test in folds_of(name, args.folds, args.seed):
+        for fold, train, test in folds_of(name, args.folds, args.seed, args.task):
             for method in args.methods:
                 key = (name, fold, method)
                 if key in done or args.summarise_only:
                     continue
                 print(f"[{time.time() - started:6.0f}s] {name} fold {fold + 1}/{args.folds}: {method}",
                       file=sys.stderr, flush=True)
-                cell = {"dataset": name, "fold": fold, "method": method}
+                cell = {"dataset": name, "fold": fold, "method": method, "task": train.task}
                 try:
                     cell.update(run_cell(method, train, test, out / "runs" / name / f"fold{fold}" / method,
                                          budget=args.budget, models=args.models,

@@ -11,9 +11,13 @@ from efe.datasets.tabular import DatasetError, load_tabular, prepare
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-def test_bundled_tables_load_as_binary_problems(name):
+def test_bundled_tables_load_as_their_task(name):
     ds = load_tabular({"name": name})
-    assert set(ds.y.unique()) == {0, 1}
+    assert ds.task == TABLES[name].task if TABLES[name].task != "auto" else ds.task == "binary"
+    if ds.task == "regression":
+        assert ds.y.dtype == "float64" and ds.y.nunique() > 100
+    else:
+        assert set(ds.y.unique()) == set(range(len(ds.classes)))
     assert ds.X.shape[0] == ds.y.shape[0] > 100
     assert ds.target not in ds.X.columns
     assert len(ds.description) > 50
@@ -25,13 +29,13 @@ def test_mixed_type_tables_are_bundled():
 
 
 def test_csv_and_parquet_round_trip(tmp_path):
-    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": list("abab"), "t": ["y", "n", "y", "n"]})
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 3, "c": list("abab") * 3, "t": ["y", "n", "y", "n"] * 3})
     frame.to_csv(tmp_path / "d.csv", index=False)
     frame.to_parquet(tmp_path / "d.parquet")
     for path in ("d.csv", "d.parquet"):
         ds = load_tabular({"path": str(tmp_path / path), "target": "t", "description": "toy"})
         assert list(ds.X.columns) == ["x", "c"] and ds.positive_label == "y"
-        assert ds.y.tolist() == [1, 0, 1, 0]
+        assert ds.y.tolist() == [1, 0, 1, 0] * 3
 
 
 @pytest.mark.parametrize("name, content, match", [
@@ -55,11 +59,11 @@ def test_missing_target_lists_columns_and_suggests():
         prepare(frame, "lable", name="t")
 
 
-def test_one_class_and_multiclass_targets_are_refused():
-    with pytest.raises(DatasetError, match=r"only one class \('yes' in 3 rows\)"):
+def test_constant_targets_and_three_classes_for_a_binary_task_are_refused():
+    with pytest.raises(DatasetError, match=r"is constant \('yes' in all 3 rows\)"):
         prepare(pd.DataFrame({"a": [1, 2, 3], "t": ["yes"] * 3}), "t", name="t")
-    with pytest.raises(DatasetError, match=r"3 distinct values .*binary classification"):
-        prepare(pd.DataFrame({"a": [1, 2, 3], "t": ["a", "b", "c"]}), "t", name="t")
+    with pytest.raises(DatasetError, match=r"3 distinct values .*dataset.task=binary needs two"):
+        prepare(pd.DataFrame({"a": [1, 2, 3], "t": ["a", "b", "c"]}), "t", name="t", task="binary")
 
 
 def test_all_nan_and_constant_columns_are_dropped_with_warning(caplog):

@@ -182,7 +182,7 @@ def test_data_checks_name_leaks_ids_and_a_tiny_class_but_not_honest_columns():
 def test_dataset_errors_show_values_not_numpy_reprs(tmp_path):
     path = tmp_path / "one.csv"
     pd.DataFrame({"a": [1], "t": [0]}).to_csv(path, index=False)
-    with pytest.raises(DatasetError, match=r"only one class \(0 in 1 rows\)"):
+    with pytest.raises(DatasetError, match=r"is constant \(0 in all 1 rows\)"):
         load_tabular({"path": str(path), "target": "t"})
     ds = prepare(pd.DataFrame({"a": [1, 2, 3, 4], "k": [7] * 4, "t": [0, 1, 0, 1]}), "t", name="x")
     assert ds.warnings == ["dropped column 'k': it is constant (7)"]

@@ -76,7 +76,7 @@ def test_description_names_kind_estimator_and_params():
     (conf("sklearn", estimator="sklearn.ensemble.NoSuchForest"), "cannot be imported"),
     (conf("sklearn", estimator="no_such_package_xyz.Model"), "cannot be imported"),
     (conf("sklearn", estimator="sklearn.svm.LinearSVC"), "has no predict_proba"),
-    (conf("sklearn", estimator="sklearn.linear_model.LinearRegression"), "has no predict_proba"),
+    (conf("sklearn", estimator="sklearn.linear_model.LinearRegression"), "is a regressor, and the target is binary"),
     (conf("sklearn", estimator="sklearn.ensemble.ExtraTreesClassifier", params={"n_trees": 3}), "cannot be built"),
     (conf("random_forest", params={"n_estimators": -1}), "n_estimators"),
     (conf("linear", estimator="sklearn.svm.SVC"), "always uses sklearn.linear_model.LogisticRegression"),

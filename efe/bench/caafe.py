@@ -65,7 +65,11 @@ def caafe_prompt(context: dict, current: str, feedback: str) -> str:
 
 def run_caafe(spec: TabSpec, context: dict, seed_source: str, calls: int, *, folds: int = 3, repeats: int = 1
               ) -> CaafeResult:
-    """Greedy loop on the training part named by ``spec``; ``spec`` also configures the LLM."""
+    """Greedy loop on the training part named by ``spec``; ``spec`` also configures the LLM.
+
+    CAAFE judges a block by ROC-AUC and accuracy together: binary targets only."""
+    if spec.task != "binary":
+        raise ValueError(f"the CAAFE-style baseline scores binary targets only; this table is {spec.task}")
     evaluator = TabEvaluator(spec)
     limits = spec.sandbox
     scorer = make_scorer(spec.scorer, spec.seed)

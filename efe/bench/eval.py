@@ -43,7 +43,7 @@ ROWS = ("gates", "sandbox", "program", "preprocess", "scorer", "feedback", "book
 # --------------------------------------------------------------------------- data
 
 
-def generated_table(rows: int, cols: int, seed: int = 0) -> pd.DataFrame:
+def generated_table(rows: int, cols: int, seed: int = 0, task: str = "binary") -> pd.DataFrame:
     """Mixed numeric/categorical columns with some missing values and a binary target ``label``.
 
     A quarter of the columns are categorical (a few to a few hundred levels); about 5% of the
@@ -65,18 +65,27 @@ def generated_table(rows: int, cols: int, seed: int = 0) -> pd.DataFrame:
              - 0.8 * np.nan_to_num(frame["num0"].to_numpy(float))
              + 0.5 * (frame["cat0"].astype(str).str.len().to_numpy() % 2)
              + rng.normal(0.0, 1.0, rows))
-    frame["label"] = np.where(logit > np.median(logit), "yes", "no")
+    if task == "regression":
+        frame["label"] = logit
+    elif task == "multiclass":  # three classes of equal size
+        frame["label"] = np.array(["low", "middle", "high"])[np.digitize(logit, np.quantile(logit, [1 / 3, 2 / 3]))]
+    else:
+        frame["label"] = np.where(logit > np.median(logit), "yes", "no")
     return frame
 
 
-def dataset_overrides(table: str, workdir: Path, rows: int, cols: int) -> list[str]:
-    """Hydra overrides naming a bundled table, or a generated one written to ``workdir``."""
+def dataset_overrides(table: str, workdir: Path, rows: int, cols: int, task: str = "auto") -> list[str]:
+    """Hydra overrides naming a bundled table, or a generated one written to ``workdir`` (its label binary unless
+    ``task`` is multiclass or regression)."""
     if table != "generated":
-        return [f"dataset={table}"]
-    path = workdir / f"generated_{rows}x{cols}.parquet"
+        return [f"dataset={table}"] + ([f"dataset.task={task}"] if task != "auto" else [])
+    kind = task if task != "auto" else "binary"
+    suffix = "" if kind == "binary" else f"_{kind}"
+    path = workdir / f"generated_{rows}x{cols}{suffix}.parquet"
     if not path.exists():
-        generated_table(rows, cols).to_parquet(path, index=False)
-    return ["dataset=csv", f"dataset.path={path}", "dataset.target=label", f"dataset.name=generated_{rows}x{cols}"]
+        generated_table(rows, cols, task=kind).to_parquet(path, index=False)
+    return ["dataset=csv", f"dataset.path={path}", "dataset.target=label", f"dataset.task={kind}",
+            f"dataset.name=generated_{rows}x{cols}{suffix}"]
 
 
 # --------------------------------------------------------------------------- candidates
@@ -159,10 +168,10 @@ class Profile:
 
 
 def profile_table(table: str, workdir: Path, n_candidates: int, rows: int = 2000, cols: int = 20,
-                  overrides: list[str] | None = None) -> Profile:
+                  overrides: list[str] | None = None, task: str = "auto") -> Profile:
     """Evaluate the candidate set on ``table`` and split each evaluation's time by part."""
     run_dir = workdir / f"profile_{table}"
-    cfg = compose("tab", dataset_overrides(table, workdir, rows, cols) + list(overrides or []))
+    cfg = compose("tab", dataset_overrides(table, workdir, rows, cols, task) + list(overrides or []))
     spec, train, _ = prepare_tab_run(cfg, run_dir)
     context = build_context(train, seed=int(cfg.seed))
     candidates = candidate_set(context, n_candidates)
@@ -307,10 +316,10 @@ def phase_times(marks: list[tuple[str, float]], wall: float) -> list[tuple[str, 
 
 
 def run_cost(table: str, workdir: Path, iterations: int, rows: int = 2000, cols: int = 20,
-             overrides: list[str] | None = None, log=print) -> RunCost:
+             overrides: list[str] | None = None, log=print, task: str = "auto") -> RunCost:
     """A real ``python -m efe.tab`` run: wall time, search vs. after-search time, peak memory."""
     run_dir = workdir / f"run_{table}_{rows}x{cols}_{iterations}"
-    args = [sys.executable, "-m", "efe.tab", *dataset_overrides(table, workdir, rows, cols),
+    args = [sys.executable, "-m", "efe.tab", *dataset_overrides(table, workdir, rows, cols, task),
             f"evolution.iterations={iterations}", "llm=offline", f"hydra.run.dir={run_dir}",
             *list(overrides or [])]
     env = dict(os.environ, PYTHONUNBUFFERED="1")

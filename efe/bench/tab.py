@@ -81,6 +81,9 @@ def run_cell(method: str, train: TabularDataset, test: TabularDataset, workdir: 
     elif method == "llmfe":
         out = _search(train, test, workdir, base + LLMFE_OVERRIDES)
     elif method == "caafe":
+        if train.task != "binary":
+            raise ValueError(f"the CAAFE-style baseline scores binary targets only (AUC and accuracy); "
+                             f"'{train.name}' is {train.task}")
         out = _caafe(train, test, workdir, base, budget)
     elif method == "none":
         out = _score_program(IDENTITY, train, test, _cfg(base))
@@ -117,7 +120,8 @@ def _score_program(source: str, train, test, cfg) -> dict:
     held = refit_and_score(source, train.X, train.y, test.X, test.y,
                            scorer_configs(list(cfg.report.models), scorer_cfg),
                            build(SandboxSpec, plain_dict(cfg.sandbox), "sandbox"), int(cfg.seed),
-                           build(TabGateSpec, plain_dict(cfg.gate), "gate"))
+                           build(TabGateSpec, plain_dict(cfg.gate), "gate"), train.task,
+                           int(cfg.report.bootstrap))
     new = [c for c in held.test_out.columns if c not in train.X.columns]
     dropped = [c for c in train.X.columns if c not in held.test_out.columns]
     return {"auc": _rows_to_scores(held.rows), "n_new": len(new), "n_dropped": len(dropped)}
@@ -161,7 +165,7 @@ def _openfe(train, test, workdir: Path, cfg) -> dict:
     scores = {}
     for model_cfg in scorer_configs(list(cfg.report.models), plain_dict(cfg.scorer)):
         try:
-            scorer = make_scorer(model_cfg, int(cfg.seed))
+            scorer = make_scorer(model_cfg, int(cfg.seed), train.task)
         except ValueError:
             continue
         scores[model_cfg["name"]] = auc(scorer, Tt, train.y, Tv, test.y)

@@ -50,6 +50,8 @@ class TabScores:
     runtime_per_fold: float   # program seconds per fold
     pool_a_rows: int
     pool_b_rows: int
+    metric: str = "AUC"       # the task's metric: AUC (macro one-vs-rest for several classes) or RMSE
+    gain: str = "delta"       # what delta is: the metric's difference, or the relative RMSE reduction
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,8 @@ def _tab_sections(fb: TabFeedback) -> dict[str, str]:
                f"; stopped after {s.n_folds} of {s.n_planned} folds: even an optimistic reading of these folds "
                "could not beat the best program so far")
     se_text = f"{s.delta_se:.4f}" if math.isfinite(s.delta_se) else "unknown"
-    scores = (f"AUC baseline {s.auc_base:.4f}, candidate {s.auc_candidate:.4f}, "
-              f"delta {s.delta:+.4f} (standard error {se_text}, {s.n_folds} paired folds); "
+    scores = (f"{s.metric} baseline {s.auc_base:.4f}, candidate {s.auc_candidate:.4f}, "
+              f"{s.gain} {s.delta:+.4f} (standard error {se_text}, {s.n_folds} paired folds); "
               f"fitness {s.fitness:.4f} = {s.fitness_offset} + {s.auc_weight}*(delta - "
               f"{s.confidence_z}*SE = {s.delta_lcb:+.4f}) "
               f"- complexity {s.complexity_penalty:.4f} - runtime {s.runtime_penalty:.2f}; "

@@ -84,8 +84,10 @@ class SearchSpec:
 class TabDatasetSpec:
     name: str
     description: str
-    positive_label: Any
+    positive_label: Any            # binary only (None otherwise)
     warnings: list[str]
+    classes: list[Any]             # classification: the target's values in code order (empty for regression)
+    task_note: str                 # how the task was chosen (inferred from the target, or given)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class TabSpec:
     dataset: TabDatasetSpec
     train_path: str
     target: str
+    task: str                      # binary | multiclass | regression (efe.core.task)
     seed: int
     scorer: dict[str, Any]         # the scorer config group: name, params (and model_path for tabpfn)
     pools: PoolsSpec
@@ -388,6 +391,10 @@ def _complete(setting: str, data: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(data)
     if setting == "tab" and "selection_pool" not in out:  # written before the selection pool: no pool
         out["selection_pool"] = {"fraction": 0.0, "seed": out.get("seed")}
+    if setting == "tab" and "task" not in out:  # written when efe.tab handled binary targets only
+        out["task"] = "binary"
+    if setting == "tab" and isinstance(out.get("dataset"), Mapping):
+        out["dataset"] = {"classes": [], "task_note": "", **out["dataset"]}
     conf = _conf_defaults(setting)
     for key, conf_key in CONF_SECTIONS[setting].items():
         out[key] = _fill(out.get(key), conf[conf_key]) if key in out else conf[conf_key]

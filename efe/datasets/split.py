@@ -26,21 +26,24 @@ def train_and_heldout(ds: TabularDataset, test_path: Any, test_fraction: float, 
                 f"the test file '{test_path}' (dataset.test_path); the whole training file was used for the "
                 "search and the refit")
     train, test = outer_split(ds, test_fraction, seed)
-    return (train, test, f"a stratified {test_fraction:.0%} split of the data (split.test_fraction="
+    kind = "a random" if ds.task == "regression" else "a stratified"
+    return (train, test, f"{kind} {test_fraction:.0%} split of the data (split.test_fraction="
                          f"{test_fraction}, seed {seed}); the search and the refit used the other "
                          f"{1 - test_fraction:.0%}")
 
 
 def outer_split(ds: TabularDataset, test_fraction: float, seed: int) -> tuple[TabularDataset, TabularDataset]:
-    """Stratified, seeded; both parts keep the dataset's metadata."""
+    """Seeded, stratified by class (a regression target: a plain random split); both parts keep the metadata."""
     if not 0.0 < test_fraction < 1.0:
         raise DatasetError(f"split.test_fraction must be between 0 and 1, got {test_fraction}")
-    counts = ds.y.value_counts()
-    if counts.min() < 2:
-        raise DatasetError(f"the minority class of '{ds.target}' has {counts.min()} row(s); "
-                           "at least 2 are needed to split off a held-out part")
+    stratify = None if ds.task == "regression" else ds.y
+    if stratify is not None:
+        counts = ds.y.value_counts()
+        if counts.min() < 2:
+            raise DatasetError(f"the minority class of '{ds.target}' has {counts.min()} row(s); "
+                               "at least 2 are needed to split off a held-out part")
     train_idx, test_idx = train_test_split(
-        ds.X.index.to_numpy(), test_size=test_fraction, stratify=ds.y, random_state=seed
+        ds.X.index.to_numpy(), test_size=test_fraction, stratify=stratify, random_state=seed
     )
     return _subset(ds, sorted(train_idx)), _subset(ds, sorted(test_idx))
 
@@ -50,6 +53,7 @@ def _subset(ds: TabularDataset, idx: list) -> TabularDataset:
         name=ds.name, X=ds.X.loc[idx].reset_index(drop=True), y=ds.y.loc[idx].reset_index(drop=True),
         target=ds.target, description=ds.description, positive_label=ds.positive_label,
         negative_label=ds.negative_label, warnings=list(ds.warnings), source_columns=list(ds.source_columns),
+        task=ds.task, classes=list(ds.classes), task_note=ds.task_note,
     )
 
 
@@ -61,5 +65,7 @@ def write_table(ds: TabularDataset, path) -> None:
 
 
 def read_train(path, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """(features, target): class codes as int64, a regression target (stored as floats) as float64."""
     frame = pd.read_parquet(path)
-    return frame.drop(columns=[target]), frame[target].astype("int64")
+    y = frame[target]
+    return frame.drop(columns=[target]), y.astype("float64" if y.dtype.kind == "f" else "int64")

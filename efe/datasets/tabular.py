@@ -1,7 +1,9 @@
 """Tabular datasets: read a file or a bundled table, and refuse bad input in the user's words.
 
-Everything downstream (splits, the evaluator, freezing) gets a ``TabularDataset`` whose target
-is a clean 0/1 series and whose features have no all-NaN or constant columns.
+Everything downstream (splits, the evaluator, freezing) gets a ``TabularDataset`` whose target is
+coded for its task (``efe.core.task``): 0/1 for binary, class codes 0..K-1 for multiclass, floats for
+regression; and whose features have no all-NaN or constant columns. ``dataset.task=auto`` infers the task
+from the target and says so (``task_note``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from efe.core.config import conf_section
+from efe.core.task import CHOICES
 from efe.datasets import bundled
 from efe.datasets.errors import DatasetError
 from efe.frozen.freeze import input_schema
@@ -28,13 +33,16 @@ log = logging.getLogger(__name__)
 class TabularDataset:
     name: str
     X: pd.DataFrame
-    y: pd.Series  # 0/1 ints, 1 = positive_label
+    y: pd.Series  # binary: 0/1 ints, 1 = positive_label; multiclass: codes into classes; regression: floats
     target: str
     description: str = ""
     positive_label: Any = 1
     negative_label: Any = 0
     warnings: list[str] = field(default_factory=list)
     source_columns: list[str] = field(default_factory=list)  # the file's columns, before any was dropped
+    task: str = "binary"
+    classes: list = field(default_factory=list)  # classification: the target's values, in code order
+    task_note: str = ""  # how the task was chosen (inferred, or given), for the console and the report
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -85,8 +93,21 @@ def prepare(
     description: str = "",
     positive_label: Any = None,
     source: str = "the table",
+    task: str = "auto",
+    min_class_rows: int | None = None,
+    max_auto_classes: int | None = None,
 ) -> TabularDataset:
-    """Validate a raw frame into a binary-classification dataset."""
+    """Validate a raw frame into a dataset for its task (``task``: auto, binary, multiclass or regression).
+
+    ``min_class_rows``: the fewest rows a class may have (None: not checked; ``load_tabular`` checks
+    ``checks.min_class_rows``); ``max_auto_classes``: an integer target with at most this many values is
+    read as classes by ``task=auto`` (more: regression), by default ``checks.max_auto_classes`` in conf/tab.yaml.
+    """
+    if max_auto_classes is None:
+        max_auto_classes = conf_section("tab", "checks")["max_auto_classes"]
+    task = str(task or "auto")
+    if task not in CHOICES:
+        raise DatasetError(f"dataset.task={task!r} is not one of {', '.join(CHOICES)}")
     if frame.shape[0] == 0:
         raise DatasetError(f"{source} is empty")
     _check_duplicates([str(c) for c in frame.columns], source)
@@ -103,18 +124,46 @@ def prepare(
     missing = int(labels.isna().sum())
     if missing == len(frame):
         raise DatasetError(f"target column '{target}' in {source} is empty (all values missing)")
+    numeric = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+    if task == "regression" or (task == "auto" and numeric and _looks_continuous(labels, max_auto_classes)):
+        # a regression target: every row's value is the answer; none is guessed or dropped
+        return _finish(frame, target, _regression_target(labels, target, source, task), warnings, name=name,
+                       description=description, source=source, task="regression", classes=[],
+                       positive_label=None, negative_label=None,
+                       note=_note(task, "regression", target, labels, numeric))
     if missing:
         warnings.append(f"dropped {missing} rows whose target '{target}' is missing")
         frame = frame[labels.notna()]
         labels = frame[target]
     classes = sorted(pd.unique(labels), key=lambda v: (str(type(v)), v))
     if len(classes) == 1:
-        raise DatasetError(f"target '{target}' in {source} has only one class ({_shown(classes[0])} in "
-                           f"{len(frame)} rows); a binary target needs two")
-    if len(classes) > 2:
+        raise DatasetError(f"target '{target}' in {source} is constant ({_shown(classes[0])} in all "
+                           f"{len(frame)} rows): there is nothing to predict")
+    kind = task if task != "auto" else ("binary" if len(classes) == 2 else "multiclass")
+    if kind == "binary" and len(classes) > 2:
         shown = ", ".join(_shown(c) for c in classes[:8]) + (" …" if len(classes) > 8 else "")
-        raise DatasetError(f"target '{target}' in {source} has {len(classes)} distinct values "
-                           f"({shown}); efe.tab handles binary classification only")
+        other = "regression" if numeric else "multiclass"
+        raise DatasetError(f"target '{target}' in {source} has {len(classes)} distinct values ({shown}) but "
+                           f"dataset.task=binary needs two; set dataset.task={other} (or auto)")
+    if kind == "multiclass" and len(classes) == 2:
+        raise DatasetError(f"target '{target}' in {source} has two values ({_shown(classes[0])}, "
+                           f"{_shown(classes[1])}); set dataset.task=binary (or auto) for a two-class target")
+    counts = labels.value_counts()
+    if min_class_rows is not None and int(counts.min()) < int(min_class_rows):
+        rare = counts.idxmin()
+        raise DatasetError(f"class {_shown(rare)} of target '{target}' in {source} has only {int(counts.min())} "
+                           f"row(s), fewer than checks.min_class_rows={min_class_rows}: its gains cannot be "
+                           "measured; merge or drop that class")
+    note = _note(task, kind, target, labels, numeric)
+    if kind == "multiclass":
+        if positive_label is not None:
+            raise DatasetError(f"dataset.positive_label is only for a binary target; target '{target}' is "
+                               f"multiclass ({len(classes)} classes)")
+        codes = {c: i for i, c in enumerate(classes)}
+        y = labels.map(codes).astype("int64").rename(target)
+        return _finish(frame, target, y, warnings, name=name, description=description, source=source,
+                       task="multiclass", classes=[_plain(c) for c in classes], positive_label=None,
+                       negative_label=None, note=note)
     if positive_label is None:
         positive_label = classes[1]
     elif positive_label not in classes:
@@ -122,7 +171,56 @@ def prepare(
                            f"(values: {_shown(classes[0])}, {_shown(classes[1])})")
     negative_label = classes[0] if classes[1] == positive_label else classes[1]
     y = (labels == positive_label).astype("int64").rename(target)
+    return _finish(frame, target, y, warnings, name=name, description=description, source=source, task="binary",
+                   classes=[_plain(negative_label), _plain(positive_label)], positive_label=positive_label,
+                   negative_label=negative_label, note=note)
 
+
+def _looks_continuous(labels: pd.Series, max_auto_classes: int) -> bool:
+    """A numeric target read as a quantity: non-integer values, or more integer values than a class list has."""
+    values = labels.dropna().astype("float64")
+    distinct = values.nunique()
+    if distinct <= 2:
+        return False
+    integer = bool(np.all(np.isfinite(values)) and np.all(np.mod(values, 1) == 0))
+    return not integer or distinct > int(max_auto_classes)
+
+
+def _regression_target(labels: pd.Series, target: str, source: str, task: str) -> pd.Series:
+    if not (pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)):
+        shown = ", ".join(_shown(v) for v in pd.unique(labels.dropna())[:5])
+        raise DatasetError(f"target '{target}' in {source} is not numeric (values such as {shown}); "
+                           "dataset.task=regression needs numbers (use binary or multiclass for classes)")
+    y = labels.astype("float64")
+    n_missing = int(y.isna().sum())
+    if n_missing:
+        raise DatasetError(f"target '{target}' in {source} has {n_missing} missing (NaN) value(s); a regression "
+                           "target must be known on every row: remove those rows first")
+    n_inf = int(np.isinf(y.to_numpy()).sum())
+    if n_inf:
+        raise DatasetError(f"target '{target}' in {source} has {n_inf} infinite value(s); a regression target "
+                           "must be finite: remove or fix those rows first")
+    if y.nunique() == 1:
+        raise DatasetError(f"target '{target}' in {source} is constant ({_shown(y.iloc[0])} in all {len(y)} "
+                           "rows): there is nothing to predict")
+    return y.rename(target)
+
+
+def _note(asked: str, kind: str, target: str, labels: pd.Series, numeric: bool) -> str:
+    """The console's and the report's line on the task."""
+    distinct = int(labels.nunique())
+    what = f"{'numeric' if numeric else 'non-numeric'}, {distinct} distinct values"
+    if asked != "auto":
+        return f"task: {kind} (dataset.task={asked}; target '{target}': {what})"
+    others = "|".join(t for t in ("binary", "multiclass", "regression") if t != kind)
+    return (f"task: {kind}, inferred from target '{target}' ({what}); "
+            f"set dataset.task={others} to override")
+
+
+def _finish(frame: pd.DataFrame, target: str, y: pd.Series, warnings: list[str], *, name: str, description: str,
+            source: str, task: str, classes: list, positive_label: Any, negative_label: Any,
+            note: str) -> TabularDataset:
+    """The features' checks (all-missing, constant, mixed types) and the dataset."""
     source_columns = [str(c) for c in frame.columns]
     X = frame.drop(columns=[target])
     for col in list(X.columns):
@@ -151,7 +249,8 @@ def prepare(
         log.warning("%s: %s", name, w)
     return TabularDataset(name=name, X=X, y=y, target=target, description=description,
                           positive_label=_plain(positive_label), negative_label=_plain(negative_label),
-                          warnings=warnings, source_columns=source_columns)
+                          warnings=warnings, source_columns=source_columns, task=task, classes=classes,
+                          task_note=note)
 
 
 def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
@@ -171,20 +270,27 @@ def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
         raise DatasetError(f"{source} must have the same columns as the training file ({'; '.join(parts)})")
     labels = frame[train.target]
     warnings = []
-    if labels.isna().any():
-        warnings.append(f"dropped {int(labels.isna().sum())} rows of {source} whose target is missing")
-        frame = frame[labels.notna()]
-        labels = frame[train.target]
-    known = {train.positive_label, train.negative_label}
-    unknown = [v for v in pd.unique(labels) if _plain(v) not in known]
-    if unknown:
-        raise DatasetError(f"target '{train.target}' in {source} has values the training file does not have: "
-                           f"{', '.join(_shown(v) for v in unknown[:5])} (training values: "
-                           f"{_shown(train.negative_label)}, {_shown(train.positive_label)})")
-    y = (labels == train.positive_label).astype("int64").rename(train.target).reset_index(drop=True)
-    if y.nunique() < 2:
-        raise DatasetError(f"{source} holds only one class of '{train.target}' ({_shown(labels.iloc[0])} in "
-                           f"{len(y)} rows); a held-out ROC-AUC needs both")
+    if train.task == "regression":
+        y = _regression_target(labels, train.target, source, "regression").reset_index(drop=True)
+    else:
+        if labels.isna().any():
+            warnings.append(f"dropped {int(labels.isna().sum())} rows of {source} whose target is missing")
+            frame = frame[labels.notna()]
+            labels = frame[train.target]
+        known = list(train.classes) or [train.negative_label, train.positive_label]
+        unknown = [v for v in pd.unique(labels) if _plain(v) not in known]
+        if unknown:
+            raise DatasetError(f"target '{train.target}' in {source} has values the training file does not have: "
+                               f"{', '.join(_shown(v) for v in unknown[:5])} (training values: "
+                               f"{', '.join(_shown(v) for v in known[:8])})")
+        if train.task == "multiclass":
+            y = labels.map(lambda v: known.index(_plain(v))).astype("int64")
+        else:
+            y = (labels == train.positive_label).astype("int64")
+        y = y.rename(train.target).reset_index(drop=True)
+        if y.nunique() < 2:
+            raise DatasetError(f"{source} holds only one class of '{train.target}' ({_shown(labels.iloc[0])} in "
+                               f"{len(y)} rows); a held-out ROC-AUC needs at least two")
     try:  # the frozen program's own input check: same columns, numeric stays numeric
         X = coerce_to_schema(frame, input_schema(train.X), where=source)
     except ValueError as exc:
@@ -194,22 +300,33 @@ def load_heldout(path: str | Path, train: TabularDataset) -> TabularDataset:
     return TabularDataset(name=train.name, X=X.reset_index(drop=True), y=y, target=train.target,
                           description=train.description, positive_label=train.positive_label,
                           negative_label=train.negative_label, warnings=warnings,
-                          source_columns=[str(c) for c in frame.columns])
+                          source_columns=[str(c) for c in frame.columns], task=train.task,
+                          classes=list(train.classes), task_note=train.task_note)
 
 
-def load_tabular(cfg: Mapping[str, Any]) -> TabularDataset:
-    """From a ``dataset`` config group: a bundled table or a file with a target column."""
+def load_tabular(cfg: Mapping[str, Any], min_class_rows: int | None = None,
+                 max_auto_classes: int | None = None) -> TabularDataset:
+    """From a ``dataset`` config group: a bundled table or a file with a target column.
+
+    ``dataset.task`` (auto when absent) chooses binary, multiclass or regression; the two limits default
+    to ``checks`` in conf/tab.yaml.
+    """
     name = str(cfg.get("name") or "")
     path = cfg.get("path")
+    if min_class_rows is None:
+        min_class_rows = conf_section("tab", "checks")["min_class_rows"]
+    limits = {"min_class_rows": min_class_rows, "max_auto_classes": max_auto_classes}
     if path:
         frame = read_table(path)
         return prepare(frame, str(cfg.get("target") or ""), name=name or Path(path).stem,
                        description=str(cfg.get("description") or ""),
-                       positive_label=cfg.get("positive_label"), source=f"'{path}'")
+                       positive_label=cfg.get("positive_label"), source=f"'{path}'",
+                       task=str(cfg.get("task") or "auto"), **limits)
     if name in bundled.TABLES:
         table = bundled.TABLES[name]
         return prepare(table.load(), table.target, name=name, description=table.description,
-                       positive_label=table.positive_label, source=f"bundled dataset '{name}'")
+                       positive_label=table.positive_label, source=f"bundled dataset '{name}'",
+                       task=str(cfg.get("task") or table.task), **limits)
     raise DatasetError(f"unknown dataset '{name}'; bundled: {', '.join(sorted(bundled.TABLES))}; "
                        "or use dataset=csv dataset.path=... dataset.target=...")
 

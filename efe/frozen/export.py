@@ -195,7 +195,7 @@ Dropped columns ({len(dropped)}): {', '.join(dropped) or 'none'}
 Rationale (the program's own comments):
 {rationale_text}
 
-Held-out ROC-AUC, no feature engineering -> this program:
+Held-out {m.get('metric') or 'ROC-AUC'}, no feature engineering -> this program:
 {heldout}
 
 Usage:

@@ -111,7 +111,9 @@ def _heldout_lines(manifest: dict, report: dict) -> list[str]:
     z = (report.get("estimates") or {}).get("interval_z")
     if not rows:
         return ["Not recorded."]
-    out = ["| model | ROC-AUC without the program | with it | difference | interval of the difference |",
+    metric = manifest.get("metric") or "ROC-AUC"
+    gain = manifest.get("gain") or "difference"
+    out = [f"| model | {metric} without the program | with it | {gain} | interval of the {gain} |",
            "|---|---|---|---|---|"]
     for r in rows:
         e = intervals.get(r.get("model"))
@@ -167,17 +169,22 @@ def render_card(manifest: dict, source: str, report: dict, run_dir: Path | None,
     elif run_dir is not None and (run_dir / "spec.json").exists():  # a run from before scorers were described
         params = load_spec(run_dir / "spec.json").scorer["params"]
         spec_scorer = f" with parameters {json.dumps(params)}" if params else ""
+    metric = manifest.get("metric") or "ROC-AUC"
+    task = manifest.get("task") or "binary"
+    gain = manifest.get("gain") or "ΔAUC"
     md = [f"# Model card: feature program for '{manifest.get('dataset')}' (target '{manifest.get('target')}')", "",
+          f"Task: {task} ({metric}" + ("; lower is better, the gain is the relative RMSE reduction" if task == "regression"
+                                       else "") + ").", "",
           f"Program sha256 `{manifest.get('files', {}).get('program.py', '?')}`, frozen {manifest.get('created')}.", "",
           "## What it adds", "", *columns, "",
           "## Held-out result", "",
-          "ROC-AUC on the held-out part (never seen by the search), each model trained on the training part with "
+          f"{metric} on the held-out part (never seen by the search), each model trained on the training part with "
           "and without the program.", "", *_heldout_lines(manifest, report), "",
           "## Scorer", "",
-          f"The search scored programs with **{scorer}**{spec_scorer}: ROC-AUC on pool B after fitting on pool A, "
+          f"The search scored programs with **{scorer}**{spec_scorer}: {metric} on pool B after fitting on pool A, "
           f"against the same model on the raw columns. The scorer was fixed for the whole run, never tuned per "
           f"program. Search fitness of the frozen program: "
-          f"{manifest.get('search_fitness')}, search ΔAUC: {manifest.get('search_delta_auc')}.", "",
+          f"{manifest.get('search_fitness')}, search {gain}: {manifest.get('search_delta_auc')}.", "",
           "## Data", "",
           (f"Training data fingerprint: sha256 `{fingerprint['sha256']}` over {fingerprint['rows']} rows × "
            f"{fingerprint['columns']} columns ({fingerprint['what']})." if fingerprint else "Not recorded."), "",

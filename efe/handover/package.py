@@ -144,6 +144,7 @@ def _build(run_dir: Path, out: Path, cfg: dict, frozen: Any, program: SandboxedP
     hashed = [*written, out / "sample_input.json", out / "expected_output.json", out / SUITE.name]
     config = {
         "format": 1, "module": module, "setting": "tab", "dataset": m.get("dataset"), "target": m.get("target"),
+        "task": m.get("task", "binary"), "metric": m.get("metric", "ROC-AUC"),
         "program_sha256": m.get("files", {}).get("program.py"),
         "input_schema": m.get("input_schema", []),
         "output_schema": [{"name": str(c), "dtype": str(t)} for c, t in expected.dtypes.items()],

@@ -224,7 +224,8 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None,
                 add("ratio", (b, a))
             add("product", (a, b))
             add("diff", (a, b))
-    if len(top) >= 2:
+    ordered_target = context.get("task", "binary") != "multiclass"  # class codes have no mean or order
+    if len(top) >= 2 and ordered_target:
         n_pairs = len(top) * (len(top) - 1) // 2
         screens = tuple((op, k) for op in SCREEN_OPS for k in limits.screen_top_k if k <= _screen_size(op, n_pairs))
         add("expand", tuple(top), variants=screens)
@@ -238,7 +239,7 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None,
         if n >= 3 or c in derived:
             add("freq", (c,), BASE_WEIGHT["freq"] * base)
             add("count", (c,), BASE_WEIGHT["count"] * base)
-            if c in derived or n <= max(3, n_rows // 20):
+            if ordered_target and (c in derived or n <= max(3, n_rows // 20)):
                 weight = 1.0 + (min(n, 20) / 20 if n else 0.5)
                 add("target_enc", (c,), BASE_WEIGHT["target_enc"] * weight * base)
                 add("te_oof", (c,), BASE_WEIGHT["te_oof"] * weight * base,
@@ -339,9 +340,15 @@ STATELESS_KINDS = ("log", "ratio", "product", "diff", "missing", "len", "token",
 
 
 def _informativeness(info: dict, context: dict) -> float:
-    """|correlation with the target| for numerics, largest shift of the positive rate for categories."""
+    """|correlation with the target| for numerics, largest shift of the positive rate (a regression target:
+    of the target mean, in standard deviations) for categories."""
     if info.get("kind") == "numeric":
         return abs(float(info.get("target_corr") or 0.0))
+    if info.get("target_mean_by_top_value"):
+        stats = context.get("target_stats") or {}
+        mean, sd = float(stats.get("mean") or 0.0), float(stats.get("std") or 0.0) or 1.0
+        return max((min(abs(float(v) - mean) / sd, 1.0) for v in info["target_mean_by_top_value"].values()
+                    if v is not None), default=0.0)
     rates = info.get("positive_rate_by_top_value") or {}
     base = float(context.get("positive_rate") or 0.0)
     return max((abs(float(r) - base) for r in rates.values() if r is not None), default=0.0)
@@ -462,7 +469,7 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
                 [f'out[{n}] = _keys(out, {a}).map(state[{n}]["{k}"]).astype("float64").fillna(0.0)'])
     if k == "target_enc":
         m = float(p[0]) if p else 20.0
-        return (f"positive rate per level, shrunk to the overall rate with weight {m:g} (unseen: overall)",
+        return (f"positive rate (or target mean) per level, shrunk to the overall one with weight {m:g} (unseen: overall)",
                 [f'counts = target.groupby(_keys({D}, {a}).to_numpy()).agg(["sum", "count"])',
                  "prior = _plain(target.mean())",
                  f'rate = (counts["sum"] + {m!r} * prior) / (counts["count"] + {m!r})',
@@ -471,10 +478,12 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
                  f'out[{n}] = rate.fillna(state[{n}]["prior"])'])
     if k == "te_oof":
         folds, grid = int(p[0]), [float(x) for x in p[1:]] or [20.0]
-        return (f"positive rate per level; the shrinkage weight (one of {', '.join(f'{x:g}' for x in grid)}) is "
-                f"chosen by {folds}-fold out-of-fold log loss inside fit (unseen: overall)",
+        return (f"positive rate (or target mean) per level; the shrinkage weight (one of "
+                f"{', '.join(f'{x:g}' for x in grid)}) is chosen by {folds}-fold out-of-fold log loss (squared error "
+                "for a numeric target) inside fit (unseen: overall)",
                 [f"keys = _keys({D}, {a}).to_numpy()",
                  "t = target.to_numpy()",
+                 "binary = bool(np.isin(t, (0, 1)).all())",
                  "prior = _plain(t.mean())",
                  f"fold = np.random.default_rng(self.seed).permutation(len(t)) % {folds}",
                  f"best, best_loss = {grid[0]!r}, math.inf",
@@ -488,8 +497,11 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
                  '        s = pd.Series(t[fit_rows]).groupby(keys[fit_rows]).agg(["sum", "count"])',
                  '        rate = (s["sum"] + m * p_k) / (s["count"] + m)',
                  '        pred[held] = pd.Series(keys[held]).map(rate).astype("float64").fillna(p_k).to_numpy()',
-                 "    pred = np.clip(pred, 1e-6, 1 - 1e-6)",
-                 "    loss = -float(np.mean(t * np.log(pred) + (1 - t) * np.log(1 - pred)))",
+                 "    if binary:  # 0/1 labels: log loss; a regression target: squared error",
+                 "        pred = np.clip(pred, 1e-6, 1 - 1e-6)",
+                 "        loss = -float(np.mean(t * np.log(pred) + (1 - t) * np.log(1 - pred)))",
+                 "    else:",
+                 "        loss = float(np.mean((t - pred) ** 2))",
                  "    if loss < best_loss - 1e-12:",
                  "        best, best_loss = m, loss",
                  'counts = target.groupby(keys).agg(["sum", "count"])',
@@ -621,8 +633,10 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
         ops = ["ratio", "product", "diff"] if op == "all" else [op]
         names = ", ".join(_literal(x) for x in move.outputs())
         return (f"expand then select: every pairwise {op} of {', '.join(move.columns)} is scored in fit by how well "
-                f"it ranks the fitting rows' labels (|AUC - 0.5|); the best {top} are kept",
+                f"it ranks the fitting rows' labels (|AUC - 0.5|; |rank correlation| / 2 for a numeric target); "
+                f"the best {top} are kept",
                 ["t = target.to_numpy()",
+                 "binary = bool(np.isin(t, (0, 1)).all())",
                  f"cols = [{', '.join(c)}]",
                  "scored = []",
                  "for i, u in enumerate(cols):",
@@ -633,7 +647,10 @@ def _section(move: Move, D: str) -> tuple[str, list[str], list[str]]:
                  "                ok = np.isfinite(values)",
                  "                pos, neg = int((t[ok] == 1).sum()), int((t[ok] != 1).sum())",
                  "                score = -1.0",
-                 "                if pos and neg and np.ptp(values[ok]) > 0:",
+                 "                if not binary and ok.sum() > 2 and np.ptp(values[ok]) > 0 and np.ptp(t[ok]) > 0:",
+                 "                    rv, rt = pd.Series(values[ok]).rank(), pd.Series(t[ok]).rank()",
+                 "                    score = abs(float(np.corrcoef(rv, rt)[0, 1])) / 2",
+                 "                elif binary and pos and neg and np.ptp(values[ok]) > 0:",
                  "                    r = pd.Series(values[ok]).rank().to_numpy()",
                  "                    auc = (r[t[ok] == 1].sum() - pos * (pos + 1) / 2) / (pos * neg)",
                  "                    score = abs(float(auc) - 0.5)",

@@ -55,6 +55,7 @@ class Example:
     verdict: str
     winner: bool = False
     heldout_confirmed: bool = False
+    task: str = ""               # tabular runs: binary | multiclass | regression (the fitness's metric follows it)
 
     def prompt(self) -> list[dict]:
         """System and first user turn: the context a model would answer from."""
@@ -66,7 +67,8 @@ class Example:
     def meta(self) -> dict:
         return {"run": self.run, "id": self.id, "iteration": self.iteration, "fitness": self.fitness,
                 "parent_fitness": self.parent_fitness, "verdict": self.verdict, "plan": self.plan,
-                "winner": self.winner, "heldout_confirmed": self.heldout_confirmed}
+                "winner": self.winner, "heldout_confirmed": self.heldout_confirmed,
+                **({"task": self.task} if self.task else {})}
 
 
 def _heldout_confirmed(report: Mapping[str, Any]) -> bool:
@@ -115,7 +117,8 @@ def load_examples(run_dir: Path) -> tuple[list[Example], int]:
             response=proposal["response"], plan=proposal.get("plan"), fitness=e.score,
             parent_fitness=parent.fitness if parent is not None else None,
             valid=e.valid, verdict=e.verdict or "",
-            winner=e.id == winner_id, heldout_confirmed=e.id == winner_id and confirmed))
+            winner=e.id == winner_id, heldout_confirmed=e.id == winner_id and confirmed,
+            task=str((report.get("dataset") or {}).get("task") or "")))
     return examples, missing
 
 

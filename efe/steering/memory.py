@@ -48,7 +48,7 @@ def fingerprint(setting: str, parts: Mapping[str, Any]) -> str:
 def tab_schema(context: Mapping[str, Any], target: str) -> dict:
     """What makes two tables alike: the same target (``must``) and overlapping columns (``items``)."""
     columns = {str(c): str((info or {}).get("kind")) for c, info in (context.get("columns") or {}).items()}
-    return {"must": {"target": str(target)}, "items": sorted(f"{c}={k}" for c, k in columns.items())}
+    return {"must": {"target": str(target), **_task_part(context)}, "items": sorted(f"{c}={k}" for c, k in columns.items())}
 
 
 def time_schema(parts: Mapping[str, Any]) -> dict:
@@ -58,7 +58,14 @@ def time_schema(parts: Mapping[str, Any]) -> dict:
 
 def tab_fingerprint(context: Mapping[str, Any], target: str) -> str:
     columns = {str(c): str((info or {}).get("kind")) for c, info in (context.get("columns") or {}).items()}
-    return fingerprint("tab", {"columns": columns, "target": str(target)})
+    return fingerprint("tab", {"columns": columns, "target": str(target), **_task_part(context)})
+
+
+def _task_part(context: Mapping[str, Any]) -> dict:
+    """The task is part of what a table is (the same columns as regression or as classes are different
+    problems); binary, as every run before tasks, adds nothing, so earlier binary stores still match."""
+    task = str(context.get("task") or "binary")
+    return {} if task == "binary" else {"task": task}
 
 
 def similarity(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> float:

@@ -39,6 +39,7 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
                   top_correlations: int = 10, min_group_rows: int = 20,
                   seed: int = 0) -> dict[str, Any]:
     X, y = ds.X, ds.y
+    task = ds.task
     columns: dict[str, dict] = {}
     numeric_cols = []
     for col in X.columns:
@@ -57,7 +58,9 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
                 "q75": _num(q.iloc[3]), "max": _num(q.iloc[4]), "mean": _num(d.mean()),
                 "std": _num(d.std()), "skew": _num(d.skew(), 3),
                 "integer_valued": bool(np.all(np.mod(d.dropna(), 1) == 0)) if d.notna().any() else False,
-                "target_corr": _num(d.corr(y.astype("float64")), 3) if d.std() > 0 else None,
+                # class codes of several classes have no order: no correlation with them
+                "target_corr": (_num(d.corr(y.astype("float64")), 3)
+                                if d.std() > 0 and task != "multiclass" else None),
             })
         else:
             text = s.astype(str).where(s.notna())
@@ -70,8 +73,15 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
             else:
                 info["top_values"] = {str(k): _num(v / len(s), 3) for k, v in counts.head(top_values).items()}
                 supported = [k for k in counts.head(top_values).index if counts[k] >= min_group_rows]
-                rates = y.groupby(text).mean()
-                info["positive_rate_by_top_value"] = {str(k): _num(rates.get(k), 3) for k in supported}
+                if task == "binary":
+                    rates = y.groupby(text).mean()
+                    info["positive_rate_by_top_value"] = {str(k): _num(rates.get(k), 3) for k in supported}
+                elif task == "regression":
+                    means = y.groupby(text).mean()
+                    info["target_mean_by_top_value"] = {str(k): _num(means.get(k), 4) for k in supported}
+                else:
+                    commonest = y.groupby(text).agg(lambda v: v.value_counts().idxmax())
+                    info["commonest_class_by_top_value"] = {str(k): _class(ds, commonest.get(k)) for k in supported}
         columns[str(col)] = info
     pairs = []
     if len(numeric_cols) > 1:
@@ -88,15 +98,50 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
         "name": ds.name,
         "description": ds.description,
         "target": ds.target,
-        "problem_type": "binary classification",
+        "problem_type": PROBLEM_TYPE[task],
+        "task": task,
         "positive_label": ds.positive_label,
         "n_rows": int(len(X)),
         "n_columns": int(X.shape[1]),
-        "positive_rate": _num(y.mean(), 3),
+        **_target_summary(ds),
         "columns": columns,
         "top_correlations": [list(p) for p in pairs[:top_correlations]],
         "sample_rows": rows,
     }
+
+
+PROBLEM_TYPE = {"binary": "binary classification", "multiclass": "multiclass classification",
+                "regression": "regression"}
+
+
+def _class(ds: TabularDataset, code: Any) -> Any:
+    return ds.classes[int(code)] if code is not None and ds.classes else code
+
+
+def _target_summary(ds: TabularDataset) -> dict[str, Any]:
+    """What the target looks like: the positive rate, the class shares, or its distribution."""
+    y = ds.y
+    if ds.task == "binary":
+        return {"positive_rate": _num(y.mean(), 3)}
+    if ds.task == "multiclass":
+        shares = y.value_counts(normalize=True).sort_index()
+        return {"classes": list(ds.classes), "class_shares": {str(_class(ds, k)): _num(v, 3) for k, v in shares.items()}}
+    q = y.quantile([0.0, 0.25, 0.5, 0.75, 1.0])
+    return {"target_stats": {"min": _num(q.iloc[0]), "q25": _num(q.iloc[1]), "median": _num(q.iloc[2]),
+                             "q75": _num(q.iloc[3]), "max": _num(q.iloc[4]), "mean": _num(y.mean()),
+                             "std": _num(y.std()), "skew": _num(y.skew(), 3)}}
+
+
+def _target_line(ctx: dict[str, Any]) -> str:
+    task = ctx.get("task", "binary")
+    if task == "regression":
+        return (f"Task: regression; target '{ctx['target']}' (numeric: {ctx.get('target_stats')}); the downstream "
+                "model is judged by RMSE (lower is better)")
+    if task == "multiclass":
+        return (f"Task: multiclass classification; target '{ctx['target']}' (class shares {ctx.get('class_shares')}); "
+                "the downstream model is judged by macro one-vs-rest ROC-AUC")
+    return (f"Task: {ctx['problem_type']}; target '{ctx['target']}' (positive class {ctx['positive_label']!r}, "
+            f"positive rate {ctx['positive_rate']})")
 
 
 def _cell(value: Any) -> Any:
@@ -111,8 +156,7 @@ def render_context(ctx: dict[str, Any]) -> str:
     """The context as prompt text: compact, one line per column."""
     lines = [
         f"Dataset: {ctx['name']} ({ctx['n_rows']} training rows, {ctx['n_columns']} feature columns)",
-        f"Task: {ctx['problem_type']}; target '{ctx['target']}' (positive class {ctx['positive_label']!r}, "
-        f"positive rate {ctx['positive_rate']})",
+        _target_line(ctx),
     ]
     if ctx.get("description"):
         lines.append(f"Description: {ctx['description']}")
@@ -124,7 +168,10 @@ def render_context(ctx: dict[str, Any]) -> str:
         elif info.get("mostly_unique"):
             stats = f"mostly unique text, e.g. {info['examples']}"
         else:
-            stats = f"top values {info.get('top_values')}, positive rate by value {info.get('positive_rate_by_top_value')}"
+            by = next(((k, info[k]) for k in ("positive_rate_by_top_value", "target_mean_by_top_value",
+                                              "commonest_class_by_top_value") if k in info), None)
+            stats = f"top values {info.get('top_values')}" + (f", {by[0][:-len('_by_top_value')].replace('_', ' ')} "
+                                                               f"by value {by[1]}" if by else "")
         lines.append(f"- {name} ({info['kind']}, {info['dtype']}, {info['n_unique']} distinct, "
                      f"{info['missing_rate']:.1%} missing): {stats}")
     if ctx["top_correlations"]:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from efe.core.config import required
 from efe.core.console import say
 from efe.core.specs import TabSpec
+from efe.core.task import gain_name, metric_name
 from efe.datasets.split import read_train
 from efe.frozen.freeze import freeze, input_schema
 from efe.setting import Choice
@@ -43,11 +44,13 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
     held = refit(source, X_train, y_train, X_test, spec.sandbox, spec.seed, spec.gate)
     say(f"freeze: done in {time.monotonic() - started:.0f}s; scoring the held-out report ...")
     fresh_row = next((f for f in choice.finalists if f["id"] == winner.id), None)
-    scorer = make_scorer(spec.scorer, spec.seed).describe()
+    scorer = make_scorer(spec.scorer, spec.seed, spec.task).describe()
     claimed = estimates(winner, fresh_row, [], float(required(cfg, "report.interval_z")), spec.scorer["name"])
     freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
            output_columns=[str(c) for c in held.test_out.columns],
            extra={"dataset": spec.dataset.name, "target": spec.target,
+                  "task": spec.task, "metric": metric_name(spec.task), "gain": gain_name(spec.task),
+                  "classes": list(spec.dataset.classes),
                   "output_schema": input_schema(held.test_out),  # engine=spark/dask: the output types
                   "positive_label": spec.dataset.positive_label,
                   "scorer": scorer,

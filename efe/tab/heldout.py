@@ -2,6 +2,11 @@
 
 The program runs in the sandbox with the training rows (with labels) and the held-out rows
 (without); held-out labels stay in this process, where the trusted scorers use them.
+
+Each row holds the task's metric without and with the program (keys ``auc_no_fe`` / ``auc_efe``: ROC-AUC,
+macro one-vs-rest ROC-AUC, or RMSE for regression, named by ``metric``), the gain (``delta``: ΔAUC, or the
+relative RMSE reduction) and its paired SE: DeLong's for a binary AUC, a paired bootstrap over the
+held-out rows (``report.bootstrap`` resamples) for the others. Regression rows add MAE and R² beside RMSE.
 """
 
 from __future__ import annotations
@@ -14,9 +19,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score
-
 from efe.core import plain
+from efe.core.task import gain, metric, metric_name, paired_bootstrap_se, regression_summary
 from efe.core.config import CONF_DIR
 from efe.core.specs import SandboxSpec, TabGateSpec
 from efe.sandbox import Sandbox, SandboxFailure
@@ -59,9 +63,9 @@ def scorer_configs(names: list[str], search_scorer: dict) -> list[dict]:
 
 def refit_and_score(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
                     y_test: pd.Series, models: list[dict], limits: SandboxSpec, seed: int,
-                    gate_limits: TabGateSpec) -> HeldoutResult:
+                    gate_limits: TabGateSpec, task: str = "binary", bootstrap: int = 200) -> HeldoutResult:
     out = refit(source, X_train, y_train, X_test, limits, seed, gate_limits)
-    score_heldout(out, X_train, y_train, X_test, y_test, models, seed)
+    score_heldout(out, X_train, y_train, X_test, y_test, models, seed, task=task, bootstrap=bootstrap)
     return out
 
 
@@ -84,7 +88,8 @@ def refit(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.Dat
 
 
 def score_heldout(out: HeldoutResult, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
-                  y_test: pd.Series, models: list[dict], seed: int, workers: int = 1) -> None:
+                  y_test: pd.Series, models: list[dict], seed: int, workers: int = 1, task: str = "binary",
+                  bootstrap: int = 200) -> None:
     """Each report model with and without the winner's features; a model that fails is listed as skipped.
 
     The fits are independent: ``workers`` of them run at once (``selection.workers``).
@@ -94,7 +99,7 @@ def score_heldout(out: HeldoutResult, X_train: pd.DataFrame, y_train: pd.Series,
     for cfg in models:
         name = cfg.get("name")
         try:
-            scorers[name] = make_scorer(cfg, seed)
+            scorers[name] = make_scorer(cfg, seed, task)
         except ValueError as exc:
             out.skipped[name] = str(exc).split(";")[0]
     inputs = {"base": (raw_train, raw_test), "fe": (out.train_out, out.test_out)}
@@ -115,13 +120,22 @@ def score_heldout(out: HeldoutResult, X_train: pd.DataFrame, y_train: pd.Series,
             for p in (p_base, p_fe):
                 if isinstance(p, Exception):
                     raise p
-            base = float(roc_auc_score(y_test.to_numpy(), p_base))
-            fe = float(roc_auc_score(y_test.to_numpy(), p_fe))
+            y = y_test.to_numpy()
+            base, fe = metric(task, y, p_base), metric(task, y, p_fe)
+            if task == "binary":
+                se = delong_se_of_difference(y, p_fe, p_base)
+            else:
+                se = paired_bootstrap_se(task, y, p_fe, p_base, bootstrap, seed)
         except Exception as exc:  # noqa: BLE001 - one model failing must not lose the others or the result
             out.skipped[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
             continue
-        out.rows.append({"model": name, "estimator": scorers[name].estimator, "auc_no_fe": base, "auc_efe": fe, "delta": fe - base,
-                         "delta_se": delong_se_of_difference(y_test.to_numpy(), p_fe, p_base)})
+        row = {"model": name, "estimator": scorers[name].estimator, "metric": metric_name(task),
+               "auc_no_fe": base, "auc_efe": fe, "delta": gain(task, base, fe), "delta_se": se,
+               "se_method": "DeLong" if task == "binary" else "paired bootstrap"}
+        if task == "regression":
+            row["no_fe"] = regression_summary(y, p_base)
+            row["efe"] = regression_summary(y, p_fe)
+        out.rows.append(row)
 
 
 def _placements(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

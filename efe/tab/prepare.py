@@ -12,6 +12,7 @@ from typing import Any
 
 from efe.core.config import plain_dict, required
 from efe.core.console import say
+from efe.core.task import TASKS
 from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
@@ -31,14 +32,16 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
     Data warnings (a leak, an ID, a tiny class) are logged once here, before any search.
     """
     run_dir = Path(run_dir)
+    given = str(plain_dict(cfg.dataset).get("task") or "auto") if split is None else split[0].task
     # the run's one scorer, built once now: one that cannot work is refused before any data or search
-    scorer = check_scorer(required(cfg, "scorer"), int(cfg.seed))
+    scorer = check_scorer(required(cfg, "scorer"), int(cfg.seed), given if given in TASKS else "binary")
     (run_dir / "data").mkdir(parents=True, exist_ok=True)
     if split is None:
         dataset_cfg = plain_dict(cfg.dataset)
         started = time.monotonic()
         say(f"loading {dataset_cfg.get('path') or 'dataset=' + str(dataset_cfg.get('name'))} ...")
-        dataset = load_tabular(dataset_cfg)
+        dataset = load_tabular(dataset_cfg, int(required(cfg, "checks.min_class_rows")),
+                               int(required(cfg, "checks.max_auto_classes")))
         say(f"loaded {len(dataset.y)} rows x {dataset.X.shape[1]} columns in {time.monotonic() - started:.0f}s; "
             "splitting off the held-out part and checking the data ...")
         if dataset_cfg.get("path") and not dataset_cfg.get("name"):
@@ -51,6 +54,10 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         train, test = split
         dataset = train
         heldout_source = "given by the caller (an outer fold of a benchmark)"
+    if dataset.task != given:  # inferred: the scorer for the task the target asks for
+        scorer = check_scorer(required(cfg, "scorer"), int(cfg.seed), dataset.task)
+    if dataset.task_note:
+        say(dataset.task_note)
     checks = data_warnings(train, CheckLimits.from_mapping(required(cfg, "checks")))
     fraction, too_small = usable_pool_fraction(train.y, float(required(cfg, "selection.pool_fraction") or 0.0),
                                                int(required(cfg, "selection.min_pool_minority_rows")))
@@ -66,9 +73,11 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         "setting": "tab",
         "run_dir": str(run_dir.resolve()),
         "dataset": {"name": dataset.name, "description": dataset.description,
-                    "positive_label": dataset.positive_label, "warnings": _unique(dataset.warnings + test.warnings + checks)},
+                    "positive_label": dataset.positive_label, "warnings": _unique(dataset.warnings + test.warnings + checks),
+                    "classes": list(dataset.classes), "task_note": dataset.task_note},
         "train_path": str(train_path.resolve()),
         "target": dataset.target,
+        "task": dataset.task,
         "seed": int(cfg.seed),
         "scorer": scorer,
         "pools": required(cfg, "pools"),

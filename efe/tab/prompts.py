@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from efe.sandbox.policy import allowed_imports_text
 from efe.core.specs import TabSpec
-from efe.tab.context import render_context
+from efe.tab.context import PROBLEM_TYPE, render_context
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "prompts" / "tab"
 
@@ -24,8 +24,15 @@ def system_message(spec: TabSpec, context: Mapping[str, Any], seed_source: str) 
     f, gate = spec.fitness, spec.gate
     penalties = ", ".join(f"-{p} above {t}s" for t, p in f.runtime_penalties)
     clip = f.clip
+    task = spec.task
+    labels = {"binary": "0/1 labels y (1 = positive class)",
+              "multiclass": f"class codes y (0..{max(len(spec.dataset.classes), 3) - 1}, one per class)",
+              "regression": "numeric target y (floats)"}[task]
+    delta = ("delta is AUC_candidate - AUC_baseline (ROC-AUC of the scorer" if task == "binary" else
+             "delta is AUC_candidate - AUC_baseline (macro one-vs-rest ROC-AUC of the scorer" if task == "multiclass"
+             else "delta is (RMSE_baseline - RMSE_candidate) / RMSE_baseline (the relative RMSE reduction of the scorer")
     return f"""You are an expert data scientist evolving a feature-engineering program for a tabular
-binary classification task. Each program you write is run on held-back data and scored by a fixed
+{PROBLEM_TYPE[task]} task. Each program you write is run on held-back data and scored by a fixed
 downstream model ({_model_words(spec.scorer)}); only the features change, never the model.
 
 ## The program contract
@@ -33,7 +40,7 @@ downstream model ({_model_words(spec.scorer)}); only the features change, never 
 {seed_source.strip()}
 ```
 - `fit(X, y)` receives the fitting pool (pool A): a pandas DataFrame of the original columns and the
-  0/1 labels y (1 = positive class). It returns a dict of plain data (numbers, strings, lists,
+  {labels}. It returns a dict of plain data (numbers, strings, lists,
   dicts, numpy arrays, pandas objects): everything transform needs (means, category maps, bin edges,
   target encodings...). No custom classes in the state.
 - `transform(X, state)` receives rows WITHOUT labels and the state from fit. It returns a DataFrame
@@ -56,7 +63,7 @@ combined_score = {f.offset} + {f.auc_weight} * (mean_delta - {f.confidence_z} * 
                  - {f.complexity_weight} * sqrt((n_new_features + n_dropped_columns) / rows_in_pool_B)
                  - runtime penalty ({penalties}), clipped to [{clip[0]}, {clip[1]}].
 The identity program scores exactly {f.offset}; an invalid program scores {f.invalid_score}.
-delta is AUC_candidate - AUC_baseline (ROC-AUC of the scorer trained on your transformed pool A and
+{delta} trained on your transformed pool A and
 evaluated on transformed pool B, rows it never saw), measured on the same cross-validation folds of
 the training part for every program; mean_delta is its mean over the folds and SE its standard error.
 A gain within noise therefore does not raise the fitness: prefer a few strong, well-motivated features
@@ -64,7 +71,7 @@ over many weak ones. Programs that cannot beat the best so far on the first fold
 the rest.
 
 ## Reading the feedback
-- `scores`: baseline and candidate AUC, their difference and the fitness breakdown.
+- `scores`: baseline and candidate {'RMSE' if task == 'regression' else 'AUC'}, {'the relative RMSE reduction' if task == 'regression' else 'their difference'} and the fitness breakdown.
 - `new_columns` / `dropped_columns`: what your program changed.
 - `importance_pool_a`: each column's share of the scorer's own importance (LightGBM: split gain), from
   the scorer trained on your transformed pool A, mean ± SD over the folds (about 0 = unused, a candidate

@@ -28,6 +28,7 @@ from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.scorer_names import model_label, scorer_phrase
 from efe.core.specs import TabSpec
+from efe.core.task import gain_name, metric_name
 from efe.setting import Choice
 from efe.tab.estimates import estimates
 from efe.tab.freeze import TabFrozen
@@ -55,13 +56,26 @@ def write_report(run_dir: Path, data: dict[str, Any]) -> tuple[Path, Path]:
     return md_path, json_path
 
 
+def _target_phrase(ds: dict) -> str:
+    task = ds.get("task", "binary")
+    if task == "regression":
+        return "regression; metric RMSE (MAE and R² beside it), gain = relative RMSE reduction"
+    if task == "multiclass":
+        return (f"multiclass, {len(ds.get('classes') or [])} classes "
+                f"{', '.join(repr(c) for c in (ds.get('classes') or [])[:8])}; metric macro one-vs-rest ROC-AUC")
+    return f"positive class {ds.get('positive_label')!r}"
+
+
 def render_markdown(d: dict[str, Any]) -> str:
     s = d["search"]
     w = d["winner"]
+    task = d["dataset"].get("task", "binary")
+    metric, g = metric_name(task), gain_name(task)
     lines = [
         f"# EFE-Tab report: {d['dataset']['name']}",
         "",
-        f"- Target: `{d['dataset']['target']}` (positive class {d['dataset']['positive_label']!r}); "
+        *([f"- {d['dataset']['task_note']}."] if d["dataset"].get("task_note") else []),
+        f"- Target: `{d['dataset']['target']}` ({_target_phrase(d['dataset'])}); "
         f"{d['dataset']['train_rows']} training rows, {d['dataset']['heldout_rows']} held-out rows "
         f"(never seen by the search), {d['dataset']['n_features']} input features.",
         *([f"- Held-out part: {d['dataset']['heldout_source']}."] if d["dataset"].get("heldout_source") else []),
@@ -74,19 +88,23 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- Candidates: {s['candidates']} ({s['valid']} valid, {s['invalid']} invalid, {s['no_program']} without a "
         f"program); LLM calls {s['llm_calls']} (+{s['llm_cached']} cached), cost ${s['llm_cost_usd']:.4f}.",
         *summary_line(s.get("judge")),
-        f"- Frozen: {_frozen_line(d)}",
+        f"- Frozen: {_frozen_line(d, g)}",
         *_cost_lines(d.get("search_cost")),
         "",
         *_warnings(d["dataset"].get("warnings", [])),
-        *_estimate_lines(d),
-        "## Held-out ROC-AUC",
+        *_estimate_lines(d, g),
+        f"## Held-out {metric}",
         "",
-        "| model | no feature engineering | EFE program | Δ ± SE (DeLong) |",
+        f"| model | no feature engineering | EFE program | {g} ± SE ({'DeLong' if task == 'binary' else 'paired bootstrap'}) |",
         "|---|---|---|---|",
     ]
     for row in d["heldout"]:
         se = f" ± {row['delta_se']:.4f}" if row.get("delta_se") is not None else ""
-        lines.append(f"| {model_label(row)} | {row['auc_no_fe']:.4f} | {row['auc_efe']:.4f} | {row['delta']:+.4f}{se} |")
+        base, fe = f"{row['auc_no_fe']:.4f}", f"{row['auc_efe']:.4f}"
+        if row.get("no_fe") and row.get("efe"):  # regression: MAE and R² beside RMSE
+            base += f" (MAE {row['no_fe']['mae']:.4g}, R² {row['no_fe']['r2']:.3f})"
+            fe += f" (MAE {row['efe']['mae']:.4g}, R² {row['efe']['r2']:.3f})"
+        lines.append(f"| {model_label(row)} | {base} | {fe} | {row['delta']:+.4f}{se} |")
     for name, why in d.get("heldout_skipped", {}).items():
         lines.append(f"| {name} | skipped: {why} | | |")
     if d.get("heldout"):
@@ -101,7 +119,7 @@ def render_markdown(d: dict[str, Any]) -> str:
                   f"{_multiplicity(sel)}) is "
                   f"above zero (selection.require_gain={str(sel.get('require_gain')).lower()}). "
                   f"Outcome: **{sel.get('verdict')}**.",
-                  "", "| program | search fitness | search ΔAUC ± SE | selection fitness | selection ΔAUC ± SE "
+                  "", f"| program | search fitness | search {g} ± SE | selection fitness | selection {g} ± SE "
                       "| selection lower bound |",
                   "|---|---|---|---|---|---|"]
         for f in d["finalists"]:
@@ -113,7 +131,7 @@ def render_markdown(d: dict[str, Any]) -> str:
                          f"{fresh} | {f['fresh_lower_bound']:+.4f} |")
         for f in d["finalists"]:
             for model, r in (f.get("no_harm") or {}).items():
-                lines.append(f"\nNo-harm check of `{str(f['id'])[:8]}` with {model} on the same selection folds: ΔAUC "
+                lines.append(f"\nNo-harm check of `{str(f['id'])[:8]}` with {model} on the same selection folds: {g} "
                              f"{r['delta_auc']:+.4f} ± {r['se']:.4f} "
                              f"({'passed' if r['delta_auc'] >= 0 else 'failed: not frozen'}).")
     lines += [
@@ -166,14 +184,14 @@ def _warnings(warnings: list[str]) -> list[str]:
     return ["## Data warnings", "", *(f"- {w}" for w in warnings), ""]
 
 
-def _frozen_line(d: dict) -> str:
+def _frozen_line(d: dict, g: str = "ΔAUC") -> str:
     w = d["winner"]
     verdict = d.get("selection", {}).get("verdict", "")
     if w.get("kind") == "seed":
         return (f"the identity (no feature engineering): **{verdict or 'no program beat doing nothing'}**. "
                 "That is a valid result: no candidate's gain held up beyond noise on rows the search never scored.")
     return (f"`{w['id']}` from iteration {w['iteration']} ({verdict}); search fitness {w['fitness']:.4f}, "
-            f"search ΔAUC {w['delta_auc']:+.4f} ± {w.get('delta_auc_se', 0.0):.4f} over {int(w.get('n_folds', 0))} "
+            f"search {g} {w['delta_auc']:+.4f} ± {w.get('delta_auc_se', 0.0):.4f} over {int(w.get('n_folds', 0))} "
             "paired folds.")
 
 
@@ -186,7 +204,7 @@ def _cost_lines(cost: dict | None) -> list[str]:
             f"{100 * cost['full_scoring_fraction']:.0f}% reached full scoring (the cascade stopped the rest)."]
 
 
-def _estimate_lines(d: dict) -> list[str]:
+def _estimate_lines(d: dict, g: str = "ΔAUC") -> list[str]:
     e = d.get("estimates")
     if not e:
         return []
@@ -198,8 +216,8 @@ def _estimate_lines(d: dict) -> list[str]:
         return f"{x['delta_auc']:+.4f} [{x['low']:+.4f}, {x['high']:+.4f}]"
 
     lines = ["## How sure is the gain?", "",
-             f"ΔAUC of the frozen program against no feature engineering, ± {z}·SE:", "",
-             "| estimate | ΔAUC [interval] | on |", "|---|---|---|",
+             f"{g} of the frozen program against no feature engineering, ± {z}·SE:", "",
+             f"| estimate | {g} [interval] | on |", "|---|---|---|",
              f"| search (folds that chose it; optimistic) | {fmt(e['search'])} | {int(e['search']['n_folds'])} folds |"]
     if e.get("fresh"):
         pool = (d.get("selection") or {}).get("pool_rows")
@@ -236,7 +254,7 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
     scorer = frozen.scorer
     held = frozen.held
     score_heldout(held, X_train, y_train, X_test, y_test, models, spec.seed,
-                  worker_count(required(cfg, "selection.workers")))
+                  worker_count(required(cfg, "selection.workers")), spec.task, int(required(cfg, "report.bootstrap")))
     claimed = estimates(winner, frozen.fresh_row, held.rows, float(required(cfg, "report.interval_z")),
                         spec.scorer["name"])
 
@@ -245,7 +263,10 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
     valid = sum(1 for e in candidates if e.valid)
     data = {
         "dataset": {"name": spec.dataset.name, "target": spec.target,
-                    "positive_label": spec.dataset.positive_label, "train_rows": len(X_train),
+                    "positive_label": spec.dataset.positive_label, "task": spec.task,
+                    "metric": metric_name(spec.task), "gain": gain_name(spec.task),
+                    "classes": list(spec.dataset.classes), "task_note": spec.dataset.task_note,
+                    "train_rows": len(X_train),
                     "heldout_rows": len(X_test), "n_features": X_train.shape[1],
                     "heldout_source": _heldout_source(run_dir), "warnings": spec.dataset.warnings},
         "search_scorer": spec.scorer["name"],

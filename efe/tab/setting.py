@@ -1,4 +1,4 @@
-"""EFE-Tab as a ``Setting``: one table, ROC-AUC of a fixed downstream model, a held-out part of rows."""
+"""EFE-Tab as a ``Setting``: one table, the task's metric (ROC-AUC, macro ROC-AUC or RMSE) of a fixed downstream model, a held-out part of rows."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from efe.steering.summary import roles_spec
 from efe.rundir.records import SEED, LineageEntry
 from efe.setting import Choice
 from efe.core.specs import TabSpec, replace
+from efe.core.task import metric_name
 from efe.tab import report
 from efe.tab.context import build_context
 from efe.tab.freeze import TabFrozen, freeze_winner
@@ -65,8 +66,10 @@ class TabSetting:
             backend = f"replay of {llm.get('path')}"
         else:
             backend = f"{', '.join(m['name'] for m in llm.get('models', []))} at {llm.get('api_base')}"
-        return (f"efe.tab: dataset {spec.dataset.name} (target '{spec.target}'), scorer {spec.scorer['name']}, "
-                f"{iterations} iterations"), backend
+        # the console's progress line names the task's gain (called on a resumed run too)
+        self.score_names = {"score_label": "rel. RMSE reduction" if spec.task == "regression" else "ΔAUC"}
+        return (f"efe.tab: dataset {spec.dataset.name} (target '{spec.target}', {spec.task}: "
+                f"{metric_name(spec.task)}), scorer {spec.scorer['name']}, {iterations} iterations"), backend
 
     def select(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, result: Any, seed_source: str) -> Choice:
         """The program to freeze: re-scored on the selection pool; the identity unless a gain is confirmed."""

@@ -48,6 +48,7 @@ from evaluators.tabular.pools import (
 from evaluators.tabular.preprocess import RawColumns
 from evaluators.tabular.sampling import scoring_rows
 from evaluators.tabular.scorers import auc, auc_explained, make_scorer
+from efe.core.task import gain, metric_name
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ class TabEvaluator(Evaluator):
         self.gate_parts = spec.gate.n_partitions
         self.label_free_state = spec.gate.label_free_state
         self.fitness = spec.fitness
-        self.scorer = make_scorer(spec.scorer, self.seed)
+        self.task = spec.task
+        self.scorer = make_scorer(spec.scorer, self.seed, spec.task)
         self.limits = spec.sandbox
         self.output_chars = spec.feedback.output_chars
         self.sandbox = sandbox or Sandbox(self.limits)
@@ -299,7 +301,7 @@ class TabEvaluator(Evaluator):
         return self._outcome(plan, scored, plan.n_folds, time.time() - started, with_feedback=False)
 
     def baseline(self, plan: FoldPlan, fold: int) -> float:
-        """ROC-AUC of the scorer on raw features (as a program would see them), cached per fold."""
+        """The task's metric (ROC-AUC, or RMSE) of the scorer on raw features (as a program would see them), cached per fold."""
         key = (id(plan), fold)
         if key not in self._baselines:
             _, yA = plan.pool_a(fold)
@@ -414,7 +416,7 @@ class TabEvaluator(Evaluator):
                 scored.first_raw = raw
             if importance is not None:
                 scored.importances.append(importance)
-            scored.deltas.append(auc_c - base)
+            scored.deltas.append(gain(self.task, base, auc_c))  # ΔAUC, or the relative RMSE reduction
             scored.auc_base.append(base)
             scored.auc_candidate.append(auc_c)
             scored.n_b.append(len(XB))
@@ -495,7 +497,9 @@ class TabEvaluator(Evaluator):
             fitness=float(fit.score), fitness_offset=self.fitness.offset, auc_weight=self.fitness.auc_weight,
             confidence_z=self.fitness.confidence_z, delta_lcb=float(fit.delta_auc),
             complexity_penalty=float(fit.complexity_penalty), runtime_penalty=float(fit.runtime_penalty),
-            runtime_per_fold=float(scored.runtime_per_fold), pool_a_rows=len(self.folds.y) - n_b, pool_b_rows=n_b)
+            runtime_per_fold=float(scored.runtime_per_fold), pool_a_rows=len(self.folds.y) - n_b, pool_b_rows=n_b,
+            **({} if self.task == "binary" else {"metric": metric_name(self.task).replace("ROC-AUC", "AUC")}),
+            **({"gain": "delta (relative RMSE reduction)"} if self.task == "regression" else {}))
         TA, yA = scored.first_fold
         explained: dict[str, Any] = {}
         error = ""

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
-from sklearn.tree import DecisionTreeClassifier, export_text
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_text
 
 from efe.core.feedback_record import Importance
+from efe.core.task import is_continuous
 from efe.core.specs import FeedbackSpec
 from evaluators.tabular.preprocess import RawColumns, ScorerInput
 
@@ -44,20 +45,24 @@ def scorer_importance(columns: list[str], per_fold: list[np.ndarray], top: int) 
 
 def permutation_importances(TA: pd.DataFrame, yA: pd.Series, seed: int, repeats: int, top: int,
                             models: FeedbackSpec) -> tuple[tuple[Importance, ...], int] | None:
-    """Permutation importance (ROC-AUC drop) of each column, on a split of pool A; None when pool A is too small."""
+    """Permutation importance (ROC-AUC drop, macro one-vs-rest for several classes, RMSE rise for a regression
+    target) of each column, on a split of pool A; None when pool A is too small."""
     import lightgbm as lgb  # lazy: lightgbm is slow to import (~0.6 s); only this fallback needs it
 
     if yA.nunique() < 2 or len(TA) < models.perm_min_rows:
         return None
-    fit_idx, eval_idx = train_test_split(np.arange(len(TA)), test_size=models.perm_eval_fraction, stratify=yA,
-                                         random_state=seed)
+    continuous = is_continuous(yA)
+    fit_idx, eval_idx = train_test_split(np.arange(len(TA)), test_size=models.perm_eval_fraction,
+                                         stratify=None if continuous else yA, random_state=seed)
     prep = ScorerInput().fit(TA.iloc[fit_idx])
     Xf, Xe = prep.transform(TA.iloc[fit_idx]), prep.transform(TA.iloc[eval_idx])
-    model = lgb.LGBMClassifier(n_estimators=models.perm_n_estimators, learning_rate=models.perm_learning_rate,
+    kind = lgb.LGBMRegressor if continuous else lgb.LGBMClassifier
+    model = kind(n_estimators=models.perm_n_estimators, learning_rate=models.perm_learning_rate,
                                num_leaves=models.perm_num_leaves, random_state=seed,
                                n_jobs=1, deterministic=True, force_row_wise=True, verbose=-1)
     model.fit(Xf, yA.iloc[fit_idx].to_numpy())
-    result = permutation_importance(model, Xe, yA.iloc[eval_idx].to_numpy(), scoring="roc_auc",
+    scoring = ("neg_root_mean_squared_error" if continuous else "roc_auc" if yA.nunique() <= 2 else "roc_auc_ovr")
+    result = permutation_importance(model, Xe, yA.iloc[eval_idx].to_numpy(), scoring=scoring,
                                     n_repeats=repeats, random_state=seed, n_jobs=1)
     return _ranked(list(TA.columns), result.importances_mean, result.importances_std,
                    np.argsort(-result.importances_mean), top)
@@ -69,6 +74,7 @@ def tree_report(TA: pd.DataFrame, yA: pd.Series, seed: int, depth: int,
     prep = ScorerInput().fit(TA, raw)
     X = prep.transform(TA)
     leaf = max(models.tree_min_leaf, len(X) // models.tree_rows_per_leaf)
-    tree = DecisionTreeClassifier(max_depth=depth, min_samples_leaf=leaf, random_state=seed)
+    kind = DecisionTreeRegressor if is_continuous(yA) else DecisionTreeClassifier
+    tree = kind(max_depth=depth, min_samples_leaf=leaf, random_state=seed)
     tree.fit(X, yA.to_numpy())
     return export_text(tree, feature_names=[str(c) for c in TA.columns], decimals=3)  # the user's names

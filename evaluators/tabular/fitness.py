@@ -3,6 +3,10 @@
 The gain that enters the formula is a lower confidence bound of the paired per-fold gain
 (mean − z·SE, ``confidence_z``; z = 0 gives the paper's formula), so a program whose gain is
 within noise cannot outscore the identity (which gains exactly 0 with SE 0).
+
+The gain is the task's (``efe.core.task.gain``): ΔAUC for binary and multiclass targets (macro
+one-vs-rest), the relative RMSE reduction for a regression target, so higher fitness is better for
+every task and the weights keep their meaning (0.02 is two AUC points, or 2% lower RMSE).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Paired folds of the training part: repeated stratified K-fold, the same for every program.
 
+(Stratified by class; a regression target, coded as floats, gets plain shuffled K-fold.)
+
 One pool A / pool B draw gives a ROC-AUC difference whose noise (±0.02-0.03 on a few hundred
 rows) is larger than the gains the search looks for. Every program is therefore scored on the
 same K × R folds (fit on the fold's training rows = pool A, score on its validation rows =
@@ -15,7 +17,20 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
+
+from efe.core.task import is_continuous
+
+
+def _kfold(y: pd.Series, n_splits: int, seed: int) -> StratifiedKFold | KFold:
+    """Stratified K-fold for class labels; plain shuffled K-fold for a continuous target."""
+    kind = KFold if is_continuous(y) else StratifiedKFold
+    return kind(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def _shuffle_split(y: pd.Series, seed: int, **sizes) -> StratifiedShuffleSplit | ShuffleSplit:
+    kind = ShuffleSplit if is_continuous(y) else StratifiedShuffleSplit
+    return kind(n_splits=1, random_state=seed, **sizes)
 
 
 class FoldPlan:
@@ -24,7 +39,7 @@ class FoldPlan:
             raise ValueError(f"pools.n_folds must be at least 2, got {n_folds}")
         if n_repeats < 1:
             raise ValueError(f"pools.n_repeats must be at least 1, got {n_repeats}")
-        smallest = int(y.value_counts().min()) if len(y) else 0
+        smallest = (len(y) if is_continuous(y) else int(y.value_counts().min())) if len(y) else 0
         self.X, self.y = X, y
         self.n_folds_per_repeat = max(2, min(int(n_folds), smallest)) if smallest >= 2 else int(n_folds)
         self.n_repeats = int(n_repeats)
@@ -50,8 +65,7 @@ class FoldPlan:
 
     def _draw(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
         repeat, k = divmod(fold, self.n_folds_per_repeat)
-        skf = StratifiedKFold(n_splits=self.n_folds_per_repeat, shuffle=True,
-                              random_state=self.seed * 1009 + repeat)
+        skf = _kfold(self.y, self.n_folds_per_repeat, self.seed * 1009 + repeat)
         a, b = list(skf.split(np.zeros(len(self.y)), self.y))[k]
         return np.sort(a), np.sort(b)
 
@@ -68,7 +82,7 @@ class FoldPlan:
         XA, yA = self.pool_a(0)
         if len(XA) <= rows:
             return XA, yA
-        splitter = StratifiedShuffleSplit(n_splits=1, train_size=rows, random_state=self.seed * 2003)
+        splitter = _shuffle_split(yA, self.seed * 2003, train_size=rows)
         take, _ = next(splitter.split(np.zeros(len(yA)), yA))
         take = np.sort(take)
         return XA.iloc[take], yA.iloc[take]
@@ -106,7 +120,7 @@ def carve_selection_pool(y: pd.Series, fraction: float, seed: int) -> tuple[np.n
         return everything, everything[:0]
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"selection.pool_fraction must be in [0, 1), got {fraction}")
-    splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=int(seed) * 3001 + 7)
+    splitter = _shuffle_split(y, int(seed) * 3001 + 7, test_size=fraction)
     search, pool = next(splitter.split(np.zeros(len(y)), y))
     return np.sort(search), np.sort(pool)
 
@@ -139,9 +153,9 @@ class SelectionPlan(FoldPlan):
 
     def _draw(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
         repeat, k = divmod(fold, self.n_folds_per_repeat)
-        skf = StratifiedKFold(n_splits=self.n_folds_per_repeat, shuffle=True,
-                              random_state=self.seed * 1009 + repeat)
-        a, b = list(skf.split(np.zeros(len(self.pool_rows)), self.y.iloc[self.pool_rows]))[k]
+        pool_y = self.y.iloc[self.pool_rows]
+        skf = _kfold(pool_y, self.n_folds_per_repeat, self.seed * 1009 + repeat)
+        a, b = list(skf.split(np.zeros(len(self.pool_rows)), pool_y))[k]
         return np.sort(np.concatenate([self.search_rows, self.pool_rows[a]])), np.sort(self.pool_rows[b])
 
 
@@ -149,6 +163,14 @@ def usable_pool_fraction(y: pd.Series, fraction: float, min_minority_rows: int) 
     """``fraction``, or 0 with a warning when the pool would hold too few rows of the smaller class."""
     if fraction <= 0.0 or not len(y):
         return 0.0, None
+    if is_continuous(y):  # a regression target: the pool's size is what counts
+        rows = int(math.floor(len(y) * fraction))
+        if rows >= max(int(min_minority_rows), 2):
+            return float(fraction), None
+        return 0.0, (f"a selection pool of {fraction:.0%} of the training rows would hold only {rows} rows "
+                     f"(selection.min_pool_minority_rows={min_minority_rows}); the final selection re-scores the "
+                     "finalists on fresh folds of the search's own rows instead, which can keep part of the "
+                     "search's optimism")
     expected = int(math.floor(int(y.value_counts().min()) * fraction)) if y.nunique() > 1 else 0
     if expected >= max(int(min_minority_rows), 2):
         return float(fraction), None

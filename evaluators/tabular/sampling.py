@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+from efe.core.task import is_continuous
 
 
 def scoring_rows(X: pd.DataFrame, y: pd.Series, max_rows: int | None, seed: int) -> tuple[pd.DataFrame, pd.Series]:
     """(X, y) unchanged up to ``max_rows`` rows, else a stratified sample of ``max_rows`` rows in table order."""
     if not max_rows or len(y) <= int(max_rows):
         return X, y
-    splitter = StratifiedShuffleSplit(n_splits=1, train_size=int(max_rows), random_state=seed * 4001 + 17)
+    kind = ShuffleSplit if is_continuous(y) else StratifiedShuffleSplit  # a regression target: plain sample
+    splitter = kind(n_splits=1, train_size=int(max_rows), random_state=seed * 4001 + 17)
     keep, _ = next(splitter.split(np.zeros(len(y)), y))
     keep = np.sort(keep)
     return X.iloc[keep].copy(), y.iloc[keep].copy()

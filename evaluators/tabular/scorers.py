@@ -5,8 +5,11 @@ logistic regression (``linear``), a random forest (``random_forest``) and any sc
 classifier named by import path (``sklearn``) get their own imputation, scaling and one-hot encoding
 (``preprocess.sklearn_encoding``) inside one pipeline with the model.
 
-Each scorer is built from its config group (``conf/scorer/*.yaml``), fitted on pool A, and
-returns positive-class probabilities for pool B. None of them is tuned per program: the
+Each scorer is built from its config group (``conf/scorer/*.yaml``) and the run's task
+(``efe.core.task``), fitted on pool A, and returns for pool B the positive-class probability (binary),
+the class probabilities, one column per class code (multiclass), or predicted values (regression, from
+the regressor of the same family: LGBMRegressor, DecisionTreeRegressor, Ridge for ``linear``,
+RandomForestRegressor, TabPFNRegressor). None of them is tuned per program: the
 search changes only the features. ``check_scorer`` builds the configured one before a run
 starts, so a scorer that cannot work is refused with one line.
 """
@@ -22,10 +25,10 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from efe.core.errors import EfeError
+from efe.core.task import check_task, metric
 from evaluators.tabular.costs import CostClock, charged
 from evaluators.tabular.preprocess import RawColumns, ScorerInput, encoded_owners, sklearn_encoding
 
@@ -39,6 +42,7 @@ class ScorerConfigError(EfeError):
 class Scorer(Protocol):
     name: str
     estimator: str
+    task: str
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -50,8 +54,40 @@ class Scorer(Protocol):
                           raw: RawColumns | None = None) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
+def _class_columns(proba: np.ndarray, classes: Any) -> np.ndarray:
+    """Class probabilities with one column per class code 0..K-1 (a code the fit did not see gets zeros)."""
+    codes = [int(c) for c in classes]
+    out = np.zeros((proba.shape[0], max(codes) + 1))
+    out[:, codes] = proba
+    return out
+
+
 class _OnScorerInput:
-    """Preprocess (fitted on pool A), then the model's own fit and prediction, each on the clock."""
+    """Preprocess (fitted on pool A), then the model's own fit and prediction, each on the clock.
+
+    ``predict_proba`` is the task's prediction: probabilities for classification, values for regression.
+    """
+
+    task = "binary"
+    estimators: dict[str, str] = {}
+
+    @classmethod
+    def estimator_for(cls, task: str) -> str:
+        """The estimator's import path for this task (one line if the family has none for it)."""
+        task = check_task(task)
+        key = "regression" if task == "regression" else "classification"
+        if key not in cls.estimators:
+            raise ScorerConfigError(f"scorer={cls.name} has no {task} model; choose another scorer")
+        return cls.estimators[key]
+
+    def _predicted(self, model: Any, B: Any) -> np.ndarray:
+        """The task's prediction of a fitted model: P(class 1), every class's probability, or values."""
+        if self.task == "regression":
+            return np.asarray(model.predict(B), dtype="float64")
+        proba = model.predict_proba(B)
+        if self.task == "multiclass":
+            return _class_columns(proba, model.classes_)
+        return proba[:, list(model.classes_).index(1)]
 
     def predict_proba(self, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame,
                       clock: CostClock | None = None) -> np.ndarray:
@@ -86,9 +122,11 @@ class _OnScorerInput:
 
 class LightGBMScorer(_OnScorerInput):
     name = "lightgbm"
-    estimator = "lightgbm.LGBMClassifier"
+    estimators = {"classification": "lightgbm.LGBMClassifier", "regression": "lightgbm.LGBMRegressor"}
 
-    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
+    def __init__(self, params: Mapping[str, Any], seed: int, task: str = "binary") -> None:
+        self.task = check_task(task)
+        self.estimator = self.estimator_for(self.task)
         self.params = dict(params)
         self.seed = seed
 
@@ -98,10 +136,11 @@ class LightGBMScorer(_OnScorerInput):
         params = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31,
                   "min_child_samples": 20, "subsample": 1.0, "colsample_bytree": 1.0}
         params.update(self.params)
-        model = lgb.LGBMClassifier(**params, random_state=self.seed, n_jobs=1,
-                                   deterministic=True, force_row_wise=True, verbose=-1)
+        kind = lgb.LGBMRegressor if self.task == "regression" else lgb.LGBMClassifier
+        model = kind(**params, random_state=self.seed, n_jobs=1,
+                     deterministic=True, force_row_wise=True, verbose=-1)
         model.fit(A, y, categorical_feature=categorical or "auto")
-        return model.predict_proba(B)[:, 1], model
+        return self._predicted(model, B), model
 
     def importance(self, model: Any) -> np.ndarray:
         return model.booster_.feature_importance(importance_type="gain").astype("float64")
@@ -109,18 +148,22 @@ class LightGBMScorer(_OnScorerInput):
 
 class TreeScorer(_OnScorerInput):
     name = "tree"
-    estimator = "sklearn.tree.DecisionTreeClassifier"
+    estimators = {"classification": "sklearn.tree.DecisionTreeClassifier",
+                  "regression": "sklearn.tree.DecisionTreeRegressor"}
 
-    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
+    def __init__(self, params: Mapping[str, Any], seed: int, task: str = "binary") -> None:
+        self.task = check_task(task)
+        self.estimator = self.estimator_for(self.task)
         self.params = dict(params)
         self.seed = seed
 
     def fit_predict(self, A, y, B, categorical):
         params = {"max_depth": 4, "min_samples_leaf": 5}
         params.update(self.params)
-        model = DecisionTreeClassifier(**params, random_state=self.seed)
+        kind = DecisionTreeRegressor if self.task == "regression" else DecisionTreeClassifier
+        model = kind(**params, random_state=self.seed)
         model.fit(A, y)
-        return model.predict_proba(B)[:, 1], model
+        return self._predicted(model, B), model
 
     def importance(self, model: Any) -> np.ndarray:
         return np.asarray(model.feature_importances_, dtype="float64")
@@ -128,9 +171,11 @@ class TreeScorer(_OnScorerInput):
 
 class TabPFNScorer(_OnScorerInput):
     name = "tabpfn"
-    estimator = "tabpfn.TabPFNClassifier"
+    estimators = {"classification": "tabpfn.TabPFNClassifier", "regression": "tabpfn.TabPFNRegressor"}
 
-    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
+    def __init__(self, params: Mapping[str, Any], seed: int, task: str = "binary") -> None:
+        self.task = check_task(task)
+        self.estimator = self.estimator_for(self.task)
         params = dict(params)
         path = params.pop("model_path", None)
         if not path:
@@ -146,7 +191,8 @@ class TabPFNScorer(_OnScorerInput):
 
     def fit_predict(self, A, y, B, categorical):
         import torch  # lazy: heavy (torch, TabPFN); only the TabPFN scorer needs them
-        from tabpfn import TabPFNClassifier
+
+        kind = import_estimator(self.estimator)
 
         XA_num, yA_num = A, y
         if len(XA_num) > self.max_train_rows:
@@ -155,16 +201,14 @@ class TabPFNScorer(_OnScorerInput):
             XA_num, yA_num = XA_num.iloc[keep], yA_num[keep]
         params = {"n_estimators": 4, "ignore_pretraining_limits": True}
         params.update(self.params)
-        model = TabPFNClassifier(model_path=self.model_path, device="cpu", random_state=self.seed,
-                                 inference_precision=torch.float32,
-                                 categorical_features_indices=categorical or None,
-                                 **params)
+        model = kind(model_path=self.model_path, device="cpu", random_state=self.seed,
+                     inference_precision=torch.float32,
+                     categorical_features_indices=categorical or None,
+                     **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(XA_num.to_numpy(), yA_num)
-            proba = model.predict_proba(B.to_numpy())
-        positive = list(model.classes_).index(1)
-        return proba[:, positive], model
+            return self._predicted(model, B.to_numpy()), model
 
 
 def import_estimator(path: str) -> type:
@@ -208,19 +252,23 @@ class SklearnScorer(_OnScorerInput):
     """
 
     name = "sklearn"
-    fixed_estimator: str | None = None  # linear, random_forest: always this estimator
+    fixed = False  # linear, random_forest: always the family's estimator for the task
 
     def __init__(self, params: Mapping[str, Any], seed: int, estimator: str | None = None,
-                 encoding: Mapping[str, Any] | None = None) -> None:
+                 encoding: Mapping[str, Any] | None = None, task: str = "binary") -> None:
         label = f"scorer={self.name}"
-        if self.fixed_estimator is not None:
-            if estimator not in (None, self.fixed_estimator):
-                raise ScorerConfigError(f"{label} always uses {self.fixed_estimator}; for another estimator "
+        self.task = check_task(task)
+        if self.fixed:
+            fixed = self.estimator_for(self.task)
+            if estimator not in (None, fixed, *self.estimators.values()):
+                raise ScorerConfigError(f"{label} always uses {fixed}; for another estimator "
                                         f"use scorer=sklearn scorer.estimator={estimator}")
-            estimator = self.fixed_estimator
+            estimator = fixed
         if not estimator:
-            raise ScorerConfigError(f"{label} needs scorer.estimator: the import path of a classifier, "
-                                    "e.g. scorer.estimator=sklearn.ensemble.ExtraTreesClassifier")
+            what = "regressor" if self.task == "regression" else "classifier"
+            example = "ExtraTreesRegressor" if self.task == "regression" else "ExtraTreesClassifier"
+            raise ScorerConfigError(f"{label} needs scorer.estimator: the import path of a {what}, "
+                                    f"e.g. scorer.estimator=sklearn.ensemble.{example}")
         if not encoding or not {"missing_indicator", "max_categories"} <= set(encoding):
             raise ScorerConfigError(f"{label} needs scorer.encoding.missing_indicator and "
                                     "scorer.encoding.max_categories (see conf/scorer/sklearn.yaml)")
@@ -244,10 +292,24 @@ class SklearnScorer(_OnScorerInput):
         except Exception as exc:  # noqa: BLE001 - bad parameters, or not a class at all
             raise ScorerConfigError(f"scorer.estimator {self.estimator} cannot be built with parameters "
                                     f"{self.params}: {type(exc).__name__}: {_first_line(exc)}") from None
-        if not hasattr(model, "fit") or not hasattr(model, "predict_proba"):
+        from sklearn.base import is_classifier, is_regressor  # lazy, as the pipeline below
+
+        if self.task == "regression":
+            if is_classifier(model) or not hasattr(model, "fit") or not hasattr(model, "predict"):
+                raise ScorerConfigError(f"scorer.estimator {self.estimator} is not a regressor, and the target is "
+                                        "a regression target (RMSE needs predicted values); choose a regressor, "
+                                        "or set dataset.task to a classification task")
+        elif not hasattr(model, "fit") or not hasattr(model, "predict_proba"):
+            if is_regressor(model):
+                raise ScorerConfigError(f"scorer.estimator {self.estimator} is a regressor, and the target is "
+                                        f"{self.task} classification; choose a classifier, or set "
+                                        "dataset.task=regression")
             raise ScorerConfigError(f"scorer.estimator {self.estimator} has no "
                                     f"{'fit' if not hasattr(model, 'fit') else 'predict_proba'}: ROC-AUC needs a "
                                     "classifier that predicts class probabilities")
+        elif is_regressor(model):
+            raise ScorerConfigError(f"scorer.estimator {self.estimator} is a regressor, and the target is "
+                                    f"{self.task} classification; choose a classifier, or set dataset.task=regression")
         validate = getattr(model, "_validate_params", None)  # scikit-learn's own parameter check, without data
         if callable(validate):
             try:
@@ -265,9 +327,7 @@ class SklearnScorer(_OnScorerInput):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence and all-missing-column notices: the AUC tells
             model.fit(A, y)
-            proba = model.predict_proba(B)
-        positive = list(model.classes_).index(1)
-        return proba[:, positive], model
+            return self._predicted(model, B), model
 
     def importance(self, model: Any) -> np.ndarray | None:
         """The estimator's own importances (or |coefficients|), summed back onto the input columns."""
@@ -294,12 +354,16 @@ class SklearnScorer(_OnScorerInput):
 
 class LinearScorer(SklearnScorer):
     name = "linear"
-    fixed_estimator = "sklearn.linear_model.LogisticRegression"
+    fixed = True
+    estimators = {"classification": "sklearn.linear_model.LogisticRegression",
+                  "regression": "sklearn.linear_model.Ridge"}
 
 
 class RandomForestScorer(SklearnScorer):
     name = "random_forest"
-    fixed_estimator = "sklearn.ensemble.RandomForestClassifier"
+    fixed = True
+    estimators = {"classification": "sklearn.ensemble.RandomForestClassifier",
+                  "regression": "sklearn.ensemble.RandomForestRegressor"}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -311,12 +375,16 @@ SCORERS = {"lightgbm": LightGBMScorer, "tree": TreeScorer, "tabpfn": TabPFNScore
            "linear": LinearScorer, "random_forest": RandomForestScorer, "sklearn": SklearnScorer}
 
 
-def make_scorer(cfg: Mapping[str, Any], seed: int = 0) -> Scorer:
+def make_scorer(cfg: Mapping[str, Any], seed: int = 0, task: str = "binary") -> Scorer:
+    """The configured scorer for the run's task (binary, multiclass or regression)."""
     cfg = dict(cfg)
     name = cfg.pop("name", None)
     if name not in SCORERS:
         raise ScorerConfigError(f"unknown scorer {name!r}; choose one of {sorted(SCORERS)}")
     params = dict(cfg.pop("params", None) or {})
+    regression_params = cfg.pop("regression_params", None)  # a family whose regressor takes other parameters
+    if check_task(task) == "regression" and regression_params is not None:
+        params = dict(regression_params)
     estimator = cfg.pop("estimator", None)
     kind = SCORERS[name]
     if issubclass(kind, SklearnScorer):
@@ -324,19 +392,20 @@ def make_scorer(cfg: Mapping[str, Any], seed: int = 0) -> Scorer:
         if cfg:
             raise ScorerConfigError(f"scorer={name} has no setting {sorted(cfg)[0]!r}; it takes estimator, "
                                     "params and encoding")
-        return kind(params, seed, estimator, encoding)
-    if estimator not in (None, kind.estimator):
-        raise ScorerConfigError(f"scorer={name} always uses {kind.estimator}; for another estimator use "
+        return kind(params, seed, estimator, encoding, task)
+    fixed = kind.estimator_for(task)
+    if estimator not in (None, fixed, *kind.estimators.values()):
+        raise ScorerConfigError(f"scorer={name} always uses {fixed}; for another estimator use "
                                 f"scorer=sklearn scorer.estimator={estimator}")
     params.update({k: v for k, v in cfg.items() if v is not None})  # e.g. scorer.model_path
-    return kind(params, seed)
+    return kind(params, seed, task)
 
 
-def check_scorer(cfg: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
+def check_scorer(cfg: Mapping[str, Any], seed: int = 0, task: str = "binary") -> dict[str, Any]:
     """The run's scorer config as the spec records it (with its estimator's import path), once it is
     known to build: an unknown kind, an estimator that cannot be imported or built, or one without
-    ``predict_proba`` raises ``ScorerConfigError`` before any search starts."""
-    scorer = make_scorer(cfg, seed)
+    ``predict_proba`` (or, for regression, a classifier) raises ``ScorerConfigError`` before any search starts."""
+    scorer = make_scorer(cfg, seed, task)
     return {**dict(cfg), "estimator": scorer.estimator}
 
 
@@ -347,7 +416,8 @@ def auc(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: p
 
 def auc_explained(scorer: Scorer, XA: pd.DataFrame, yA: pd.Series, XB: pd.DataFrame, yB: pd.Series,
                   clock: CostClock | None = None, raw: RawColumns | None = None) -> tuple[float, np.ndarray | None]:
-    """ROC-AUC on B of the scorer fitted on A, and the fitted model's own importances (pool A)."""
+    """The task's metric on B (ROC-AUC, macro ROC-AUC or RMSE) of the scorer fitted on A, and the fitted
+    model's own importances (pool A)."""
     proba, importance = scorer.predict_explained(XA, yA, XB, clock, raw)
     with charged(clock, "scorer"):
-        return float(roc_auc_score(yB.to_numpy(), proba)), importance
+        return metric(getattr(scorer, "task", "binary"), yB.to_numpy(), proba), importance
