@@ -141,7 +141,7 @@ def start_gate(spec: dict, executor: dict, node_id: str | None = None) -> Any:
     options: dict[str, Any] = {"name": executor.get("gate", GATE_NAME), "namespace": executor["namespace"],
                                "max_restarts": restarts, "max_task_retries": restarts}
     if node_id:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # lazy: heavy optional dependency
 
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
     actor = ray.remote(num_cpus=0, max_concurrency=int(executor["max_in_flight"]))(EvaluationGate)

@@ -134,6 +134,7 @@ def lineage_shape(run: Path) -> tuple[set, set, set, set]:
             {k for e in entries for k in e.get("metrics", {})}, {e.get("kind") for e in entries})
 
 
+@pytest.mark.timeout(1200)  # two searches, one joining Ray: slow on a shared machine
 def test_ray_search_matches_the_local_one_and_survives_a_killed_worker(ray_address, worker_tmp, tmp_path):
     local = search(tmp_path, "local")
     killed: list[int] = []
