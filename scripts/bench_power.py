@@ -52,7 +52,7 @@ def run_cell(args, label: str, scorer: str, signal: str, rows: int, seed: int, s
     test_df.to_csv(test_csv, index=False)
     cell: dict = {}
     try:
-        train = load_tabular({"path": str(train_csv), "target": "y", "name": "planted"})
+        train = load_tabular({"path": str(train_csv), "target": "y", "name": "planted", "task": args.task})
         test = load_heldout(test_csv, train)
     except ValueError as exc:  # efe refuses this target (e.g. a numeric one before regression support)
         return {"skipped": f"efe refuses the {args.task} target: {str(exc).splitlines()[0]}"}
@@ -61,6 +61,8 @@ def run_cell(args, label: str, scorer: str, signal: str, rows: int, seed: int, s
     cell["oracle"] = oracle["delta"].get(scorer, float("nan"))
     overrides = ["llm=offline", f"scorer={scorer}", f"report.models=[{scorer}]", f"seed={seed}",
                  f"evolution.iterations={args.iterations}", *args.efe_override]
+    if args.task != "binary":  # the dataset.task key comes with regression support
+        overrides.append(f"dataset.task={args.task}")
     started = time.time()
     proc = run_efe_tab(train_csv, test_csv, work / "run", overrides)
     cell["efe_s"] = time.time() - started
