@@ -38,13 +38,12 @@ FULL = {"scorers": ["lightgbm", "tree", "linear", "random_forest"],
 
 
 def run_cell(args, label: str, scorer: str, signal: str, rows: int, seed: int, strength: float, out: Path) -> dict:
-    from efe.bench.power import (oracle_source, planted_frames, program_of, read_run_report, replay_choice,
-                                 run_efe_tab)
+    from efe.bench.power import oracle_source, planted_frames, read_run_report, run_efe_tab
     from efe.bench.tab import score_program
     from efe.core.config import compose
     from efe.datasets.tabular import load_heldout, load_tabular
 
-    work = out / "runs" / label / scorer / signal / f"n{rows}" / f"s{strength:g}" / f"seed{seed}"
+    work = work_dir(out, label, scorer, signal, rows, strength, seed)
     work.mkdir(parents=True, exist_ok=True)
     train_df, test_df = planted_frames(signal, rows, args.test_rows, strength, seed, args.task)
     train_csv, test_csv = work / "train.csv", work / "test.csv"
@@ -72,20 +71,44 @@ def run_cell(args, label: str, scorer: str, signal: str, rows: int, seed: int, s
             return {"skipped": f"efe refuses the {args.task} target: {tail[0][:300]}"}
         raise RuntimeError(f"efe.tab exited {proc.returncode}: {tail[0][:300]}")
     cell.update(read_run_report(work / "run", scorer))
-    # other selection designs on the same search and pool estimates: what each would have frozen, held out
+    cell["replay"] = replay(args.replay, work, cell["realised"], train, test, cfg, scorer)
+    return cell
+
+
+def work_dir(out: Path, label: str, scorer: str, signal: str, rows: int, strength: float, seed: int) -> Path:
+    return out / "runs" / label / scorer / signal / f"n{rows}" / f"s{strength:g}" / f"seed{seed}"
+
+
+def replay(designs: list[str], work: Path, realised_by_run: float, train, test, cfg, scorer: str) -> dict:
+    """Other selection designs on the same search and pool estimates: what each would have frozen, held out."""
+    from efe.bench.power import program_of, replay_choice
+    from efe.bench.tab import score_program
+
     report = json.loads((work / "run" / "report.json").read_text())
     frozen_id = (report.get("winner") or {}).get("id")
-    cell["replay"] = {}
-    for design in args.replay:
+    out = {}
+    for design in designs:
         chosen = replay_choice(work / "run", design)
         if chosen is None:
             realised = 0.0  # the identity: the same predictions as no feature engineering
         elif chosen == frozen_id:
-            realised = cell["realised"]
+            realised = realised_by_run
         else:
             realised = score_program(program_of(work / "run", chosen), train, test, cfg)["delta"].get(scorer)
-        cell["replay"][design] = {"frozen_identity": chosen is None, "realised": realised}
-    return cell
+        out[design] = {"frozen_identity": chosen is None, "realised": realised}
+    return out
+
+
+def replay_again(cell: dict, args, out: Path) -> None:
+    """Decide the replayed designs again with this code, on a finished cell's run directory."""
+    from efe.core.config import compose
+    from efe.datasets.tabular import load_heldout, load_tabular
+
+    work = work_dir(out, cell["label"], cell["scorer"], cell["signal"], cell["rows"], cell["strength"], cell["seed"])
+    train = load_tabular({"path": str(work / "train.csv"), "target": "y", "name": "planted", "task": cell["task"]})
+    test = load_heldout(work / "test.csv", train)
+    cfg = compose("tab", [f"scorer={cell['scorer']}", f"report.models=[{cell['scorer']}]", f"seed={cell['seed']}"])
+    cell["replay"] = replay(args.replay, work, cell["realised"], train, test, cfg, cell["scorer"])
 
 
 def expand(cells: list[dict]) -> list[dict]:
@@ -163,6 +186,8 @@ def main() -> int:
     parser.add_argument("--replay", nargs="*", default=["sequential", "bonferroni"],
                         help="selection designs (selection.multiplicity values) also decided on each run's own pool "
                              "estimates: the finalist each would have frozen is scored on the same held-out rows")
+    parser.add_argument("--replay-again", action="store_true",
+                        help="decide the --replay designs again (with this code) on every finished cell before the table")
     parser.add_argument("--out", default="bench/power")
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args()
@@ -217,6 +242,10 @@ def main() -> int:
                             fh.write(json.dumps(cell) + "\n")
                         done[key] = cell
     cells = list(done.values())
+    if args.replay_again:
+        for cell in cells:
+            if "realised" in cell:
+                replay_again(cell, args, out)
     rows, markdown = summarise(cells)
     (out / "summary.json").write_text(json.dumps({"rows": rows, "skipped": skipped_task,
                                                   "command": " ".join(sys.argv)}, indent=1))

@@ -118,3 +118,12 @@ def test_report_names_the_design_and_the_smallest_confirmable_gain(tmp_path):
     text = "\n".join(_design_lines(summary))
     assert "fixed-sequence" in text and "selection.multiplicity=sequential" in text
     assert f"ΔAUC above {2.0 * 0.006:.4f}" in text and math.isclose(summary["min_detectable_delta"], 0.012)
+
+
+def test_sequential_tests_only_finalists_the_search_saw_beat_the_seed(tmp_path):
+    """A finalist whose search fitness did not beat the seed's is not in the sequence, however it scores on the pool."""
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", RATIO, 0.45)])
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0), RATIO: (0.08, 0.01)})
+    seq, _, s1 = select_tab(lineage, tmp_path, lambda scorer=None: fake, 1, _sel(multiplicity="sequential"), 0)
+    bon, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 1, _sel(multiplicity="bonferroni"), 0)
+    assert seq.kind == SEED and s1["verdict"] == NO_GAIN and bon.id == "p1"

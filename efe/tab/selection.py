@@ -18,7 +18,8 @@ How the multiple finalists are tested (``selection.multiplicity``):
 
 - ``sequential`` (fixed-sequence testing): the finalists are tested in the search's order, which is
   fixed before the pool is looked at, each at the single-test z; the first that fails stops the
-  selection (the identity, or the last one frozen). The chance of freezing a program with no gain
+  selection (the identity). Only finalists whose search fitness beat the seed's are in the sequence
+  (a program the search itself saw no gain in is not worth a test). The chance of freezing a program with no gain
   stays that of one test at z, however many finalists there are, and the search's own ranking,
   usually right about which program is best, is what gets the full power.
 - ``bonferroni``: the pool ranks the finalists (best pool fitness first) and each must clear z
@@ -86,9 +87,10 @@ def design_name(fresh: Mapping[str, Any], pool_rows: int) -> str:
 
 
 def detectable(table: list[dict], z: float) -> dict:
-    """The smallest gains this selection could have confirmed: z·SE and (z + 0.84)·SE, SE the finalists' median."""
-    ses = [row["fresh_delta_auc_se"] for row in table if row["valid"] and row["kind"] != SEED
-           and row["fresh_delta_auc_se"] is not None and math.isfinite(row["fresh_delta_auc_se"])]
+    """The smallest gains this selection could have confirmed: z·SE and (z + 0.84)·SE, SE the finalists' median
+    (over those whose predictions differ from the identity's on the pool)."""
+    ses = [row["fresh_delta_auc_se"] for row in table if row["valid"] and row["kind"] != SEED  # SE 0: the
+           and row["fresh_delta_auc_se"] is not None and 0 < row["fresh_delta_auc_se"] < math.inf]  # same predictions
     if not ses:
         return {"pool_se": None, "min_detectable_delta": None, "mde_80": None}
     se = float(statistics.median(ses))
@@ -161,8 +163,11 @@ def choose(table: list[dict], fresh: Mapping[str, Any], harms: Callable[[int], b
     seed_i = next((i for i, row in enumerate(table) if row["kind"] == SEED), None)
     seed_fitness = table[seed_i]["fresh_fitness"] if seed_i is not None else float("-inf")
     candidates = [i for i, row in enumerate(table) if row["kind"] != SEED]
-    if fresh["multiplicity"] == "sequential":  # the search's order (finalists() ranks by search fitness)
-        ranked = candidates
+    if fresh["multiplicity"] == "sequential":
+        # the search's order (finalists() ranks by search fitness), and only finalists whose search fitness
+        # beat the seed's: the sequence is fixed by the search alone, before the pool is seen
+        seed_search = table[seed_i]["search_fitness"] if seed_i is not None else float("-inf")
+        ranked = [i for i in candidates if table[i]["search_fitness"] > seed_search]
     else:  # the pool's order
         ranked = sorted((i for i in candidates if table[i]["valid"]),
                         key=lambda i: (-round(table[i]["fresh_fitness"], 12), -table[i]["fresh_delta_auc"]))
