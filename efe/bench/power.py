@@ -153,8 +153,10 @@ def run_efe_tab(train_csv: Path, test_csv: Path, run_dir: Path, overrides: list[
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
 
 
-def replay_choice(run_dir: Path, multiplicity: str) -> str | None:
+def replay_choice(run_dir: Path, design: str) -> str | None:
     """The finalist id another selection design would have frozen on this run's pool estimates (None: identity).
+
+    ``design`` is a ``selection.multiplicity`` value, optionally with a one-test z: ``sequential@1.645``.
 
     The same decision as the run's own (``efe.tab.selection.choose``), with the design's z; a no-harm check the
     run recorded as failed still rules a finalist out, one it never ran counts as passed.
@@ -166,7 +168,8 @@ def replay_choice(run_dir: Path, multiplicity: str) -> str | None:
     if not table:
         return None
     n_tried = sum(1 for r in table if r["kind"] != "seed")
-    z = family_z(float(sel.get("confidence_z_single", 2.0)), n_tried, multiplicity)
+    multiplicity, _, z_single = design.partition("@")
+    z = family_z(float(z_single or sel.get("confidence_z_single", 2.0)), n_tried, multiplicity)
     rows = [dict(r, fresh_lower_bound=r["fresh_delta_auc"] - z * r["fresh_delta_auc_se"]) for r in table]
     i, _, _ = choose(rows, {"multiplicity": multiplicity, "require_gain": True},
                      lambda i: any(v["delta_auc"] < 0 for v in (rows[i].get("no_harm") or {}).values()))
