@@ -58,6 +58,12 @@ def run_cell(args, label: str, scorer: str, signal: str, rows: int, seed: int, s
     cfg = compose("tab", [f"scorer={scorer}", f"report.models=[{scorer}]", f"seed={seed}"])
     oracle = score_program(oracle_source(signal), train, test, cfg)
     cell["oracle"] = oracle["delta"].get(scorer, float("nan"))
+    if args.confirm_only:  # the selection design alone: is the oracle, as the only finalist, confirmed?
+        from efe.bench.power import confirm_oracle
+
+        (work / "signal.json").write_text(json.dumps({"signal": signal}))
+        design = compose("tab", [f"scorer={scorer}", f"seed={seed}", *args.efe_override])
+        return {**cell, **confirm_oracle(train, test, design, work / "confirm")}
     overrides = ["llm=offline", f"scorer={scorer}", f"report.models=[{scorer}]", f"seed={seed}",
                  f"evolution.iterations={args.iterations}", *args.efe_override]
     if args.task != "binary":  # the dataset.task key comes with regression support
@@ -119,6 +125,26 @@ def expand(cells: list[dict]) -> list[dict]:
         for design, r in (c.get("replay") or {}).items():
             out.append({**c, **r, "label": f"{c['label']}/replay:{design}", "min_detectable": None})
     return out
+
+
+def summarise_confirm(cells: list[dict]) -> tuple[list[dict], str]:
+    """--confirm-only cells: per design, scorer, rows and strength, how often the oracle was confirmed."""
+    groups: dict[tuple, list[dict]] = {}
+    for c in cells:
+        if "confirmed" in c:
+            groups.setdefault((c["label"], c["scorer"], c["rows"], c["strength"]), []).append(c)
+    rows = [{"design": k[0], "scorer": k[1], "rows": k[2], "strength": k[3], "runs": len(v),
+             "oracle_gain": float(np.mean([c["oracle"] for c in v])),
+             "pool_se": float(np.median([c["pool_se"] for c in v])), "z": float(v[0]["z"]),
+             "pool_rows": v[0]["pool_rows"], "confirmed": sum(c["confirmed"] for c in v)}
+            for k, v in sorted(groups.items())]
+    header = ["design", "scorer", "rows", "strength", "oracle ΔAUC held out", "pool rows", "pool SE (median)", "z",
+              "confirmed (null: false freezes)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        lines.append(f"| {r['design']} | {r['scorer']} | {r['rows']} | {r['strength']:g} | {r['oracle_gain']:+.4f} | "
+                     f"{r['pool_rows']} | {r['pool_se']:.4f} | {r['z']:.2f} | {r['confirmed']}/{r['runs']} |")
+    return rows, "\n".join(lines)
 
 
 def summarise(cells: list[dict]) -> tuple[list[dict], str]:
@@ -188,6 +214,9 @@ def main() -> int:
                              "estimates: the finalist each would have frozen is scored on the same held-out rows")
     parser.add_argument("--replay-again", action="store_true",
                         help="decide the --replay designs again (with this code) on every finished cell before the table")
+    parser.add_argument("--confirm-only", action="store_true",
+                        help="no search: the oracle program is the only finalist of the final selection (with the "
+                             "--efe-override settings); measures the selection design's power and false freezes")
     parser.add_argument("--out", default="bench/power")
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args()
@@ -234,6 +263,10 @@ def main() -> int:
                             skipped_task = cell["skipped"]
                             print(f"  skipped: {skipped_task}", file=sys.stderr)
                             continue
+                        if "confirmed" in cell:
+                            print(f"  oracle {cell['oracle']:+.4f}  pool {cell['pool_delta']:+.4f} ± {cell['pool_se']:.4f} "
+                                  f"on {cell['pool_rows']} rows: {'confirmed' if cell['confirmed'] else 'not confirmed'}",
+                                  file=sys.stderr, flush=True)
                         if "realised" in cell:
                             print(f"  oracle {cell['oracle']:+.4f}  efe {cell['realised']:+.4f}  "
                                   f"{'identity' if cell['frozen_identity'] else 'frozen'}  ({cell['efe_s']:.0f}s)",
@@ -247,7 +280,10 @@ def main() -> int:
             if "realised" in cell:
                 replay_again(cell, args, out)
     rows, markdown = summarise(cells)
-    (out / "summary.json").write_text(json.dumps({"rows": rows, "skipped": skipped_task,
+    confirm_rows, confirm_md = summarise_confirm(cells)
+    if confirm_rows:
+        markdown += "\n\nConfirmation step alone (--confirm-only: the oracle as the only finalist):\n\n" + confirm_md
+    (out / "summary.json").write_text(json.dumps({"rows": rows, "confirm_only": confirm_rows, "skipped": skipped_task,
                                                   "command": " ".join(sys.argv)}, indent=1))
     print(markdown)
     if skipped_task:

@@ -182,3 +182,36 @@ def program_of(run_dir: Path, entry_id: str) -> str:
 
     entry = next(e for e in read_lineage(Path(run_dir)) if e.id == entry_id)
     return entry.source(run_dir)
+
+
+def confirm_oracle(train, test, cfg, run_dir: Path) -> dict:
+    """The confirmation step alone: the oracle program as the search's only finalist, through the run's own
+    final selection (``cfg``'s ``selection`` section) on a fresh run directory. Whether it is confirmed on the
+    pool measures the selection design's power (planted) or false-freeze rate (null), search aside."""
+    import hashlib
+
+    from efe.core.config import plain_dict
+    from efe.core.resources import seed_program
+    from efe.rundir.records import SEED, LineageEntry
+    from efe.tab.prepare import prepare_tab_run
+    from efe.tab.selection import select_tab
+    from evaluators.tabular.evaluator import TabEvaluator
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec, _, _ = prepare_tab_run(cfg, run_dir, (train, test))
+    signal = json.loads((run_dir.parent / "signal.json").read_text())["signal"]
+    (run_dir / "programs").mkdir(exist_ok=True)
+    lineage = []
+    for i, (kind, source, score) in enumerate([(SEED, seed_program("tab").read_text(), 0.5),
+                                              ("candidate", oracle_source(signal), 0.6)]):
+        sha = hashlib.sha256(source.encode()).hexdigest()
+        (run_dir / "programs" / f"{sha}.py").write_text(source)
+        lineage.append(LineageEntry(kind, id=kind, iteration=i, code_sha256=sha, verdict="valid",
+                                    metrics={"valid": 1.0, "combined_score": score}))
+    sel = plain_dict(cfg.selection)
+    chosen, table, summary = select_tab(lineage, run_dir, lambda scorer=None: TabEvaluator(spec), 1, sel,
+                                        int(cfg.seed), [])
+    row = next(r for r in table if r["kind"] != SEED)
+    return {"confirmed": chosen is not None and chosen.kind != SEED, "pool_delta": row["fresh_delta_auc"],
+            "pool_se": row["fresh_delta_auc_se"], "z": summary["confidence_z"], "pool_rows": summary.get("pool_rows")}
