@@ -86,7 +86,7 @@ def run_cell(method: str, train: TabularDataset, test: TabularDataset, workdir: 
                              f"'{train.name}' is {train.task}")
         out = _caafe(train, test, workdir, base, budget)
     elif method == "none":
-        out = _score_program(IDENTITY, train, test, _cfg(base))
+        out = score_program(IDENTITY, train, test, _cfg(base))
         out["claimed_delta_auc"] = 0.0
     elif method == "openfe":
         out = _openfe(train, test, workdir, _cfg(base))
@@ -115,7 +115,8 @@ def _search(train, test, workdir: Path, overrides: list[str]) -> dict:
             "search_cost": report.get("search_cost", {})}
 
 
-def _score_program(source: str, train, test, cfg) -> dict:
+def score_program(source: str, train, test, cfg) -> dict:
+    """A fixed program refitted on ``train`` and scored held out on ``test`` with cfg's report models."""
     scorer_cfg = plain_dict(cfg.scorer)
     held = refit_and_score(source, train.X, train.y, test.X, test.y,
                            scorer_configs(list(cfg.report.models), scorer_cfg),
@@ -124,7 +125,8 @@ def _score_program(source: str, train, test, cfg) -> dict:
                            int(cfg.report.bootstrap))
     new = [c for c in held.test_out.columns if c not in train.X.columns]
     dropped = [c for c in train.X.columns if c not in held.test_out.columns]
-    return {"auc": _rows_to_scores(held.rows), "n_new": len(new), "n_dropped": len(dropped)}
+    return {"auc": _rows_to_scores(held.rows), "delta": {r["model"]: r["delta"] for r in held.rows},
+            "n_new": len(new), "n_dropped": len(dropped)}
 
 
 def _caafe(train, test, workdir: Path, overrides: list[str], budget: int) -> dict:
@@ -141,7 +143,7 @@ def _caafe(train, test, workdir: Path, overrides: list[str], budget: int) -> dic
     result = run_caafe(spec, context, IDENTITY, budget)
     (workdir / "caafe_history.json").write_text(json.dumps(result.history, indent=1))
     (workdir / "program.py").write_text(result.source)
-    out = _score_program(result.source, train, test, cfg)
+    out = score_program(result.source, train, test, cfg)
     out["claimed_delta_auc"] = float(sum(a["delta_auc"] for a in result.accepted))  # its CV gains, summed
     totals = Ledger(workdir, llm.get("prices")).totals()
     out.update({"llm_calls": totals.calls, "llm_cost_usd": totals.cost_usd})

@@ -118,7 +118,7 @@ def render_markdown(d: dict[str, Any]) -> str:
                   f"replaces the identity only if its lower bound there (mean − {float(sel.get('confidence_z', 0)):.2f}·SE"
                   f"{_multiplicity(sel)}) is "
                   f"above zero (selection.require_gain={str(sel.get('require_gain')).lower()}). "
-                  f"Outcome: **{sel.get('verdict')}**.",
+                  f"Outcome: **{sel.get('verdict')}**.", *_design_lines(sel, g),
                   "", f"| program | search fitness | search {g} ± SE | selection fitness | selection {g} ± SE "
                       "| selection lower bound |",
                   "|---|---|---|---|---|---|"]
@@ -162,9 +162,26 @@ def render_markdown(d: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _design_lines(sel: dict, gain: str = "ΔAUC") -> list[str]:
+    """The selection design by name, and the smallest gain it could have confirmed on this table."""
+    if not sel.get("design"):
+        return []
+    lines = ["", f"Selection design (selection.multiplicity={sel.get('multiplicity')}): {sel['design']}."]
+    if sel.get("min_detectable_delta") is not None:
+        lines.append(f"Smallest gain it could have confirmed on this table: {gain} above "
+                     f"{sel['min_detectable_delta']:.4f} (z = {float(sel['confidence_z']):.2f} times the finalists' "
+                     f"median SE {sel['pool_se']:.4f} on the selection pool); a true gain of {sel['mde_80']:.4f} "
+                     "would be confirmed 80% of the time. Smaller gains may be real but cannot be told from noise "
+                     "here: more rows (or a larger selection.pool_fraction) lower this.")
+    return lines
+
+
 def _multiplicity(sel: dict) -> str:
     """How the selection's z came about: one test's z, widened for the number of finalists tried."""
     single, z = sel.get("confidence_z_single"), sel.get("confidence_z")
+    if sel.get("multiplicity") == "sequential":
+        return ("; z is that of one test: the finalists are tested one by one in the search's order, fixed "
+                "before the pool is seen, and the first that fails ends the selection")
     if single is None or z is None or abs(float(single) - float(z)) < 1e-9:
         return ""
     return (f"; z = {float(single):g} for one program, Bonferroni-widened for the {sel.get('n_tried')} "

@@ -13,10 +13,28 @@ the report says so. The frozen program also goes in front of other downstream mo
 scores it with each); ``selection.no_harm_scorers`` names those it must not hurt on the same
 folds (mean ΔAUC ≥ 0), or the next confirmed finalist (or the identity) is taken. (The table
 keys keep the name ``fresh_*``: the estimate on rows the search never scored.)
+
+How the multiple finalists are tested (``selection.multiplicity``):
+
+- ``sequential`` (fixed-sequence testing): the finalists are tested in the search's order, which is
+  fixed before the pool is looked at, each at the single-test z; the first that fails stops the
+  selection (the identity). Only finalists whose search fitness beat the seed's are in the sequence
+  (a program the search itself saw no gain in is not worth a test). The chance of freezing a program with no gain
+  stays that of one test at z, however many finalists there are, and the search's own ranking,
+  usually right about which program is best, is what gets the full power.
+- ``bonferroni``: the pool ranks the finalists (best pool fitness first) and each must clear z
+  widened for the k finalists tried (the best of k noisy estimates is optimistic).
+- ``none``: the pool ranks them at z as given (no correction: more false freezes).
+
+The summary states the design and the smallest gain it could have confirmed on this table:
+``z·SE`` (a pool mean above it is confirmed) and ``(z + 0.84)·SE`` (confirmed 80% of the time), from
+the median SE of the finalists on the pool.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -41,14 +59,42 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "require_gain": bool(sel["require_gain"])}
 
 
+MULTIPLICITY = ("sequential", "bonferroni", "none")
+POWER_Z = float(norm.isf(0.2))  # a gain of (z + this)·SE is confirmed 80% of the time
+
+
 def family_z(z: float, n_tried: int, multiplicity: str) -> float:
     """The z each finalist must clear so that the chance of confirming any of ``n_tried`` null finalists
-    stays that of one test at ``z`` (Bonferroni): the best of several noisy estimates is optimistic."""
-    if multiplicity == "none" or n_tried <= 1:
+    stays that of one test at ``z``: Bonferroni-widened when the pool picks the best of several noisy
+    estimates; unchanged for fixed-sequence testing in the search's order (and for none)."""
+    if multiplicity not in MULTIPLICITY:
+        raise ValueError(f"selection.multiplicity must be one of {', '.join(MULTIPLICITY)}, got {multiplicity!r}")
+    if multiplicity != "bonferroni" or n_tried <= 1:
         return float(z)
-    if multiplicity != "bonferroni":
-        raise ValueError(f"selection.multiplicity must be bonferroni or none, got {multiplicity!r}")
     return float(norm.isf(norm.sf(z) / n_tried))
+
+
+def design_name(fresh: Mapping[str, Any], pool_rows: int) -> str:
+    """The selection design in words (for the summary and the report)."""
+    test = {"sequential": f"fixed-sequence test of the finalists in the search's order at z = {fresh['confidence_z']:.2f} "
+                          "each, stopping at the first that fails",
+            "bonferroni": f"best of {fresh.get('n_tried', 0)} finalists on the pool at a Bonferroni-widened z = "
+                          f"{fresh['confidence_z']:.2f}",
+            "none": f"best finalist on the pool at z = {fresh['confidence_z']:.2f} (no multiplicity correction)"}
+    where = (f"a selection pool of {pool_rows} training rows the search never scored" if pool_rows else
+             "fresh folds of the search's own rows (no selection pool)")
+    return f"{test[fresh['multiplicity']]}; {fresh['n_folds']}-fold x {fresh['n_repeats']} on {where}"
+
+
+def detectable(table: list[dict], z: float) -> dict:
+    """The smallest gains this selection could have confirmed: z·SE and (z + 0.84)·SE, SE the finalists' median
+    (over those whose predictions differ from the identity's on the pool)."""
+    ses = [row["fresh_delta_auc_se"] for row in table if row["valid"] and row["kind"] != SEED  # SE 0: the
+           and row["fresh_delta_auc_se"] is not None and 0 < row["fresh_delta_auc_se"] < math.inf]  # same predictions
+    if not ses:
+        return {"pool_se": None, "min_detectable_delta": None, "mde_80": None}
+    se = float(statistics.median(ses))
+    return {"pool_se": se, "min_detectable_delta": z * se, "mde_80": (z + POWER_Z) * se}
 
 
 def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Callable[..., Any], top_k: int,
@@ -94,28 +140,54 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
             })
     finally:
         evaluator.close()
+    summary["design"] = design_name(summary, pool_rows)
+    summary.update(detectable(table, fresh["confidence_z"]))
     seed_i = next((i for i, e in enumerate(entries) if e.kind == SEED), None)
-    seed_fitness = table[seed_i]["fresh_fitness"] if seed_i is not None else float("-inf")
-    ranked = sorted((i for i, row in enumerate(table) if row["valid"] and row["kind"] != "seed"),
-                    key=lambda i: (-round(table[i]["fresh_fitness"], 12), -table[i]["fresh_delta_auc"]))
     identity = entries[seed_i] if seed_i is not None else None
+    i, verdict, best = choose(table, fresh, lambda i: _harms_another_model(codes[i], table[i], make_evaluator,
+                                                                          no_harm or [], fresh))
+    summary["best_candidate"] = table[best]["id"] if best is not None else None
+    if i is None:
+        return identity, table, summary
+    summary["verdict"] = gain if verdict == GAIN else verdict
+    return entries[i], table, summary
+
+
+def choose(table: list[dict], fresh: Mapping[str, Any], harms: Callable[[int], bool] = lambda i: False
+           ) -> tuple[int | None, str | None, int | None]:
+    """(the row to freeze or None for the identity, GAIN or UNCHECKED, the first row tested) from the
+    finalists' pool estimates (``fresh_lower_bound`` already at the design's z).
+
+    ``harms(i)`` is asked only of a row about to be frozen (the no-harm check: another model hurt).
+    """
+    seed_i = next((i for i, row in enumerate(table) if row["kind"] == SEED), None)
+    seed_fitness = table[seed_i]["fresh_fitness"] if seed_i is not None else float("-inf")
+    candidates = [i for i, row in enumerate(table) if row["kind"] != SEED]
+    if fresh["multiplicity"] == "sequential":
+        # the search's order (finalists() ranks by search fitness), and only finalists whose search fitness
+        # beat the seed's: the sequence is fixed by the search alone, before the pool is seen
+        seed_search = table[seed_i]["search_fitness"] if seed_i is not None else float("-inf")
+        ranked = [i for i in candidates if table[i]["search_fitness"] > seed_search]
+    else:  # the pool's order
+        ranked = sorted((i for i in candidates if table[i]["valid"]),
+                        key=lambda i: (-round(table[i]["fresh_fitness"], 12), -table[i]["fresh_delta_auc"]))
     if not ranked:
-        return identity, table, summary
-    summary["best_candidate"] = table[ranked[0]]["id"]
+        return None, None, None
     if not fresh["require_gain"]:
-        if table[ranked[0]]["fresh_fitness"] >= seed_fitness:
-            summary["verdict"] = UNCHECKED
-            return entries[ranked[0]], table, summary
-        return identity, table, summary
+        best = max(ranked, key=lambda i: (table[i]["valid"], table[i]["fresh_fitness"]))
+        if table[best]["valid"] and table[best]["fresh_fitness"] >= seed_fitness:
+            return best, UNCHECKED, ranked[0]
+        return None, None, ranked[0]
     for i in ranked:
         row = table[i]
-        if not (row["fresh_lower_bound"] > 0.0 and row["fresh_fitness"] > seed_fitness):
+        if not (row["valid"] and row["fresh_lower_bound"] > 0.0 and row["fresh_fitness"] > seed_fitness):
+            if fresh["multiplicity"] == "sequential":
+                break  # fixed-sequence testing: the first finalist not confirmed ends the selection
             continue
-        if _harms_another_model(codes[i], row, make_evaluator, no_harm or [], fresh):
+        if harms(i):
             continue
-        summary["verdict"] = gain
-        return entries[i], table, summary
-    return identity, table, summary
+        return i, GAIN, ranked[0]
+    return None, None, ranked[0]
 
 
 def _harms_another_model(code: str, row: dict, make_evaluator: Callable[..., Any], scorers: list[dict],

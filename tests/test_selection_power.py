@@ -1,0 +1,129 @@
+"""Final selection's design: a clearly planted gain is confirmed, a null keeps the identity, and the
+fixed-sequence design tests the finalists in the search's order at one test's z."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from efe.core.config import conf_section
+from efe.rundir.records import SEED, LineageEntry
+from efe.tab.report import _design_lines
+from efe.tab.selection import GAIN, NO_GAIN, family_z, select_tab
+from evaluators.outcome import Outcome
+from evaluators.tabular.evaluator import TabEvaluator
+
+from tests.conftest import IDENTITY_TAB, make_spec, scale_ratio_table
+
+RATIO = IDENTITY_TAB.replace("        return X.copy()",
+                             "        T = X.copy()\n        T['a_over_b'] = X['a'] / X['b']\n        return T")
+NOISE = IDENTITY_TAB.replace("        return X.copy()",
+                             "        T = X.copy()\n        T['wiggle'] = (X['n1'] * 1000.0) % 7.0\n        return T")
+
+
+def _lineage(run_dir: Path, programs: list[tuple[str, str, float]]) -> list[LineageEntry]:
+    """Seed then candidates (kind, source, search fitness), their sources under run_dir/programs."""
+    (run_dir / "programs").mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (kind, source, score) in enumerate(programs):
+        sha = hashlib.sha256(source.encode()).hexdigest()
+        (run_dir / "programs" / f"{sha}.py").write_text(source)
+        out.append(LineageEntry(kind, id=f"p{i}", iteration=i, code_sha256=sha, verdict="valid",
+                                metrics={"valid": 1.0, "combined_score": score, "delta_auc": score - 0.5,
+                                         "delta_auc_se": 0.01, "n_folds": 5.0}))
+    return out
+
+
+def _sel(**over) -> dict:
+    sel = dict(conf_section("tab", "selection"))
+    sel.update({"workers": 1, "no_harm_scorers": [], **over})
+    return sel
+
+
+@pytest.mark.parametrize("multiplicity", ["sequential", "bonferroni"])
+def test_planted_gain_confirmed_and_null_keeps_identity(tmp_path, multiplicity):
+    planted = scale_ratio_table(400, seed=3)
+    rng = np.random.default_rng(11)
+    null = planted.assign(label=np.where(rng.random(len(planted)) < 0.5, "yes", "no"))  # labels ignore the rows
+    sel = _sel(multiplicity=multiplicity, n_folds=4, n_repeats=1)
+    for name, frame in (("planted", planted), ("null", null)):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        spec = make_spec(run_dir, frame, "label", selection_pool={"fraction": 0.4, "seed": 1000})
+        lineage = _lineage(run_dir, [(SEED, IDENTITY_TAB, 0.5), ("candidate", RATIO, 0.7),
+                                     ("candidate", NOISE, 0.6)])
+        chosen, table, summary = select_tab(lineage, run_dir, lambda scorer=None: TabEvaluator(spec),
+                                            2, sel, 0, [])
+        z = summary["confidence_z"]
+        assert z == pytest.approx(family_z(2.0, 2, multiplicity))
+        assert ("fixed-sequence" if multiplicity == "sequential" else "Bonferroni") in summary["design"]
+        # the smallest confirmable gain is z times the finalists' median SE on the pool
+        ses = sorted(r["fresh_delta_auc_se"] for r in table if r["kind"] != SEED)
+        assert summary["min_detectable_delta"] == pytest.approx(z * float(np.median(ses)))
+        assert summary["mde_80"] > summary["min_detectable_delta"] > 0
+        for row in table:  # every lower bound is the pool mean - z * SE
+            assert row["fresh_lower_bound"] == pytest.approx(row["fresh_delta_auc"] - z * row["fresh_delta_auc_se"])
+        if chosen.kind != SEED:  # whatever is frozen has a confirmed gain on the pool
+            row = next(r for r in table if r["id"] == chosen.id)
+            assert row["fresh_lower_bound"] > 0 and summary["verdict"] == GAIN
+        if name == "planted":
+            assert chosen.id == "p1" and summary["verdict"] == GAIN
+        else:
+            assert chosen.kind == SEED and summary["verdict"] == NO_GAIN
+
+
+class _Fake:
+    """Answers score_fresh with a fixed pool mean and SE per program source."""
+
+    selection_rows = range(100)
+
+    def __init__(self, by_source: dict[str, tuple[float, float]]) -> None:
+        self.by_source = by_source
+
+    def score_fresh(self, source, n_folds, n_repeats, seed):
+        mean, se = self.by_source[source]
+        return Outcome({"delta_auc": mean, "delta_auc_se": se, "n_folds": 5.0,
+                        "combined_score": 0.5 + 5 * (mean - se)})
+
+    def close(self):
+        pass
+
+
+def test_sequential_stops_at_the_first_failure_bonferroni_picks_the_pool_best(tmp_path):
+    """The search's best fails on the pool, the second passes clearly: fixed-sequence testing keeps the
+    identity (the first failure ends it), the pool-ranked design freezes the second."""
+    weak, strong = NOISE, RATIO
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", weak, 0.7), ("candidate", strong, 0.6)])
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0), weak: (0.001, 0.01), strong: (0.08, 0.01)})
+    seq, _, s1 = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="sequential"), 0)
+    bon, _, s2 = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="bonferroni"), 0)
+    assert seq.kind == SEED and s1["verdict"] == NO_GAIN and s1["confidence_z"] == 2.0
+    assert bon.id == "p2" and s2["verdict"] == GAIN and s2["confidence_z"] > 2.0
+    # the search's best passing: sequential freezes it at z = 2 where Bonferroni's wider z refuses it
+    fake.by_source[weak] = (0.0225, 0.01)
+    fake.by_source[strong] = (-0.01, 0.01)
+    seq, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="sequential"), 0)
+    bon, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="bonferroni"), 0)
+    assert seq.id == "p1" and bon.kind == SEED
+
+
+def test_report_names_the_design_and_the_smallest_confirmable_gain(tmp_path):
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", RATIO, 0.7)])
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0), RATIO: (0.004, 0.006)})
+    _, _, summary = select_tab(lineage, tmp_path, lambda scorer=None: fake, 1, _sel(multiplicity="sequential"), 0)
+    text = "\n".join(_design_lines(summary))
+    assert "fixed-sequence" in text and "selection.multiplicity=sequential" in text
+    assert f"ΔAUC above {2.0 * 0.006:.4f}" in text and math.isclose(summary["min_detectable_delta"], 0.012)
+
+
+def test_sequential_tests_only_finalists_the_search_saw_beat_the_seed(tmp_path):
+    """A finalist whose search fitness did not beat the seed's is not in the sequence, however it scores on the pool."""
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", RATIO, 0.45)])
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0), RATIO: (0.08, 0.01)})
+    seq, _, s1 = select_tab(lineage, tmp_path, lambda scorer=None: fake, 1, _sel(multiplicity="sequential"), 0)
+    bon, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 1, _sel(multiplicity="bonferroni"), 0)
+    assert seq.kind == SEED and s1["verdict"] == NO_GAIN and bon.id == "p1"
