@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 TASKS = ("binary", "multiclass", "regression")
 CHOICES = ("auto", *TASKS)
@@ -53,8 +54,6 @@ def gain_name(task: str) -> str:
 
 def macro_auc(y: np.ndarray, proba: np.ndarray) -> float:
     """Macro one-vs-rest ROC-AUC over the classes present in ``y`` (columns of ``proba`` are codes 0..K-1)."""
-    from sklearn.metrics import roc_auc_score
-
     y = np.asarray(y).astype("int64")
     proba = np.asarray(proba, dtype="float64")
     scores = []
@@ -72,8 +71,6 @@ def rmse(y: np.ndarray, pred: np.ndarray) -> float:
 
 def metric(task: str, y: Any, pred: Any) -> float:
     """The task's metric of predictions ``pred`` (probabilities, or values for regression) on labels ``y``."""
-    from sklearn.metrics import roc_auc_score
-
     task = check_task(task)
     y = np.asarray(y)
     if task == "binary":

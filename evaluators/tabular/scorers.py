@@ -25,6 +25,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_classifier, is_regressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from efe.core.errors import EfeError
@@ -292,8 +293,6 @@ class SklearnScorer(_OnScorerInput):
         except Exception as exc:  # noqa: BLE001 - bad parameters, or not a class at all
             raise ScorerConfigError(f"scorer.estimator {self.estimator} cannot be built with parameters "
                                     f"{self.params}: {type(exc).__name__}: {_first_line(exc)}") from None
-        from sklearn.base import is_classifier, is_regressor  # lazy, as the pipeline below
-
         if self.task == "regression":
             if is_classifier(model) or not hasattr(model, "fit") or not hasattr(model, "predict"):
                 raise ScorerConfigError(f"scorer.estimator {self.estimator} is not a regressor, and the target is "
