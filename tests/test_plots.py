@@ -32,10 +32,10 @@ EXISTING = {"tab": ["/tmp/efe-int/tab/hmda/*", "/tmp/efe-default/tab/titanic/*"]
 # search scores all training rows and ranks by the mean gain (the paper's fitness), so that in 8
 # iterations some candidate beats the identity and the winner has an ancestry to draw
 FRESH = {"tab": ["dataset=hmda", "evolution.iterations=8", "report.models=[tree]", "selection.top_k=0",
-                 "selection.pool_fraction=0", "fitness.confidence_z=0", "evolution.deterministic=true"],
+                 "selection.pool_fraction=0", "fitness.confidence_z=0"],
          "time": ["dataset=synthetic_exp", "dataset.n_series=8", "dataset.length=100",
                   "dataset.prediction_length=12", "windows.n_rotations=1", "forecaster=seasonal_naive",
-                  "evolution.iterations=8", "evolution.deterministic=true"]}
+                  "evolution.iterations=8"]}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -115,9 +115,10 @@ def test_offline_proposer_beats_identity_on_a_ratio_table(tmp_path):
     held-out gain is large enough (about 0.79 -> 0.97 tree AUC) that trajectory noise cannot hide it."""
     csv = tmp_path / "scale_ratio.csv"
     scale_ratio_table(800, seed=1).to_csv(csv, index=False)
-    # the interactions role only (ratio, product, diff): with every role, 16 iterations did not always
-    # reach the ratio, and this test is about confirming and reporting a real gain, not about the router
-    proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=16", "proposer.roles=[interactions]",
+    # the interactions role only (ratio, product, diff), and a deterministic search (this seed proposes the
+    # ratio at iterations 2, 5 and 8): this test is about confirming and reporting a real gain, not about
+    # the router or the luck of a parallel search
+    proc = efe_tab(tmp_path, csv, "llm=offline", "evolution.iterations=8", "proposer.roles=[interactions]",
                    "evolution.deterministic=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "offline proposer" in proc.stderr
