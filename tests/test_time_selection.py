@@ -29,12 +29,12 @@ def write_long_csv(path: Path, series: dict[str, np.ndarray], freq: str = "MS") 
 
 def run_on(tmp_path: Path, series: dict[str, np.ndarray], description: str, iterations: int,
            forecaster: list[str] = ("forecaster=theta",), horizon: int = 12, season: int = 12,
-           freq: str = "MS") -> dict:
+           freq: str = "MS", extra: tuple[str, ...] = ()) -> dict:
     csv = write_long_csv(tmp_path / "data.csv", series, freq)
     proc = efe("efe.time", "dataset=long", f"dataset.path={csv}", f"dataset.description='{description}'",
                f"dataset.prediction_length={horizon}", f"dataset.season={season}", *forecaster, "heldout.windows=3",
                "heldout.stride=0.5", "windows.n_windows=4", f"evolution.iterations={iterations}", f"runs_root={tmp_path / 'runs'}",
-               f"llm.cache_dir={tmp_path / 'cache'}")
+               f"llm.cache_dir={tmp_path / 'cache'}", *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run(tmp_path / "runs")
     return {"run": run, "report": json.loads((run / "report.json").read_text()), "md": (run / "report.md").read_text(),
