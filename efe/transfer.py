@@ -55,7 +55,9 @@ def load_transfer(cfg) -> tuple[Path, TimeSpec, Any, Any, list[dict]]:
         raise ConfigError(f"'{run_dir}' has no data/series.parquet (an incomplete run?)")
     series = read_series(series_path)
     overrides = plain_dict(cfg.get("forecaster_params")) or {}
-    configs = [with_max_history(forecaster_config(str(n), overrides), spec.windows.max_history)
+    # the run's own forecaster exactly as the run had it (its overrides included) unless new params are given
+    configs = [dict(spec.forecaster) if str(n) == spec.forecaster.get("name") and str(n) not in overrides
+               else with_max_history(forecaster_config(str(n), overrides), spec.windows.max_history)
                for n in cfg.forecasters]
     return run_dir, spec, frozen, series, configs
 

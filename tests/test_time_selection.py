@@ -20,27 +20,30 @@ from efe.time.selection import select_time
 from tests.test_time_run import efe, only_run
 
 
-def write_long_csv(path: Path, series: dict[str, np.ndarray]) -> Path:
-    frames = [pd.DataFrame({"item_id": k, "timestamp": pd.date_range("2000-01-01", periods=len(v), freq="MS"),
+def write_long_csv(path: Path, series: dict[str, np.ndarray], freq: str = "MS") -> Path:
+    frames = [pd.DataFrame({"item_id": k, "timestamp": pd.date_range("2000-01-01", periods=len(v), freq=freq),
                             "target": v}) for k, v in series.items()]
     pd.concat(frames).to_csv(path, index=False)
     return path
 
 
-def run_on(tmp_path: Path, series: dict[str, np.ndarray], description: str, iterations: int) -> dict:
-    csv = write_long_csv(tmp_path / "data.csv", series)
+def run_on(tmp_path: Path, series: dict[str, np.ndarray], description: str, iterations: int,
+           forecaster: list[str] = ("forecaster=theta",), horizon: int = 12, season: int = 12,
+           freq: str = "MS", extra: tuple[str, ...] = ()) -> dict:
+    csv = write_long_csv(tmp_path / "data.csv", series, freq)
     proc = efe("efe.time", "dataset=long", f"dataset.path={csv}", f"dataset.description='{description}'",
-               "dataset.prediction_length=12", "dataset.season=12", "forecaster=theta", "heldout.windows=3",
-               "heldout.stride=0.5", "windows.n_windows=4", f"evolution.iterations={iterations}", "evolution.deterministic=true", f"runs_root={tmp_path / 'runs'}",
-               f"llm.cache_dir={tmp_path / 'cache'}")
+               f"dataset.prediction_length={horizon}", f"dataset.season={season}", *forecaster, "heldout.windows=3",
+               "heldout.stride=0.5", "windows.n_windows=4", f"evolution.iterations={iterations}", "evolution.deterministic=true",
+               f"runs_root={tmp_path / 'runs'}",
+               f"llm.cache_dir={tmp_path / 'cache'}", *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = only_run(tmp_path / "runs")
-    return {"report": json.loads((run / "report.json").read_text()), "md": (run / "report.md").read_text(),
+    return {"run": run, "report": json.loads((run / "report.json").read_text()), "md": (run / "report.md").read_text(),
             "frozen": (run / "frozen" / "program.py").read_text()}
 
 
-def seed_and_candidate(tmp_path: Path, series: dict[str, np.ndarray], candidate: str, confirm: bool
-                       ) -> tuple[list[LineageEntry], dict]:
+def seed_and_candidate(tmp_path: Path, series: dict[str, np.ndarray], candidate: str, confirm: bool,
+                       stride: int = 6, selection_windows: int = 4) -> tuple[list[LineageEntry], dict]:
     """A lineage of the identity and one candidate, and the time spec final selection reads (4 selection
     and 2 claim windows, 6 steps apart, theta, the per-series rule at 0.05)."""
     write_series(tmp_path / "train.parquet", series)
@@ -54,10 +57,10 @@ def seed_and_candidate(tmp_path: Path, series: dict[str, np.ndarray], candidate:
     spec = {"train_path": str(tmp_path / "train.parquet"), "prediction_length": 12, "season": 12, "seed": 0,
             "forecaster": {"name": "theta"}, "fitness": {}, "sandbox": {}, "freq": "M", "run_dir": None,
             "dataset": {"name": "test", "description": "", "warnings": [], "n_series": len(series)},
-            "windows": {"n_windows": 4, "stride": 6, "min_history": 24, "end_offset": 0, "max_history": 120,
+            "windows": {"n_windows": 4, "stride": stride, "min_history": 24, "end_offset": 0, "max_history": 120,
                         "max_total": 0, "n_rotations": 3, "min_instances_per_rotation": 10},
             "heldout": {"windows": 1, "stride": 12}, "gate": {},
-            "selection": {"windows": 4, "claim_windows": 2, "top_k": 1, "require_gain": True, "confirm": confirm,
+            "selection": {"windows": selection_windows, "claim_windows": 2, "top_k": 1, "require_gain": True, "confirm": confirm,
                           "min_gain": 0.0, "max_series_loss": 0.05, "interval_z": 2.0}}
     return lineage, spec
 
@@ -95,24 +98,44 @@ def test_multiplicative_growth_and_season_finds_a_variance_stabilising_program(t
 
 
 def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
-    """Standardisation helps five additive-season series a lot and hurts one multiplicative-growth series:
-    on the mean it is a clear gain, so only the per-series rule keeps it from being frozen."""
+    """Standardisation helps five additive-season series a lot; on the one series above 1000 the program
+    also adds a wave the forecaster cannot follow, on every window of its history: on the mean it is a
+    clear gain, so only the per-series rule keeps it from being frozen. The loss is significant (change +
+    2 SE < -5%, the SE of one window from origins spread over the series' history); the raw count is beside it."""
     rng = np.random.default_rng(1)
     t = np.arange(144)
     series = {f"add{k}": 50 + 40 * np.sin(2 * np.pi * (t + k) / 12) + 0.2 * t + rng.standard_normal(len(t))
               for k in range(5)}
-    series["grow"] = (10.0 * np.exp(0.03 * t) * (1.0 + 0.35 * np.sin(2 * np.pi * t / 12))
-                      * np.exp(0.03 * rng.standard_normal(len(t))))
-    lineage, spec = seed_and_candidate(tmp_path, series, STANDARDIZE, confirm=False)
+    series["big"] = 5000 + 400 * np.sin(2 * np.pi * t / 12) + 2 * t + 10 * rng.standard_normal(len(t))
+    lineage, spec = seed_and_candidate(tmp_path, series, BIG_HARM, confirm=False)
     guarded = select_time(lineage, tmp_path, spec)
     row = next(r for r in guarded.table if r["kind"] == "candidate")
-    assert row["gain_lcb"] > 0 and row["worst_series"] == "grow" and not row["series_ok"], row
+    assert row["gain_lcb"] > 0 and row["worst_series"] == "big" and not row["series_ok"], row
+    assert row["series_losses_significant"] == ["big"] and row["series_losses_raw"] == 1
     assert guarded.decision == "no gain found" and guarded.chosen.kind == "seed"
     assert guarded.rejected_for_series == 1 and guarded.claimed["gain"] == 0.0
     mean_only = select_time(lineage, tmp_path, {**spec, "selection": {**spec["selection"], "max_series_loss": None}})
     assert mean_only.decision == "gain" and mean_only.chosen.kind == "candidate"
     claimed = mean_only.claimed  # measured on the claim windows, after the choice
     assert "claim windows" in claimed["source"] and claimed["n_windows"] == 2 * len(series)
+
+
+BIG_HARM = STANDARDIZE.replace('''    def transform(self, y, state):
+        return (np.asarray(y, dtype=float) - state["mean"]) / state["std"]
+
+    def inverse_transform(self, z, state):
+        return np.asarray(z, dtype=float) * state["std"] + state["mean"]''', '''    def _wiggle(self, n, state):
+        # on a series above 1000: a 3-std wave of period 5 the forecaster cannot follow
+        on = 3.0 if state["mean"] > 1000 else 0.0
+        return on * np.sin(2 * np.pi * np.arange(n) / 5 + 1.0)
+
+    def transform(self, y, state):
+        y = np.asarray(y, dtype=float)
+        return (y - state["mean"]) / state["std"] + self._wiggle(len(y), state)
+
+    def inverse_transform(self, z, state):
+        z = np.asarray(z, dtype=float)
+        return (z - self._wiggle(len(z), state)) * state["std"] + state["mean"]''')
 
 
 LATE_HARM = STANDARDIZE.replace('''    def transform(self, y, state):

@@ -218,6 +218,15 @@ class TimeSelectionSpec:
     min_gain: float
     max_series_loss: float | None
     interval_z: float
+    min_windows_per_series: float  # evidence: effective selection + claim windows every series needs
+    min_windows_total: float       #   and all series together, before a program can be frozen
+
+
+@dataclass(frozen=True)
+class SeriesLossSpec:
+    z: float                       # a series is harmed when change + z * SE < -selection.max_series_loss
+    se_origins: int                # its SE from this many origins spread over its history
+    prior_dof: float               # shrinkage of that SD towards the pooled one
 
 
 @dataclass(frozen=True)
@@ -260,6 +269,7 @@ class TimeSpec:
     forecaster: dict[str, Any]     # the forecaster config group, with the run's max_history
     windows: WindowsSpec
     selection: TimeSelectionSpec
+    series_loss: SeriesLossSpec
     heldout: HeldoutSpec
     gate: TimeGateSpec
     fitness: TimeFitnessSpec
@@ -276,7 +286,8 @@ SETTINGS: dict[str, type] = {"tab": TabSpec, "time": TimeSpec}
 CONF_SECTIONS: dict[str, dict[str, str]] = {
     "tab": {"pools": "pools", "gate": "gate", "fitness": "fitness", "sandbox": "sandbox",
             "feedback": "feedback", "scoring": "scoring"},
-    "time": {"gate": "gate", "fitness": "fitness", "sandbox": "sandbox", "quantile_levels": "quantile_levels"},
+    "time": {"gate": "gate", "fitness": "fitness", "sandbox": "sandbox", "quantile_levels": "quantile_levels",
+             "selection": "selection", "series_loss": "series_loss"},
 }
 # Search sections, the same way (both settings)
 SEARCH_CONF: dict[str, str] = {"proposal.novelty": "proposer.novelty", "proposal.plan_first": "proposer.plan_first"}

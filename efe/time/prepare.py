@@ -59,7 +59,10 @@ def prepare_time_run(cfg: DictConfig, run_dir: Path) -> tuple[TimeSpec, dict]:
                       "min_gain": float(sel_cfg["min_gain"] or 0.0),
                       "max_series_loss": (None if sel_cfg["max_series_loss"] is None
                                           else float(sel_cfg["max_series_loss"])),
-                      "interval_z": float(sel_cfg["interval_z"])},
+                      "interval_z": float(sel_cfg["interval_z"]),
+                      "min_windows_per_series": float(sel_cfg["min_windows_per_series"] or 0.0),
+                      "min_windows_total": float(sel_cfg["min_windows_total"] or 0.0)},
+        "series_loss": required(cfg, "series_loss"),
         "heldout": {"windows": n_test, "stride": test_stride},
         "gate": required(cfg, "gate"), "fitness": required(cfg, "fitness"), "sandbox": required(cfg, "sandbox"),
         "search": None,

@@ -21,7 +21,7 @@ from efe.steering.memory import memory_markdown
 from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.specs import TimeSpec
 from efe.setting import Choice
-from efe.time.heldout import evaluate_program, render_table
+from efe.time.heldout import evaluate_program, raw_losses, render_table, significant_losses
 
 
 def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result: Any, llm: dict,
@@ -31,7 +31,14 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
     series = read_series(run_dir / "data" / "series.parquet")
     row = evaluate_program(source, series, spec.prediction_length, spec.season, spec.heldout.windows,
                            spec.forecaster, spec.quantile_levels, spec.sandbox,
-                           spec.seed, examples=4, stride=spec.heldout.stride)
+                           spec.seed, examples=4, stride=spec.heldout.stride,
+                           se_origins=spec.series_loss.se_origins, prior_dof=spec.series_loss.prior_dof,
+                           min_history=spec.windows.min_history)
+    max_loss = spec.selection.max_series_loss
+    loss_pct = 100.0 * (0.05 if max_loss is None else max_loss)
+    row["series_losses"] = {"max_loss_pct": loss_pct, "z": spec.series_loss.z,
+                            "raw": raw_losses(row["per_series"], loss_pct),
+                            "significant": significant_losses(row["per_series"], loss_pct, spec.series_loss.z)}
     examples = row.pop("examples")
     (run_dir / "heldout_examples.json").write_text(json.dumps(
         {"horizon": spec.prediction_length, "levels": spec.quantile_levels, "examples": examples}))
@@ -77,13 +84,15 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
           f"- Winner: `{d['winner']['id']}` (iteration {d['winner']['iteration']}), search fitness "
           f"{d['winner']['fitness']:.4f}, search MASE ratio {d['winner']['mase_ratio']:.4f}"
           + (f" (the identity: {selection['decision']})." if selection["decision"] in ("no gain found", "not confirmed")
-             else "."),
+             else f" (the identity: {selection['decision']}: {selection['evidence']['reason']})."
+             if selection["decision"] == "not enough evidence" else "."),
           f"- Cost: {search_windows} search windows per evaluation, each forecaster fit on at most "
           f"{spec.windows.max_history} points of history; "
           + (f"{mean_eval_s:.2f} s per scored program on average." if mean_eval_s else "no program was scored."), "",
           "## Held-out windows", "", render_table([row]),
           f"\nPaired held-out gain: {row['gain']['log_mase']:+.4f} ± {row['gain']['se']:.4f} SE in log MASE "
           f"({row['gain']['pct']:+.1f}% geometric-mean MASE change)" + _worst_series_md(row) + ".", "",
+          *_evidence_md(selection.get("evidence")),
           *_selection_md(selection, spec.fitness.confidence_z),
           *steering_markdown(d["steering"]), *memory_markdown(d["memory"]),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
@@ -94,6 +103,19 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
     path = run_dir / "report.md"
     path.write_text("\n".join(md))
     return path
+
+
+def _evidence_md(evidence: dict | None) -> list[str]:
+    """The minimum of evidence before a program can be confirmed, and what this run had."""
+    if not evidence:
+        return []
+    had = (f"every series has at least {evidence['per_series_min']:g} effective selection + claim windows (series "
+           f"{evidence['worst_series']} the fewest), {evidence['total']:g} over all {evidence['n_series']} series; "
+           f"the minimum is {evidence['min_per_series']:g} per series (selection.min_windows_per_series) and "
+           f"{evidence['min_total']:g} in total (selection.min_windows_total)")
+    verdict = ("enough to confirm a program" if evidence["enough"] else
+               f"**not enough: no program can be confirmed, the identity is frozen** ({evidence['reason']})")
+    return ["## Evidence", "", f"Evidence before confirming: {had}: {verdict}.", ""]
 
 
 def _selection_md(selection: dict, z: float) -> list[str]:
@@ -109,8 +131,10 @@ def _selection_md(selection: dict, z: float) -> list[str]:
             "gain not required": "the best eligible finalist is frozen although its lower bound is not above zero "
                                  "(selection.require_gain=false)"}[selection["decision"]]
     max_loss = selection.get("max_series_loss")
-    rule = ("eligible: valid, no fallback, and no series' mean gain below "
-            f"-{max_loss:g} log MASE (selection.max_series_loss)" if max_loss is not None
+    rule = ("eligible: valid, no fallback, and no series significantly worse: change + "
+            f"{selection.get('series_loss_z', 2.0):g}·SE < -{100 * max_loss:g}% (selection.max_series_loss; the SE "
+            f"of one window from {selection.get('se_origins', 0)} origins spread over the series' history, "
+            "series_loss)" if max_loss is not None
             else "eligible: valid and no fallback (no per-series rule: selection.max_series_loss is null)")
     rejected = int(selection.get("rejected_for_series") or 0)
     lines = ["## Final selection", "",
@@ -119,24 +143,28 @@ def _selection_md(selection: dict, z: float) -> list[str]:
              f"MASE program) over those windows ± SE; lower bound at z={z:g}; {rule}. Decision: **{said}**."
              + (f" {rejected} finalist(s) with a positive lower bound were not eligible because they hurt a series."
                 if rejected else ""), "",
-             "| program | search fitness | search gain | selection gain ± SE | lower bound | worst series (gain) | "
-             "eligible | windows |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| program | search fitness | search gain | selection gain ± SE | lower bound | worst series (gain ± SE) | "
+             "series worse than the rule: raw / significant | eligible | windows |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for f in table:
         mark = " **(frozen)**" if f["id"] == selection.get("frozen_id") else ""
         eligible = "seed" if f["kind"] == "seed" else (
             "yes" if f["valid"] and f["fallback_rate"] == 0.0 and f.get("series_ok", True) else "no")
         lines.append(f"| `{str(f['id'])[:8]}` ({f['kind']}){mark} | {f['search_fitness']:.4f} | {f['search_gain']:+.4f} "
                      f"| {f['gain']:+.4f} ± {f['gain_se']:.4f} | {f['gain_lcb']:+.4f} | "
-                     f"{f.get('worst_series')} ({f.get('worst_series_gain', 0.0):+.4f}) | {eligible} | "
-                     f"{f['n_windows']} |")
+                     f"{f.get('worst_series')} ({f.get('worst_series_gain', 0.0):+.4f} ± "
+                     f"{f.get('worst_series_se', 0.0):.4f}) | {f.get('series_losses_raw', 0)} / "
+                     f"{len(f.get('series_losses_significant') or [])} | {eligible} | {f['n_windows']} |")
     unconfirmed = selection.get("unconfirmed")
     if unconfirmed:
         lo, hi = unconfirmed["interval"]
         lines += ["", f"On the {unconfirmed['n_windows']} claim windows the finalist gained {unconfirmed['gain']:+.4f} "
                   f"log MASE, interval [{lo:+.4f}, {hi:+.4f}]; worst series {unconfirmed['worst_series']} "
-                  f"({unconfirmed['worst_series_gain']:+.4f}). A gain must be above zero there, and no series worse "
-                  "than the per-series rule allows, for a program to be frozen."]
+                  f"({unconfirmed['worst_series_gain']:+.4f}); series worse than the rule: "
+                  f"{unconfirmed.get('series_losses_raw', 0)} raw, "
+                  f"{len(unconfirmed.get('series_losses_significant') or [])} significant. A gain must be above zero "
+                  "there, and no series significantly worse than the per-series rule allows, for a program to be "
+                  "frozen."]
     claimed = selection.get("claimed")
     if claimed:
         lo, hi = claimed["interval"]
@@ -155,4 +183,11 @@ def _worst_series_md(row: dict) -> str:
         return ""
     worst = min(per, key=per.get)
     lost = sum(1 for v in per.values() if v < 0)
-    return f"; worst series {worst} {per[worst]:+.1f}%, {lost} of {len(per)} series worse than the identity"
+    text = f"; worst series {worst} {per[worst]:+.1f}%, {lost} of {len(per)} series worse than the identity"
+    losses = row.get("series_losses")
+    if losses:
+        se = (row.get("per_series") or {}).get(worst, {}).get("se_pct", 0.0)
+        text += (f" (worst ± SE {per[worst]:+.1f} ± {se:.1f}%); below -{losses['max_loss_pct']:g}%: "
+                 f"{len(losses['raw'])} raw, {len(losses['significant'])} significant (change + {losses['z']:g}·SE "
+                 f"< -{losses['max_loss_pct']:g}%, SE from {row.get('se_source')})")
+    return text

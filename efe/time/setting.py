@@ -52,8 +52,8 @@ class TimeSetting:
 
     def select(self, cfg: DictConfig, spec: TimeSpec, run_dir: Path, result: Any, seed_source: str) -> Choice:
         """Seed and finalists scored on selection windows the search never saw; the identity unless a gain holds."""
-        winner = result.best or LineageEntry(SEED, id="seed", iteration=0,
-                                             metrics={"combined_score": 0.5, "mase_ratio": 1.0})
+        identity = LineageEntry(SEED, id="seed", iteration=0, metrics={"combined_score": 0.5, "mase_ratio": 1.0})
+        winner = result.best or identity
         source = result.best_code or seed_source
         selection: dict = {"decision": "skipped", "windows": spec.selection.windows, "table": [],
                            "interval_z": spec.selection.interval_z}
@@ -65,10 +65,13 @@ class TimeSetting:
             selection.update(decision=picked.decision, table=picked.table, best=picked.best, claimed=picked.claimed,
                              rejected_for_series=picked.rejected_for_series, unconfirmed=picked.unconfirmed,
                              claim_windows=spec.selection.claim_windows,
-                             max_series_loss=spec.selection.max_series_loss)
+                             max_series_loss=spec.selection.max_series_loss, evidence=picked.evidence,
+                             series_loss_z=spec.series_loss.z, se_origins=spec.series_loss.se_origins)
             if picked.chosen is not None:
                 winner = picked.chosen
                 source = picked.chosen.source(run_dir)
+            elif picked.decision == "not enough evidence":  # no seed entry in the lineage: the seed program
+                winner, source = identity, seed_source
             say(f"final selection: {picked.decision}")
         selection["frozen_id"] = winner.id
         return Choice(winner, source, selection)

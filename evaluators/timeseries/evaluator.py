@@ -40,6 +40,7 @@ from evaluators.timeseries.windows import (
     rotation_for,
     rotation_groups,
     seasonal_continuation,
+    windows_per_series,
 )
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,8 @@ class TimeEvaluator(Evaluator):
         w = spec.windows
         series = read_series(spec.train_path)
         self.stride = w.stride or self.horizon
-        n_windows = w.n_windows
-        if w.max_total:  # many series: fewer windows each (at least 2), the same windows for every program
-            n_windows = max(2, min(n_windows, w.max_total // max(len(series), 1)))
+        # many series: fewer windows each (at least 2), the same windows for every program
+        n_windows = windows_per_series(w.n_windows, w.max_total, len(series))
         self.instances = cut_windows(series, self.horizon, n_windows, w.min_history, self.stride, w.end_offset)
         if not self.instances:
             raise ValueError("no validation window fits in the training part: series are too short for "
@@ -206,9 +206,13 @@ class TimeEvaluator(Evaluator):
         Final selection uses it for its per-series do-no-harm rule: a program that helps on average
         may still hurt one series.
         """
-        outcome, members, gains = self._stage2(source, None, True)
-        items = [self.instances[i].item_id for i in members]
+        outcome, gains, items = self.score_windows(source)
         return outcome, {k: float(np.mean([g for g, it in zip(gains, items) if it == k])) for k in dict.fromkeys(items)}
+
+    def score_windows(self, source: str) -> tuple[Outcome, np.ndarray, list[str]]:
+        """All windows scored: the outcome, each window's log MASE gain and its series (empty when invalid)."""
+        outcome, members, gains = self._stage2(source, None, True)
+        return outcome, gains, [self.instances[i].item_id for i in members]
 
     def _stage2(self, source: str, rotation: int | None, full: bool) -> tuple[Outcome, list[int], np.ndarray]:
         rotation = rotation_for(source, len(self.groups)) if rotation is None else int(rotation)

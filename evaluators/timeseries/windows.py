@@ -47,6 +47,32 @@ def cut_windows(series: dict[str, np.ndarray], horizon: int, n_windows: int, min
     return out
 
 
+def windows_per_series(n_windows: int, max_total: int, n_series: int) -> int:
+    """Windows each series gets when at most ``max_total`` series x windows are scored (0 = no cap): >= 2."""
+    if not max_total:
+        return int(n_windows)
+    return max(2, min(int(n_windows), int(max_total) // max(int(n_series), 1)))
+
+
+def spread_windows(series: dict[str, np.ndarray], horizon: int, n_origins: int, min_history: int) -> list[Instance]:
+    """Up to ``n_origins`` windows per series with origins evenly spread over its whole history (from
+    ``min_history`` to the last full window), not neighbouring ones: how much one window's result varies
+    across the series' history. Series of one length share their origins (one global fit per origin)."""
+    out = []
+    for item_id, values in series.items():
+        values = np.asarray(values, dtype="float64")
+        last = len(values) - horizon
+        if last < min_history or n_origins <= 0:
+            continue
+        origins = sorted(set(np.linspace(min_history, last, int(n_origins)).round().astype(int).tolist()))
+        for w, origin in enumerate(reversed(origins), start=1):
+            future = values[origin: origin + horizon]
+            if np.isfinite(future).sum() == 0:
+                continue
+            out.append(Instance(str(item_id), w, values[:origin].copy(), future.copy()))
+    return out
+
+
 def span(horizon: int, n_windows: int, stride: int) -> int:
     """Steps at the end of a series that ``n_windows`` windows ``stride`` apart cover (0 for none)."""
     return 0 if n_windows <= 0 else int(horizon) + (int(n_windows) - 1) * max(1, int(stride))
