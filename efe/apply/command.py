@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Sequence
 
 from efe.apply.engines import apply, check_engine
-from efe.apply.io import input_files
+from efe.apply.io import check_input, input_files, option
 from efe.cli.args import Command, flag, run
 from efe.cli.common import sandbox_mode
 from efe.cli.outputs import check_output, staged
 from efe.core.config import ConfigError, plain_dict
 from efe.core.console import say
 from efe.core.specs import SandboxSpec, build
+from efe.frozen.freeze import load_frozen
 from efe.sandbox import Sandbox
 from efe.rundir.paths import frozen_dir_of
 
@@ -53,6 +54,8 @@ def apply_command(cfg) -> int:
     source, output = Path(options["input"]).expanduser(), Path(options["output"]).expanduser()
     check_engine(engine, output, overwrite)
     check_output(output, [source, *input_files(source), frozen], overwrite=overwrite, directory=engine != "pandas")
+    # the input refused first (one line, no sandbox started); the engine checks each file again as it reads it
+    check_input(source, load_frozen(frozen).manifest.get("input_schema", []), int(option(options, "check_rows")))
     isolation(options)
     with staged(output) as target:
         rows = apply(frozen, source, target, engine, options)
