@@ -12,16 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from efe.bench.cv import cv_scores, splits
 from efe.llm.client import EfeLLM
 from efe.llm.ledger import BudgetExhausted
 from efe.core.programs import extract_code
-from efe.sandbox import Sandbox, SandboxFailure
+from efe.sandbox import SandboxFailure
 from efe.core.specs import TabSpec
 from evaluators.tabular.evaluator import TabEvaluator
 from evaluators.tabular.scorers import make_scorer

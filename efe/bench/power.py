@@ -10,6 +10,7 @@ by the same trusted code as efe's frozen program, so "the gain there was to find
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,7 +21,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from efe.core.config import plain_dict
+from efe.core.resources import seed_program
 from efe.datasets import bundled
+from efe.rundir.records import SEED, LineageEntry, read_lineage
+from efe.tab.prepare import prepare_tab_run
+from efe.tab.selection import choose, family_z, select_tab
+from evaluators.tabular.evaluator import TabEvaluator
 
 TARGET = "y"
 
@@ -161,8 +168,6 @@ def replay_choice(run_dir: Path, design: str) -> str | None:
     The same decision as the run's own (``efe.tab.selection.choose``), with the design's z; a no-harm check the
     run recorded as failed still rules a finalist out, one it never ran counts as passed.
     """
-    from efe.tab.selection import choose, family_z
-
     report = json.loads((Path(run_dir) / "report.json").read_text())
     table, sel = report.get("finalists") or [], report.get("selection") or {}
     if not table:
@@ -178,8 +183,6 @@ def replay_choice(run_dir: Path, design: str) -> str | None:
 
 def program_of(run_dir: Path, entry_id: str) -> str:
     """The source of the lineage entry ``entry_id`` of a run."""
-    from efe.rundir.records import read_lineage
-
     entry = next(e for e in read_lineage(Path(run_dir)) if e.id == entry_id)
     return entry.source(run_dir)
 
@@ -188,14 +191,6 @@ def confirm_oracle(train, test, cfg, run_dir: Path) -> dict:
     """The confirmation step alone: the oracle program as the search's only finalist, through the run's own
     final selection (``cfg``'s ``selection`` section) on a fresh run directory. Whether it is confirmed on the
     pool measures the selection design's power (planted) or false-freeze rate (null), search aside."""
-    import hashlib
-
-    from efe.core.config import plain_dict
-    from efe.core.resources import seed_program
-    from efe.rundir.records import SEED, LineageEntry
-    from efe.tab.prepare import prepare_tab_run
-    from efe.tab.selection import select_tab
-    from evaluators.tabular.evaluator import TabEvaluator
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
