@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from efe.core.specs import SandboxSpec, tab_spec
+from efe.datasets.tabular import TabularDataset
+from efe.tab.prepare import search_part
 from efe.sandbox import Sandbox, SandboxResult
 from evaluators.tabular.evaluator import TabEvaluator
 from evaluators.tabular.sampling import scoring_rows
@@ -261,3 +263,33 @@ def test_openevolves_separate_stage_calls_share_the_first_folds_run(counted):
     pending.run(ev, hopeless, "stage1")
     other = pending.run(ev, tab_program("return X.drop(columns=['a'])"), "stage2")  # another program: not its run
     assert other.metrics["full_scoring"] == 0.0 and len(sandbox.runs) == 2
+
+
+def test_a_large_table_keeps_a_selection_pool_beyond_the_search_sample(tmp_path):
+    """Above scoring.max_rows the search scores a sample, but the selection pool is carved from every training
+    row (up to selection.max_pool_rows): many more rows confirm a gain than the search ever scored, and none of
+    them is a search row; the LLM's context (search_part) sees exactly the search rows."""
+    frame = ratio_table(2000)
+    spec = make_spec(tmp_path, frame, "label", scoring={"max_rows": 400},
+                     selection_pool={"fraction": 0.25, "seed": 7, "max_rows": 300})
+    ev = TabEvaluator(spec)
+    try:
+        search_idx = ev.X.index[ev.search_rows]
+        pool_idx = ev.X.index[ev.selection_rows]
+        assert len(search_idx) == 300  # (1 - 0.25) x 400: the search's cost as with max_rows alone
+        assert len(pool_idx) == 300  # capped by max_pool_rows; 0.25 x 400 = 100 before
+        assert not set(search_idx) & set(pool_idx)
+        assert abs(ev.y.iloc[ev.selection_rows].mean() - ev.y.mean()) < 0.03  # stratified
+    finally:
+        ev.close()
+    (tmp_path / "u").mkdir()
+    uncapped = TabEvaluator(make_spec(tmp_path / "u", frame, "label", scoring={"max_rows": 400},
+                                      selection_pool={"fraction": 0.25, "seed": 7, "max_rows": None}))
+    try:
+        assert len(uncapped.selection_rows) == 500 and len(uncapped.search_rows) == 300
+    finally:
+        uncapped.close()
+    X, y = frame.drop(columns=["label"]), (frame["label"] == "yes").astype("int64")
+    train = TabularDataset(name="t", X=X, y=y, target="label", description="", positive_label="yes")
+    seen = search_part(train, tab_spec(spec))
+    assert set(seen.X.index) == set(search_idx)

@@ -165,6 +165,7 @@ class ScoringSpec:
 class SelectionPoolSpec:
     fraction: float
     seed: int
+    max_rows: int | None  # above scoring.max_rows training rows, the pool's cap (None: no cap; specs before it)
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,8 @@ def _complete(setting: str, data: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(data)
     if setting == "tab" and "selection_pool" not in out:  # written before the selection pool: no pool
         out["selection_pool"] = {"fraction": 0.0, "seed": out.get("seed")}
+    if setting == "tab" and isinstance(out.get("selection_pool"), Mapping):  # written before the pool's own cap
+        out["selection_pool"] = {"max_rows": None, **out["selection_pool"]}
     if setting == "tab" and "task" not in out:  # written when efe.tab handled binary targets only
         out["task"] = "binary"
     if setting == "tab" and isinstance(out.get("dataset"), Mapping):

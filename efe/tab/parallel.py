@@ -44,10 +44,11 @@ class Prescored:
     """Fresh-fold outcomes scored up front in parallel, answered like ``evaluator.score_fresh``."""
 
     def __init__(self, outcomes: dict[tuple, Any], make_evaluator: Callable[[], Any],
-                 selection_rows: Sequence[int] = ()) -> None:
+                 selection_rows: Sequence[int] = (), search_rows: Sequence[int] = ()) -> None:
         self.outcomes = outcomes
         self.make_evaluator = make_evaluator
         self.selection_rows = selection_rows  # the evaluators' selection pool (empty: none)
+        self.search_rows = search_rows  # ... and the rows the search scored
 
     def score_fresh(self, source: str, n_folds: int, n_repeats: int, seed: int) -> Any:
         key = (source, n_folds, n_repeats, seed)
@@ -82,8 +83,9 @@ def prescored(make_evaluator: Callable[[], Any], sources: Sequence[str], fresh: 
     try:
         outcomes = map_parallel(one, unique, workers, "final selection: finalists re-scored")
         rows = getattr(made[0], "selection_rows", ()) if made else ()
+        searched = getattr(made[0], "search_rows", ()) if made else ()
     finally:
         for evaluator in made:
             evaluator.close()
     return Prescored({(source, *settings): outcome for source, outcome in zip(unique, outcomes)}, make_evaluator,
-                     rows)
+                     rows, searched)

@@ -17,7 +17,8 @@ from efe.datasets.checks import CheckLimits, data_warnings
 from efe.datasets.split import train_and_heldout, write_table
 from efe.datasets.tabular import TabularDataset, load_tabular
 from efe.core.specs import TabSpec, build, save_spec
-from evaluators.tabular.pools import carve_selection_pool, usable_pool_fraction
+from evaluators.tabular.pools import usable_pool_fraction
+from evaluators.tabular.sampling import search_and_pool
 from evaluators.tabular.scorers import check_scorer
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
         "feedback": required(cfg, "feedback"),
         "scoring": required(cfg, "scoring"),
         # training rows kept for the final selection (the evaluator carves them the same way)
-        "selection_pool": {"fraction": fraction, "seed": int(cfg.seed) + int(required(cfg, "selection.seed_offset"))},
+        "selection_pool": {"fraction": fraction, "seed": int(cfg.seed) + int(required(cfg, "selection.seed_offset")),
+                           "max_rows": required(cfg, "selection.max_pool_rows")},
     })
     save_spec(run_dir / "spec.json", spec)
     return spec, train, test
@@ -95,7 +97,10 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
 
 def search_part(train: TabularDataset, spec: TabSpec) -> TabularDataset:
     """The training rows the search may see (without the selection pool), e.g. for the LLM's context."""
-    rows, _ = carve_selection_pool(train.y, spec.selection_pool.fraction, spec.selection_pool.seed)
+    pool = spec.selection_pool
+    kept, search, _ = search_and_pool(train.y, spec.scoring.max_rows, pool.fraction, pool.max_rows, spec.seed,
+                                      pool.seed)
+    rows = kept[search]
     return dataclasses.replace(train, X=train.X.iloc[rows], y=train.y.iloc[rows])
 
 

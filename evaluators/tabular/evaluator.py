@@ -42,11 +42,10 @@ from evaluators.tabular.fitness import paired_tab_fitness
 from evaluators.tabular.pools import (
     FoldPlan,
     SelectionPlan,
-    carve_selection_pool,
     paired_estimate,
 )
 from evaluators.tabular.preprocess import RawColumns
-from evaluators.tabular.sampling import scoring_rows
+from evaluators.tabular.sampling import scoring_rows, search_and_pool
 from evaluators.tabular.scorers import auc, auc_explained, make_scorer
 from efe.core.task import gain, metric_name
 
@@ -116,11 +115,13 @@ class TabEvaluator(Evaluator):
         self.spec = spec = tab_spec(spec)
         self.seed = spec.seed
         self.target = spec.target
-        self.X, self.y = scoring_rows(*read_train(spec.train_path, self.target), spec.scoring.max_rows, self.seed)
+        X, y = read_train(spec.train_path, self.target)
+        carve = spec.selection_pool  # rows kept for the final selection: never scored by the search
+        kept, self.search_rows, self.selection_rows = search_and_pool(
+            y, spec.scoring.max_rows, carve.fraction, carve.max_rows, self.seed, carve.seed)
+        self.X, self.y = (X, y) if len(kept) == len(y) else (X.iloc[kept].copy(), y.iloc[kept].copy())
         limit_threads(spec.scoring.threads)
         pools = spec.pools
-        carve = spec.selection_pool  # rows kept for the final selection: never scored by the search
-        self.search_rows, self.selection_rows = carve_selection_pool(self.y, carve.fraction, carve.seed)
         self.folds = FoldPlan(self.X.iloc[self.search_rows], self.y.iloc[self.search_rows],
                               pools.n_folds, pools.n_repeats, self.seed)
         self._fresh: dict[tuple, FoldPlan] = {}
