@@ -65,6 +65,7 @@ def prepare_tab_run(cfg: Any, run_dir: str | Path,
     checks += [too_small] if too_small else []
     for warning in checks:
         log.warning("%s: %s", dataset.name, warning)
+    say(f"writing the training part ({len(train.y)} rows) and the held-out part ({len(test.y)} rows) ...")
     train_path = run_dir / "data" / "train.parquet"
     write_table(train, train_path)
     write_table(test, run_dir / "data" / "heldout.parquet")

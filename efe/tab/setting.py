@@ -43,6 +43,7 @@ class TabSetting:
 
     def prepare(self, cfg: DictConfig, run_dir: Path) -> tuple[TabSpec, dict, dict]:
         spec, train, _ = prepare_tab_run(cfg, run_dir, self.split)
+        say("describing the columns for the proposer (on the search rows only) ...")
         context = build_context(search_part(train, spec), seed=int(cfg.seed))  # not the selection pool
         allowed = required(cfg, "proposer.allowed_moves")
         if allowed:
