@@ -127,7 +127,7 @@ def test_the_logged_model_transforms_a_frame_in_a_fresh_process_sandboxed(sqlite
     assert "SKLEARN PortableFrozenProgram sandboxed" in proc.stdout, proc.stdout
 
 
-def test_a_file_uri_works_and_the_run_nests_under_an_active_run(tmp_path):
+def test_a_file_uri_works_and_the_run_nests_under_an_active_run(tmp_path, monkeypatch):
     """A time-series run started inside ``mlflow.start_run()`` with ``tracking.uri=file:<dir>``."""
     store = (tmp_path / "mlruns").as_uri()   # file:///...; efe is given the short form file:/...
     driver = textwrap.dedent(f"""
@@ -150,7 +150,7 @@ def test_a_file_uri_works_and_the_run_nests_under_an_active_run(tmp_path):
                           env=_env(MLFLOW_ALLOW_FILE_STORE="true"))
     assert proc.returncode == 0 and "EXIT" not in proc.stdout, proc.stderr[-3000:]
     parent_id = re.search(r"PARENT (\w+)", proc.stdout).group(1)
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     client = _client(store)
     parent = client.get_run(parent_id)
     (child,) = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
@@ -159,6 +159,9 @@ def test_a_file_uri_works_and_the_run_nests_under_an_active_run(tmp_path):
     # the time-series model: each series normalized on its own history
     import mlflow
 
+    # set_tracking_uri also sets MLFLOW_TRACKING_URI in os.environ, which later tests' subprocesses
+    # (the README's commands) would inherit: monkeypatch puts the environment back
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(store))
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(store)
     try:

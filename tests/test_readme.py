@@ -116,7 +116,8 @@ class Session:
         self.llm_url = llm_url
         self.env = dict(os.environ, HF_HUB_OFFLINE="1", EFE_LLM_CACHE=str(directory / "llm-cache"),
                         OPENAI_API_KEY="test-key", PYTHONPATH=str(ROOT))
-        self.env.pop("EFE_LLM_API_BASE", None)
+        for key in ("EFE_LLM_API_BASE", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"):  # a new user's shell has none
+            self.env.pop(key, None)
 
     def run(self, argv: list[str], where: str, env: dict | None = None) -> subprocess.CompletedProcess:
         proc = subprocess.run(argv, cwd=self.dir, capture_output=True, text=True, timeout=TIMEOUT_S,

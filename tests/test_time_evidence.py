@@ -55,7 +55,9 @@ def test_one_series_1000x_larger_and_growing_finds_a_scaling_move_with_mlforecas
     rows = json.loads((out["run"] / "transfer.json").read_text())
     assert [r["forecaster"] for r in rows] == ["mlforecast", "seasonal_naive"]
     assert rows[0]["program"] == held["program"]
-    assert rows[1]["fallback"] == 0 and rows[1]["program"]["mase"] != rows[1]["identity"]["mase"]
+    # seasonal naive repeats a past value, so any pointwise transform (log, a per-series scale) leaves its
+    # forecasts as they were: only that the program ran in front of it without falling back can be asserted
+    assert rows[1]["fallback"] == 0 and np.isfinite(rows[1]["program"]["mase"])
 
 
 def test_a_panel_without_structure_freezes_the_identity_with_mlforecast(tmp_path):
