@@ -120,13 +120,15 @@ def test_a_program_that_hurts_one_series_is_not_frozen(tmp_path):
     assert "claim windows" in claimed["source"] and claimed["n_windows"] == 2 * len(series)
 
 
-BIG_HARM = STANDARDIZE.replace('''    def transform(self, y, state):
+def wiggling(when: str, comment: str) -> str:
+    """Standardisation plus a 3-std wave of period 5 the forecaster cannot follow, where ``when`` holds."""
+    return STANDARDIZE.replace('''    def transform(self, y, state):
         return (np.asarray(y, dtype=float) - state["mean"]) / state["std"]
 
     def inverse_transform(self, z, state):
-        return np.asarray(z, dtype=float) * state["std"] + state["mean"]''', '''    def _wiggle(self, n, state):
-        # on a series above 1000: a 3-std wave of period 5 the forecaster cannot follow
-        on = 3.0 if state["mean"] > 1000 else 0.0
+        return np.asarray(z, dtype=float) * state["std"] + state["mean"]''', f'''    def _wiggle(self, n, state):
+        # {comment}: a 3-std wave of period 5 the forecaster cannot follow
+        on = 3.0 if {when} else 0.0
         return on * np.sin(2 * np.pi * np.arange(n) / 5 + 1.0)
 
     def transform(self, y, state):
@@ -138,22 +140,8 @@ BIG_HARM = STANDARDIZE.replace('''    def transform(self, y, state):
         return (z - self._wiggle(len(z), state)) * state["std"] + state["mean"]''')
 
 
-LATE_HARM = STANDARDIZE.replace('''    def transform(self, y, state):
-        return (np.asarray(y, dtype=float) - state["mean"]) / state["std"]
-
-    def inverse_transform(self, z, state):
-        return np.asarray(z, dtype=float) * state["std"] + state["mean"]''', '''    def _wiggle(self, n, state):
-        # from a history of LATE points on: a 3-std wave of period 5 the forecaster cannot follow
-        on = 3.0 if state["hist_len"] >= LATE else 0.0
-        return on * np.sin(2 * np.pi * np.arange(n) / 5 + 1.0)
-
-    def transform(self, y, state):
-        y = np.asarray(y, dtype=float)
-        return (y - state["mean"]) / state["std"] + self._wiggle(len(y), state)
-
-    def inverse_transform(self, z, state):
-        z = np.asarray(z, dtype=float)
-        return (z - self._wiggle(len(z), state)) * state["std"] + state["mean"]''').replace(
+BIG_HARM = wiggling('state["mean"] > 1000', "on a series above 1000")
+LATE_HARM = wiggling('state["hist_len"] >= LATE', "from a history of LATE points on").replace(
     "import numpy as np\n", "import numpy as np\n\nLATE = 124\n", 1)
 
 

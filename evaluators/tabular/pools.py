@@ -164,17 +164,13 @@ def usable_pool_fraction(y: pd.Series, fraction: float, min_minority_rows: int) 
     if fraction <= 0.0 or not len(y):
         return 0.0, None
     if is_continuous(y):  # a regression target: the pool's size is what counts
-        rows = int(math.floor(len(y) * fraction))
-        if rows >= max(int(min_minority_rows), 2):
-            return float(fraction), None
-        return 0.0, (f"a selection pool of {fraction:.0%} of the training rows would hold only {rows} rows "
-                     f"(selection.min_pool_minority_rows={min_minority_rows}); the final selection re-scores the "
-                     "finalists on fresh folds of the search's own rows instead, which can keep part of the "
-                     "search's optimism")
-    expected = int(math.floor(int(y.value_counts().min()) * fraction)) if y.nunique() > 1 else 0
+        expected, rows_of = int(math.floor(len(y) * fraction)), "rows"
+    else:
+        expected = int(math.floor(int(y.value_counts().min()) * fraction)) if y.nunique() > 1 else 0
+        rows_of = "rows of the smaller class"
     if expected >= max(int(min_minority_rows), 2):
         return float(fraction), None
-    return 0.0, (f"a selection pool of {fraction:.0%} of the training rows would hold only {expected} rows of the "
-                 f"smaller class (selection.min_pool_minority_rows={min_minority_rows}); the final selection "
-                 "re-scores the finalists on fresh folds of the search's own rows instead, which can keep part "
-                 "of the search's optimism")
+    return 0.0, (f"a selection pool of {fraction:.0%} of the training rows would hold only {expected} {rows_of} "
+                 f"(selection.min_pool_minority_rows={min_minority_rows}); the final selection re-scores the "
+                 "finalists on fresh folds of the search's own rows instead, which can keep part of the "
+                 "search's optimism")
