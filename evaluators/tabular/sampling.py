@@ -43,16 +43,12 @@ def search_and_pool(y: pd.Series, max_rows: int | None, pool_fraction: float, ma
         if max_pool_rows:
             pool = _subsample(pool, y, int(max_pool_rows), pool_seed * 4001 + 19)
     kept = np.sort(np.concatenate([search, pool]))
-    where = {int(p): i for i, p in enumerate(kept)}
-    return kept, np.array([where[int(p)] for p in search], dtype=int), np.array([where[int(p)] for p in pool], dtype=int)
+    return kept, np.searchsorted(kept, search), np.searchsorted(kept, pool)  # kept is sorted and unique
 
 
 def scoring_rows(X: pd.DataFrame, y: pd.Series, max_rows: int | None, seed: int) -> tuple[pd.DataFrame, pd.Series]:
     """(X, y) unchanged up to ``max_rows`` rows, else a stratified sample of ``max_rows`` rows in table order."""
     if not max_rows or len(y) <= int(max_rows):
         return X, y
-    kind = ShuffleSplit if is_continuous(y) else StratifiedShuffleSplit  # a regression target: plain sample
-    splitter = kind(n_splits=1, train_size=int(max_rows), random_state=seed * 4001 + 17)
-    keep, _ = next(splitter.split(np.zeros(len(y)), y))
-    keep = np.sort(keep)
+    keep = _subsample(np.arange(len(y)), y, int(max_rows), seed * 4001 + 17)
     return X.iloc[keep].copy(), y.iloc[keep].copy()
