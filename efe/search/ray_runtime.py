@@ -88,9 +88,10 @@ def scoring_evaluator(run_dir: Path, factory: Callable[[Any], Any], spec: Any) -
     return OnExecutor(factory, {**spec_to_dict(spec), "executor": dict(search.executor)})
 
 
-def _with_pool(method: str, args: tuple, kwargs: dict, evaluator: Any) -> tuple[Any, int]:
-    """On the Ray worker: the method's result and the evaluator's selection pool size."""
-    return getattr(evaluator, method)(*args, **kwargs), len(getattr(evaluator, "selection_rows", ()))
+def _with_pool(method: str, args: tuple, kwargs: dict, evaluator: Any) -> tuple[Any, tuple[int, int]]:
+    """On the Ray worker: the method's result and the sizes of the evaluator's selection pool and search rows."""
+    sizes = (len(getattr(evaluator, "selection_rows", ())), len(getattr(evaluator, "search_rows", ())))
+    return getattr(evaluator, method)(*args, **kwargs), sizes
 
 
 class OnExecutor:
@@ -99,7 +100,7 @@ class OnExecutor:
     def __init__(self, factory: Callable[[Any], Any], spec: dict) -> None:
         self.factory, self.spec = factory, spec
         self._local: Any = None
-        self._pool: int | None = None
+        self._sizes: tuple[int, int] | None = None  # (selection pool, search rows) once a task has run
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -109,9 +110,15 @@ class OnExecutor:
 
     @property
     def selection_rows(self) -> Any:
-        if self._pool is not None:
-            return range(self._pool)
+        if self._sizes is not None:
+            return range(self._sizes[0])
         return getattr(self._driver(), "selection_rows", ())
+
+    @property
+    def search_rows(self) -> Any:
+        if self._sizes is not None:
+            return range(self._sizes[1])
+        return getattr(self._driver(), "search_rows", ())
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if not _LOST:
@@ -123,7 +130,7 @@ class OnExecutor:
                 if not _USED:
                     _USED.append(method)
                     log.info("scoring after the search on the Ray executor (%s)", method)
-                value, self._pool = result
+                value, self._sizes = result
                 return value
             _LOST.append(failures[-1] if failures else "lost")
             log.warning("final selection on the Ray executor failed (%s); scoring on the driver instead",

@@ -117,7 +117,7 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
     evaluator = prescored(make_evaluator, codes, fresh, worker_count(sel["workers"]))  # on every core
     pool_rows = len(getattr(evaluator, "selection_rows", ()))
     summary["pool_rows"] = pool_rows
-    search_rows = len(getattr(evaluator, "search_rows", ()))  # unknown behind a parallel or Ray stand-in
+    search_rows = len(getattr(evaluator, "search_rows", ()))
     scored = f"; the search scored {search_rows}" if search_rows else ""
     summary["evidence"] = (f"the selection pool ({pool_rows} training rows the search never scored{scored}), "
                            f"{fresh['n_folds']}-fold x {fresh['n_repeats']} validating on them" if pool_rows else
