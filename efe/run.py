@@ -58,23 +58,24 @@ def _run(setting: Setting, cfg: DictConfig, run_dir: Path, spec: Any, context: A
                              output_dir=str(run_dir / "evolution"), deterministic=deterministic)
     if not resume:
         say("search: scoring the seed program (the identity) first; a line per iteration follows")
-    with executor_runtime(spec_path, oe_config):  # evolution.executor=ray: the search and the final selection
+    with executor_runtime(spec_path, oe_config), stops_deferred(f"efe.{setting.name}") as stop:
+        # a signal from here on is ours whenever openevolve's own handlers are not installed: during the search
+        # it stops the search; in the gap after it, and during selection, freezing and the report, it is kept
         result = run_search(run_dir, spec_path, run_dir / "seed_program.py", setting.evaluator_file, oe_config,
                             iterations, llm, resume=resume, deterministic=deterministic, on_entry=tracker.on_entry,
-                            **setting.score_names)
-        with stops_deferred(f"efe.{setting.name}") as stop:
-            say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
-            # select
-            choice = setting.select(cfg, spec, run_dir, result, seed_source)
-            memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best,
-                                  choice.winner)
-            _write_best(run_dir, choice)
-            # freeze
-            frozen = setting.freeze(cfg, spec, run_dir, choice)
-            if stop["signal"]:
-                mark_interrupted(run_dir, result)
-            # report (the frozen program is complete whatever happens here)
-            report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
+                            signals=stop, **setting.score_names)
+        say(f"search {result.status} ({result.stop_reason}); {setting.after_search}")
+        # select
+        choice = setting.select(cfg, spec, run_dir, result, seed_source)
+        memory = remember_run(required(cfg, "memory"), spec, run_dir, result.lineage, result.best,
+                              choice.winner)
+        _write_best(run_dir, choice)
+        # freeze
+        frozen = setting.freeze(cfg, spec, run_dir, choice)
+        if stop["signal"]:
+            mark_interrupted(run_dir, result)
+        # report (the frozen program is complete whatever happens here)
+        report = _report(setting, cfg, spec, run_dir, choice, frozen, result, llm, iterations, started, memory)
     if stop["signal"] and result.stop_reason != "interrupted":  # asked for while the report was written
         mark_interrupted(run_dir, result)
     tracker.finish(run_dir, result.status)
@@ -90,9 +91,10 @@ def _run(setting: Setting, cfg: DictConfig, run_dir: Path, spec: Any, context: A
 
 @contextmanager
 def stops_deferred(label: str) -> Iterator[dict]:
-    """SIGINT and SIGTERM after the search: the run finishes its selection, freezes and reports, then ends
-    as interrupted (as a stop during the search does); the same signal a second time aborts at once."""
-    stop: dict = {"signal": None}
+    """SIGINT and SIGTERM wherever openevolve's own handlers are not installed: during the search they stop it
+    (``stop["on_signal"]``, set by the search); after it the run finishes its selection, freezes and reports,
+    then ends as interrupted (as a stop during the search does). The same signal a second time aborts at once."""
+    stop: dict = {"signal": None, "phase": "during the search", "on_signal": None}
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield stop
         return
@@ -101,8 +103,10 @@ def stops_deferred(label: str) -> Iterator[dict]:
         if stop["signal"]:
             raise KeyboardInterrupt
         stop["signal"] = signal.Signals(signum).name
-        say(f"{label}: {stop['signal']} received after the search: finishing the final selection, freezing and "
+        say(f"{label}: {stop['signal']} received {stop['phase']}: finishing the final selection, freezing and "
             "reporting first (send it again to abort without a frozen program)")
+        if stop["on_signal"] is not None:
+            stop["on_signal"]()
 
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:

@@ -231,3 +231,36 @@ def test_sigterm_after_the_search_freezes_and_reports_like_sigint(tmp_path, smal
     run = only_run(tmp_path)
     assert (run / "frozen" / "manifest.json").exists() and (run / "report.md").exists()
     assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+
+
+# A SIGTERM delivered in the gap between the end of the search and the start of the final selection: the search's
+# last checkpoint is being written, openevolve's handlers are gone and the selection's are not yet in place.
+SIGTERM_IN_THE_GAP = """
+import os, signal, sys
+import efe.search.openevolve_adapter as oe
+from efe.tab.__main__ import main
+
+save = oe.save_checkpoint
+
+def save_after_a_sigterm(controller):
+    os.kill(os.getpid(), signal.SIGTERM)
+    save(controller)
+
+oe.save_checkpoint = save_after_a_sigterm
+sys.argv = ["efe.tab", *sys.argv[1:]]
+main()
+"""
+
+
+def test_sigterm_between_the_search_and_the_selection_freezes_and_reports(tmp_path, small_csv):
+    args = [sys.executable, "-c", SIGTERM_IN_THE_GAP, "dataset=csv", f"dataset.path={small_csv}",
+            "dataset.target=label", f"runs_root={tmp_path / 'runs'}", "scorer=tree", "llm=offline",
+            "evolution.iterations=2", f"llm.cache_dir={tmp_path / 'cache'}"]
+    env = {k: v for k, v in os.environ.items() if k != "EFE_LLM_API_BASE"}
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 130, (proc.returncode, proc.stderr[-3000:])
+    no_traceback(proc)
+    assert "SIGTERM received after the search" in proc.stderr
+    run = only_run(tmp_path)
+    assert (run / "frozen" / "manifest.json").exists() and (run / "report.md").exists()
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,3 +96,22 @@ def test_score_and_apply_print_the_isolation_and_honour_require_isolation(tmp_pa
     assert applied.returncode == 0, applied.stderr[-3000:]
     assert "apply: sandbox isolation: audit-only" in applied.stderr
     assert np.isclose(pd.read_parquet(out)["ratio"], X["a"] / X["b"]).all()
+
+
+def test_load_program_refuses_a_machine_without_kernel_isolation_when_asked(tmp_path, monkeypatch):
+    """efe.load_program(require_isolation=True): refused where only the audit hook would hold the program in."""
+    import efe
+    from efe.core.errors import FrozenRunError
+    from efe.frozen.freeze import freeze, input_schema
+
+    table = ratio_table(40, seed=1)
+    X = table.drop(columns=["label"])
+    frozen = freeze(tmp_path / "frozen", "tab", tab_program("out = X.copy()\nout['ratio'] = X['a'] / X['b']\nreturn out"),
+                    {}, schema=input_schema(X), output_columns=[*X.columns, "ratio"])
+    monkeypatch.setenv(DISABLE_ENV, "namespaces,seccomp")
+    with pytest.raises(FrozenRunError, match="require_isolation=true"):
+        efe.load_program(frozen, require_isolation=True)
+    with pytest.raises(FrozenRunError, match="contradiction|sandboxed=False"):
+        efe.load_program(frozen, require_isolation=True, sandboxed=False)
+    features = efe.load_program(frozen)  # conf/apply.yaml's default: audit-only is allowed
+    assert np.isclose(features.transform(X)["ratio"], X["a"] / X["b"]).all()

@@ -33,9 +33,11 @@ _SHARED: dict[tuple, Sandbox] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def frozen_limits() -> SandboxSpec:
-    """The sandbox limits of a frozen program (conf/apply.yaml ``sandbox_limits``)."""
-    return conf_part(SandboxSpec, "apply", "sandbox_limits")
+def frozen_limits(require_isolation: bool | None = None) -> SandboxSpec:
+    """The sandbox limits of a frozen program (conf/apply.yaml ``sandbox_limits``); ``require_isolation``
+    (not None) overrides that file's ``require_isolation``."""
+    limits = conf_part(SandboxSpec, "apply", "sandbox_limits")
+    return limits if require_isolation is None else dataclasses.replace(limits, require_isolation=require_isolation)
 
 
 def shared_sandbox(limits: SandboxSpec) -> Sandbox:
@@ -66,7 +68,8 @@ class SandboxedProgram:
         self.shared = shared
         self.sandbox = shared_sandbox(self.limits) if shared else Sandbox(self.limits)
         if self.limits.require_isolation and self.sandbox.isolation_mode() == NO_KERNEL_ISOLATION:
-            raise FrozenRunError("sandbox_limits.require_isolation=true (conf/apply.yaml), but the kernel gives the "
+            raise FrozenRunError("sandbox_limits.require_isolation=true (conf/apply.yaml, or require_isolation=True in "
+                                 "code), but the kernel gives the "
                                  "sandbox no isolation here (namespaces refused, no seccomp): refusing to run the "
                                  "frozen program")
         self.state: Any = None

@@ -21,9 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 from efe.core.contracts import TAB, TIME
 from efe.frozen.freeze import FrozenProgram, FrozenProgramError, instantiate, load_frozen
 from efe.rundir.paths import frozen_dir_of
-from efe.frozen.sandboxed import SandboxedProgram
+from efe.frozen.sandboxed import SandboxedProgram, frozen_limits
 from efe.frozen.review_log import require_approval
-from efe.core.errors import FrozenInputError
+from efe.core.errors import FrozenInputError, FrozenRunError
 from efe.core.series_meta import history_meta
 
 
@@ -84,19 +84,24 @@ class FrozenFeatureProgram(TransformerMixin, BaseEstimator):
     program's state anew from the ``X, y`` given to ``fit`` (the program's own ``fit``).
     ``sandboxed=True`` (default) runs the program's code only in the sandbox, never in this process;
     ``sandboxed=False`` trusts the directory and runs it here (after the hash and policy checks).
+    ``require_isolation=True`` refuses to run it where the kernel gives the sandbox no isolation (None: conf/apply.yaml
+    ``sandbox_limits.require_isolation``).
     """
 
-    def __init__(self, path: str | Path | None = None, refit: bool = False, sandboxed: bool = True) -> None:
+    def __init__(self, path: str | Path | None = None, refit: bool = False, sandboxed: bool = True,
+                 require_isolation: bool | None = None) -> None:
         self.path = path
         self.refit = refit
         self.sandboxed = sandboxed
+        self.require_isolation = require_isolation
 
     def fit(self, X: Any, y: Any = None) -> "FrozenFeatureProgram":
         frozen = _load(self.path, "tab")
         self.manifest_ = frozen.manifest
         self.schema_ = frozen.manifest.get("input_schema", [])
         X = coerce_to_schema(X, self.schema_)
-        self.program_ = (SandboxedProgram(frozen.source, frozen.state, shared=True) if self.sandboxed
+        self.program_ = (SandboxedProgram(frozen.source, frozen.state, frozen_limits(self.require_isolation),
+                                          shared=True) if _sandboxed(self.sandboxed, self.require_isolation)
                          else instantiate(frozen.source, TAB.factory))
         if self.refit:
             if y is None:
@@ -141,15 +146,17 @@ class FrozenNormalization:
 
     ``sandboxed=True`` (default): each ``fit``, ``transform`` and ``inverse_transform`` runs in the
     sandbox (the state a ``fit`` returns is plain data, kept here and sent with each call);
-    ``sandboxed=False`` trusts the directory and runs the program in this process.
+    ``sandboxed=False`` trusts the directory and runs the program in this process. ``require_isolation``:
+    as for ``FrozenFeatureProgram``.
     """
 
-    def __init__(self, path: str | Path, sandboxed: bool = True) -> None:
+    def __init__(self, path: str | Path, sandboxed: bool = True, require_isolation: bool | None = None) -> None:
         frozen = _load(path, "time")
         self.path = Path(path)
         self.manifest = frozen.manifest
-        self.sandboxed = sandboxed
-        self.program = (SandboxedProgram(frozen.source, setting=TIME.setting, shared=True) if sandboxed
+        self.sandboxed = _sandboxed(sandboxed, require_isolation)
+        self.program = (SandboxedProgram(frozen.source, limits=frozen_limits(require_isolation), setting=TIME.setting,
+                                         shared=True) if self.sandboxed
                         else instantiate(frozen.source, TIME.factory))
         self.state_: dict | None = None
 
@@ -189,8 +196,16 @@ def _load(path: Any, setting: str) -> FrozenProgram:
     return frozen
 
 
-def load_program(path: str | Path, refit: bool = False, sandboxed: bool = True, require_review: bool = False
-                 ) -> FrozenFeatureProgram | FrozenNormalization:
+def _sandboxed(sandboxed: bool, require_isolation: bool | None) -> bool:
+    """``sandboxed``, refused when it contradicts ``require_isolation=True``."""
+    if require_isolation and not sandboxed:
+        raise FrozenRunError("require_isolation=True asks for the sandbox's kernel isolation, but sandboxed=False runs "
+                             "the program in this process: drop one of the two")
+    return sandboxed
+
+
+def load_program(path: str | Path, refit: bool = False, sandboxed: bool = True, require_review: bool = False,
+                 require_isolation: bool | None = None) -> FrozenFeatureProgram | FrozenNormalization:
     """A frozen program (a run directory or its frozen/ folder), ready to use.
 
     Tabular programs come back as a scikit-learn transformer. With ``refit=False`` (default) it is
@@ -204,17 +219,18 @@ def load_program(path: str | Path, refit: bool = False, sandboxed: bool = True, 
     ``fit``, ``transform``, ``inverse_transform``) only in the sandbox; ``sandboxed=False`` is the
     explicit choice to trust the directory and run it in this process (still after those checks,
     which a directory's writer can defeat by rewriting the manifest). ``require_review=True`` refuses a program that no one approved with ``python -m efe.review``
-    (or that changed since).
+    (or that changed since). ``require_isolation=True`` refuses to run it where the kernel gives the sandbox no
+    isolation (namespaces refused, no seccomp); None reads conf/apply.yaml ``sandbox_limits.require_isolation``.
     """
     if require_review:
         require_approval(path)
     p = frozen_dir_of(path)
     manifest = load_frozen(p).manifest  # every check, before anything of the program is used
     if manifest.get("setting") == "time":
-        return FrozenNormalization(p, sandboxed=sandboxed)
+        return FrozenNormalization(p, sandboxed=sandboxed, require_isolation=require_isolation)
     if refit:
-        return FrozenFeatureProgram(p, refit=True, sandboxed=sandboxed)
+        return FrozenFeatureProgram(p, refit=True, sandboxed=sandboxed, require_isolation=require_isolation)
     # fit() loads and hash-checks the files; the manifest already holds the schema to fit on
     empty = pd.DataFrame({c["name"]: pd.Series(dtype=c["dtype"] if c["dtype"] != "str" else "object")
                           for c in manifest.get("input_schema", [])})
-    return FrozenFeatureProgram(p, sandboxed=sandboxed).fit(empty)
+    return FrozenFeatureProgram(p, sandboxed=sandboxed, require_isolation=require_isolation).fit(empty)

@@ -45,8 +45,10 @@ class SearchResult:
 def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_file: Path, config: Any,
                total_iterations: int, llm: dict, *, resume: bool = False, score_label: str = "ΔAUC",
                score_key: str = "delta_auc", deterministic: bool = False,
-               on_entry: Callable[[LineageEntry], None] | None = None) -> SearchResult:
-    """``on_entry`` also sees every lineage entry as it is written (live experiment tracking)."""
+               on_entry: Callable[[LineageEntry], None] | None = None, signals: dict | None = None) -> SearchResult:
+    """``on_entry`` also sees every lineage entry as it is written (live experiment tracking). ``signals``: the
+    run's deferred-signal record (``efe.run.stops_deferred``); a signal it holds ends the search as interrupted."""
+    signals = signals if signals is not None else {"signal": None}
     os.environ[SPEC_ENV] = str(spec_path)
     evolution_dir = run_dir / "evolution"
     checkpoint = oe.latest_checkpoint(evolution_dir) if resume else None
@@ -66,6 +68,8 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
                         max_infra_failures=_executor(spec_path).get("max_consecutive_failures"))
 
     def seen(entry: LineageEntry) -> None:
+        if signals["signal"]:  # arrived before openevolve's handlers were in place (e.g. scoring the seed)
+            oe.request_stop(controller)
         progress.on_entry(entry)
         if on_entry is not None:
             on_entry(entry)
@@ -86,12 +90,15 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     # controller it has dropped): both are put back afterwards, so that a signal after the search is ours
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     stop_reason = "completed"
+    signals["on_signal"] = lambda: oe.request_stop(controller)
     try:
-        if remaining > 0:
+        if remaining > 0 and not signals["signal"]:
             oe.run_controller(controller, remaining, checkpoint, deterministic=deterministic,
                               start_iteration=start_iteration)  # inside the run's executor_runtime
         parallel_stopped = progress.stop_reason
-        if parallel_stopped:
+        if signals["signal"]:
+            stop_reason = "interrupted"
+        elif parallel_stopped:
             stop_reason = parallel_stopped
         elif _iterations_reached(controller, run_dir / "lineage.jsonl") < total_iterations - 1 and remaining > 0:
             stop_reason = "interrupted"
@@ -102,6 +109,7 @@ def run_search(run_dir: Path, spec_path: Path, seed_program: Path, evaluator_fil
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        signals["on_signal"], signals["phase"] = None, "after the search"
         progress.close()
         errors.detach()
         try:
