@@ -103,8 +103,19 @@ def main(argv: list[str]) -> int:
     if command == "run":
         args = [str(python), "-m", "efe.tab", *rest]
     else:
-        args = [str(python), "-m", "pytest", *rest]
+        args = [str(python), "-m", "pytest", *parallel_args(rest), *rest]
     return subprocess.run(args, cwd=ROOT, env=env).returncode
+
+
+def parallel_args(rest: list[str]) -> list[str]:
+    """pytest-xdist options for the whole suite: a worker per core (EFE_TEST_WORKERS overrides; 1 = serial),
+    a test file per worker at a time (files share module fixtures), and the slowest tests listed at the end.
+    Nothing is added when the caller chose workers, or names tests (a file or a node id)."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in rest) or \
+            any(not a.startswith("-") for a in rest):
+        return []
+    workers = int(os.environ.get("EFE_TEST_WORKERS") or min(os.cpu_count() or 1, 4))
+    return ["--durations=25", *(["-n", str(workers), "--dist", "loadfile"] if workers > 1 else [])]
 
 
 if __name__ == "__main__":

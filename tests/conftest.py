@@ -16,6 +16,20 @@ os.environ.setdefault("EFE_MEMORY_PATH", os.path.join(tempfile.mkdtemp(prefix="e
 ROOT = Path(__file__).resolve().parents[1]
 IDENTITY_TAB = (ROOT / "programs" / "tab_identity.py").read_text()
 
+# scripts/dev.py test runs the suite on every core with pytest-xdist, a file per worker at a time (--dist
+# loadfile), handed out in collection order: the slowest files (from --durations) go first, so that the
+# workers finish together instead of one of them starting the README's commands last.
+SLOWEST_FIRST = ("test_readme.py", "test_run_faults.py", "test_tab_run.py", "test_mlflow_tracking.py",
+                 "test_time_run.py", "test_mlforecast.py", "test_deterministic.py", "test_ray_executor.py",
+                 "test_time_evidence.py", "test_traces.py", "test_apply_engines.py", "test_time_selection.py",
+                 "test_package_review.py", "test_tasks.py", "test_plots.py", "test_roles_run.py",
+                 "test_scorer_runs.py", "test_architecture.py", "test_ray_cluster.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
+
 
 def tab_program(body: str, fit_body: str = "return {}") -> str:
     """A tabular program whose transform is ``body`` (indented code using X and state)."""
