@@ -127,3 +127,16 @@ def test_sequential_tests_only_finalists_the_search_saw_beat_the_seed(tmp_path):
     seq, _, s1 = select_tab(lineage, tmp_path, lambda scorer=None: fake, 1, _sel(multiplicity="sequential"), 0)
     bon, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 1, _sel(multiplicity="bonferroni"), 0)
     assert seq.kind == SEED and s1["verdict"] == NO_GAIN and bon.id == "p1"
+
+
+def test_a_no_harm_model_blocks_a_confirmed_gain_only_when_it_is_hurt_beyond_noise(tmp_path):
+    """The deployed model's gain is confirmed; the tree (selection.no_harm_scorers) moves by noise or is hurt."""
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", RATIO, 0.7)])
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0), RATIO: (0.03, 0.006)})
+    for tree, frozen in (((-0.0009, 0.0011), True), ((-0.0, 0.0), True), ((-0.02, 0.005), False)):
+        tree_fake = _Fake({RATIO: tree})
+        chosen, table, summary = select_tab(lineage, tmp_path, lambda scorer=None: tree_fake if scorer else fake, 1,
+                                            _sel(no_harm_z=1.0), 0, [{"name": "tree"}])
+        row = next(r for r in table if r["id"] == "p1")
+        assert row["no_harm"]["tree"]["harmed"] is not frozen, tree
+        assert (chosen.id == "p1") is frozen and summary["verdict"] == (GAIN if frozen else NO_GAIN), tree

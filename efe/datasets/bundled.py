@@ -62,6 +62,11 @@ def _swiss_labor() -> pd.DataFrame:
     return _rdataset("AER", "SwissLabor")
 
 
+def _cps1988() -> pd.DataFrame:
+    # 'ethnicity' is left out, as 'afam' in hmda: a protected attribute has no place in engineered features
+    return _rdataset("AER", "CPS1988", drop=("rownames", "ethnicity"))
+
+
 TABLES: dict[str, BundledTable] = {
     "breast_cancer": BundledTable(
         _breast_cancer, "diagnosis", "malignant",
@@ -94,6 +99,14 @@ TABLES: dict[str, BundledTable] = {
         "youngkids (number of children under 7), oldkids (number of children over 7), foreign "
         "(permanent foreign resident yes/no). Predict whether the woman participates in the "
         "labour force.",
+    ),
+    "cps1988": BundledTable(
+        _cps1988, "wage", None,
+        "Wages of male full-time workers in the March 1988 US Current Population Survey (28,155 rows, "
+        "AER::CPS1988). Columns: education (years of schooling), experience (potential work experience in years: "
+        "age - education - 6), smsa (lives in a metropolitan area yes/no), region (northeast, midwest, south, west), "
+        "parttime (works part-time yes/no). Predict wage: the weekly wage in US dollars (regression).",
+        task="regression",
     ),
     "diabetes": BundledTable(
         _diabetes, "progression", None,

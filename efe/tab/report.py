@@ -133,7 +133,7 @@ def render_markdown(d: dict[str, Any]) -> str:
             for model, r in (f.get("no_harm") or {}).items():
                 lines.append(f"\nNo-harm check of `{str(f['id'])[:8]}` with {model} on the same selection folds: {g} "
                              f"{r['delta_auc']:+.4f} ± {r['se']:.4f} "
-                             f"({'passed' if r['delta_auc'] >= 0 else 'failed: not frozen'}).")
+                             f"({_no_harm_verdict(r)}).")
     lines += [
         "",
         "## Features",
@@ -325,3 +325,11 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
 def _heldout_source(run_dir: Path) -> str | None:
     path = run_dir / "data" / "heldout.json"
     return json.loads(path.read_text()).get("source") if path.exists() else None
+
+
+def _no_harm_verdict(r: dict) -> str:
+    """A no-harm record's verdict as the report says it (records written before ``harmed`` was kept: mean < 0)."""
+    z = r.get("z")
+    if r.get("harmed", r["delta_auc"] < 0):
+        return f"failed: hurt beyond {z:.1f}·SE, not frozen" if z is not None else "failed: not frozen"
+    return f"passed: not hurt beyond {z:.1f}·SE" if z is not None else "passed"

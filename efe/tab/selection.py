@@ -11,7 +11,9 @@ each fold fitting on the search rows plus the pool's other parts and validating 
 (mean − z·SE) there is above zero; otherwise "no program beat doing nothing" is the result, and
 the report says so. The frozen program also goes in front of other downstream models (the report
 scores it with each); ``selection.no_harm_scorers`` names those it must not hurt on the same
-folds (mean ΔAUC ≥ 0), or the next confirmed finalist (or the identity) is taken. (The table
+folds, or the next confirmed finalist (or the identity) is taken. Hurt means beyond noise: mean + z·SE < 0 with
+``selection.no_harm_z``. A model the program means nothing to (a tree given a square it can already split on)
+moves by noise either way, and a bare "mean ≥ 0" would block confirmed gains on a coin flip. (The table
 keys keep the name ``fresh_*``: the estimate on rows the search never scored.)
 
 How the multiple finalists are tested (``selection.multiplicity``):
@@ -56,7 +58,8 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "seed": int(seed) + int(sel["seed_offset"]),
             "confidence_z": float(sel["confidence_z"]),
             "multiplicity": str(sel["multiplicity"]),
-            "require_gain": bool(sel["require_gain"])}
+            "require_gain": bool(sel["require_gain"]),
+            "no_harm_z": float(sel["no_harm_z"])}
 
 
 MULTIPLICITY = ("sequential", "bonferroni", "none")
@@ -203,7 +206,15 @@ def _harms_another_model(code: str, row: dict, make_evaluator: Callable[..., Any
         finally:
             evaluator.close()
         mean = outcome.metrics["delta_auc"] if outcome.valid else float("-inf")
-        row["no_harm"][cfg.get("name", "?")] = {"delta_auc": mean, "se": outcome.metrics["delta_auc_se"]}
-        if mean < 0.0:
+        se = outcome.metrics["delta_auc_se"]
+        hurt = harmed(mean, se, fresh["no_harm_z"])
+        row["no_harm"][cfg.get("name", "?")] = {"delta_auc": mean, "se": se, "z": fresh["no_harm_z"], "harmed": hurt}
+        if hurt:
             return True
     return False
+
+
+def harmed(mean: float, se: float, z: float) -> bool:
+    """A no-harm scorer's verdict: its mean change is below zero by more than ``z`` standard errors (a float
+    round-off below zero, with no spread, is no harm)."""
+    return mean + z * (se if math.isfinite(se) else 0.0) < -1e-12
