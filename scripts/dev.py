@@ -111,13 +111,14 @@ def main(argv: list[str]) -> int:
 
 
 def parallel_args(rest: list[str]) -> list[str]:
-    """pytest-xdist options for the whole suite: a worker per core (EFE_TEST_WORKERS overrides; 1 = serial),
+    """pytest-xdist options for the whole suite: a worker per core plus one, up to 4 (the tests wait on
+    subprocesses and sandboxes for part of their time; EFE_TEST_WORKERS overrides, 1 = serial),
     a test file per worker at a time (files share module fixtures), and the slowest tests listed at the end.
     Nothing is added when the caller chose workers, or names tests (a file or a node id)."""
     if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in rest) or \
             any(not a.startswith("-") for a in rest):
         return []
-    workers = int(os.environ.get("EFE_TEST_WORKERS") or min(os.cpu_count() or 1, 4))
+    workers = int(os.environ.get("EFE_TEST_WORKERS") or min((os.cpu_count() or 1) + 1, 4))
     return ["--durations=25", *(["-n", str(workers), "--dist", "loadfile"] if workers > 1 else [])]
 
 

@@ -23,12 +23,31 @@ SLOWEST_FIRST = ("test_readme.py", "test_run_faults.py", "test_tab_run.py", "tes
                  "test_time_run.py", "test_mlforecast.py", "test_deterministic.py", "test_ray_executor.py",
                  "test_time_evidence.py", "test_traces.py", "test_apply_engines.py", "test_time_selection.py",
                  "test_package_review.py", "test_tasks.py", "test_plots.py", "test_roles_run.py",
-                 "test_scorer_runs.py", "test_architecture.py", "test_ray_cluster.py")
+                 "test_scorer_runs.py", "test_cli_convention.py", "test_architecture.py", "test_ray_cluster.py",
+                 "test_stored_data.py", "test_sandbox_fallback.py", "test_first_run.py", "test_frozen_product.py",
+                 "test_offline_reach.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
+
+
+_FILE_SECONDS: dict[str, float] = {}  # seconds per test file (setup, call and teardown), summed on the controller
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::")[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The slowest files of a whole-suite run, the order SLOWEST_FIRST should follow."""
+    if len(_FILE_SECONDS) < 20:  # a few files named on the command line: nothing to schedule
+        return
+    terminalreporter.write_sep("=", "slowest test files (SLOWEST_FIRST in tests/conftest.py should follow this)")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:25]:
+        terminalreporter.write_line(f"{seconds:8.1f}s {path}")
 
 
 def tab_program(body: str, fit_body: str = "return {}") -> str:

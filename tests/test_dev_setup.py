@@ -73,8 +73,8 @@ def test_main_reports_a_failed_set_up_in_one_line_and_exits_1(dev, monkeypatch, 
 def test_the_whole_suite_runs_on_every_core_and_a_named_test_runs_alone(dev, monkeypatch):
     monkeypatch.delenv("EFE_TEST_WORKERS", raising=False)
     monkeypatch.setattr(dev.os, "cpu_count", lambda: 2)
-    assert dev.parallel_args([]) == ["--durations=25", "-n", "2", "--dist", "loadfile"]
-    assert dev.parallel_args(["-x", "-q"])[-4:] == ["-n", "2", "--dist", "loadfile"]
+    assert dev.parallel_args([]) == ["--durations=25", "-n", "3", "--dist", "loadfile"]
+    assert dev.parallel_args(["-x", "-q"])[-4:] == ["-n", "3", "--dist", "loadfile"]
     assert dev.parallel_args(["tests/test_tasks.py"]) == []  # a named file or test: as the caller asked
     assert dev.parallel_args(["-n", "4"]) == [] and dev.parallel_args(["-n4"]) == []
     monkeypatch.setenv("EFE_TEST_WORKERS", "1")
