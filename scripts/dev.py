@@ -115,7 +115,7 @@ def parallel_args(rest: list[str]) -> list[str]:
     subprocesses and sandboxes for part of their time; EFE_TEST_WORKERS overrides, 1 = serial),
     a test file per worker at a time (files share module fixtures), and the slowest tests listed at the end.
     Nothing is added when the caller chose workers, or names tests (a file or a node id)."""
-    if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in rest) or \
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) for a in rest) or \
             any(not a.startswith("-") for a in rest):
         return []
     workers = int(os.environ.get("EFE_TEST_WORKERS") or min((os.cpu_count() or 1) + 1, 4))

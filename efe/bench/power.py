@@ -26,7 +26,7 @@ from efe.core.resources import seed_program
 from efe.datasets import bundled
 from efe.rundir.records import SEED, LineageEntry, read_lineage
 from efe.tab.prepare import prepare_tab_run
-from efe.tab.selection import choose, family_z, select_tab
+from efe.tab.selection import choose, family_z, no_harm_failed, select_tab
 from evaluators.tabular.evaluator import TabEvaluator
 
 TARGET = "y"
@@ -177,7 +177,7 @@ def replay_choice(run_dir: Path, design: str) -> str | None:
     z = family_z(float(z_single or sel.get("confidence_z_single", 2.0)), n_tried, multiplicity)
     rows = [dict(r, fresh_lower_bound=r["fresh_delta_auc"] - z * r["fresh_delta_auc_se"]) for r in table]
     i, _, _ = choose(rows, {"multiplicity": multiplicity, "require_gain": True},
-                     lambda i: any(v.get("harmed", v["delta_auc"] < 0) for v in (rows[i].get("no_harm") or {}).values()))
+                     lambda i: any(no_harm_failed(v) for v in (rows[i].get("no_harm") or {}).values()))
     return None if i is None else rows[i]["id"]
 
 

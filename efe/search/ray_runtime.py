@@ -110,15 +110,17 @@ class OnExecutor:
 
     @property
     def selection_rows(self) -> Any:
-        if self._sizes is not None:
-            return range(self._sizes[0])
-        return getattr(self._driver(), "selection_rows", ())
+        return self._rows(0, "selection_rows")
 
     @property
     def search_rows(self) -> Any:
+        return self._rows(1, "search_rows")
+
+    def _rows(self, which: int, name: str) -> Any:
+        """Rows of the size a remote task reported (``_sizes[which]``), or the driver's own evaluator's ``name``."""
         if self._sizes is not None:
-            return range(self._sizes[1])
-        return getattr(self._driver(), "search_rows", ())
+            return range(self._sizes[which])
+        return getattr(self._driver(), name, ())
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if not _LOST:

@@ -29,6 +29,7 @@ from efe.steering.summary import steering_markdown, steering_summary
 from efe.core.scorer_names import model_label, scorer_phrase
 from efe.core.specs import TabSpec
 from efe.core.task import gain_name, metric_name
+from efe.tab.selection import no_harm_failed
 from efe.setting import Choice
 from efe.tab.estimates import estimates
 from efe.tab.freeze import TabFrozen
@@ -328,8 +329,8 @@ def _heldout_source(run_dir: Path) -> str | None:
 
 
 def _no_harm_verdict(r: dict) -> str:
-    """A no-harm record's verdict as the report says it (records written before ``harmed`` was kept: mean < 0)."""
+    """A no-harm record's verdict as the report says it."""
     z = r.get("z")
-    if r.get("harmed", r["delta_auc"] < 0):
+    if no_harm_failed(r):
         return f"failed: hurt beyond {z:.1f}·SE, not frozen" if z is not None else "failed: not frozen"
     return f"passed: not hurt beyond {z:.1f}·SE" if z is not None else "passed"

@@ -214,6 +214,11 @@ def _harms_another_model(code: str, row: dict, make_evaluator: Callable[..., Any
     return False
 
 
+def no_harm_failed(record: dict) -> bool:
+    """A recorded no-harm check's verdict (records written before ``harmed`` was kept: the old rule, mean < 0)."""
+    return bool(record.get("harmed", record["delta_auc"] < 0))
+
+
 def harmed(mean: float, se: float, z: float) -> bool:
     """A no-harm scorer's verdict: its mean change is below zero by more than ``z`` standard errors (a float
     round-off below zero, with no spread, is no harm)."""
