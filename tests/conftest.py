@@ -50,6 +50,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{seconds:8.1f}s {path}")
 
 
+# Figures cost about 3 s of CPU at the end of every run; only tests/test_plots.py looks at them.
+NO_PLOTS = "report.plots=false"
+
+
 def tab_program(body: str, fit_body: str = "return {}") -> str:
     """A tabular program whose transform is ``body`` (indented code using X and state)."""
     indent = lambda text, n: "\n".join(" " * n + line if line.strip() else line

@@ -15,7 +15,7 @@ import pytest
 
 from efe.rundir.records import read_lineage
 from efe.search.openevolve_adapter import OrderedIdSet
-from tests.conftest import ROOT, ratio_table
+from tests.conftest import NO_PLOTS, ROOT, ratio_table
 
 TIME = ["efe.time", "dataset=synthetic_exp", "dataset.n_series=6", "dataset.length=100", "dataset.prediction_length=12",
         "windows.n_rotations=1", "forecaster=seasonal_naive"]
@@ -25,7 +25,7 @@ def tab_command(tmp_path: Path) -> list[str]:
     csv = tmp_path / "ratio.csv"
     ratio_table(400, seed=1).to_csv(csv, index=False)
     return ["efe.tab", "dataset=csv", f"dataset.path={csv}", "dataset.target=label", "scorer=tree",
-            "report.models=[tree]", "llm=offline"]
+            "report.models=[tree]", "llm=offline", NO_PLOTS]
 
 
 def run_twice(tmp_path: Path, command: list[str], iterations: int) -> list[Path]:

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 import efe
-from tests.conftest import ROOT, ratio_table
+from tests.conftest import NO_PLOTS, ROOT, ratio_table
 from tests.helpers.frozen_check import reload_and_transform
 
 
@@ -31,7 +31,7 @@ def tab_run(tmp_path_factory) -> Path:
     env.pop("EFE_LLM_API_BASE", None)
     proc = subprocess.run([sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}",
                            "dataset.target=label", "scorer=tree", "evolution.iterations=12", f"runs_root={tmp}/runs",
-                           f"llm.cache_dir={tmp}/cache", "report.models=[tree]"],
+                           f"llm.cache_dir={tmp}/cache", "report.models=[tree]", NO_PLOTS],
                           cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = next((tmp / "runs" / "tab").glob("*/*"))

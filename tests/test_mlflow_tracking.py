@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, ratio_table, tab_program
+from tests.conftest import NO_PLOTS, ROOT, ratio_table, tab_program
 
 pytest.importorskip("mlflow")
 
@@ -36,7 +36,8 @@ def _env(**extra: str) -> dict:
 
 
 def efe_cli(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+    runs = (NO_PLOTS,) if module in ("efe.tab", "efe.time") else ()
+    return subprocess.run([sys.executable, "-m", module, *runs, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=_env())
 
 

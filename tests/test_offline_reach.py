@@ -23,7 +23,7 @@ from efe.proposer.tab_moves import (
 from efe.proposer.tab_roles import ROLE_KINDS
 from efe.rundir.records import read_lineage
 from efe.tab.context import build_context
-from tests.conftest import IDENTITY_TAB, ROOT
+from tests.conftest import IDENTITY_TAB, NO_PLOTS, ROOT
 from tests.test_moves import mixed, run_gates  # noqa: F401 - ``mixed`` is a fixture
 
 def is_title(move: Move) -> bool:
@@ -112,7 +112,7 @@ def test_a_short_offline_run_on_titanic_evaluates_a_title_from_the_names(tmp_pat
     proc = subprocess.run(
         [sys.executable, "-m", "efe.tab", "llm=offline", "evolution.iterations=8", "proposer.roles=[patterns]",
          f"runs_root={tmp_path / 'runs'}", "scorer=tree", "selection.top_k=0", "report.models=[tree]",
-         "evolution.deterministic=true", f"llm.cache_dir={tmp_path / 'cache'}"],
+         "evolution.deterministic=true", f"llm.cache_dir={tmp_path / 'cache'}", NO_PLOTS],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = next((tmp_path / "runs" / "tab").glob("*/*"))

@@ -21,7 +21,7 @@ from efe.package import main as package_main
 from efe.handover.package import requirements
 from efe.review import main as review
 from efe.frozen.review_log import ReviewError
-from tests.conftest import ROOT, ratio_table, tab_program
+from tests.conftest import NO_PLOTS, ROOT, ratio_table, tab_program
 
 
 def _env() -> dict:
@@ -31,7 +31,8 @@ def _env() -> dict:
 
 
 def efe_cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+    runs = (NO_PLOTS,) if module in ("efe.tab", "efe.time") else ()
+    return subprocess.run([sys.executable, "-m", module, *runs, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=_env())
 
 

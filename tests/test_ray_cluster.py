@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from efe.rundir.records import read_lineage
-from tests.conftest import ROOT, ratio_table, tab_program
+from tests.conftest import NO_PLOTS, ROOT, ratio_table, tab_program
 from tests.test_tab_run import fenced
 
 pytest.importorskip("ray", reason="evolution.executor=ray needs the extra: pip install 'efe[ray]'")
@@ -147,7 +147,7 @@ def test_a_run_on_a_two_node_cluster_survives_losing_the_worker_node(two_nodes, 
              f"runs_root={tmp_path / 'runs'}", "scorer=tree", "report.models=[tree]", "llm=replay",
              f"llm.path={responses}", f"evolution.iterations={len(PROGRAMS)}", "selection.top_k=1",
              "evolution.openevolve.evaluator.parallel_evaluations=2", "evolution.executor=ray",
-             f"executor.address={address}", "executor.max_in_flight=2"],
+             f"executor.address={address}", "executor.max_in_flight=2", NO_PLOTS],
             cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     finally:
         stop.set()

@@ -21,7 +21,7 @@ import pytest
 
 from efe.rundir.jsonl import read_jsonl
 from efe.rundir.records import read_lineage
-from tests.conftest import IDENTITY_TAB, ROOT, make_spec, ratio_table, tab_program
+from tests.conftest import IDENTITY_TAB, NO_PLOTS, ROOT, make_spec, ratio_table, tab_program
 from tests.test_tab_run import SYNTAX, fenced
 
 ray = pytest.importorskip("ray", reason="evolution.executor=ray needs the extra: pip install 'efe[ray]'")
@@ -122,7 +122,7 @@ def search(tmp_path: Path, name: str, *overrides: str) -> Path:
     args = [sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}", "dataset.target=label",
             f"runs_root={tmp_path / name}", "scorer=tree", "report.models=[tree]", "llm=replay",
             f"llm.path={tmp_path / 'responses.json'}", "evolution.iterations=4", "selection.top_k=2",
-            "evolution.openevolve.evaluator.parallel_evaluations=2", *overrides]
+            "evolution.openevolve.evaluator.parallel_evaluations=2", NO_PLOTS, *overrides]
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return next((tmp_path / name / "tab").glob("*/*"))

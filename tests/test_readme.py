@@ -22,7 +22,7 @@ from typing import Callable
 import pytest
 
 from efe.datasets.tabular import load_tabular
-from tests.conftest import IDENTITY_TAB, ROOT
+from tests.conftest import IDENTITY_TAB, NO_PLOTS, ROOT
 from tests.helpers.example_data import write_churn_files
 from tests.helpers.fake_openai import FakeOpenAI
 
@@ -33,8 +33,8 @@ TIMEOUT_S = 600
 # Appended to every command of a module (Hydra: the last value of a key wins): the smallest budget that runs.
 # `++key=value` sets a key whether or not the config has it, so a renamed setting slows the test, never breaks it.
 BUDGET: dict[str, list[str]] = {
-    "efe.tab": ["evolution.iterations=1", "++selection.top_k=0", "report.models=[tree]"],
-    "efe.time": ["evolution.iterations=1", "++selection.top_k=0"],
+    "efe.tab": ["evolution.iterations=1", "++selection.top_k=0", "report.models=[tree]", NO_PLOTS],
+    "efe.time": ["evolution.iterations=1", "++selection.top_k=0", NO_PLOTS],
 }
 # A run to make (budget appended) when a placeholder names a setting/dataset the session has no run of yet.
 RUNS: dict[tuple[str, str], list[str]] = {

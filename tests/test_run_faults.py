@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 import efe
 from efe.rundir.records import read_lineage
-from tests.conftest import ROOT, ratio_table
+from tests.conftest import NO_PLOTS, ROOT, ratio_table
 from tests.helpers.fake_openai import FakeOpenAI
 from tests.test_tab_run import GOOD_1, efe_tab, fenced, only_run
 
@@ -144,7 +144,7 @@ def test_unusable_runs_root_is_one_line_and_exit_2(tmp_path, small_csv, root):
 
 
 def resume(run: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "efe.tab", f"resume={run}", *overrides], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "efe.tab", f"resume={run}", NO_PLOTS, *overrides], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 

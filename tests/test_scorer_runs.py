@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import efe
-from tests.conftest import ROOT, ratio_table
+from tests.conftest import NO_PLOTS, ROOT, ratio_table
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def tiny_csv(tmp_path_factory) -> Path:
 def efe_tab(tmp_path: Path, csv: Path, *overrides: str) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}", "dataset.target=label",
             f"runs_root={tmp_path / 'runs'}", f"llm.cache_dir={tmp_path / 'cache'}", "llm=offline",
-            "evolution.iterations=2", "report.models=[tree]", *overrides]
+            "evolution.iterations=2", "report.models=[tree]", NO_PLOTS, *overrides]
     env = dict(os.environ)
     env.pop("EFE_LLM_API_BASE", None)
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,

@@ -14,7 +14,7 @@ import pytest
 
 from efe.rundir.records import read_lineage
 from efe.tab.selection import family_z
-from tests.conftest import ROOT, ratio_table, scale_ratio_table, tab_program
+from tests.conftest import NO_PLOTS, ROOT, ratio_table, scale_ratio_table, tab_program
 from tests.helpers.fake_openai import FakeOpenAI
 from tests.helpers.frozen_check import reload_and_transform
 
@@ -40,7 +40,7 @@ def efe_tab(tmp_path: Path, csv: Path, *overrides: str, env: dict | None = None)
     args = [sys.executable, "-m", "efe.tab", "dataset=csv", f"dataset.path={csv}", "dataset.target=label",
             "dataset.description=synthetic: the label depends on a/b", f"runs_root={tmp_path / 'runs'}",
             "scorer=tree", f"llm.cache_dir={tmp_path / 'cache'}", "report.models=[lightgbm,tree]",
-            "evolution.openevolve.checkpoint_interval=2", *overrides]
+            "evolution.openevolve.checkpoint_interval=2", NO_PLOTS, *overrides]
     full_env = dict(os.environ, **(env or {}))
     full_env.pop("EFE_LLM_API_BASE", None)
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=full_env)
@@ -74,6 +74,7 @@ def test_replayed_run_records_every_candidate_and_freezes_a_reloadable_winner(tm
     assert not Path("/tmp/efe-owned").exists()
 
     report = json.loads((run / "report.json").read_text())
+    assert not (run / "plots").exists() and not report["plots"]  # report.plots=false (NO_PLOTS)
     finalists = report["finalists"]
     assert {f["kind"] for f in finalists} == {"seed", "candidate"} and len(finalists) == 3
     chosen = next(f for f in finalists if f["id"] == report["winner"]["id"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from efe.frozen.freeze import load_frozen
 from efe.rundir.records import read_lineage
-from tests.conftest import ROOT
+from tests.conftest import NO_PLOTS, ROOT
 
 SMALL = ["dataset=synthetic_exp", "dataset.n_series=8", "dataset.length=100", "dataset.prediction_length=12",
          "windows.n_rotations=1"]
@@ -19,7 +19,8 @@ SMALL = ["dataset=synthetic_exp", "dataset.n_series=8", "dataset.length=100", "d
 def efe(module: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     env.pop("EFE_LLM_API_BASE", None)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+    runs = (NO_PLOTS,) if module in ("efe.tab", "efe.time") else ()
+    return subprocess.run([sys.executable, "-m", module, *runs, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=600, env=env)
 
 

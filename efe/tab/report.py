@@ -21,7 +21,7 @@ from efe.datasets.split import read_train
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
-from efe.report.plots.write import write_plots
+from efe.report.plots.write import plots_at_the_end
 from efe.rundir.records import CANDIDATE, NO_PROGRAM, LineageEntry
 from efe.search.status import determinism
 from efe.steering.memory import memory_markdown
@@ -318,7 +318,7 @@ def write(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice, frozen:
                   "openevolve output": "evolution/"},
     }
     write_report(run_dir, data)  # report.json first: the plots read the winner from it
-    data["plots"] = write_plots(run_dir)
+    data["plots"] = plots_at_the_end(cfg, run_dir)
     md, _ = write_report(run_dir, data)
     return md
 

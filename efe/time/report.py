@@ -14,7 +14,7 @@ from efe.datasets.ts_store import read_series
 from efe.llm.judge import summarize as judge_summary
 from efe.llm.judge import summary_line
 from efe.llm.ledger import Ledger
-from efe.report.plots.write import write_plots
+from efe.report.plots.write import plots_at_the_end
 from efe.rundir.records import CANDIDATE
 from efe.search.status import determinism
 from efe.steering.memory import memory_markdown
@@ -96,7 +96,7 @@ def write(cfg: DictConfig, spec: TimeSpec, run_dir: Path, choice: Choice, result
           *_selection_md(selection, spec.fitness.confidence_z),
           *steering_markdown(d["steering"]), *memory_markdown(d["memory"]),
           "## Winning program", "", "```python", source.rstrip(), "```", ""]
-    plots = write_plots(run_dir)
+    plots = plots_at_the_end(cfg, run_dir)
     if plots:
         md[md.index("## Winning program"):md.index("## Winning program")] = ["## The search", ""] + [
             (f"[{t}]({r})" if r.endswith(".html") else f"![{t}]({r})") + "\n" for t, r in plots.items()]

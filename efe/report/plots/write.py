@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+from omegaconf import OmegaConf
 
 from efe.report.plots import Run, Skip, forecasts, load_run
 from efe.report.plots.grid import plot_grid
@@ -28,6 +30,14 @@ def _jobs(run: Run, fmt: str, axis: str) -> list[tuple[str, str, Callable[[Path]
     if forecasts.applies(run):
         jobs.append(("Held-out forecasts", f"forecasts.{fmt}", lambda p: forecasts.plot_forecasts(run, p)))
     return jobs
+
+
+def plots_at_the_end(cfg: Any, run_dir: Path) -> dict[str, str]:
+    """The figures a finished run draws, unless ``report.plots=false`` (efe.plot draws them later);
+    a run started before the key existed draws them, as it did then."""
+    if not OmegaConf.select(cfg, "report.plots", default=True):
+        return {}
+    return write_plots(run_dir)
 
 
 def write_plots(run_dir: Path, fmt: str = "png", axis: str = "iteration") -> dict[str, str]:
