@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from efe.cli.args import shell_overrides
 from efe.core.console import say
 from efe.core.config import CONF_DIR, ConfigError, plain_dict, required
+from efe.frozen.sandboxed import shared_sandbox
 from efe.sandbox import Sandbox
 from efe.sandbox.client import NO_KERNEL_ISOLATION
 from efe.search.status import exit_status
@@ -223,7 +224,9 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
     # lazy: efe.llm pulls openevolve and the openai SDK (~1 s); the command lines import this module for --help
     from efe.llm.client import resolve_backend
 
-    mode = sandbox_mode(bool(required(cfg, "sandbox.require_isolation")))
+    # probed on the worker the run's own sandboxed steps (selection, freeze, held-out report) reuse
+    limits = build(SandboxSpec, plain_dict(cfg.sandbox), "sandbox")
+    mode = sandbox_mode(limits.require_isolation, shared_sandbox(limits))
     say(f"{label}: sandbox isolation: {mode}")
     llm = plain_dict(cfg.llm)
     llm["backend"] = resolve_backend(llm)

@@ -23,7 +23,8 @@ from efe.core import plain
 from efe.core.task import gain, metric, metric_name, paired_bootstrap_se, regression_summary
 from efe.core.config import CONF_DIR
 from efe.core.specs import SandboxSpec, TabGateSpec
-from efe.sandbox import Sandbox, SandboxFailure
+from efe.frozen.sandboxed import shared_sandbox
+from efe.sandbox import SandboxFailure
 from efe.sandbox import plan as step
 from efe.tab.parallel import map_parallel
 from evaluators.tabular import gates
@@ -77,9 +78,9 @@ def refit(source: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.Dat
         step.transform("X", "state", "T"),
         step.transform("X_test", "state", "T_test"),
     ]
-    with Sandbox(limits) as sandbox:
-        sandbox.load("heldout", {"X": X_train, "y": y_train, "X_test": X_test})
-        result = sandbox.run(source, "tab", plan, ["state", "T", "T_test"], data="heldout", seed=seed)
+    sandbox = shared_sandbox(limits)  # the run's process already has one (its isolation probe)
+    sandbox.load("heldout", {"X": X_train, "y": y_train, "X_test": X_test})
+    result = sandbox.run(source, "tab", plan, ["state", "T", "T_test"], data="heldout", seed=seed)
     if isinstance(result, SandboxFailure):
         raise RuntimeError(f"the winning program failed when refitted on the whole training part: {result.reason}")
     T = gates.check_output("the training part", X_train, result.outputs["T"], gate_limits)

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from efe.core.specs import SandboxSpec
+from efe.frozen.sandboxed import shared_sandbox
 from efe.sandbox import Sandbox, SandboxFailure
 from evaluators.timeseries.forecasters import make_forecaster
 from evaluators.timeseries.pipeline import (
@@ -50,14 +51,8 @@ def spread_gains(source: str, series: dict[str, np.ndarray], horizon: int, seaso
     instances = spread_windows(series, horizon, n_origins, min_history)
     if not instances:
         return {}
-    own = sandbox is None
-    sandbox = sandbox or Sandbox(limits)
-    try:
-        base, prog, _ = _paired(source, instances, horizon, season, make_forecaster(forecaster_cfg), levels,
-                                limits, seed, sandbox)
-    finally:
-        if own:
-            sandbox.close()
+    base, prog, _ = _paired(source, instances, horizon, season, make_forecaster(forecaster_cfg), levels,
+                            limits, seed, sandbox or shared_sandbox(limits))
     gains = log_gains(score_forecasts(instances, prog, levels, season)["per_instance"],
                       score_forecasts(instances, base, levels, season)["per_instance"])
     items = [i.item_id for i in instances]
@@ -76,17 +71,12 @@ def evaluate_program(source: str, series: dict[str, np.ndarray], horizon: int, s
     """
     instances = heldout_instances(series, horizon, n_windows, stride)
     forecaster = make_forecaster(forecaster_cfg)
-    own = sandbox is None
-    sandbox = sandbox or Sandbox(limits)
-    try:
-        base_q, quantiles, fallback = _paired(source, instances, horizon, season, forecaster, levels, limits, seed,
-                                              sandbox)
-        spread = (spread_gains(source, series, horizon, season, se_origins,
-                               2 * horizon if min_history is None else min_history, forecaster_cfg, levels, limits,
-                               seed, sandbox) if se_origins else None)
-    finally:
-        if own:
-            sandbox.close()
+    sandbox = sandbox or shared_sandbox(limits)  # the run's process already has one (its isolation probe)
+    base_q, quantiles, fallback = _paired(source, instances, horizon, season, forecaster, levels, limits, seed,
+                                          sandbox)
+    spread = (spread_gains(source, series, horizon, season, se_origins,
+                           2 * horizon if min_history is None else min_history, forecaster_cfg, levels, limits,
+                           seed, sandbox) if se_origins else None)
     base = score_forecasts(instances, base_q, levels, season)
     prog = score_forecasts(instances, quantiles, levels, season)
     gains = log_gains(prog["per_instance"], base["per_instance"])
