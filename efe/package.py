@@ -19,6 +19,7 @@ from efe.cli.outputs import check_output, staged
 from efe.core.config import plain_dict
 from efe.frozen.review_log import LOG_NAME
 from efe.handover.package import build_package
+from efe.rundir.paths import FROZEN
 
 COMMAND = Command(
     "package", "run=<run dir> out=<package dir> [sample_rows=40 ...] [overwrite=true]",
@@ -32,7 +33,7 @@ def package(cfg) -> int:
     out = check_output(str(options["out"]), [run_dir], overwrite=flag(options["overwrite"]), directory=True)
     with staged(out) as target:
         build_package(run_dir, target, options)
-    review = "reviewed" if (out / "frozen" / LOG_NAME).exists() else "not reviewed yet"
+    review = "reviewed" if (out / FROZEN / LOG_NAME).exists() else "not reviewed yet"
     print(f"wrote {out} (program {review}; test it with: pytest {out}; review it with: python -m efe.review {out})")
     return 0
 

@@ -22,6 +22,7 @@ from efe.frozen.freeze import load_frozen
 from efe.sandbox import Sandbox
 from efe.core.specs import TimeSpec, load_spec
 from efe.time.heldout import evaluate_program, render_table
+from efe.rundir.paths import FROZEN
 from evaluators.timeseries.forecasters import with_max_history
 
 COMMAND = Command(
@@ -49,7 +50,7 @@ def load_transfer(cfg) -> tuple[Path, TimeSpec, Any, Any, list[dict]]:
     spec = load_spec(spec_path)
     if not isinstance(spec, TimeSpec):
         raise ConfigError(f"'{run_dir}' is a {spec.setting} run; transfer applies to time-series runs")
-    frozen = load_frozen(run_dir / "frozen")
+    frozen = load_frozen(run_dir / FROZEN)
     series_path = run_dir / "data" / "series.parquet"
     if not series_path.exists():
         raise ConfigError(f"'{run_dir}' has no data/series.parquet (an incomplete run?)")

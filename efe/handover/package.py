@@ -25,7 +25,7 @@ from efe.frozen.export import DECODER_SOURCE, to_portable, write_module
 from efe.frozen.freeze import FrozenProgramError, load_frozen
 from efe.frozen.sandboxed import SandboxedProgram
 from efe.handover.model_card import column_inputs, data_fingerprint, render_card
-from efe.rundir.paths import frozen_dir_of
+from efe.rundir.paths import FROZEN, frozen_dir_of
 from efe.core.specs import load_spec
 
 SUITE = Path(__file__).resolve().parent / "suite" / "test_feature_program.py"
@@ -130,7 +130,7 @@ def _build(run_dir: Path, out: Path, cfg: dict, frozen: Any, program: SandboxedP
     apply(batch)
     measured = time.perf_counter() - started
 
-    shutil.copytree(frozen_dir, out / "frozen", dirs_exist_ok=True)
+    shutil.copytree(frozen_dir, out / FROZEN, dirs_exist_ok=True)
     for name in ("report.json", "report.md"):
         if (run_dir / name).exists():
             shutil.copyfile(run_dir / name, out / name)

@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 import efe
 from efe.core.contracts import TAB
 from efe.core.specs import load_spec
+from efe.rundir.paths import FROZEN
 
 MODEL_NAME = "frozen_program"
 SERIES_ID = "unique_id"  # the series column of a time-series model's input (optional: one series without it)
@@ -165,7 +166,7 @@ def _quiet() -> Iterator[None]:
 def log_frozen_model(client: Any, experiment_id: str, run_id: str, run_dir: Path, setting: str,
                      sample_rows: int) -> str:
     """Log ``run_dir/frozen`` as an MLflow model of the run; its ``models:/`` URI."""
-    frozen_dir = run_dir / "frozen"
+    frozen_dir = run_dir / FROZEN
     sample_in, sample_out = _sample(run_dir, frozen_dir, setting, sample_rows)
     signature = infer_signature(sample_in, sample_out)
     model = client.create_logged_model(experiment_id=experiment_id, name=MODEL_NAME, source_run_id=run_id,

@@ -34,6 +34,7 @@ from efe.handover.model_card import data_fingerprint
 from efe.handover.package import build_package
 from efe.rundir.atomic import atomic_write_text
 from efe.rundir.records import LineageEntry
+from efe.rundir.paths import FROZEN, MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class MlflowTracker(Tracker):
             if (run_dir / artefact).exists():
                 self.client.log_artifact(self.run_id, str(run_dir / artefact))
         self._package(run_dir)
-        if (run_dir / "frozen" / "manifest.json").exists():
+        if (run_dir / FROZEN / MANIFEST).exists():
             # lazy: the model module imports mlflow (optional) and scikit-learn at its top
             from efe.report.mlflow_model import log_frozen_model
 
@@ -307,8 +308,8 @@ class MlflowTracker(Tracker):
                 else:
                     self.client.log_artifacts(self.run_id, str(out), "package")
                     return
-        if (run_dir / "frozen").is_dir():
-            self.client.log_artifacts(self.run_id, str(run_dir / "frozen"), "frozen")
+        if (run_dir / FROZEN).is_dir():
+            self.client.log_artifacts(self.run_id, str(run_dir / FROZEN), FROZEN)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from efe.frozen.freeze import freeze, input_schema
 from efe.setting import Choice
 from efe.tab.estimates import estimates
 from efe.tab.heldout import HeldoutResult, refit
+from efe.rundir.paths import FROZEN
 from evaluators.tabular.scorers import make_scorer
 
 
@@ -46,7 +47,7 @@ def freeze_winner(cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice)
     fresh_row = next((f for f in choice.finalists if f["id"] == winner.id), None)
     scorer = make_scorer(spec.scorer, spec.seed, spec.task).describe()
     claimed = estimates(winner, fresh_row, [], float(required(cfg, "report.interval_z")), spec.scorer["name"])
-    freeze(run_dir / "frozen", "tab", source, held.state, schema=input_schema(X_train),
+    freeze(run_dir / FROZEN, "tab", source, held.state, schema=input_schema(X_train),
            output_columns=[str(c) for c in held.test_out.columns],
            extra={"dataset": spec.dataset.name, "target": spec.target,
                   "task": spec.task, "metric": metric_name(spec.task), "gain": gain_name(spec.task),

@@ -12,12 +12,13 @@ from pathlib import Path
 from efe.core.specs import TimeSpec
 from efe.frozen.freeze import freeze
 from efe.setting import Choice
+from efe.rundir.paths import FROZEN
 
 
 def freeze_winner(spec: TimeSpec, run_dir: Path, choice: Choice) -> Path:
     """Write ``frozen/`` (code, empty state, manifest); its path."""
     winner = choice.winner
-    return freeze(run_dir / "frozen", "time", choice.source, {}, extra={
+    return freeze(run_dir / FROZEN, "time", choice.source, {}, extra={
         "dataset": spec.dataset.name, "freq": spec.freq, "prediction_length": spec.prediction_length,
         "season": spec.season, "forecaster": spec.forecaster["name"],
         "search_fitness": winner.fitness,
