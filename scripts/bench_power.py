@@ -233,11 +233,10 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
-    done = {}
-    if results.exists():
-        for line in results.read_text().splitlines():
-            c = json.loads(line)
-            done[(c["label"], c["task"], c["scorer"], c["signal"], c["rows"], c["seed"], c["strength"])] = c
+    from efe.rundir.jsonl import read_jsonl
+
+    done = {(c["label"], c["task"], c["scorer"], c["signal"], c["rows"], c["seed"], c["strength"]): c
+            for c in read_jsonl(results, warn=True)}
     strengths = ([] if args.no_nulls else [0.0]) + [s for s in args.strengths if s > 0]
     started = time.time()
     skipped_task = None

@@ -26,6 +26,7 @@ from efe.llm.client import resolve_backend
 from efe.llm.ledger import Ledger
 from efe.core.resources import seed_program
 from efe.core.specs import SandboxSpec, TabGateSpec, build, replace
+from efe.rundir.jsonl import read_jsonl
 from efe.tab.context import build_context
 from efe.tab.heldout import refit_and_score, scorer_configs
 from efe.tab.prepare import prepare_tab_run
@@ -55,11 +56,7 @@ LLMFE_OVERRIDES = [
 def load_cells(out: Path) -> tuple[Path, dict[tuple, dict]]:
     """``out/results.jsonl`` and the cells already in it, by (dataset, fold, method): a re-run skips them."""
     results = out / "results.jsonl"
-    done: dict[tuple, dict] = {}
-    if results.exists():
-        for line in results.read_text().splitlines():
-            cell = json.loads(line)
-            done[(cell["dataset"], cell["fold"], cell["method"])] = cell
+    done = {(cell["dataset"], cell["fold"], cell["method"]): cell for cell in read_jsonl(results, warn=True)}
     return results, done
 
 
