@@ -75,6 +75,12 @@ SIGNALS: dict[str, Signal] = {
         "T['planted'] = X['income'] - X['youngkids'].map(state['means']).fillna(state['all'])",
         fit="return {'means': X.groupby('youngkids')['income'].mean().to_dict(), 'all': float(X['income'].mean())}",
         what="income minus its mean within youngkids"),
+    "swiss_age_square": Signal(
+        "swiss_labor", ("education",),
+        lambda X: (X["age"] - X["age"].median()) ** 2,
+        "T['planted'] = (X['age'] - state['median']) ** 2",
+        fit="return {'median': float(X['age'].median())}",
+        what="squared distance of age from its median (a U shape a linear model cannot draw)"),
 }
 
 ORACLE_TEMPLATE = '''# EVOLVE-BLOCK-START
