@@ -187,6 +187,18 @@ def test_importance_raises_weights(mixed):
     assert boosted[Move("freq", ("city",))] < plain_w[Move("freq", ("city",))]
 
 
+def test_a_u_shaped_effect_makes_its_square_likelier_than_a_linear_ones():
+    """A U shape has no linear correlation with the target; the square move is weighted by its own."""
+    rng = np.random.default_rng(0)
+    u, v = rng.normal(size=2000), rng.normal(size=2000)
+    label = (u ** 2 + v + rng.normal(size=2000) > 1.0).astype(int)
+    ds = prepare(pd.DataFrame({"u": u, "v": v, "label": label}), "label", name="u_shape")
+    ctx = build_context(ds)
+    assert abs(ctx["columns"]["u"]["target_corr"]) < 0.1 < ctx["columns"]["u"]["target_corr_sq"]
+    weights = dict(candidate_moves(ctx))
+    assert weights[Move("square", ("u",))] > weights[Move("square", ("v",))]
+
+
 def test_propose_is_deterministic_and_always_changes(mixed):
     _, ctx = mixed
     a = propose(IDENTITY_TAB, ctx, {}, np.random.default_rng(7))

@@ -286,6 +286,9 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None,
             continue  # a clash would overwrite an original (or derived) column
         seen.add(move)
         mean_info = sum(info.get(c, DERIVED_INFO) for c in move.columns) / len(move.columns)
+        sq_corr = cols.get(move.columns[0], {}).get("target_corr_sq") if move.kind == "square" else None
+        if sq_corr is not None:  # a U shape has no linear correlation (and a line gains nothing squared): its own
+            mean_info = abs(float(sq_corr))
         if move.kind in ("date_part", "date_cyc"):
             mean_info = max(mean_info, 0.1)  # text dates show no correlation before they are parsed
         if move.kind in ("extract", "token", "words", "has_word"):

@@ -61,6 +61,9 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
                 # class codes of several classes have no order: no correlation with them
                 "target_corr": (_num(d.corr(y.astype("float64")), 3)
                                 if d.std() > 0 and task != "multiclass" else None),
+                # ... and of its squared distance from the median: a U-shaped effect shows here, not above
+                "target_corr_sq": (_num(((d - d.median()) ** 2).corr(y.astype("float64")), 3)
+                                   if d.std() > 0 and task != "multiclass" else None),
             })
         else:
             text = s.astype(str).where(s.notna())
