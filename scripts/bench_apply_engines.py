@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rows per second of ``efe.apply`` with engine=pandas, dask and spark on a generated table.
 
-    python scripts/bench_apply_engines.py [--rows 1000000] [--engines pandas,dask,spark] [--no-sandbox]
+    python scripts/bench_apply_engines.py [--rows 1000000] [--engines pandas,dask,spark,spark_floor] [--no-sandbox]
 
 Writes a Parquet file of ``--rows`` rows (row groups of 125,000) and a frozen feature program
 (ratio, centring on a fitted mean, a flag, an integer and a text feature), applies it with each
@@ -67,8 +67,27 @@ def table(n: int, seed: int) -> pd.DataFrame:
                          "k": rng.integers(0, 1000, n), "group": rng.choice(["x", "y", "z"], n)})
 
 
+def _spark_floor(root: Path) -> int:
+    """The same Spark job with no efe in it: session, Parquet read, an identity ``mapInPandas``, Parquet write.
+    What Spark itself costs on this machine, whatever runs inside the batches."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # as efe's Spark engine: workers need pyarrow
+    spark = SparkSession.builder.master("local[*]").appName("efe-bench-spark-floor").getOrCreate()
+    try:
+        frame = spark.read.parquet(str(root / "input.parquet"))
+        frame.mapInPandas(lambda batches: batches, frame.schema).write.mode("overwrite").parquet(
+            str(root / "out-spark_floor.parquet"))
+        return spark.read.parquet(str(root / "out-spark_floor.parquet")).count()
+    finally:
+        spark.stop()
+
+
 def _apply_one(engine: str, root: Path, sandbox: bool) -> None:
     """One engine in this (fresh) process: the parent measures its wall time and peak memory."""
+    if engine == "spark_floor":
+        print(_spark_floor(root))
+        return
     rows = apply(root / "frozen", root / "input.parquet", root / f"out-{engine}.parquet", engine,
                  {"sandbox": "true" if sandbox else "false", "progress": False})
     print(rows)
@@ -90,7 +109,8 @@ def _measure(engine: str, root: Path, sandbox: bool) -> tuple[int, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--engines", default="pandas,dask,spark")
+    parser.add_argument("--engines", default="pandas,dask,spark",
+                        help="spark_floor: the same Spark job with no efe in it (an identity mapInPandas), for scale")
     parser.add_argument("--no-sandbox", action="store_true", help="run the reviewed frozen program in-process")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one engine in this process
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -119,9 +139,10 @@ def main() -> None:
             if reference is None:
                 reference, base = got, (seconds, peak)
             same = got.equals(reference) and list(got.dtypes) == list(reference.dtypes)
+            same_text = "n/a (no efe in it)" if engine == "spark_floor" else ("yes" if same else "NO")
             print(f"{engine:7s} {rows:>10,} rows  {seconds:7.1f} s ({seconds / base[0]:.2f}x {engines[0]})  "
                   f"{rows / seconds:>10,.0f} rows/s  peak memory {peak / 2**30:.2f} GiB ({peak / base[1]:.2f}x)  "
-                  f"identical to {engines[0]}: {'yes' if same else 'NO'}", flush=True)
+                  f"identical to {engines[0]}: {same_text}", flush=True)
         print("(wall time includes starting the engine: Python, and for Spark its JVM; peak memory is the RSS "
               "summed over the engine's process tree, sampled every 0.2 s)")
 
