@@ -224,7 +224,7 @@ def open_run(cfg: DictConfig, run_dir: Path, label: str, prepare: Callable[[], t
     # lazy: efe.llm pulls openevolve and the openai SDK (~1 s); the command lines import this module for --help
     from efe.llm.client import resolve_backend
 
-    # probed on the worker the run's own sandboxed steps (selection, freeze, held-out report) reuse
+    # probed on the worker the run's own later steps reuse (the freeze's refit, time series' held-out forecasts)
     limits = build(SandboxSpec, plain_dict(cfg.sandbox), "sandbox")
     mode = sandbox_mode(limits.require_isolation, shared_sandbox(limits))
     say(f"{label}: sandbox isolation: {mode}")
