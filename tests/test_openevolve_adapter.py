@@ -56,6 +56,42 @@ def test_the_private_members_the_adapter_uses_exist_with_their_signatures():
     assert {"id", "code", "metrics", "generation", "parent_id", "metadata"} == set(ProgramState.__dataclass_fields__)
 
 
+def _worker_signal_handlers() -> tuple:
+    import signal
+    return str(signal.getsignal(signal.SIGTERM)), str(signal.getsignal(signal.SIGINT))
+
+
+def _started(path: str) -> None:
+    with open(path, "w") as out:
+        out.write("initialised")
+
+
+def test_the_search_pool_s_workers_leave_sigint_and_sigterm_to_the_search(tmp_path):
+    """openevolve installs a SIGTERM handler that logs before it forks its pool: a worker terminated
+    mid-log printed a logging traceback (the flaky breaker test of issue 28)."""
+    import signal
+    assert "initializer" in inspect.getsource(process_parallel.ProcessParallelController.start)
+    assert "ProcessPoolExecutor(**executor_kwargs)" in inspect.getsource(process_parallel.ProcessParallelController.start)
+    previous = signal.signal(signal.SIGTERM, lambda *_: logging.getLogger("efe").info("handler ran"))
+    try:
+        with oe.worker_pool():
+            assert process_parallel.ProcessPoolExecutor is oe.WorkerPool
+            marker = tmp_path / "init"
+            with process_parallel.ProcessPoolExecutor(max_workers=1, initializer=_started,
+                                                      initargs=(str(marker),)) as pool:
+                term, interrupt = pool.submit(_worker_signal_handlers).result(timeout=60)
+                assert marker.read_text() == "initialised"  # openevolve's own initializer still runs
+                proc = next(iter(pool._processes.values()))
+                proc.terminate()
+                proc.join(timeout=1)
+                assert proc.is_alive()  # finishes what it is doing; openevolve kills it a second later
+                proc.kill()
+        assert process_parallel.ProcessPoolExecutor is not oe.WorkerPool
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (term, interrupt) == (str(signal.SIG_IGN), str(signal.SIG_IGN))
+
+
 def test_the_public_classes_efe_llm_and_the_evaluators_build_on():
     """Kept outside the adapter by the import rules (the LLM layer and evaluators never import the search)."""
     assert inspect.isabstract(LLMInterface)

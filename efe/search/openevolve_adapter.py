@@ -23,6 +23,10 @@ of them, so a version bump fails loudly in one place:
   ``database``; a worker's child id is rewritten from its iteration), and keeps the database's island
   and archive id sets in insertion order (their iteration order otherwise follows string hashing, which
   differs between processes, and openevolve samples parents and inspirations from lists of them);
+- ``process_parallel.ProcessPoolExecutor`` is replaced by ``WorkerPool`` for every search: openevolve
+  installs its SIGINT/SIGTERM handler before it forks its workers, and a worker that inherited it logs
+  from inside the handler when the pool is terminated (a logging error and traceback on the console
+  when the signal lands mid-log); a worker ignores both signals and leaves stopping to the search;
 - the checkpoint layout ``checkpoints/checkpoint_<N>/metadata.json`` (with ``last_iteration`` and
   ``island_feature_maps``) is read for resuming and for the MAP-Elites grid plot.
 
@@ -37,11 +41,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import hashlib
 import logging
 import os
 import random
 import re
+import signal
 import threading
 import uuid
 from collections.abc import MutableSet
@@ -135,7 +141,7 @@ def run_controller(controller: OpenEvolve, iterations: int, checkpoint: Path | N
                    deterministic: bool = False, start_iteration: int = 0) -> None:
     """``iterations`` more iterations, from ``checkpoint`` when resuming; ``deterministic``: see
     ``deterministic_search``."""
-    scope = deterministic_search(controller, start_iteration) if deterministic else contextlib.nullcontext()
+    scope = deterministic_search(controller, start_iteration) if deterministic else worker_pool()
     with scope:
         asyncio.run(controller.run(iterations=iterations, checkpoint_path=str(checkpoint) if checkpoint else None))
 
@@ -239,7 +245,39 @@ class _Turn(Future):
             self.taken = True
 
 
-class SerialPool(ProcessPoolExecutor):
+def _worker_start(initializer: Callable[..., None] | None, *args: Any) -> None:
+    """First thing in a pool worker: SIGINT and SIGTERM are ignored instead of running openevolve's
+    inherited handler (it logs from inside the signal). The search stops its own pool: it terminates
+    the workers and kills those still alive a second later, so a call in flight (an LLM request the
+    endpoint may bill) still reaches the ledger when it ends within that second, as it did before;
+    Ctrl-C reaches the whole process group, and only the search acts on it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*args)
+
+
+class WorkerPool(ProcessPoolExecutor):
+    """openevolve's process pool, with workers that run no handler on SIGINT or SIGTERM (``_worker_start``)."""
+
+    def __init__(self, *args: Any, initializer: Callable[..., None] | None = None, initargs: tuple = (),
+                 **kwargs: Any) -> None:
+        super().__init__(*args, initializer=functools.partial(_worker_start, initializer),
+                         initargs=tuple(initargs), **kwargs)
+
+
+@contextlib.contextmanager
+def worker_pool() -> Iterator[None]:
+    """openevolve's search runs its workers in a ``WorkerPool`` while the context is open."""
+    saved = openevolve.process_parallel.ProcessPoolExecutor
+    openevolve.process_parallel.ProcessPoolExecutor = WorkerPool
+    try:
+        yield
+    finally:
+        openevolve.process_parallel.ProcessPoolExecutor = saved
+
+
+class SerialPool(WorkerPool):
     """One worker and one task at a time, in the order the tasks were submitted; a finished child gets
     its id from the seed and its iteration (``seed`` is set by ``deterministic_search``)."""
 
