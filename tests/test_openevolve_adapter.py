@@ -11,6 +11,7 @@ import inspect
 import io
 import json
 import logging
+import signal
 from importlib.metadata import version
 
 import openevolve
@@ -57,7 +58,6 @@ def test_the_private_members_the_adapter_uses_exist_with_their_signatures():
 
 
 def _worker_signal_handlers() -> tuple:
-    import signal
     return str(signal.getsignal(signal.SIGTERM)), str(signal.getsignal(signal.SIGINT))
 
 
@@ -69,7 +69,6 @@ def _started(path: str) -> None:
 def test_the_search_pool_s_workers_leave_sigint_and_sigterm_to_the_search(tmp_path):
     """openevolve installs a SIGTERM handler that logs before it forks its pool: a worker terminated
     mid-log printed a logging traceback (the flaky breaker test of issue 28)."""
-    import signal
     assert "initializer" in inspect.getsource(process_parallel.ProcessParallelController.start)
     assert "ProcessPoolExecutor(**executor_kwargs)" in inspect.getsource(process_parallel.ProcessParallelController.start)
     previous = signal.signal(signal.SIGTERM, lambda *_: logging.getLogger("efe").info("handler ran"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,44 @@ def test_identity_round_trip(sandbox):
 def test_syntax_error_is_typed():
     failure = check_source("def f(:\n  pass\n")
     assert failure.kind == "syntax" and failure.line == 1
+
+
+def _at_depth(depth: int, fn):
+    return _at_depth(depth - 1, fn) if depth else fn()
+
+
+def test_programs_are_checked_from_several_threads_at_once():
+    """Final selection checks finalists on a thread pool. CPython 3.11's AST constructor keeps one recursion
+    counter per interpreter, so two threads at different stack depths parsing at once failed with
+    ``SystemError: AST constructor recursion depth mismatch`` (a CI run crashed so). A garbage-collection
+    callback that yields the GIL makes the interleaving happen on every run."""
+    source = tab_program("X = X.copy()\nX['r'] = X['a'] / (X['b'] + 1)\nreturn X") * 20
+    results: list = []
+
+    def check_many() -> None:
+        for _ in range(5):
+            try:
+                results.append(check_source(source))
+            except SystemError as exc:
+                results.append(exc)
+
+    def yield_gil(phase: str, info: dict) -> None:
+        if phase == "start":
+            time.sleep(0.0001)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(yield_gil)
+    gc.set_threshold(200, 10, 10)
+    try:
+        threads = [threading.Thread(target=_at_depth, args=(9 * i, check_many)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        gc.callbacks.remove(yield_gil)
+        gc.set_threshold(*threshold)
+    assert len(results) == 15 and all(r is None for r in results), [r for r in results if r is not None][:1]
 
 
 def test_infinite_loop_times_out_and_worker_survives(sandbox):

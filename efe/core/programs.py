@@ -15,6 +15,7 @@ from pathlib import Path
 
 from efe.core.errors import EfeError
 from efe.core.contracts import CONTRACTS, EVOLVE_END, EVOLVE_START, Contract, contract_for
+from efe.core.pysource import parse_python
 
 
 def code_hash(code: str) -> str:
@@ -51,7 +52,7 @@ def contract_problems(text: str, contract: Contract, *, require_markers: bool = 
         if start >= 0 and end >= 0 and end < start:
             problems.append(f"'{EVOLVE_END}' comes before '{EVOLVE_START}'")
     try:
-        tree = ast.parse(text)
+        tree = parse_python(text)
     except SyntaxError as exc:
         problems.append(f"syntax error at line {exc.lineno}: {exc.msg}")
         return problems

@@ -22,6 +22,7 @@ from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.core.errors import EfeError
 from efe.frozen.freeze import FrozenProgramError, load_frozen
 from efe.rundir.atomic import atomic_write_text
+from efe.core.pysource import parse_python
 
 LITERAL_LIMIT = 2_000_000
 
@@ -153,7 +154,7 @@ def _column_spec(s: pd.Series) -> dict:
 
 def _program_parts(source: str) -> tuple[str, str]:
     """(code without the module docstring, the comments inside the EVOLVE block)."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     body = source
     if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(getattr(tree.body[0], "value", None), ast.Constant):
         end = tree.body[0].end_lineno

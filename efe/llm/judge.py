@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from efe.rundir.proposals import read_proposals
+from efe.core.pysource import parse_python
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -88,7 +89,7 @@ def rule_problems(code: str, columns: Iterable[str], target: str | None, evaluat
     if code_sha in evaluated:
         return ["repeats a program this run has already evaluated"]
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except SyntaxError:
         return []  # the evaluator reports syntax errors with their line; nothing to judge here
     problems: list[str] = []

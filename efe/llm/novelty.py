@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from efe.core.moves_manifest import manifest_text
+from efe.core.pysource import parse_python
 
 _COMMENT = re.compile(r"#[^\n]*")
 CLAIMS_DIR = "novelty_claims"
@@ -36,7 +37,7 @@ def _strip_docstrings(tree: ast.AST) -> None:
 def normalised_source(code: str) -> str:
     """The program without comments, docstrings and formatting (text-level fallback on a syntax error)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except SyntaxError:
         return "\n".join(line.strip() for line in _COMMENT.sub("", code).splitlines() if line.strip())
     _strip_docstrings(tree)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from efe.core.pysource import parse_python
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -45,7 +46,7 @@ def with_plan_docstring(code: str, plan: str) -> str:
     in the run's proposals log and the lineage.
     """
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except SyntaxError:
         return code
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef)), None)

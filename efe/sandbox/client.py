@@ -7,7 +7,6 @@ is sent once with ``load`` and cached there; each ``run`` forks a locked-down ch
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import select
@@ -25,6 +24,7 @@ from efe.core.contracts import contract_for
 from efe.sandbox import guard, policy
 from efe.sandbox.plan import Step, as_steps
 from efe.sandbox.worker import read_message, write_message
+from efe.core.pysource import parse_python
 
 if TYPE_CHECKING:  # not at run time: the worker process imports this module and stays lean
     from efe.core.specs import SandboxSpec
@@ -100,7 +100,7 @@ class SandboxError(RuntimeError):
 def check_source(source: str) -> SandboxFailure | None:
     """The static first filter: syntax, then forbidden constructs."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError as exc:
         return SandboxFailure("syntax", f"{exc.msg}", exc.lineno,
                               {"source_line": (exc.text or "").strip()})
