@@ -20,9 +20,9 @@ import pandas as pd
 
 from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.core.errors import EfeError
+from efe.core.pysource import parse_python
 from efe.frozen.freeze import FrozenProgramError, load_frozen
 from efe.rundir.atomic import atomic_write_text
-from efe.core.pysource import parse_python
 
 LITERAL_LIMIT = 2_000_000
 

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from efe.rundir.proposals import read_proposals
 from efe.core.pysource import parse_python
+from efe.rundir.proposals import read_proposals
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

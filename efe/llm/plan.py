@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+
 from efe.core.pysource import parse_python
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"

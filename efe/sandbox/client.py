@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from efe.core import plain
 from efe.core.contracts import contract_for
+from efe.core.pysource import parse_python
 from efe.sandbox import guard, policy
 from efe.sandbox.plan import Step, as_steps
 from efe.sandbox.worker import read_message, write_message
-from efe.core.pysource import parse_python
 
 if TYPE_CHECKING:  # not at run time: the worker process imports this module and stays lean
     from efe.core.specs import SandboxSpec

@@ -267,10 +267,10 @@ class WorkerPool(ProcessPoolExecutor):
 
 
 @contextlib.contextmanager
-def worker_pool() -> Iterator[None]:
-    """openevolve's search runs its workers in a ``WorkerPool`` while the context is open."""
+def worker_pool(pool: type[WorkerPool] = WorkerPool) -> Iterator[None]:
+    """openevolve's search runs its workers in ``pool`` (a ``WorkerPool``) while the context is open."""
     saved = openevolve.process_parallel.ProcessPoolExecutor
-    openevolve.process_parallel.ProcessPoolExecutor = WorkerPool
+    openevolve.process_parallel.ProcessPoolExecutor = pool
     try:
         yield
     finally:
@@ -333,7 +333,6 @@ def deterministic_search(controller: OpenEvolve, start_iteration: int = 0) -> It
     seed = controller.config.random_seed
     modules = (openevolve.controller, openevolve.database)
     saved = [(m, m.uuid) for m in modules]
-    saved_pool = openevolve.process_parallel.ProcessPoolExecutor
     database = controller.database
     original_load = database.load
 
@@ -348,11 +347,10 @@ def deterministic_search(controller: OpenEvolve, start_iteration: int = 0) -> It
     database.load = load
     for module, _ in saved:
         module.uuid = ids
-    openevolve.process_parallel.ProcessPoolExecutor = type("SeededSerialPool", (SerialPool,), {"seed": seed})
     try:
-        yield
+        with worker_pool(type("SeededSerialPool", (SerialPool,), {"seed": seed})):
+            yield
     finally:
-        openevolve.process_parallel.ProcessPoolExecutor = saved_pool
         for module, original in saved:
             module.uuid = original
         database.load = original_load
