@@ -22,6 +22,7 @@ from efe.core.config import conf_section, dataclass_from_mapping, plain_dict
 from efe.core.contracts import EVOLVE_END, EVOLVE_START
 from efe.core.moves_manifest import MANIFEST as MANIFEST  # re-exported: the marker the rendered programs carry
 from efe.core.moves_manifest import manifest_line, read_manifest
+from efe.core.text_patterns import PATTERNS, TITLE_RE, WORD_RE
 from efe.proposer.moves_common import NoMoveAvailable as NoMoveAvailable  # re-exported: what propose raises
 from efe.proposer.moves_common import pick, rule_weight
 
@@ -48,12 +49,6 @@ BASE_WEIGHT = {"log": 0.6, "ratio": 1.0, "product": 0.6, "diff": 0.6, "freq": 0.
                "extract": 1.2, "words": 0.3, "has_word": 0.5, "count": 0.4, "rare": 0.4, "combo": 0.6,
                "te_oof": 0.9, "group_std": 0.4, "group_rank": 0.4, "expand": 1.0, "date_cyc": 0.5,
                "square": 0.6}
-TITLE_RE = r"\b([A-Z][a-z]{0,9})\."
-# Token patterns of the text moves (the vocabulary kept is learnt in fit): a title between ", " and
-# ".", the first and the last word, an e-mail or web domain, the first run of digits (a number).
-PATTERNS = {"title": r",\s*([A-Za-z][A-Za-z ]{0,23}?)\.", "prefix": r"^\W*([A-Za-z][A-Za-z'-]*)",
-            "suffix": r"([A-Za-z][A-Za-z'-]*)\W*$", "domain": r"@([\w-]+(?:\.[\w-]+)+)", "digits": r"(\d+)"}
-WORD_RE = r"[a-z]{2,}"
 SCREEN_OPS = ("ratio", "product", "diff", "all")
 # Categorical columns written by a move, which later moves of the same program may encode or group by.
 CATEGORICAL_OUTPUT = ("token", "extract", "rare", "combo")
@@ -224,6 +219,10 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None,
                 add("ratio", (b, a))
             add("product", (a, b))
             add("diff", (a, b))
+    pair_info = _pair_signals(context)
+    for op, a, b in pair_info:  # the pairs the context found carrying signal, beyond the most informative columns
+        if a in numeric and b in numeric and (op != "ratio" or _mostly_nonzero(cols[b])):
+            add(op, (a, b) if op == "ratio" or order[a] < order[b] else (b, a))
     ordered_target = context.get("task", "binary") != "multiclass"  # class codes have no mean or order
     if len(top) >= 2 and ordered_target:
         n_pairs = len(top) * (len(top) - 1) // 2
@@ -292,7 +291,12 @@ def candidate_moves(context: dict, importance: dict[str, float] | None = None,
         if move.kind in ("date_part", "date_cyc"):
             mean_info = max(mean_info, 0.1)  # text dates show no correlation before they are parsed
         if move.kind in ("extract", "token", "words", "has_word"):
-            mean_info = max(mean_info, DERIVED_INFO)  # nor does text before it is parsed
+            mean_info = max(mean_info, DERIVED_INFO)  # nor does text before it is parsed ...
+            signal = _token_signal(cols.get(move.columns[0], {}), move)
+            if signal is not None:  # ... unless the context measured what this pattern's tokens say
+                mean_info = signal
+        if move.kind in PAIR_KINDS:  # a pair counts by what it carries beyond its columns' own trends
+            mean_info = 0.5 * mean_info + 2.0 * pair_info.get((move.kind, *move.columns), 0.0)
         boost = sum(_boost(col_imp, c, importance) for c in move.columns) / len(move.columns)
         out.append((move, float(base * (0.1 + mean_info) * boost)))
     for a, b, r in context.get("top_correlations", []):
@@ -326,6 +330,33 @@ def _text_moves(c: str, examples: list[str], add: Callable[..., None], limits: M
     if spaced:
         add("words", (c,))
         add("has_word", (c,), variants=tuple((r,) for r in range(limits.top_words)))
+
+
+def _token_signal(info: dict, move: Move) -> float | None:
+    """What the context measured for the tokens this text move extracts (None: not measured)."""
+    pattern = "token" if move.kind == "token" else (move.params[0] if move.kind == "extract" else None)
+    value = (info.get("token_signal") or {}).get(pattern) if pattern else None
+    return None if value is None else float(value)
+
+
+PAIR_KINDS = ("ratio", "product", "diff")
+
+
+def _pair_signals(context: dict) -> dict[tuple[str, str, str], float]:
+    """(kind, a, b) -> the partial rank correlation the context measured for the pair (a product or a
+    difference under both column orders; a ratio a/b as written)."""
+    out: dict[tuple[str, str, str], float] = {}
+    for entry in context.get("pair_signals") or []:
+        try:
+            a, op, b, r = entry
+        except (TypeError, ValueError):
+            continue
+        if op not in PAIR_KINDS or r is None:
+            continue
+        keys = [(op, str(a), str(b))] + ([] if op == "ratio" else [(op, str(b), str(a))])
+        for key in keys:
+            out[key] = max(out.get(key, 0.0), float(r))
+    return out
 
 
 def _screen_size(op: str, n_pairs: int) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from efe.core.text_patterns import PATTERNS, TITLE_RE
 from efe.datasets.tabular import TabularDataset
 
 
@@ -36,10 +37,13 @@ def column_kind(series: pd.Series) -> str:
 
 
 def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int = 5,
-                  top_correlations: int = 10, min_group_rows: int = 20,
-                  seed: int = 0) -> dict[str, Any]:
+                  top_correlations: int = 10, min_group_rows: int = 20, pair_columns: int = 6,
+                  top_pairs: int = 10, signal_rows: int = 20000, seed: int = 0) -> dict[str, Any]:
     X, y = ds.X, ds.y
     task = ds.task
+    # what parsed text and pairs of columns say about the target: measured on at most signal_rows rows
+    sub = X.sample(signal_rows, random_state=seed).index if len(X) > signal_rows else X.index
+    y_signal = y.loc[sub].astype("float64") if task != "multiclass" else None
     columns: dict[str, dict] = {}
     numeric_cols = []
     for col in X.columns:
@@ -85,6 +89,10 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
                 else:
                     commonest = y.groupby(text).agg(lambda v: v.value_counts().idxmax())
                     info["commonest_class_by_top_value"] = {str(k): _class(ds, commonest.get(k)) for k in supported}
+            if info["n_unique"] > 20 and y_signal is not None:  # text the proposer's token moves may parse
+                signal = token_signal(text.loc[sub], y_signal, min_group_rows)
+                if signal:
+                    info["token_signal"] = signal
         columns[str(col)] = info
     pairs = []
     if len(numeric_cols) > 1:
@@ -95,6 +103,11 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
                 if np.isfinite(r):
                     pairs.append((str(a), str(b), _num(r, 3)))
         pairs.sort(key=lambda p: -abs(p[2]))
+    pair_signals = []
+    if y_signal is not None and len(numeric_cols) > 1:
+        strongest = sorted((c for c in numeric_cols if columns[str(c)].get("target_corr") is not None),
+                           key=lambda c: -abs(columns[str(c)]["target_corr"]))[:pair_columns]
+        pair_signals = pair_signal(X.loc[sub, strongest], y_signal)[:top_pairs]
     sample = X.sample(min(sample_rows, len(X)), random_state=seed)
     rows = [{str(k): _cell(v) for k, v in row.items()} for _, row in sample.iterrows()]
     return {
@@ -109,8 +122,85 @@ def build_context(ds: TabularDataset, *, sample_rows: int = 5, top_values: int =
         **_target_summary(ds),
         "columns": columns,
         "top_correlations": [list(p) for p in pairs[:top_correlations]],
+        "pair_signals": pair_signals,
         "sample_rows": rows,
     }
+
+
+def _adjusted_eta(groups: pd.Series, y: pd.Series) -> float:
+    """The correlation ratio of ``y`` across ``groups``, corrected for the number of groups (epsilon
+    squared, square-rooted): about 0 when the groups say nothing, on the scale of a correlation."""
+    n, k = len(y), int(groups.nunique())
+    if k < 2 or n <= k:
+        return 0.0
+    total = float(((y - y.mean()) ** 2).sum())
+    if total <= 0:
+        return 0.0
+    means = y.groupby(groups).mean()
+    between = float((((means - y.mean()) ** 2) * groups.value_counts().reindex(means.index)).sum())
+    within = (total - between) / (n - k)
+    return math.sqrt(max(0.0, (between - (k - 1) * within) / total))
+
+
+def token_signal(text: pd.Series, y: pd.Series, min_rows: int) -> dict[str, float]:
+    """For each token pattern the text matches (at least half the values): how much the tokens it
+    extracts say about the target. A token seen on fewer than ``min_rows`` rows joins "other", so
+    near-unique text reveals no row's label. What lets a proposer try a title before a surname."""
+    present = text.dropna()
+    if present.empty:
+        return {}
+    out: dict[str, float] = {}
+    for name, pattern in [("token", TITLE_RE), *PATTERNS.items()]:
+        tokens = present.str.extract(pattern, expand=False).str.strip()
+        if tokens.notna().mean() < 0.5:
+            continue
+        counts = tokens.value_counts()
+        kept = tokens.where(tokens.isin(counts.index[counts >= min_rows]), "<other>").fillna("<none>")
+        full = kept.reindex(text.index).fillna("<missing>")
+        out[name] = _num(_adjusted_eta(full, y), 3) or 0.0
+    return out
+
+
+PAIR_OPS = ("ratio", "product", "diff")
+
+
+def pair_signal(X: pd.DataFrame, y: pd.Series) -> list[list]:
+    """[a, op, b, r] for the ratio a/b (both ways), product and difference of each pair of columns,
+    strongest first: r is the partial rank correlation of the combination with the target given both
+    columns, i.e. what the pair carries that neither column's own trend does (about 0 for a pair
+    whose columns act additively). Ranks, so heavy-tailed ratios count by order, not size."""
+    ranks = X.astype("float64").rank()
+    y_rank = y.rank().to_numpy()
+    cols = list(X.columns)
+    out = []
+    for i, a in enumerate(cols):
+        for b in cols[i + 1:]:
+            A, B = X[a].astype("float64"), X[b].astype("float64")
+            combos = {("ratio", a, b): A / B.where(B != 0), ("ratio", b, a): B / A.where(A != 0),
+                      ("product", a, b): A * B, ("diff", a, b): A - B}
+            base = ranks[[a, b]].to_numpy()
+            for (op, first, second), values in combos.items():
+                r = _partial_rank_corr(values.replace([np.inf, -np.inf], np.nan), base, y_rank)
+                if r is not None:
+                    out.append([str(first), op, str(second), r])
+    out.sort(key=lambda e: -e[3])
+    return out
+
+
+def _partial_rank_corr(values: pd.Series, base: np.ndarray, y_rank: np.ndarray) -> float | None:
+    ok = values.notna().to_numpy() & np.isfinite(base).all(axis=1) & np.isfinite(y_rank)
+    if ok.sum() < 30:
+        return None
+    design = np.column_stack([np.ones(int(ok.sum())), base[ok]])
+    f = values[ok].rank().to_numpy()
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        return v - design @ np.linalg.lstsq(design, v, rcond=None)[0]
+
+    rf, ry = residual(f), residual(y_rank[ok])
+    if rf.std() == 0 or ry.std() == 0:
+        return None
+    return _num(abs(float(np.corrcoef(rf, ry)[0, 1])), 3)
 
 
 PROBLEM_TYPE = {"binary": "binary classification", "multiclass": "multiclass classification",
@@ -175,11 +265,18 @@ def render_context(ctx: dict[str, Any]) -> str:
                                               "commonest_class_by_top_value") if k in info), None)
             stats = f"top values {info.get('top_values')}" + (f", {by[0][:-len('_by_top_value')].replace('_', ' ')} "
                                                                f"by value {by[1]}" if by else "")
+        if info.get("token_signal"):
+            stats += ", tokens parsed from it relate to the target (0 = not at all): " + ", ".join(
+                f"{k} {v}" for k, v in info["token_signal"].items())
         lines.append(f"- {name} ({info['kind']}, {info['dtype']}, {info['n_unique']} distinct, "
                      f"{info['missing_rate']:.1%} missing): {stats}")
     if ctx["top_correlations"]:
         lines.append("Strongest correlations between numeric columns: "
                      + "; ".join(f"{a}~{b} {r}" for a, b, r in ctx["top_correlations"]))
+    if ctx.get("pair_signals"):
+        symbol = {"ratio": "/", "product": "*", "diff": "-"}
+        lines.append("Pairs that relate to the target beyond their columns' own trends (partial rank correlation): "
+                     + "; ".join(f"{a}{symbol.get(op, op)}{b} {r}" for a, op, b, r in ctx["pair_signals"][:5]))
     lines.append("Sample rows (training part):")
     for row in ctx["sample_rows"]:
         lines.append(f"  {row}")
