@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from efe.core.config import conf_section
 from efe.rundir.records import SEED, LineageEntry
 from efe.tab.report import _design_lines
-from efe.tab.selection import GAIN, NO_GAIN, family_z, select_tab
+from efe.tab.selection import GAIN, NO_GAIN, choose, design_z, family_z, select_tab, with_lower_bounds
 from evaluators.outcome import Outcome
 from evaluators.tabular.evaluator import TabEvaluator
 
@@ -109,6 +110,51 @@ def test_sequential_stops_at_the_first_failure_bonferroni_picks_the_pool_best(tm
     seq, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="sequential"), 0)
     bon, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="bonferroni"), 0)
     assert seq.id == "p1" and bon.kind == SEED
+
+
+def test_fallback_freezes_a_confirmed_later_finalist_when_the_search_s_first_fails_on_the_pool(tmp_path):
+    """Where fixed-sequence testing stops at the search's first finalist, the fallback design tests the next one
+    at its part of the level; the search's first, when it passes at its slightly wider z, is still frozen first."""
+    weak, strong = NOISE, RATIO
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", weak, 0.7), ("candidate", strong, 0.6)])
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0), weak: (0.001, 0.01), strong: (0.08, 0.01)})
+    chosen, table, summary = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="fallback"), 0)
+    z_first, z_later = design_z(2.0, 2, "fallback", 0.2)
+    assert 2.0 < z_first < 2.1 and z_later > 2.6  # 80% and 20% of one test's level
+    assert chosen.id == "p2" and summary["verdict"] == GAIN and "fallback test" in summary["design"]
+    assert {r["id"]: r["z"] for r in table} == {"p0": pytest.approx(z_later), "p1": pytest.approx(z_first),
+                                                "p2": pytest.approx(z_later)}
+    assert f"each later one at z = {z_later:.2f}" in "\n".join(_design_lines(summary))
+    fake.by_source[weak] = (0.0205, 0.01)  # the first passes at z = 2 but not at 2.09: the second is frozen
+    chosen, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="fallback"), 0)
+    assert chosen.id == "p2"
+    fake.by_source[weak] = (0.03, 0.01)
+    chosen, _, _ = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="fallback"), 0)
+    assert chosen.id == "p1"
+    with pytest.raises(ValueError, match="fallback_share"):
+        design_z(2.0, 3, "fallback", 1.0)
+
+
+@pytest.mark.parametrize("multiplicity", ["sequential", "fallback", "bonferroni"])
+def test_no_design_freezes_a_null_finalist_more_often_than_one_test_at_z(multiplicity):
+    """Five null finalists with independent pool estimates, 20,000 draws: the share of draws that freeze one
+    stays at or below one test's level at z = 2 (2.3%); without a correction it would be about 5 times that."""
+    rng = np.random.default_rng(0)
+    k, draws, z = 5, 20000, 2.0
+    z_first, z_later = design_z(z, k, multiplicity, 0.2)
+    fresh = {"multiplicity": multiplicity, "require_gain": True, "confidence_z": z_first, "confidence_z_later": z_later}
+    frozen = 0
+    for means in rng.normal(0.0, 0.01, (draws, k)):
+        table = [{"id": "s", "kind": SEED, "valid": True, "search_fitness": 0.5, "fresh_fitness": 0.5,
+                  "fresh_delta_auc": 0.0, "fresh_delta_auc_se": 0.0}]
+        table += [{"id": f"c{j}", "kind": "candidate", "valid": True, "search_fitness": 0.9 - 0.1 * j,
+                   "fresh_fitness": 0.5 + m, "fresh_delta_auc": float(m), "fresh_delta_auc_se": 0.01}
+                  for j, m in enumerate(means)]
+        frozen += choose(with_lower_bounds(table, fresh), fresh)[0] is not None
+    level = float(norm.sf(z))
+    assert frozen / draws <= level + 3 * math.sqrt(level / draws)
+    if multiplicity == "fallback":
+        assert frozen / draws > 0.8 * level  # and it spends the whole level (sequential spends most of it)
 
 
 def test_report_names_the_design_and_the_smallest_confirmable_gain(tmp_path):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from efe.rundir.records import read_lineage
-from efe.tab.selection import family_z
+from efe.tab.selection import design_z
 from tests.conftest import NO_PLOTS, ROOT, ratio_table, scale_ratio_table, tab_program
 from tests.helpers.fake_openai import FakeOpenAI
 from tests.helpers.frozen_check import reload_and_transform
@@ -81,11 +81,15 @@ def test_replayed_run_records_every_candidate_and_freezes_a_reloadable_winner(tm
     candidates_fresh = [f["fresh_fitness"] for f in finalists if f["valid"] and f["kind"] == "candidate"]
     sel = report["selection"]
     n_tried = sum(1 for f in finalists if f["kind"] == "candidate")
-    assert sel["n_tried"] == n_tried and sel["confidence_z"] == pytest.approx(family_z(2.0, n_tried, sel["multiplicity"]))
+    z_first, z_later = design_z(2.0, n_tried, sel["multiplicity"], sel["fallback_share"])
+    assert sel["n_tried"] == n_tried and sel["confidence_z"] == pytest.approx(z_first)
     if sel["multiplicity"] == "bonferroni":
         assert sel["confidence_z"] > sel["confidence_z_single"] == 2.0  # two finalists tried: a wider bound
+    if sel["multiplicity"] == "fallback":  # the search's first at most of one test's level, the other at the rest
+        assert 2.0 < z_first < z_later and sel["confidence_z_later"] == pytest.approx(z_later)
     for f in finalists:
-        assert f["fresh_lower_bound"] == pytest.approx(f["fresh_delta_auc"] - sel["confidence_z"] * f["fresh_delta_auc_se"])
+        assert f["z"] in (pytest.approx(z_first), pytest.approx(z_later))
+        assert f["fresh_lower_bound"] == pytest.approx(f["fresh_delta_auc"] - f["z"] * f["fresh_delta_auc_se"])
     if sel["verdict"] == "gain confirmed on the selection pool":
         assert chosen["fresh_lower_bound"] > 0
         if sel["multiplicity"] == "bonferroni":  # the pool picks the best

@@ -26,7 +26,7 @@ from efe.core.resources import seed_program
 from efe.datasets import bundled
 from efe.rundir.records import SEED, LineageEntry, read_lineage
 from efe.tab.prepare import prepare_tab_run
-from efe.tab.selection import choose, family_z, no_harm_failed, select_tab
+from efe.tab.selection import choose, design_z, no_harm_failed, select_tab, with_lower_bounds
 from evaluators.tabular.evaluator import TabEvaluator
 
 TARGET = "y"
@@ -180,9 +180,11 @@ def replay_choice(run_dir: Path, design: str) -> str | None:
         return None
     n_tried = sum(1 for r in table if r["kind"] != "seed")
     multiplicity, _, z_single = design.partition("@")
-    z = family_z(float(z_single or sel.get("confidence_z_single", 2.0)), n_tried, multiplicity)
-    rows = [dict(r, fresh_lower_bound=r["fresh_delta_auc"] - z * r["fresh_delta_auc_se"]) for r in table]
-    i, _, _ = choose(rows, {"multiplicity": multiplicity, "require_gain": True},
+    share = float(sel.get("fallback_share", 0.2))
+    z_first, z_later = design_z(float(z_single or sel.get("confidence_z_single", 2.0)), n_tried, multiplicity, share)
+    fresh = {"multiplicity": multiplicity, "require_gain": True, "confidence_z": z_first, "confidence_z_later": z_later}
+    rows = with_lower_bounds(table, fresh)
+    i, _, _ = choose(rows, fresh,
                      lambda i: any(no_harm_failed(v) for v in (rows[i].get("no_harm") or {}).values()))
     return None if i is None else rows[i]["id"]
 

@@ -180,6 +180,12 @@ def _design_lines(sel: dict, gain: str = "ΔAUC") -> list[str]:
 def _multiplicity(sel: dict) -> str:
     """How the selection's z came about: one test's z, widened for the number of finalists tried."""
     single, z = sel.get("confidence_z_single"), sel.get("confidence_z")
+    if sel.get("multiplicity") == "fallback":
+        return (f"; z is {float(z or 0):.2f} for the search's first finalist and "
+                f"{float(sel.get('confidence_z_later') or 0):.2f} for each later one: the one-test error rate at "
+                f"z = {float(single or 0):g} is split between them (the first gets "
+                f"{1 - float(sel.get('fallback_share') or 0):.0%}), they are tested in the search's order, fixed "
+                "before the pool is seen, and the first confirmed is frozen")
     if sel.get("multiplicity") == "sequential":
         return ("; z is that of one test: the finalists are tested one by one in the search's order, fixed "
                 "before the pool is seen, and the first that fails ends the selection")

@@ -24,6 +24,11 @@ How the multiple finalists are tested (``selection.multiplicity``):
   (a program the search itself saw no gain in is not worth a test). The chance of freezing a program with no gain
   stays that of one test at z, however many finalists there are, and the search's own ranking,
   usually right about which program is best, is what gets the full power.
+- ``fallback`` (Wiens' fallback procedure): the same order, but the one-test error rate is split: the
+  search's first finalist is tested at most of it (``selection.fallback_share`` is kept back), each later
+  one at an equal part of the rest, and the first confirmed is frozen. A first finalist that looks worse on
+  the pool than in the search no longer hides the confirmed ones behind it; the chance of freezing a
+  program with no gain is still at most that of one test at z (the parts add up to it).
 - ``bonferroni``: the pool ranks the finalists (best pool fitness first) and each must clear z
   widened for the k finalists tried (the best of k noisy estimates is optimistic).
 - ``none``: the pool ranks them at z as given (no correction: more false freezes).
@@ -58,11 +63,13 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "seed": int(seed) + int(sel["seed_offset"]),
             "confidence_z": float(sel["confidence_z"]),
             "multiplicity": str(sel["multiplicity"]),
+            "fallback_share": float(sel["fallback_share"]),
             "require_gain": bool(sel["require_gain"]),
             "no_harm_z": float(sel["no_harm_z"])}
 
 
-MULTIPLICITY = ("sequential", "bonferroni", "none")
+MULTIPLICITY = ("sequential", "fallback", "bonferroni", "none")
+IN_SEARCH_ORDER = ("sequential", "fallback")  # designs that test the finalists in the search's order
 POWER_Z = float(norm.isf(0.2))  # a gain of (z + this)·SE is confirmed 80% of the time
 
 
@@ -77,10 +84,45 @@ def family_z(z: float, n_tried: int, multiplicity: str) -> float:
     return float(norm.isf(norm.sf(z) / n_tried))
 
 
+def design_z(z: float, n_tried: int, multiplicity: str, share: float) -> tuple[float, float]:
+    """(z of the first finalist tested, z of each later one). Only ``fallback`` tells them apart: the first
+    gets the one-test level times (1 - share), each of the other n_tried - 1 an equal part of the share."""
+    if multiplicity != "fallback" or n_tried <= 1:
+        zz = family_z(z, n_tried, multiplicity)
+        return zz, zz
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"selection.fallback_share must lie strictly between 0 and 1, got {share!r}")
+    alpha = norm.sf(z)
+    return float(norm.isf(alpha * (1.0 - share))), float(norm.isf(alpha * share / (n_tried - 1)))
+
+
+def search_order(table: list[dict]) -> list[int]:
+    """The finalists in the search's order (``finalists()`` ranks by search fitness), only those whose search
+    fitness beat the seed's: fixed by the search alone, before the pool is seen."""
+    seed_i = next((i for i, row in enumerate(table) if row["kind"] == SEED), None)
+    seed_search = table[seed_i]["search_fitness"] if seed_i is not None else float("-inf")
+    return [i for i, row in enumerate(table) if row["kind"] != SEED and row["search_fitness"] > seed_search]
+
+
+def with_lower_bounds(table: list[dict], fresh: Mapping[str, Any]) -> list[dict]:
+    """The table with each row's z and ``fresh_lower_bound`` (mean − z·SE) under the design of ``fresh``
+    (``confidence_z``: the first finalist's z; ``confidence_z_later``: the others')."""
+    first = search_order(table)[:1] if fresh["multiplicity"] == "fallback" else []
+    z_later = float(fresh.get("confidence_z_later", fresh["confidence_z"]))
+    out = []
+    for i, row in enumerate(table):
+        z = float(fresh["confidence_z"]) if (i in first or fresh["multiplicity"] != "fallback") else z_later
+        out.append(dict(row, z=z, fresh_lower_bound=row["fresh_delta_auc"] - z * row["fresh_delta_auc_se"]))
+    return out
+
+
 def design_name(fresh: Mapping[str, Any], pool_rows: int) -> str:
     """The selection design in words (for the summary and the report)."""
     test = {"sequential": f"fixed-sequence test of the finalists in the search's order at z = {fresh['confidence_z']:.2f} "
                           "each, stopping at the first that fails",
+            "fallback": f"fallback test of the finalists in the search's order: the first at z = "
+                        f"{fresh['confidence_z']:.2f}, each later one at z = "
+                        f"{float(fresh.get('confidence_z_later', fresh['confidence_z'])):.2f}, the first confirmed is frozen",
             "bonferroni": f"best of {fresh.get('n_tried', 0)} finalists on the pool at a Bonferroni-widened z = "
                           f"{fresh['confidence_z']:.2f}",
             "none": f"best finalist on the pool at z = {fresh['confidence_z']:.2f} (no multiplicity correction)"}
@@ -112,7 +154,8 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
     fresh = fresh_settings(sel, seed)
     n_tried = sum(1 for e in entries if e.kind != SEED)
     fresh["confidence_z_single"] = fresh["confidence_z"]
-    fresh["confidence_z"] = family_z(fresh["confidence_z"], n_tried, fresh["multiplicity"])
+    fresh["confidence_z"], fresh["confidence_z_later"] = design_z(fresh["confidence_z"], n_tried,
+                                                                   fresh["multiplicity"], fresh["fallback_share"])
     summary = {**fresh, "n_tried": n_tried, "verdict": NO_GAIN, "best_candidate": None}
     if not entries:
         return None, [], summary
@@ -140,11 +183,11 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
                 "search_n_folds": search.get("n_folds", 0.0),
                 "fresh_fitness": m["combined_score"] if outcome.valid else 0.0,
                 "fresh_delta_auc": mean, "fresh_delta_auc_se": se, "fresh_n_folds": m["n_folds"],
-                "fresh_lower_bound": mean - fresh["confidence_z"] * se,
                 "reason": outcome.reason,
             })
     finally:
         evaluator.close()
+    table = with_lower_bounds(table, fresh)
     summary["design"] = design_name(summary, pool_rows)
     summary.update(detectable(table, fresh["confidence_z"]))
     seed_i = next((i for i, e in enumerate(entries) if e.kind == SEED), None)
@@ -168,11 +211,8 @@ def choose(table: list[dict], fresh: Mapping[str, Any], harms: Callable[[int], b
     seed_i = next((i for i, row in enumerate(table) if row["kind"] == SEED), None)
     seed_fitness = table[seed_i]["fresh_fitness"] if seed_i is not None else float("-inf")
     candidates = [i for i, row in enumerate(table) if row["kind"] != SEED]
-    if fresh["multiplicity"] == "sequential":
-        # the search's order (finalists() ranks by search fitness), and only finalists whose search fitness
-        # beat the seed's: the sequence is fixed by the search alone, before the pool is seen
-        seed_search = table[seed_i]["search_fitness"] if seed_i is not None else float("-inf")
-        ranked = [i for i in candidates if table[i]["search_fitness"] > seed_search]
+    if fresh["multiplicity"] in IN_SEARCH_ORDER:
+        ranked = search_order(table)
     else:  # the pool's order
         ranked = sorted((i for i in candidates if table[i]["valid"]),
                         key=lambda i: (-round(table[i]["fresh_fitness"], 12), -table[i]["fresh_delta_auc"]))
