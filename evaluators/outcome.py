@@ -21,6 +21,8 @@ class Outcome:
     # what a passed stage 1 hands to the same program's stage 2 (tabular: ``FirstFolds``; None: nothing);
     # never recorded, and dropped before the outcome leaves the evaluating process (``Pending``)
     handoff: Any = None
+    # tabular: the paired per-fold gains behind ``delta_auc`` (final selection reads how finalists co-vary)
+    fold_deltas: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.feedback is not None:

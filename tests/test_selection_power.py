@@ -14,7 +14,8 @@ from scipy.stats import norm
 from efe.core.config import conf_section
 from efe.rundir.records import SEED, LineageEntry
 from efe.tab.report import _design_lines
-from efe.tab.selection import GAIN, NO_GAIN, choose, design_z, family_z, select_tab, with_lower_bounds
+import efe.tab.selection as selection
+from efe.tab.selection import GAIN, NO_GAIN, choose, design_z, family_z, max_t_z, select_tab, with_lower_bounds
 from evaluators.outcome import Outcome
 from evaluators.tabular.evaluator import TabEvaluator
 
@@ -86,9 +87,9 @@ class _Fake:
         self.by_source = by_source
 
     def score_fresh(self, source, n_folds, n_repeats, seed):
-        mean, se = self.by_source[source]
+        mean, se, *folds = self.by_source[source]
         return Outcome({"delta_auc": mean, "delta_auc_se": se, "n_folds": 5.0,
-                        "combined_score": 0.5 + 5 * (mean - se)})
+                        "combined_score": 0.5 + 5 * (mean - se)}, fold_deltas=tuple(folds[0]) if folds else ())
 
     def close(self):
         pass
@@ -155,6 +156,58 @@ def test_no_design_freezes_a_null_finalist_more_often_than_one_test_at_z(multipl
     assert frozen / draws <= level + 3 * math.sqrt(level / draws)
     if multiplicity == "fallback":
         assert frozen / draws > 0.8 * level  # and it spends the whole level (sequential spends most of it)
+
+
+def _finalists_with_folds(rng, rho: float, k: int, n: int, mean: float = 0.0) -> list[dict]:
+    shared = rng.normal(size=n)
+    rows = [{"id": "s", "kind": SEED, "valid": True, "search_fitness": 0.5, "fresh_fitness": 0.5,
+             "fresh_delta_auc": 0.0, "fresh_delta_auc_se": 0.0, "fresh_fold_deltas": [0.0] * n}]
+    for j in range(k):
+        d = mean + math.sqrt(rho) * shared + math.sqrt(1 - rho) * rng.normal(size=n)
+        rows.append({"id": f"c{j}", "kind": "candidate", "valid": True, "search_fitness": 0.95 - 0.1 * j,
+                     "fresh_fitness": 0.5 + float(d.mean()), "fresh_delta_auc": float(d.mean()),
+                     "fresh_delta_auc_se": 1 / math.sqrt(n), "fresh_fold_deltas": list(d)})
+    return rows
+
+
+def test_max_t_through_final_selection_freezes_the_first_confirmed_finalist_at_a_correlated_z(tmp_path):
+    weak, strong = NOISE, RATIO
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", weak, 0.7), ("candidate", strong, 0.6)])
+    pattern = np.random.default_rng(3).normal(size=10)
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0, [0.0] * 10), weak: (0.001, 0.01, list(0.001 + 0.01 * pattern)),
+                  strong: (0.08, 0.01, list(0.08 + 0.011 * pattern + 0.001 * np.arange(10)))})
+    chosen, table, summary = select_tab(lineage, tmp_path, lambda scorer=None: fake, 2, _sel(multiplicity="maxt"), 0)
+    assert chosen.id == "p2" and summary["verdict"] == GAIN and "max-T" in summary["design"]
+    assert 2.0 < summary["confidence_z"] < family_z(2.0, 2, "bonferroni")  # the two move together
+    assert all(r["z"] == summary["confidence_z"] for r in table) and len(table[1]["fresh_fold_deltas"]) == 10
+
+
+def test_max_t_z_lies_between_one_test_and_bonferroni_by_how_much_the_finalists_move_together():
+    rng = np.random.default_rng(0)
+    independent = max_t_z(_finalists_with_folds(rng, 0.0, 5, 400), 2.0, 0.0)
+    together = max_t_z(_finalists_with_folds(rng, 0.98, 5, 400), 2.0, 0.0)
+    shrunk = max_t_z(_finalists_with_folds(rng, 0.98, 5, 400), 2.0, 0.2)
+    sidak = float(norm.isf(1 - (1 - norm.sf(2.0)) ** (1 / 5)))
+    assert independent == pytest.approx(sidak, abs=0.04) and independent <= family_z(2.0, 5, "bonferroni")
+    assert 2.0 < together < 2.25 and together < shrunk < independent
+    assert max_t_z(_finalists_with_folds(rng, 0.5, 1, 10), 2.0, 0.2) == 2.0  # one finalist: one test
+    with pytest.raises(ValueError, match="maxt_shrinkage"):
+        max_t_z(_finalists_with_folds(rng, 0.5, 2, 10), 2.0, 1.5)
+
+
+def test_max_t_keeps_the_false_freeze_rate_of_one_test_with_ten_correlated_folds(monkeypatch):
+    """Five null finalists moving together (correlation 0.9), their correlation estimated from 10 folds as on
+    the pool: 1,500 draws freeze at most one test's level (2.3%, plus three standard errors of the draw)."""
+    monkeypatch.setattr(selection, "MAXT_DRAWS", 20_000)
+    rng = np.random.default_rng(1)
+    draws, frozen = 1500, 0
+    for t in range(draws):
+        rows = _finalists_with_folds(rng, 0.9, 5, 10)
+        z = max_t_z(rows, 2.0, 0.2, seed=t)
+        fresh = {"multiplicity": "maxt", "require_gain": True, "confidence_z": z, "confidence_z_later": z}
+        frozen += choose(with_lower_bounds(rows, fresh), fresh)[0] is not None
+    level = float(norm.sf(2.0))
+    assert frozen / draws <= level + 3 * math.sqrt(level / draws)
 
 
 def test_report_names_the_design_and_the_smallest_confirmable_gain(tmp_path):

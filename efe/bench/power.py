@@ -26,7 +26,7 @@ from efe.core.resources import seed_program
 from efe.datasets import bundled
 from efe.rundir.records import SEED, LineageEntry, read_lineage
 from efe.tab.prepare import prepare_tab_run
-from efe.tab.selection import choose, design_z, no_harm_failed, select_tab, with_lower_bounds
+from efe.tab.selection import choose, design_z, max_t_z, no_harm_failed, select_tab, with_lower_bounds
 from evaluators.tabular.evaluator import TabEvaluator
 
 TARGET = "y"
@@ -181,7 +181,11 @@ def replay_choice(run_dir: Path, design: str) -> str | None:
     n_tried = sum(1 for r in table if r["kind"] != "seed")
     multiplicity, _, z_single = design.partition("@")
     share = float(sel.get("fallback_share", 0.2))
-    z_first, z_later = design_z(float(z_single or sel.get("confidence_z_single", 2.0)), n_tried, multiplicity, share)
+    z_one = float(z_single or sel.get("confidence_z_single", 2.0))
+    z_first, z_later = design_z(z_one, n_tried, multiplicity, share)
+    if multiplicity == "maxt":  # needs the finalists' per-fold pool gains (runs from before they were kept: none)
+        z_first = z_later = max_t_z(table, z_one, float(sel.get("maxt_shrinkage", 0.2)),
+                                    int(sel.get("seed", 0)))
     fresh = {"multiplicity": multiplicity, "require_gain": True, "confidence_z": z_first, "confidence_z_later": z_later}
     rows = with_lower_bounds(table, fresh)
     i, _, _ = choose(rows, fresh,

@@ -180,6 +180,11 @@ def _design_lines(sel: dict, gain: str = "ΔAUC") -> list[str]:
 def _multiplicity(sel: dict) -> str:
     """How the selection's z came about: one test's z, widened for the number of finalists tried."""
     single, z = sel.get("confidence_z_single"), sel.get("confidence_z")
+    if sel.get("multiplicity") == "maxt":
+        return (f"; z = {float(z or 0):.2f} is the value the largest of the finalists' pool z-scores exceeds with "
+                f"the probability of one test at z = {float(single or 0):g} when none of them gains (their "
+                "correlations on the pool's folds taken into account); the first confirmed in the search's order "
+                "is frozen")
     if sel.get("multiplicity") == "fallback":
         return (f"; z is {float(z or 0):.2f} for the search's first finalist and "
                 f"{float(sel.get('confidence_z_later') or 0):.2f} for each later one: the one-test error rate at "

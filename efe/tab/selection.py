@@ -29,6 +29,12 @@ How the multiple finalists are tested (``selection.multiplicity``):
   one at an equal part of the rest, and the first confirmed is frozen. A first finalist that looks worse on
   the pool than in the search no longer hides the confirmed ones behind it; the chance of freezing a
   program with no gain is still at most that of one test at z (the parts add up to it).
+- ``maxt`` (single-step max-T, Dunnett-style): the same order, every finalist at one z, the level-α
+  critical value of the largest of the finalists' pool z-scores, drawn from a multivariate normal whose
+  correlations are those of the finalists' paired per-fold gains on the pool (shrunk towards 0 by
+  ``selection.maxt_shrinkage``). Finalists that are variants of one program move together, so the
+  largest of five is barely more optimistic than one: z stays near the one-test value where
+  Bonferroni's would widen as if they were independent.
 - ``bonferroni``: the pool ranks the finalists (best pool fitness first) and each must clear z
   widened for the k finalists tried (the best of k noisy estimates is optimistic).
 - ``none``: the pool ranks them at z as given (no correction: more false freezes).
@@ -45,6 +51,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 from scipy.stats import norm
 
 from efe.rundir.records import SEED, LineageEntry
@@ -64,12 +71,14 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "confidence_z": float(sel["confidence_z"]),
             "multiplicity": str(sel["multiplicity"]),
             "fallback_share": float(sel["fallback_share"]),
+            "maxt_shrinkage": float(sel["maxt_shrinkage"]),
             "require_gain": bool(sel["require_gain"]),
             "no_harm_z": float(sel["no_harm_z"])}
 
 
-MULTIPLICITY = ("sequential", "fallback", "bonferroni", "none")
-IN_SEARCH_ORDER = ("sequential", "fallback")  # designs that test the finalists in the search's order
+MULTIPLICITY = ("sequential", "fallback", "maxt", "bonferroni", "none")
+IN_SEARCH_ORDER = ("sequential", "fallback", "maxt")  # designs that test the finalists in the search's order
+MAXT_DRAWS = 200_000  # multivariate normal draws behind the max-T critical value (its Monte Carlo error ~0.01 in z)
 POWER_Z = float(norm.isf(0.2))  # a gain of (z + this)·SE is confirmed 80% of the time
 
 
@@ -96,6 +105,27 @@ def design_z(z: float, n_tried: int, multiplicity: str, share: float) -> tuple[f
     return float(norm.isf(alpha * (1.0 - share))), float(norm.isf(alpha * share / (n_tried - 1)))
 
 
+def max_t_z(table: list[dict], z: float, shrinkage: float, seed: int = 0) -> float:
+    """The z that the largest pool z-score of the tested finalists exceeds with the one-test probability at
+    ``z`` when none of them gains: the (1 - level) quantile of the maximum of a multivariate normal with
+    the correlations of their per-fold gains (``fresh_fold_deltas``), shrunk towards 0 by ``shrinkage``.
+    Finalists with no fold spread (the identity's predictions) cannot be confirmed and are left out; with
+    fewer than two left it is ``z`` itself; it is never above Bonferroni's z for those tested."""
+    if not 0.0 <= shrinkage <= 1.0:
+        raise ValueError(f"selection.maxt_shrinkage must lie between 0 and 1, got {shrinkage!r}")
+    folds = [table[i].get("fresh_fold_deltas") or [] for i in search_order(table) if table[i]["valid"]]
+    n = max((len(f) for f in folds), default=0)
+    folds = [f for f in folds if len(f) == n and n >= 3 and float(np.std(f)) > 0]
+    if len(folds) < 2:
+        return float(z)
+    corr = (1.0 - shrinkage) * np.corrcoef(np.asarray(folds, dtype=float)) + shrinkage * np.eye(len(folds))
+    values, vectors = np.linalg.eigh(corr)  # a sample correlation of few folds can be just short of PSD
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    draws = np.random.default_rng(seed).standard_normal((MAXT_DRAWS, len(folds))) @ root.T
+    # never wider than Bonferroni's, which holds whatever the correlations (Monte Carlo error aside, it is not)
+    return min(float(np.quantile(draws.max(axis=1), 1.0 - norm.sf(z))), family_z(z, len(folds), "bonferroni"))
+
+
 def search_order(table: list[dict]) -> list[int]:
     """The finalists in the search's order (``finalists()`` ranks by search fitness), only those whose search
     fitness beat the seed's: fixed by the search alone, before the pool is seen."""
@@ -120,6 +150,8 @@ def design_name(fresh: Mapping[str, Any], pool_rows: int) -> str:
     """The selection design in words (for the summary and the report)."""
     test = {"sequential": f"fixed-sequence test of the finalists in the search's order at z = {fresh['confidence_z']:.2f} "
                           "each, stopping at the first that fails",
+            "maxt": f"max-T test of the finalists at z = {fresh['confidence_z']:.2f} each (the one-test level for the "
+                    "largest of their correlated pool z-scores), the first confirmed in the search's order is frozen",
             "fallback": f"fallback test of the finalists in the search's order: the first at z = "
                         f"{fresh['confidence_z']:.2f}, each later one at z = "
                         f"{float(fresh.get('confidence_z_later', fresh['confidence_z'])):.2f}, the first confirmed is frozen",
@@ -156,6 +188,7 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
     fresh["confidence_z_single"] = fresh["confidence_z"]
     fresh["confidence_z"], fresh["confidence_z_later"] = design_z(fresh["confidence_z"], n_tried,
                                                                    fresh["multiplicity"], fresh["fallback_share"])
+    # maxt: z is known once the pool has scored the finalists (below)
     summary = {**fresh, "n_tried": n_tried, "verdict": NO_GAIN, "best_candidate": None}
     if not entries:
         return None, [], summary
@@ -184,9 +217,13 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
                 "fresh_fitness": m["combined_score"] if outcome.valid else 0.0,
                 "fresh_delta_auc": mean, "fresh_delta_auc_se": se, "fresh_n_folds": m["n_folds"],
                 "reason": outcome.reason,
+                "fresh_fold_deltas": [round(d, 6) for d in outcome.fold_deltas],
             })
     finally:
         evaluator.close()
+    if fresh["multiplicity"] == "maxt":
+        fresh["confidence_z"] = fresh["confidence_z_later"] = summary["confidence_z"] = summary["confidence_z_later"] = \
+            max_t_z(table, fresh["confidence_z_single"], fresh["maxt_shrinkage"], fresh["seed"])
     table = with_lower_bounds(table, fresh)
     summary["design"] = design_name(summary, pool_rows)
     summary.update(detectable(table, fresh["confidence_z"]))

@@ -454,7 +454,7 @@ class TabEvaluator(Evaluator):
         metrics["delta_auc_lcb"] = float(fit.delta_auc)
         record = self._feedback(scored, mean, se, fit, n_planned) if with_feedback else None
         return Outcome(metrics, {}, "valid", "", "stage2", {"new": scored.new, "dropped": scored.dropped},
-                       runtime_s=round(eval_s, 4), feedback=record)
+                       runtime_s=round(eval_s, 4), feedback=record, fold_deltas=tuple(map(float, scored.deltas)))
 
     def _column_changes(self, T: pd.DataFrame) -> tuple[list[str], list[str]]:
         new = [str(c) for c in T.columns if c not in self._original]
