@@ -21,12 +21,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from efe.core.config import plain_dict
+from efe.core.config import conf_section, plain_dict
 from efe.core.resources import seed_program
 from efe.datasets import bundled
 from efe.rundir.records import SEED, LineageEntry, read_lineage
 from efe.tab.prepare import prepare_tab_run
-from efe.tab.selection import choose, design_z, max_t_z, no_harm_failed, select_tab, with_lower_bounds
+from efe.tab.selection import choose, no_harm_failed, select_tab, table_z, with_lower_bounds
 from evaluators.tabular.evaluator import TabEvaluator
 
 TARGET = "y"
@@ -178,15 +178,12 @@ def replay_choice(run_dir: Path, design: str) -> str | None:
     table, sel = report.get("finalists") or [], report.get("selection") or {}
     if not table:
         return None
-    n_tried = sum(1 for r in table if r["kind"] != "seed")
     multiplicity, _, z_single = design.partition("@")
-    share = float(sel.get("fallback_share", 0.2))
-    z_one = float(z_single or sel.get("confidence_z_single", 2.0))
-    z_first, z_later = design_z(z_one, n_tried, multiplicity, share)
-    if multiplicity == "maxt":  # needs the finalists' per-fold pool gains (runs from before they were kept: none)
-        z_first = z_later = max_t_z(table, z_one, float(sel.get("maxt_shrinkage", 0.2)),
-                                    int(sel.get("seed", 0)))
-    fresh = {"multiplicity": multiplicity, "require_gain": True, "confidence_z": z_first, "confidence_z_later": z_later}
+    # a report written before a design's settings existed replays it with conf's defaults; maxt needs the
+    # finalists' per-fold pool gains, which older reports lack (it then tests at the one-test z)
+    fresh = {**conf_section("tab", "selection"), **sel, "multiplicity": multiplicity, "require_gain": True,
+             "confidence_z_single": float(z_single or sel.get("confidence_z_single", 2.0)), "seed": sel.get("seed", 0)}
+    fresh["confidence_z"], fresh["confidence_z_later"] = table_z(table, fresh)
     rows = with_lower_bounds(table, fresh)
     i, _, _ = choose(rows, fresh,
                      lambda i: any(no_harm_failed(v) for v in (rows[i].get("no_harm") or {}).values()))

@@ -161,9 +161,6 @@ def token_signal(text: pd.Series, y: pd.Series, min_rows: int) -> dict[str, floa
     return out
 
 
-PAIR_OPS = ("ratio", "product", "diff")
-
-
 def pair_signal(X: pd.DataFrame, y: pd.Series) -> list[list]:
     """[a, op, b, r] for the ratio a/b (both ways), product and difference of each pair of columns,
     strongest first: r is the partial rank correlation of the combination with the target given both

@@ -126,6 +126,17 @@ def max_t_z(table: list[dict], z: float, shrinkage: float, seed: int = 0) -> flo
     return min(float(np.quantile(draws.max(axis=1), 1.0 - norm.sf(z))), family_z(z, len(folds), "bonferroni"))
 
 
+def table_z(table: list[dict], fresh: Mapping[str, Any]) -> tuple[float, float]:
+    """(z of the first finalist tested, z of each later one) of ``fresh``'s design on a scored finalist table:
+    ``design_z`` for the finalists tried, or for ``maxt`` the max-T z from their per-fold pool gains."""
+    z = float(fresh["confidence_z_single"])
+    if fresh["multiplicity"] == "maxt":
+        z_max = max_t_z(table, z, float(fresh["maxt_shrinkage"]), int(fresh["seed"]))
+        return z_max, z_max
+    n_tried = sum(1 for row in table if row["kind"] != SEED)
+    return design_z(z, n_tried, fresh["multiplicity"], float(fresh["fallback_share"]))
+
+
 def search_order(table: list[dict]) -> list[int]:
     """The finalists in the search's order (``finalists()`` ranks by search fitness), only those whose search
     fitness beat the seed's: fixed by the search alone, before the pool is seen."""
@@ -137,13 +148,11 @@ def search_order(table: list[dict]) -> list[int]:
 def with_lower_bounds(table: list[dict], fresh: Mapping[str, Any]) -> list[dict]:
     """The table with each row's z and ``fresh_lower_bound`` (mean − z·SE) under the design of ``fresh``
     (``confidence_z``: the first finalist's z; ``confidence_z_later``: the others')."""
-    first = search_order(table)[:1] if fresh["multiplicity"] == "fallback" else []
-    z_later = float(fresh.get("confidence_z_later", fresh["confidence_z"]))
-    out = []
-    for i, row in enumerate(table):
-        z = float(fresh["confidence_z"]) if (i in first or fresh["multiplicity"] != "fallback") else z_later
-        out.append(dict(row, z=z, fresh_lower_bound=row["fresh_delta_auc"] - z * row["fresh_delta_auc_se"]))
-    return out
+    first = search_order(table)[:1] if fresh["multiplicity"] == "fallback" else range(len(table))
+    z_first, z_later = float(fresh["confidence_z"]), float(fresh.get("confidence_z_later", fresh["confidence_z"]))
+    zs = [z_first if i in first else z_later for i in range(len(table))]
+    return [dict(row, z=z, fresh_lower_bound=row["fresh_delta_auc"] - z * row["fresh_delta_auc_se"])
+            for row, z in zip(table, zs)]
 
 
 def design_name(fresh: Mapping[str, Any], pool_rows: int) -> str:
@@ -188,7 +197,6 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
     fresh["confidence_z_single"] = fresh["confidence_z"]
     fresh["confidence_z"], fresh["confidence_z_later"] = design_z(fresh["confidence_z"], n_tried,
                                                                    fresh["multiplicity"], fresh["fallback_share"])
-    # maxt: z is known once the pool has scored the finalists (below)
     summary = {**fresh, "n_tried": n_tried, "verdict": NO_GAIN, "best_candidate": None}
     if not entries:
         return None, [], summary
@@ -221,9 +229,8 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
             })
     finally:
         evaluator.close()
-    if fresh["multiplicity"] == "maxt":
-        fresh["confidence_z"] = fresh["confidence_z_later"] = summary["confidence_z"] = summary["confidence_z_later"] = \
-            max_t_z(table, fresh["confidence_z_single"], fresh["maxt_shrinkage"], fresh["seed"])
+    fresh["confidence_z"], fresh["confidence_z_later"] = table_z(table, fresh)  # maxt: known only now
+    summary.update(confidence_z=fresh["confidence_z"], confidence_z_later=fresh["confidence_z_later"])
     table = with_lower_bounds(table, fresh)
     summary["design"] = design_name(summary, pool_rows)
     summary.update(detectable(table, fresh["confidence_z"]))
