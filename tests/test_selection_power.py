@@ -191,6 +191,8 @@ def test_max_t_z_lies_between_one_test_and_bonferroni_by_how_much_the_finalists_
     assert independent == pytest.approx(sidak, abs=0.04) and independent <= family_z(2.0, 5, "bonferroni")
     assert 2.0 < together < 2.25 and together < shrunk < independent
     assert max_t_z(_finalists_with_folds(rng, 0.5, 1, 10), 2.0, 0.2) == 2.0  # one finalist: one test
+    without_folds = [dict(row, fresh_fold_deltas=[]) for row in _finalists_with_folds(rng, 0.5, 3, 10)]
+    assert max_t_z(without_folds, 2.0, 0.2) == pytest.approx(family_z(2.0, 3, "bonferroni"))  # never one test's
     with pytest.raises(ValueError, match="maxt_shrinkage"):
         max_t_z(_finalists_with_folds(rng, 0.5, 2, 10), 2.0, 1.5)
 

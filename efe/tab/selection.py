@@ -109,15 +109,20 @@ def max_t_z(table: list[dict], z: float, shrinkage: float, seed: int = 0) -> flo
     """The z that the largest pool z-score of the tested finalists exceeds with the one-test probability at
     ``z`` when none of them gains: the (1 - level) quantile of the maximum of a multivariate normal with
     the correlations of their per-fold gains (``fresh_fold_deltas``), shrunk towards 0 by ``shrinkage``.
-    Finalists with no fold spread (the identity's predictions) cannot be confirmed and are left out; with
-    fewer than two left it is ``z`` itself; it is never above Bonferroni's z for those tested."""
+    Finalists with no spread on the pool (the identity's predictions) cannot be confirmed and are left out;
+    with fewer than two left it is ``z`` itself; it is never above Bonferroni's z for those tested, and is
+    Bonferroni's when their per-fold gains are missing."""
     if not 0.0 <= shrinkage <= 1.0:
         raise ValueError(f"selection.maxt_shrinkage must lie between 0 and 1, got {shrinkage!r}")
-    folds = [table[i].get("fresh_fold_deltas") or [] for i in search_order(table) if table[i]["valid"]]
-    n = max((len(f) for f in folds), default=0)
-    folds = [f for f in folds if len(f) == n and n >= 3 and float(np.std(f)) > 0]
-    if len(folds) < 2:
+    tested = [table[i] for i in search_order(table)
+              if table[i]["valid"] and 0.0 < table[i]["fresh_delta_auc_se"] < math.inf]
+    if len(tested) < 2:
         return float(z)
+    folds = [row.get("fresh_fold_deltas") or [] for row in tested]
+    if len(folds[0]) < 3 or any(len(f) != len(folds[0]) or float(np.std(f)) == 0.0 for f in folds):
+        # how they co-vary is unknown (a report from before the per-fold gains were kept): Bonferroni's z,
+        # which holds whatever the correlations, not one test's
+        return family_z(z, len(tested), "bonferroni")
     corr = (1.0 - shrinkage) * np.corrcoef(np.asarray(folds, dtype=float)) + shrinkage * np.eye(len(folds))
     values, vectors = np.linalg.eigh(corr)  # a sample correlation of few folds can be just short of PSD
     root = vectors * np.sqrt(np.clip(values, 0.0, None))
