@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from efe.core.config import conf_section
 from efe.rundir.records import SEED, LineageEntry
+from efe.search.finalists import finalists
 from efe.tab.report import _design_lines
 import efe.tab.selection as selection
 from efe.tab.selection import GAIN, NO_GAIN, choose, design_z, family_z, max_t_z, select_tab, with_lower_bounds
@@ -241,3 +242,37 @@ def test_a_no_harm_model_blocks_a_confirmed_gain_only_when_it_is_hurt_beyond_noi
         row = next(r for r in table if r["id"] == "p1")
         assert row["no_harm"]["tree"]["harmed"] is not frozen, tree
         assert (chosen.id == "p1") is frozen and summary["verdict"] == (GAIN if frozen else NO_GAIN), tree
+
+
+def test_the_best_program_s_leanest_sub_program_within_one_se_is_tested_first(tmp_path):
+    """The one-SE rule on the search's finalists: the best program carries the ratio and a column the search could
+    not tell from noise; its sub-program with the ratio alone measured within one SE of it, so it goes first
+    and is frozen where the best's extra column leaves the first test short. A sub-program below the floor, a
+    leaner program that is no sub-program of the best, or one scored on fewer folds does not go first."""
+    both = RATIO.replace("        return T", "        T['wiggle'] = (X['n1'] * 1000.0) % 7.0\n        return T")
+    lineage = _lineage(tmp_path, [(SEED, IDENTITY_TAB, 0.5), ("candidate", both, 0.70), ("candidate", RATIO, 0.66),
+                                  ("candidate", NOISE, 0.60)])
+    cols = {"p1": ("a_over_b", "wiggle"), "p2": ("a_over_b",), "p3": ("wiggle",)}
+    deltas = {"p1": 0.040, "p2": 0.032, "p3": 0.010}
+    lineage = [e if e.kind == SEED else LineageEntry(**{**e.__dict__, "new_columns": cols[e.id],
+                                                         "metrics": {**e.metrics, "delta_auc": deltas[e.id]}})
+               for e in lineage]
+    assert [e.id for e in finalists(lineage, 3, 1.0)] == ["p0", "p2", "p1", "p3"]
+    assert [e.id for e in finalists(lineage, 3, 0.0)] == ["p0", "p1", "p2", "p3"]
+    assert [e.id for e in finalists(lineage, 3, 0.5)] == ["p0", "p1", "p2", "p3"]  # 0.032 < 0.040 - 0.5 * 0.01
+    fewer = [LineageEntry(**{**e.__dict__, "metrics": {**e.metrics, "n_folds": 2.0}}) if e.id == "p2" else e
+             for e in lineage]
+    assert [e.id for e in finalists(fewer, 3, 1.0)][1] == "p1"
+    elsewhere = [LineageEntry(**{**e.__dict__, "new_columns": ("log_a",)}) if e.id == "p2" else e for e in lineage]
+    assert [e.id for e in finalists(elsewhere, 3, 1.0)][1] == "p1"
+    # final selection: the lean program first (at the first finalist's z), confirmed, frozen, and said
+    fake = _Fake({IDENTITY_TAB: (0.0, 0.0), both: (0.016, 0.009), RATIO: (0.024, 0.009), NOISE: (0.0, 0.01)})
+    chosen, table, summary = select_tab(lineage, tmp_path, lambda scorer=None: fake, 3, _sel(multiplicity="fallback"), 0)
+    z_first, _ = design_z(2.0, 3, "fallback", 0.2)
+    assert chosen.id == "p2" and summary["verdict"] == GAIN
+    assert table[1]["id"] == "p2" and table[1]["z"] == pytest.approx(z_first)
+    assert summary["lean_first"] == {"id": "p2", "changes": 1, "instead_of": "p1", "its_changes": 2}
+    assert "a sub-program of the search's best `p1`" in "\n".join(_design_lines(summary))
+    chosen, _, summary = select_tab(lineage, tmp_path, lambda scorer=None: fake, 3,
+                                    _sel(multiplicity="fallback", lean_first_se=0.0), 0)
+    assert chosen.kind == SEED and summary["lean_first"] is None  # 0.016 - 2.09 * 0.009 < 0; the others at 2.8

@@ -174,6 +174,12 @@ def _design_lines(sel: dict, gain: str = "ΔAUC") -> list[str]:
                      f"median SE {sel['pool_se']:.4f} on the selection pool); a true gain of {sel['mde_80']:.4f} "
                      "would be confirmed 80% of the time. Smaller gains may be real but cannot be told from noise "
                      "here: more rows (or a larger selection.pool_fraction) lower this.")
+    lean = sel.get("lean_first")
+    if lean:
+        lines.append(f"First finalist: `{lean['id']}` ({lean['changes']} changed columns), a sub-program of the "
+                     f"search's best `{lean['instead_of']}` ({lean['its_changes']}) whose search gain was within "
+                     f"{float(sel.get('lean_first_se') or 0):g} of its standard errors (selection.lean_first_se): "
+                     "columns the search could not tell from noise are left out of the first test.")
     return lines
 
 

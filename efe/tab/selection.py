@@ -55,7 +55,7 @@ import numpy as np
 from scipy.stats import norm
 
 from efe.rundir.records import SEED, LineageEntry
-from efe.search.finalists import finalists
+from efe.search.finalists import changed, finalists
 from efe.tab.parallel import prescored, worker_count
 
 NO_GAIN = "no program beat doing nothing"
@@ -196,13 +196,14 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
     ``make_evaluator(scorer_cfg=None)`` builds an evaluator (with another scorer for the no-harm
     check); ``no_harm`` holds those scorers' configs.
     """
-    entries = finalists(lineage, top_k)
+    entries = finalists(lineage, top_k, float(sel["lean_first_se"]))
     fresh = fresh_settings(sel, seed)
     n_tried = sum(1 for e in entries if e.kind != SEED)
     fresh["confidence_z_single"] = fresh["confidence_z"]
     fresh["confidence_z"], fresh["confidence_z_later"] = design_z(fresh["confidence_z"], n_tried,
                                                                    fresh["multiplicity"], fresh["fallback_share"])
-    summary = {**fresh, "n_tried": n_tried, "verdict": NO_GAIN, "best_candidate": None}
+    summary = {**fresh, "n_tried": n_tried, "verdict": NO_GAIN, "best_candidate": None,
+               "lean_first_se": float(sel["lean_first_se"]), "lean_first": _lean_first(lineage, entries)}
     if not entries:
         return None, [], summary
     codes = [entry.source(run_dir) for entry in entries]
@@ -248,6 +249,15 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
         return identity, table, summary
     summary["verdict"] = gain if verdict == GAIN else verdict
     return entries[i], table, summary
+
+
+def _lean_first(lineage: list[LineageEntry], entries: list[LineageEntry]) -> dict | None:
+    """The first finalist and the search's best it stands in for, when the one-SE rule put a leaner program first."""
+    tried = [e for e in entries if e.kind != SEED]
+    best = max((e for e in lineage if e.is_valid_candidate and e.kind != SEED), key=lambda e: e.score, default=None)
+    if not tried or best is None or tried[0] is best:
+        return None
+    return {"id": tried[0].id, "changes": len(changed(tried[0])), "instead_of": best.id, "its_changes": len(changed(best))}
 
 
 def choose(table: list[dict], fresh: Mapping[str, Any], harms: Callable[[int], bool] = lambda i: False
