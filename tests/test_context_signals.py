@@ -3,11 +3,14 @@ pairs of columns relate to the target, so a short search tries the promising mov
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from efe.datasets.tabular import prepare
-from efe.proposer.tab_moves import Move, candidate_moves
+from efe.proposer.tab_moves import Move, candidate_moves, default_limits, parse_moves, propose
+from efe.proposer.tab_roles import ROLE_KINDS
 from efe.tab.context import build_context, render_context
 
 TITLES = ["Mr", "Mrs", "Miss", "Master", "Dr"]
@@ -69,3 +72,26 @@ def test_no_signals_for_a_multiclass_target_and_no_row_s_label_in_the_context():
     table = names_table(600, True).assign(y=lambda t: np.random.default_rng(1).choice(["a", "b", "c"], len(t)))
     ctx = build_context(prepare(table, "y", name="names"))
     assert "token_signal" not in ctx["columns"]["name"] and ctx["pair_signals"] == []
+
+
+def test_an_add_takes_the_strongest_measured_move_first_then_the_next():
+    """With best_first=1 every add from a parent takes the heaviest move not yet tried there: on a table whose
+    names carry a title the patterns role's first step parses it, and once that program is evaluated the
+    next heaviest comes; best_first=0 leaves the step to the weighted draw."""
+    ctx = build_context(prepare(names_table(3000, True), "y", name="names"))
+    kinds = ROLE_KINDS["patterns"]
+    greedy = replace(default_limits(), best_first=1.0)
+    ranked = sorted(((m, w) for m, w in candidate_moves(ctx) if m.kind in kinds), key=lambda mw: -mw[1])
+    firsts = set()
+    for seed in range(6):
+        source, why = propose("", ctx, {}, np.random.default_rng(seed), kinds=kinds, limits=greedy)
+        firsts.add(tuple(parse_moves(source)))
+        assert "heaviest move" in why
+    assert firsts == {(ranked[0][0],)} and is_title(ranked[0][0])
+    tried = {(ranked[0][0],)}
+    source, _ = propose("", ctx, {}, np.random.default_rng(0), kinds=kinds, limits=greedy,
+                        tried=lambda moves: tuple(moves) in tried)
+    assert parse_moves(source) == [ranked[1][0]]
+    drawn = {tuple(parse_moves(propose("", ctx, {}, np.random.default_rng(s), kinds=kinds,
+                                       limits=replace(greedy, best_first=0.0))[0])) for s in range(12)}
+    assert len(drawn) > 1
