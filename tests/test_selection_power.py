@@ -16,7 +16,8 @@ from efe.rundir.records import SEED, LineageEntry
 from efe.search.finalists import finalists
 from efe.tab.report import _design_lines
 import efe.tab.selection as selection
-from efe.tab.selection import GAIN, NO_GAIN, choose, design_z, family_z, max_t_z, select_tab, with_lower_bounds
+from efe.tab.selection import (GAIN, NO_GAIN, choose, design_z, family_z, max_t_z, select_tab, table_z,
+                                with_lower_bounds)
 from evaluators.outcome import Outcome
 from evaluators.tabular.evaluator import TabEvaluator
 
@@ -260,6 +261,9 @@ def test_the_best_program_s_leanest_sub_program_within_one_se_is_tested_first(tm
     assert [e.id for e in finalists(lineage, 3, 1.0)] == ["p0", "p2", "p1", "p3"]
     assert [e.id for e in finalists(lineage, 3, 0.0)] == ["p0", "p1", "p2", "p3"]
     assert [e.id for e in finalists(lineage, 3, 0.5)] == ["p0", "p1", "p2", "p3"]  # 0.032 < 0.040 - 0.5 * 0.01
+    tight = [LineageEntry(**{**e.__dict__, "metrics": {**e.metrics, "delta_auc_se": 0.002}}) if e.id == "p1" else e
+             for e in lineage]  # the best's SE small by chance: the lean program's own SE (0.01) sets the floor
+    assert [e.id for e in finalists(tight, 3, 1.0)][1] == "p2"
     fewer = [LineageEntry(**{**e.__dict__, "metrics": {**e.metrics, "n_folds": 2.0}}) if e.id == "p2" else e
              for e in lineage]
     assert [e.id for e in finalists(fewer, 3, 1.0)][1] == "p1"
@@ -276,3 +280,49 @@ def test_the_best_program_s_leanest_sub_program_within_one_se_is_tested_first(tm
     chosen, _, summary = select_tab(lineage, tmp_path, lambda scorer=None: fake, 3,
                                     _sel(multiplicity="fallback", lean_first_se=0.0), 0)
     assert chosen.kind == SEED and summary["lean_first"] is None  # 0.016 - 2.09 * 0.009 < 0; the others at 2.8
+
+
+def test_fallback_s_later_finalists_share_their_part_as_one_max_t_family(monkeypatch):
+    """The search's first finalist fails on the pool; the four behind it are near-copies of one program (a ratio
+    with and without columns the model ignores) at 2.8 SEs. Split four ways their part of the level needs
+    z = 3.05 each; as one max-T family with the same gain on every fold they count once and the copy is
+    confirmed. With independent later
+    finalists the max-T z is close to the Bonferroni split; 1,500 null draws with the finalists moving together
+    (correlation 0.9 estimated from 10 folds) still freeze at most one test's level."""
+    monkeypatch.setattr(selection, "MAXT_DRAWS", 20_000)
+    rng = np.random.default_rng(5)
+    pattern = rng.normal(size=10)
+    rows = _finalists_with_folds(rng, 0.0, 1, 10)
+    first = dict(rows[1], fresh_delta_auc=0.3 / math.sqrt(10), fresh_fitness=0.51)
+    copies = [dict(rows[1], id=f"c{j}", search_fitness=0.9 - 0.1 * j, fresh_delta_auc=2.8 / math.sqrt(10),
+                   fresh_fitness=0.6,
+                   fresh_fold_deltas=list(2.8 / math.sqrt(10) + pattern)) for j in range(1, 5)]
+    table = [rows[0], first] + copies
+    base = {"confidence_z_single": 2.0, "multiplicity": "fallback", "fallback_share": 0.2, "maxt_shrinkage": 0.2,
+            "seed": 0, "require_gain": True}
+    z_first, z_split = table_z(table, {**base, "fallback_later": "bonferroni"})
+    z_first_maxt, z_family = table_z(table, {**base, "fallback_later": "maxt"})
+    assert z_first == z_first_maxt == pytest.approx(design_z(2.0, 5, "fallback", 0.2)[0])
+    assert z_split == pytest.approx(design_z(2.0, 5, "fallback", 0.2)[1])
+    assert z_family == pytest.approx(float(norm.isf(norm.sf(2.0) * 0.2))) and z_family < 2.8 < z_split
+    near = [dict(row, fresh_fold_deltas=list(np.asarray(row["fresh_fold_deltas"]) + 0.05 * rng.normal(size=10)))
+            for row in copies]  # copies that differ a little: one correlated family, between one test and the split
+    assert z_family < table_z([rows[0], first] + near, {**base, "fallback_later": "maxt"})[1] < z_split
+    for later, frozen_id in (("bonferroni", None), ("maxt", "c1")):
+        fresh = {**base, "fallback_later": later}
+        fresh["confidence_z"], fresh["confidence_z_later"] = table_z(table, fresh)
+        i = choose(with_lower_bounds(table, fresh), fresh)[0]
+        assert (table[i]["id"] if i is not None else None) == frozen_id
+    independent = _finalists_with_folds(rng, 0.0, 5, 400)
+    assert table_z(independent, {**base, "fallback_later": "maxt"})[1] == pytest.approx(
+        design_z(2.0, 5, "fallback", 0.2)[1], abs=0.05)
+    with pytest.raises(ValueError, match="fallback_later"):
+        table_z(table, {**base, "fallback_later": "holm"})
+    draws, frozen = 1500, 0
+    for t in range(draws):
+        rows = _finalists_with_folds(rng, 0.9, 5, 10)
+        fresh = {**base, "fallback_later": "maxt", "seed": t}
+        fresh["confidence_z"], fresh["confidence_z_later"] = table_z(rows, fresh)
+        frozen += choose(with_lower_bounds(rows, fresh), fresh)[0] is not None
+    level = float(norm.sf(2.0))
+    assert frozen / draws <= level + 3 * math.sqrt(level / draws)

@@ -9,8 +9,8 @@ pays, a few that the search's folds could not tell from noise. Those extras cost
 estimate on the selection pool twice: they add variance to every paired fold, and a model that
 samples features (a forest) splits on them instead of the one that pays. ``lean_first_se`` applies
 the one-standard-error rule to the best program: its smallest sub-program in the lineage (new and
-dropped columns a subset of the best's) whose search gain lies within that many of the best's
-standard errors goes first. Decided from the search alone, so the order stays fixed before the
+dropped columns a subset of the best's) whose search gain lies within that many standard errors of
+the best's goes first. Decided from the search alone, so the order stays fixed before the
 pool is seen.
 """
 
@@ -46,13 +46,19 @@ def changed(entry: LineageEntry) -> frozenset[str]:
 
 def leanest_within(best: LineageEntry, candidates: list[LineageEntry], n_se: float) -> LineageEntry:
     """The candidate changing the fewest columns, all of them among ``best``'s, whose search gain is at least the
-    best's minus ``n_se`` of its standard errors, scored on as many folds (higher search fitness breaks ties);
-    ``best`` itself when none is leaner."""
-    metrics = best.metrics
-    floor = float(metrics.get("delta_auc", 0.0)) - n_se * float(metrics.get("delta_auc_se", 0.0))
-    folds = metrics.get("n_folds")
-    full = changed(best)
+    best's minus ``n_se`` standard errors (the larger of the two programs' SEs: five folds can make the best's
+    look small by chance), scored on as many folds (higher search fitness breaks ties); ``best`` itself when
+    none is leaner."""
+    top, folds, full = _gain(best), best.metrics.get("n_folds"), changed(best)
     eligible = [e for e in candidates
                 if changed(e) and changed(e) <= full and e.metrics.get("n_folds") == folds
-                and float(e.metrics.get("delta_auc", float("-inf"))) >= floor]
+                and _gain(e) >= top - n_se * max(_se(best), _se(e))]
     return min(eligible + [best], key=lambda e: (len(changed(e)), -e.score))
+
+
+def _gain(entry: LineageEntry) -> float:
+    return float(entry.metrics.get("delta_auc", float("-inf")))
+
+
+def _se(entry: LineageEntry) -> float:
+    return float(entry.metrics.get("delta_auc_se", 0.0))

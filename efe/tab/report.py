@@ -195,8 +195,11 @@ def _multiplicity(sel: dict) -> str:
         return (f"; z is {float(z or 0):.2f} for the search's first finalist and "
                 f"{float(sel.get('confidence_z_later') or 0):.2f} for each later one: the one-test error rate at "
                 f"z = {float(single or 0):g} is split between them (the first gets "
-                f"{1 - float(sel.get('fallback_share') or 0):.0%}), they are tested in the search's order, fixed "
-                "before the pool is seen, and the first confirmed is frozen")
+                f"{1 - float(sel.get('fallback_share') or 0):.0%}"
+                + ("; the later ones share the rest as one max-T family, so near-copies of one program count "
+                   "about once" if sel.get("fallback_later") == "maxt" else "")
+                + "), they are tested in the search's order, fixed before the pool is seen, and the first "
+                "confirmed is frozen")
     if sel.get("multiplicity") == "sequential":
         return ("; z is that of one test: the finalists are tested one by one in the search's order, fixed "
                 "before the pool is seen, and the first that fails ends the selection")

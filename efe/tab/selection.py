@@ -29,6 +29,9 @@ How the multiple finalists are tested (``selection.multiplicity``):
   one at an equal part of the rest, and the first confirmed is frozen. A first finalist that looks worse on
   the pool than in the search no longer hides the confirmed ones behind it; the chance of freezing a
   program with no gain is still at most that of one test at z (the parts add up to it).
+  With ``selection.fallback_later=maxt`` (the default) the later finalists' part of the level goes to them
+  as one max-T family (below) instead of equal Bonferroni parts: the union of the two parts still holds
+  the one-test level, and near-copies of one program no longer split it four ways.
 - ``maxt`` (single-step max-T, Dunnett-style): the same order, every finalist at one z, the level-α
   critical value of the largest of the finalists' pool z-scores, drawn from a multivariate normal whose
   correlations are those of the finalists' paired per-fold gains on the pool (shrunk towards 0 by
@@ -71,6 +74,7 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "confidence_z": float(sel["confidence_z"]),
             "multiplicity": str(sel["multiplicity"]),
             "fallback_share": float(sel["fallback_share"]),
+            "fallback_later": str(sel["fallback_later"]),
             "maxt_shrinkage": float(sel["maxt_shrinkage"]),
             "require_gain": bool(sel["require_gain"]),
             "no_harm_z": float(sel["no_harm_z"])}
@@ -109,8 +113,8 @@ def max_t_z(table: list[dict], z: float, shrinkage: float, seed: int = 0) -> flo
     """The z that the largest pool z-score of the tested finalists exceeds with the one-test probability at
     ``z`` when none of them gains: the (1 - level) quantile of the maximum of a multivariate normal with
     the correlations of their per-fold gains (``fresh_fold_deltas``), shrunk towards 0 by ``shrinkage``.
-    Finalists with no spread on the pool (the identity's predictions) cannot be confirmed and are left out;
-    with fewer than two left it is ``z`` itself; it is never above Bonferroni's z for those tested, and is
+    Finalists with no spread on the pool (the identity's predictions) cannot be confirmed and are left out,
+    finalists with the same per-fold gains count once; with fewer than two left it is ``z`` itself; it is never above Bonferroni's z for those tested, and is
     Bonferroni's when their per-fold gains are missing."""
     if not 0.0 <= shrinkage <= 1.0:
         raise ValueError(f"selection.maxt_shrinkage must lie between 0 and 1, got {shrinkage!r}")
@@ -123,6 +127,11 @@ def max_t_z(table: list[dict], z: float, shrinkage: float, seed: int = 0) -> flo
         # how they co-vary is unknown (a report from before the per-fold gains were kept): Bonferroni's z,
         # which holds whatever the correlations, not one test's
         return family_z(z, len(tested), "bonferroni")
+    # finalists with the same gain on every fold (the model's predictions do not tell them apart: a ratio and
+    # its inverse for a tree) are one test, counted once, not shrunk apart
+    folds = [list(f) for f in dict.fromkeys(tuple(round(float(x), 9) for x in f) for f in folds)]
+    if len(folds) < 2:
+        return float(z)
     corr = (1.0 - shrinkage) * np.corrcoef(np.asarray(folds, dtype=float)) + shrinkage * np.eye(len(folds))
     values, vectors = np.linalg.eigh(corr)  # a sample correlation of few folds can be just short of PSD
     root = vectors * np.sqrt(np.clip(values, 0.0, None))
@@ -135,11 +144,23 @@ def table_z(table: list[dict], fresh: Mapping[str, Any]) -> tuple[float, float]:
     """(z of the first finalist tested, z of each later one) of ``fresh``'s design on a scored finalist table:
     ``design_z`` for the finalists tried, or for ``maxt`` the max-T z from their per-fold pool gains."""
     z = float(fresh["confidence_z_single"])
+    shrinkage, seed = float(fresh["maxt_shrinkage"]), int(fresh["seed"])
     if fresh["multiplicity"] == "maxt":
-        z_max = max_t_z(table, z, float(fresh["maxt_shrinkage"]), int(fresh["seed"]))
+        z_max = max_t_z(table, z, shrinkage, seed)
         return z_max, z_max
     n_tried = sum(1 for row in table if row["kind"] != SEED)
-    return design_z(z, n_tried, fresh["multiplicity"], float(fresh["fallback_share"]))
+    share = float(fresh["fallback_share"])
+    z_first, z_later = design_z(z, n_tried, fresh["multiplicity"], share)
+    first = search_order(table)[:1]
+    later_design = fresh.get("fallback_later", "bonferroni")
+    if later_design not in ("maxt", "bonferroni"):
+        raise ValueError(f"selection.fallback_later must be maxt or bonferroni, got {later_design!r}")
+    if fresh["multiplicity"] != "fallback" or later_design != "maxt" or not first:
+        return z_first, z_later
+    # the later finalists share their part of the level as one max-T family: variants of one program (a ratio
+    # with and without a column the model ignores) count as one test, not four
+    later = [row for i, row in enumerate(table) if i != first[0]]
+    return z_first, min(z_later, max_t_z(later, float(norm.isf(norm.sf(z) * share)), shrinkage, seed))
 
 
 def search_order(table: list[dict]) -> list[int]:
