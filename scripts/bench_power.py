@@ -12,8 +12,10 @@ added by hand) and efe's frozen program (a real ``python -m efe.tab`` run, offli
 refitted on the training rows and scored on the same --test-rows held-out rows, which no run sees.
 Reported per scorer, rows and strength: the oracle's held-out gain, the realised gain, the fraction
 captured (summed realised / summed oracle), detection rate (a program frozen on a planted table),
-the worst run, and false freezes on the nulls. Cells go to <out>/results.jsonl as they finish (an
-interrupted benchmark resumes); the table is printed and written to <out>/summary.json.
+the worst run, and freezes on the nulls (in brackets the false ones: a frozen program whose held-out gain
+is not above 2 SE; a null's target still depends on its base columns, so a model can gain for real).
+Cells go to <out>/results.jsonl as they finish (an interrupted benchmark resumes); the table is
+printed and written to <out>/summary.json.
 ``--label`` names a selection design (with its --efe-override) so designs can be compared side by side.
 """
 
@@ -77,7 +79,7 @@ def run_cell(args, label: str, scorer: str, signal: str, rows: int, seed: int, s
             return {"skipped": f"efe refuses the {args.task} target: {tail[0][:300]}"}
         raise RuntimeError(f"efe.tab exited {proc.returncode}: {tail[0][:300]}")
     cell.update(read_run_report(work / "run", scorer))
-    cell["replay"] = replay(args.replay, work, cell["realised"], train, test, cfg, scorer)
+    cell["replay"] = replay(args.replay, work, cell, train, test, cfg, scorer)
     return cell
 
 
@@ -85,7 +87,7 @@ def work_dir(out: Path, label: str, scorer: str, signal: str, rows: int, strengt
     return out / "runs" / label / scorer / signal / f"n{rows}" / f"s{strength:g}" / f"seed{seed}"
 
 
-def replay(designs: list[str], work: Path, realised_by_run: float, train, test, cfg, scorer: str) -> dict:
+def replay(designs: list[str], work: Path, by_run: dict, train, test, cfg, scorer: str) -> dict:
     """Other selection designs on the same search and pool estimates: what each would have frozen, held out."""
     from efe.bench.power import program_of, replay_choice
     from efe.bench.tab import score_program
@@ -96,12 +98,13 @@ def replay(designs: list[str], work: Path, realised_by_run: float, train, test, 
     for design in designs:
         chosen = replay_choice(work / "run", design)
         if chosen is None:
-            realised = 0.0  # the identity: the same predictions as no feature engineering
+            realised, se = 0.0, 0.0  # the identity: the same predictions as no feature engineering
         elif chosen == frozen_id:
-            realised = realised_by_run
+            realised, se = by_run["realised"], by_run.get("realised_se")
         else:
-            realised = score_program(program_of(work / "run", chosen), train, test, cfg)["delta"].get(scorer)
-        out[design] = {"frozen_identity": chosen is None, "realised": realised}
+            scored = score_program(program_of(work / "run", chosen), train, test, cfg)
+            realised, se = scored["delta"].get(scorer), scored["delta_se"].get(scorer)
+        out[design] = {"frozen_identity": chosen is None, "realised": realised, "realised_se": se}
     return out
 
 
@@ -114,7 +117,7 @@ def replay_again(cell: dict, args, out: Path) -> None:
     train = load_tabular({"path": str(work / "train.csv"), "target": "y", "name": "planted", "task": cell["task"]})
     test = load_heldout(work / "test.csv", train)
     cfg = compose("tab", [f"scorer={cell['scorer']}", f"report.models=[{cell['scorer']}]", f"seed={cell['seed']}"])
-    cell["replay"] = replay(args.replay, work, cell["realised"], train, test, cfg, cell["scorer"])
+    cell["replay"] = replay(args.replay, work, cell, train, test, cfg, cell["scorer"])
 
 
 def expand(cells: list[dict]) -> list[dict]:
@@ -123,7 +126,7 @@ def expand(cells: list[dict]) -> list[dict]:
     for c in cells:
         out.append(c)
         for design, r in (c.get("replay") or {}).items():
-            out.append({**c, **r, "label": f"{c['label']}/replay:{design}", "min_detectable": None})
+            out.append({**c, "realised_se": None, **r, "label": f"{c['label']}/replay:{design}", "min_detectable": None})
     return out
 
 
@@ -163,7 +166,8 @@ def summarise(cells: list[dict]) -> tuple[list[dict], str]:
                "realised_gain": float(realised.mean()) if planted else None,
                "captured": float(realised.sum() / oracle.sum()) if planted and oracle.sum() > 0 else None,
                "detected": sum(not c["frozen_identity"] for c in planted),
-               "null_runs": len(nulls), "false_freezes": sum(not c["frozen_identity"] for c in nulls),
+               "null_runs": len(nulls), "null_freezes": sum(not c["frozen_identity"] for c in nulls),
+               "false_freezes": sum(not c["frozen_identity"] and not heldout_gain(c) for c in nulls),
                "worst": float(min(c["realised"] for c in mine)),
                "min_detectable": _median([c.get("min_detectable") for c in mine]),
                "by_strength": {}}
@@ -174,7 +178,7 @@ def summarise(cells: list[dict]) -> tuple[list[dict], str]:
                                             "detected": sum(not c["frozen_identity"] for c in at)}
         rows.append(row)
     header = ["design", "task", "scorer", "rows", "oracle ΔAUC", "efe ΔAUC", "captured", "detected",
-              "false freezes", "worst run", "MDE (median)", "power curve: strength → oracle / detected"]
+              "null freezes (false)", "worst run", "MDE (median)", "power curve: strength → oracle / detected"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def num(x, fmt="+.4f"):
@@ -184,9 +188,17 @@ def summarise(cells: list[dict]) -> tuple[list[dict], str]:
         curve = "; ".join(f"{s}: {v['oracle']:+.4f} / {v['detected']}/{v['runs']}" for s, v in r["by_strength"].items())
         lines.append(f"| {r['design']} | {r['task']} | {r['scorer']} | {r['rows']} | {num(r['oracle_gain'])} | "
                      f"{num(r['realised_gain'])} | {num(r['captured'], '.0%')} | {r['detected']}/{r['planted_runs']} | "
-                     f"{r['false_freezes']}/{r['null_runs']} | {num(r['worst'])} | {num(r['min_detectable'], '.4f')} | "
+                     f"{r['null_freezes']}/{r['null_runs']} ({r['false_freezes']}) | {num(r['worst'])} | {num(r['min_detectable'], '.4f')} | "
                      f"{curve} |")
     return rows, "\n".join(lines)
+
+
+def heldout_gain(cell: dict, z: float = 2.0) -> bool:
+    """A frozen program's held-out gain is above ``z`` of its standard errors: on a null table, a real gain for
+    this model from a feature other than the planted one (the null's target is still a function of its base
+    columns), not a false discovery. Without a recorded SE it counts as false."""
+    se = cell.get("realised_se")
+    return se is not None and np.isfinite(float(se)) and float(se) > 0 and float(cell["realised"]) > z * float(se)
 
 
 def _median(values: list) -> float | None:

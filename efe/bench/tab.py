@@ -123,6 +123,7 @@ def score_program(source: str, train, test, cfg) -> dict:
     new = [c for c in held.test_out.columns if c not in train.X.columns]
     dropped = [c for c in train.X.columns if c not in held.test_out.columns]
     return {"auc": _rows_to_scores(held.rows), "delta": {r["model"]: r["delta"] for r in held.rows},
+            "delta_se": {r["model"]: r.get("delta_se") for r in held.rows},
             "n_new": len(new), "n_dropped": len(dropped)}
 
 
