@@ -121,6 +121,11 @@ class LineageRecorder:
         self.write(entry)
         return True
 
+    def record(self, entry: LineageEntry, code: str) -> None:
+        """A program evaluated outside openevolve's loop (final selection's lean variant): its code and its line."""
+        self._keep_code(code, entry.code_sha256 or code_hash(code))
+        self.write(entry)
+
     def _keep_code(self, code: str, sha: str) -> None:
         directory = self.path.parent / "programs"
         directory.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from efe.core.specs import TabSpec, replace
 from efe.core.task import metric_name
 from efe.tab import report
 from efe.tab.context import build_context
+from efe.tab.distil import distil_best
 from efe.tab.freeze import TabFrozen, freeze_winner
 from efe.tab.heldout import scorer_configs
 from efe.tab.prepare import prepare_tab_run, search_part
@@ -85,14 +86,32 @@ class TabSetting:
         say(f"final selection: re-scoring the seed and the {top_k} best candidates on the selection pool (rows the search never scored)")
         no_harm = [c for c in scorer_configs(list(sel["no_harm_scorers"] or []), spec.scorer)
                    if c.get("name") != spec.scorer["name"]]
+        lineage = list(result.lineage)
+        if sel["distil"] and float(sel["lean_first_se"]) > 0:
+            lean = self._distil(spec, run_dir, lineage)
+            lineage += [lean] if lean is not None else []
         chosen, table, summary = select_tab(
-            result.lineage, run_dir,
+            lineage, run_dir,
             lambda scorer=None: scoring_evaluator(run_dir, TabEvaluator, replace(spec, scorer=scorer) if scorer else spec),
             top_k, sel, spec.seed, no_harm)
         say(f"final selection: {summary['verdict']}")
         if chosen is None:
             return Choice(fallback, result.best_code or seed_source, summary, table)
         return Choice(chosen, chosen.source(run_dir), summary, table)
+
+    @staticmethod
+    def _distil(spec: TabSpec, run_dir: Path, lineage: list[LineageEntry]) -> LineageEntry | None:
+        """The best program's lean variant scored on the search folds (``efe.tab.distil``); a failure to score it
+        costs the run nothing but the variant."""
+        evaluator = TabEvaluator(spec)
+        try:
+            return distil_best(lineage, run_dir, evaluator.evaluate, say)
+        except Exception as exc:  # noqa: BLE001 - an optional extra finalist; the search's own stand
+            say(f"WARNING: final selection: the lean variant of the search's best could not be scored ({exc}); "
+                "the search's finalists are tested as they are")
+            return None
+        finally:
+            evaluator.close()
 
     def freeze(self, cfg: DictConfig, spec: TabSpec, run_dir: Path, choice: Choice) -> TabFrozen:
         return freeze_winner(cfg, spec, run_dir, choice)
