@@ -180,6 +180,12 @@ def _design_lines(sel: dict, gain: str = "ΔAUC") -> list[str]:
                      f"search's best `{lean['instead_of']}` ({lean['its_changes']}) whose search gain was within "
                      f"{float(sel.get('lean_first_se') or 0):g} of its standard errors (selection.lean_first_se): "
                      "columns the search could not tell from noise are left out of the first test.")
+        extras = lean.get("extras")
+        if extras:
+            lines.append(f"Once it was confirmed, the best's extra columns added {extras['delta']:+.4f} "
+                         f"(SE {extras['se']:.4f}) on the pool's folds: "
+                         + (f"above z = {extras['z']:g} SE, so the search's best is frozen." if extras["kept"] else
+                            f"not above z = {extras['z']:g} SE, so the lean program is frozen."))
     return lines
 
 

@@ -263,9 +263,14 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
     summary.update(detectable(table, fresh["confidence_z"]))
     seed_i = next((i for i, e in enumerate(entries) if e.kind == SEED), None)
     identity = entries[seed_i] if seed_i is not None else None
+    fresh["lean_first"] = summary["lean_first"]  # grown(): the lean program may give way to the best
     i, verdict, best = choose(table, fresh, lambda i: _harms_another_model(codes[i], table[i], make_evaluator,
                                                                           no_harm or [], fresh))
     summary["best_candidate"] = table[best]["id"] if best is not None else None
+    extras = next((row for row in table if "extras_over_lean" in row), None)
+    if extras is not None and summary["lean_first"]:
+        summary["lean_first"]["extras"] = {**extras["extras_over_lean"],
+                                           "kept": i is not None and table[i]["id"] == extras["id"]}
     if i is None:
         return identity, table, summary
     summary["verdict"] = gain if verdict == GAIN else verdict
@@ -311,8 +316,30 @@ def choose(table: list[dict], fresh: Mapping[str, Any], harms: Callable[[int], b
             continue
         if harms(i):
             continue
-        return i, GAIN, ranked[0]
+        return grown(table, i, fresh, harms), GAIN, ranked[0]
     return None, None, ranked[0]
+
+
+def grown(table: list[dict], i: int, fresh: Mapping[str, Any], harms: Callable[[int], bool] = lambda i: False) -> int:
+    """The search's best in place of its confirmed lean sub-program (``lean_first``) when the pool confirms what
+    the best's extra columns add: their paired per-fold gain over the lean program above z·SE (one test's z; the
+    SE with the same Nadeau-Bengio correction as the pool's). Real extras (a second wage curve beside the first)
+    are kept; noise (an outlier flag beside a ratio) is not. The gain itself is already confirmed, so this
+    step cannot freeze a program without one."""
+    lean = fresh.get("lean_first") or {}
+    j = next((k for k, row in enumerate(table) if row["id"] == lean.get("instead_of")), None)
+    if table[i]["id"] != lean.get("id") or j is None or not table[j]["valid"]:
+        return i
+    a = np.asarray(table[i].get("fresh_fold_deltas") or [], dtype=float)
+    b = np.asarray(table[j].get("fresh_fold_deltas") or [], dtype=float)
+    if len(a) < 3 or len(a) != len(b) or float(np.std(a)) == 0.0:
+        return i
+    inflation = float(table[i]["fresh_delta_auc_se"]) / (float(np.std(a, ddof=1)) / math.sqrt(len(a)))
+    gain = float(np.mean(b - a))
+    se = inflation * float(np.std(b - a, ddof=1)) / math.sqrt(len(a))
+    z = float(fresh.get("confidence_z_single", fresh["confidence_z"]))
+    table[j]["extras_over_lean"] = {"delta": gain, "se": se, "z": z}
+    return j if se > 0 and gain - z * se > 0 and not harms(j) else i
 
 
 def _harms_another_model(code: str, row: dict, make_evaluator: Callable[..., Any], scorers: list[dict],
