@@ -58,6 +58,10 @@ def test_the_step_that_carried_the_gain_is_scored_alone_with_the_moves_it_builds
     assert [e.id for e in read_lineage(tmp_path)] == [entry.id]
     assert [e.id for e in finalists(lineage + [entry], 3, 1.0)][:3] == ["s", entry.id, "c"]
     assert distil_best(lineage + [entry], tmp_path, evaluate) is None and len(scored) == 1
+    # the same moves evaluated by the search under another rationale (another source hash): not scored again
+    (tmp_path / "programs" / f"{entry.code_sha256}.py").unlink()
+    (tmp_path / "programs" / "search.py").write_text(render_program([TITLE, TE], "the search's own words"))
+    assert distil_best(lineage, tmp_path, evaluate) is None and len(scored) == 1
 
 
 def test_an_ancestry_without_move_lists_is_left_alone(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from efe.core.programs import code_hash
+from efe.proposer.tab import TriedPrograms
 from efe.proposer.tab_moves import Move, parse_moves, render_program
 from efe.rundir.records import CANDIDATE, SEED, LineageEntry
 from efe.search.lineage import LineageRecorder
@@ -84,10 +85,10 @@ def distil_best(lineage: list[LineageEntry], run_dir: Path, evaluate: Callable[[
     moves = decisive_moves(lineage, best, run_dir)
     if moves is None:
         return None
+    if TriedPrograms(run_dir).refresh()(moves):
+        return None  # the search evaluated these moves already (whatever its program's comments say)
     source = render_program(moves, f"distilled from {best.id}: the moves of its largest search-gain step")
     sha = code_hash(source)
-    if any(e.code_sha256 == sha for e in lineage):
-        return None
     say(f"final selection: scoring a lean variant of the search's best ({len(moves)} of its moves) on the search folds")
     outcome = evaluate(source)
     metrics = {k: float(v) for k, v in outcome.metrics.items() if isinstance(v, (int, float))}
