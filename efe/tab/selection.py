@@ -77,7 +77,8 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "fallback_later": str(sel["fallback_later"]),
             "maxt_shrinkage": float(sel["maxt_shrinkage"]),
             "require_gain": bool(sel["require_gain"]),
-            "no_harm_z": float(sel["no_harm_z"])}
+            "no_harm_z": float(sel["no_harm_z"]),
+            "extras_z": float(sel["extras_z"])}
 
 
 MULTIPLICITY = ("sequential", "fallback", "maxt", "bonferroni", "none")
@@ -321,11 +322,11 @@ def choose(table: list[dict], fresh: Mapping[str, Any], harms: Callable[[int], b
 
 
 def grown(table: list[dict], i: int, fresh: Mapping[str, Any], harms: Callable[[int], bool] = lambda i: False) -> int:
-    """The search's best in place of its confirmed lean sub-program (``lean_first``) when the pool confirms what
-    the best's extra columns add: their paired per-fold gain over the lean program above z·SE (one test's z; the
-    SE with the same Nadeau-Bengio correction as the pool's). Real extras (a second wage curve beside the first)
-    are kept; noise (an outlier flag beside a ratio) is not. The gain itself is already confirmed, so this
-    step cannot freeze a program without one."""
+    """The search's best in place of its confirmed lean sub-program (``lean_first``) when the pool says the best's
+    extra columns add: their paired per-fold gain over the lean program above ``extras_z``·SE (the SE with the
+    same Nadeau-Bengio correction as the pool's). Real extras (a second wage curve beside the first) are kept;
+    noise (an outlier flag beside a ratio) mostly is not. The gain itself is already confirmed, so this step
+    cannot freeze a program without one: it only chooses between two programs that both have it."""
     lean = fresh.get("lean_first") or {}
     j = next((k for k, row in enumerate(table) if row["id"] == lean.get("instead_of")), None)
     if table[i]["id"] != lean.get("id") or j is None or not table[j]["valid"]:
@@ -337,7 +338,7 @@ def grown(table: list[dict], i: int, fresh: Mapping[str, Any], harms: Callable[[
     inflation = float(table[i]["fresh_delta_auc_se"]) / (float(np.std(a, ddof=1)) / math.sqrt(len(a)))
     gain = float(np.mean(b - a))
     se = inflation * float(np.std(b - a, ddof=1)) / math.sqrt(len(a))
-    z = float(fresh.get("confidence_z_single", fresh["confidence_z"]))
+    z = float(fresh["extras_z"])
     table[j]["extras_over_lean"] = {"delta": gain, "se": se, "z": z}
     return j if se > 0 and gain - z * se > 0 and not harms(j) else i
 
