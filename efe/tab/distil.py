@@ -19,7 +19,7 @@ from typing import Any, Callable
 from efe.core.programs import code_hash
 from efe.proposer.tab import TriedPrograms
 from efe.proposer.tab_moves import Move, parse_moves, render_program
-from efe.rundir.records import CANDIDATE, SEED, LineageEntry
+from efe.rundir.records import CANDIDATE, SEED, LineageEntry, best_valid
 from efe.search.lineage import LineageRecorder
 
 ROLE = "distil"
@@ -33,17 +33,17 @@ def decisive_moves(lineage: list[LineageEntry], best: LineageEntry, run_dir: Pat
     if not moves or len(moves) < 2:
         return None
     jumps: list[tuple[float, list[Move]]] = []
-    child = best
+    child, after = best, moves
     while child.parent and child.parent in by_id and child.kind != SEED:
         parent = by_id[child.parent]
-        before, after = _moves(parent, run_dir), _moves(child, run_dir)
-        if before is None or after is None:
+        before = _moves(parent, run_dir)  # each program read once: the parent's moves are the next step's child's
+        if before is None:
             return None
         added = [m for m in after if m not in before]
         gain = child.metrics.get("delta_auc"), parent.metrics.get("delta_auc") if parent.kind != SEED else 0.0
         if added and None not in gain:
             jumps.append((float(gain[0]) - float(gain[1]), added))
-        child = parent
+        child, after = parent, before
     if not jumps:
         return None
     _, added = max(jumps, key=lambda j: j[0])
@@ -78,10 +78,9 @@ def distil_best(lineage: list[LineageEntry], run_dir: Path, evaluate: Callable[[
                 say: Callable[[str], None] = lambda _: None) -> LineageEntry | None:
     """Score the lean variant of the best valid candidate with ``evaluate`` (the search's own scoring) and add it
     to the run's lineage; the new entry, or None when there is nothing leaner to try or it was tried already."""
-    candidates = [e for e in lineage if e.is_valid_candidate and e.kind != SEED]
-    if not candidates:
+    best = best_valid(e for e in lineage if e.kind != SEED)
+    if best is None:
         return None
-    best = max(candidates, key=lambda e: e.score)
     moves = decisive_moves(lineage, best, run_dir)
     if moves is None:
         return None

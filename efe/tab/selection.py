@@ -57,7 +57,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from scipy.stats import norm
 
-from efe.rundir.records import SEED, LineageEntry
+from efe.rundir.records import SEED, LineageEntry, best_valid
 from efe.search.finalists import changed, finalists
 from efe.tab.parallel import prescored, worker_count
 
@@ -67,6 +67,16 @@ GAIN_NO_POOL = "gain confirmed on fresh folds of the search's rows (no selection
 UNCHECKED = "frozen without a confirmed gain (selection.require_gain=false)"
 
 
+FALLBACK_LATER = ("maxt", "bonferroni")
+
+
+def fallback_later(value: Any) -> str:
+    """``selection.fallback_later``, checked (before any finalist is scored, and again on a replayed report)."""
+    if value not in FALLBACK_LATER:
+        raise ValueError(f"selection.fallback_later must be maxt or bonferroni, got {value!r}")
+    return str(value)
+
+
 def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
     """The re-scoring's settings from the ``selection`` section of conf/tab.yaml (every key required)."""
     return {"n_folds": int(sel["n_folds"]), "n_repeats": int(sel["n_repeats"]),
@@ -74,7 +84,7 @@ def fresh_settings(sel: Mapping[str, Any], seed: int) -> dict:
             "confidence_z": float(sel["confidence_z"]),
             "multiplicity": str(sel["multiplicity"]),
             "fallback_share": float(sel["fallback_share"]),
-            "fallback_later": str(sel["fallback_later"]),
+            "fallback_later": fallback_later(sel["fallback_later"]),
             "maxt_shrinkage": float(sel["maxt_shrinkage"]),
             "require_gain": bool(sel["require_gain"]),
             "no_harm_z": float(sel["no_harm_z"]),
@@ -153,10 +163,8 @@ def table_z(table: list[dict], fresh: Mapping[str, Any]) -> tuple[float, float]:
     share = float(fresh["fallback_share"])
     z_first, z_later = design_z(z, n_tried, fresh["multiplicity"], share)
     first = search_order(table)[:1]
-    later_design = fresh.get("fallback_later", "bonferroni")
-    if later_design not in ("maxt", "bonferroni"):
-        raise ValueError(f"selection.fallback_later must be maxt or bonferroni, got {later_design!r}")
-    if fresh["multiplicity"] != "fallback" or later_design != "maxt" or not first:
+    if fresh["multiplicity"] != "fallback" or fallback_later(fresh.get("fallback_later", "bonferroni")) != "maxt" \
+            or not first:
         return z_first, z_later
     # the later finalists share their part of the level as one max-T family: variants of one program (a ratio
     # with and without a column the model ignores) count as one test, not four
@@ -281,7 +289,7 @@ def select_tab(lineage: list[LineageEntry], run_dir: Path, make_evaluator: Calla
 def _lean_first(lineage: list[LineageEntry], entries: list[LineageEntry]) -> dict | None:
     """The first finalist and the search's best it stands in for, when the one-SE rule put a leaner program first."""
     tried = [e for e in entries if e.kind != SEED]
-    best = max((e for e in lineage if e.is_valid_candidate and e.kind != SEED), key=lambda e: e.score, default=None)
+    best = best_valid(e for e in lineage if e.kind != SEED)
     if not tried or best is None or tried[0] is best:
         return None
     return {"id": tried[0].id, "changes": len(changed(tried[0])), "instead_of": best.id, "its_changes": len(changed(best))}
